@@ -1,0 +1,1 @@
+"""Platform clients (Google Calendar, Microsoft Graph) behind one small interface (`base.CalendarProvider`)."""

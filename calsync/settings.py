@@ -1,0 +1,76 @@
+"""Every setting of calsync, read from `CALSYNC_*` environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GOOGLE_OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOOGLE_API_URL = "https://www.googleapis.com/calendar/v3"
+MICROSOFT_LOGIN_URL = "https://login.microsoftonline.com"
+MICROSOFT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALSYNC_", extra="ignore")
+
+    # Storage
+    data_dir: Path = Field(default=Path(".calsync"), description="Where the embedded database and keys live.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default is SQLite in the data directory."
+    )
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None, description="Public base URL of this service; enables platform push channels."
+    )
+    max_body_bytes: int = 1_048_576
+
+    # Secrets: comma-separated Fernet keys, the first encrypts, all decrypt (rotation).
+    encryption_keys: str | None = None
+
+    # Logs
+    log_level: str = "INFO"
+    log_format: str = Field(default="console", description="console or json")
+
+    # Rate limits
+    calendar_create_rate_per_minute: int = 3000
+    disable_rate_limiting: bool = False
+
+    # Platform endpoints (point these at `calsync emulator` for offline work)
+    google_oauth_token_url: str = GOOGLE_OAUTH_TOKEN_URL
+    google_api_url: str = GOOGLE_API_URL
+    microsoft_login_url: str = MICROSOFT_LOGIN_URL
+    microsoft_graph_url: str = MICROSOFT_GRAPH_URL
+    provider_timeout_seconds: float = 25.0
+
+    # Sync
+    sync_window_past_days: int = 1
+    sync_window_future_days: int = 28
+    sync_debounce_seconds: float = 1.0
+    sync_fallback_interval_seconds: float = 900.0
+    full_reconcile_interval_hours: float = 24.0
+    worker_concurrency: int = 16
+    worker_poll_interval_seconds: float = 5.0
+    lease_seconds: float = 120.0
+
+    # Customer webhooks
+    webhook_allow_http: bool = False
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_horizon_hours: float = 24.0
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'calsync.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
