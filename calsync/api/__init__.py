@@ -1,0 +1,1 @@
+"""The HTTP API: Attendee-compatible calendars and events, webhooks, platform push receivers, health."""

@@ -1,0 +1,48 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from calsync import __version__
+from calsync.api.errors import (
+    ApiError,
+    BodySizeLimitMiddleware,
+    CatchAllMiddleware,
+    api_error_handler,
+    http_exception_handler,
+    validation_error_handler,
+)
+from calsync.api.ratelimit import SlidingWindowLimiter
+from calsync.api.routes import calendar_events, calendars, health
+from calsync.context import AppContext
+
+DESCRIPTION = """calsync keeps your users' Google and Microsoft calendars mirrored and tells you by signed webhook
+when events change. Its calendar API is wire-compatible with Attendee's.
+
+Authenticate with `Authorization: Token <api key>`."""
+
+
+def create_app(context: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="calsync",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+    )
+    app.state.context = context
+    app.state.create_limiter = SlidingWindowLimiter(context.settings.calendar_create_rate_per_minute, context.clock)
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.include_router(calendars.router)
+    app.include_router(calendar_events.router)
+    app.include_router(health.router)
+    # Outermost first: the catch-all must wrap everything, including the body limit.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=context.settings.max_body_bytes)
+    app.add_middleware(CatchAllMiddleware)
+    return app

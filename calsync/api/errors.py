@@ -1,0 +1,200 @@
+"""Error responses. The anchor's shapes are kept exactly (field dicts for validation, `{"error": …}` for
+not-found and query errors, `{"detail": …}` for auth, throttling and parsing) so existing clients keep
+working; we add a machine-readable `code` where the shape allows it without looking like a field."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, {"error": message, "code": "not_found"})
+
+
+def bad_query(message: str, code: str = "invalid_parameter") -> ApiError:
+    return ApiError(400, {"error": message, "code": code})
+
+
+def field_errors(errors: dict[str, list[str]]) -> ApiError:
+    return ApiError(400, dict(errors))
+
+
+async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+async def http_exception_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "Not found."
+    if exc.status_code == 405:
+        detail = "Method not allowed."
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _is_json_request(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    if request.method in ("POST", "PATCH", "PUT") and not _is_json_request(request):
+        content_type = request.headers.get("content-type", "")
+        return JSONResponse(
+            {"detail": f'Unsupported media type "{content_type}" in request.', "code": "unsupported_media_type"},
+            status_code=415,
+        )
+    body, status = translate_validation_errors(exc.errors(), getattr(request.state, "allowed_fields", None))
+    return JSONResponse(body, status_code=status)
+
+
+_DRF_MESSAGES = {
+    "missing": "This field is required.",
+    "string_type": "Not a valid string.",
+    "int_parsing": "A valid integer is required.",
+    "bool_parsing": "Must be a valid boolean.",
+}
+
+
+def translate_validation_errors(
+    errors: Sequence[Any], allowed_fields: Sequence[str] | None
+) -> tuple[dict[str, Any], int]:
+    """Pydantic errors → the DRF error dict the anchor returns. Unknown-field errors are reported only when
+    every known field is valid, as the anchor does."""
+    fields: dict[str, list[str]] = {}
+    unknown: list[str] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        kind = error.get("type", "")
+        if kind == "json_invalid":
+            return {"detail": f"JSON parse error - {error.get('msg', 'invalid JSON')}", "code": "invalid_json"}, 400
+        if not loc:
+            # The body itself is not an object (e.g. a JSON array or a string).
+            got = type(error.get("input")).__name__
+            got = {"NoneType": "null"}.get(got, got)
+            fields.setdefault("non_field_errors", []).append(f"Invalid data. Expected a dictionary, but got {got}.")
+            continue
+        if kind == "extra_forbidden":
+            unknown.append(loc[0])
+            continue
+        if error.get("loc", ())[:1] == ("query",) or error.get("loc", ())[:1] == ("path",):
+            name = loc[0] if loc else "parameter"
+            return {"error": f"Invalid {name}: {error.get('msg')}", "code": "invalid_parameter"}, 400
+        message = _DRF_MESSAGES.get(kind) or str(error.get("msg", "Invalid value."))
+        # Custom validators raise ValueError("…"); pydantic prefixes "Value error, ".
+        message = message.removeprefix("Value error, ")
+        fields.setdefault(loc[0] if loc else "non_field_errors", []).append(message)
+    if not fields and unknown:
+        allowed = ", ".join(sorted(allowed_fields or ()))
+        fields["non_field_errors"] = [
+            f"Unexpected field(s): {', '.join(sorted(unknown))}. Allowed fields are: {allowed}"
+        ]
+    return fields, 400
+
+
+class CatchAllMiddleware:
+    """Outermost safety net: any unexpected exception becomes a JSON 500 with an error id that is also
+    logged with the traceback, and never a traceback in the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            error_id = str(uuid.uuid4())
+            log.exception("unhandled_error", error_id=error_id, path=scope.get("path"), method=scope.get("method"))
+            if started:
+                raise
+            response = JSONResponse(
+                {
+                    "error": f"An unexpected error occurred. Error ID: {error_id}",
+                    "code": "internal_error",
+                    "error_id": error_id,
+                },
+                status_code=500,
+            )
+            await response(scope, receive, send)
+
+
+class BodySizeLimitMiddleware:
+    """Rejects bodies over the limit with 413 before they are read into memory, whether or not the client
+    sent a Content-Length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._reject(scope, receive, send)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException passes through FastAPI's body parsing untouched.
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exc = BodyTooLarge(self.max_bytes)
+        response = JSONResponse({"detail": exc.detail, "code": "body_too_large"}, status_code=413)
+        await response(scope, receive, send)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body too large (limit {limit} bytes).")

@@ -1,0 +1,152 @@
+"""`/api/v1/calendar_events`: the mirrored events, with every filter and ordering of the anchor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from calsync.api.auth import Caller, authenticate, get_context
+from calsync.api.datetimes import parse_query_datetime
+from calsync.api.errors import bad_query, not_found
+from calsync.api.pagination import Cursor, Page, decode_cursor
+from calsync.api.routes.common import ANCHOR_HEADERS
+from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
+from calsync.api.serializers import event_json
+from calsync.store.keyset import SeekKey
+from calsync.store.queries import calendars as calendar_queries
+from calsync.store.queries import events as event_queries
+
+router = APIRouter(prefix="/api/v1", tags=["Calendars"])
+
+EVENT_PAGE_SIZE = 100
+ORDERINGS = (
+    "-updated_at",
+    "updated_at",
+    "start_time",
+    "-start_time",
+    "end_time",
+    "-end_time",
+    "created_at",
+    "-created_at",
+)
+_EXAMPLES = {
+    "updated_at_gte": "2025-01-13T10:30:00Z",
+    "start_time_gte": "2025-01-13T10:30:00Z",
+    "start_time_lte": "2025-01-13T18:00:00Z",
+    "end_time_gte": "2025-01-13T10:30:00Z",
+    "end_time_lte": "2025-01-13T18:00:00Z",
+}
+
+
+def _datetime_param(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = parse_query_datetime(value)
+    if parsed is None:
+        raise bad_query(
+            f"Invalid {name} format. Use ISO 8601 format (e.g., {_EXAMPLES[name]})", code="invalid_datetime"
+        )
+    return parsed
+
+
+def _bool_param(name: str, value: str | None) -> bool | None:
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise bad_query(f"Invalid {name}. Use true or false.")
+
+
+@router.get(
+    "/calendar_events",
+    operation_id="List Calendar Events",
+    summary="List calendar events",
+    description="Events of every calendar in the project, 100 per page. Polling tip: remember the newest "
+    "`updated_at` you have seen and ask for `updated_at_gte` of it; calsync stamps `updated_at` in commit order, "
+    "so this never misses a change (a few rows may repeat).",
+    response_model=PaginatedCalendarEventList,
+    responses={400: {"description": "Invalid parameter"}, 404: {"description": "Invalid cursor"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def list_calendar_events(
+    request: Request,
+    caller: Annotated[Caller, Depends(authenticate)],
+    calendar_id: Annotated[str | None, Query(description="A `cal_…` id; unknown ids give an empty list")] = None,
+    calendar_deduplication_key: Annotated[str | None, Query()] = None,
+    updated_at_gte: Annotated[str | None, Query(description="ISO 8601 datetime")] = None,
+    updated_after: Annotated[str | None, Query(deprecated=True, description="Alias of updated_at_gte")] = None,
+    event_id: Annotated[str | None, Query(description="An `evt_…` id")] = None,
+    start_time_gte: Annotated[str | None, Query()] = None,
+    start_time_lte: Annotated[str | None, Query(description="calsync addition")] = None,
+    end_time_gte: Annotated[str | None, Query(description="calsync addition")] = None,
+    end_time_lte: Annotated[str | None, Query()] = None,
+    is_deleted: Annotated[str | None, Query(description="calsync addition: true or false")] = None,
+    include_raw: Annotated[str | None, Query(description="calsync addition: false leaves `raw` out")] = None,
+    ordering: Annotated[str | None, Query(description=", ".join(ORDERINGS))] = None,
+    cursor: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    chosen = ordering or "-updated_at"
+    if chosen not in ORDERINGS:
+        raise bad_query(f"Invalid ordering. Allowed values: {', '.join(ORDERINGS)}", code="invalid_ordering")
+    updated_value = updated_at_gte if updated_at_gte else (updated_after or None)
+    filters = event_queries.EventFilters(
+        event_object_id=event_id,
+        updated_at_gte=_datetime_param("updated_at_gte", updated_value),
+        start_time_gte=_datetime_param("start_time_gte", start_time_gte),
+        start_time_lte=_datetime_param("start_time_lte", start_time_lte),
+        end_time_gte=_datetime_param("end_time_gte", end_time_gte),
+        end_time_lte=_datetime_param("end_time_lte", end_time_lte),
+        is_deleted=_bool_param("is_deleted", is_deleted),
+    )
+    with_raw = _bool_param("include_raw", include_raw) is not False
+    parsed = decode_cursor(cursor, chosen)
+    context = get_context(request)
+    async with context.db.read() as session:
+        if calendar_id is not None or calendar_deduplication_key is not None:
+            ids = await calendar_queries.find_calendar_ids(
+                session, caller.project_id, object_id=calendar_id, deduplication_key=calendar_deduplication_key
+            )
+            filters = event_queries.EventFilters(**{**filters.__dict__, "calendar_ids": ids})
+        page = await event_queries.list_events(
+            session,
+            caller.project_id,
+            filters,
+            order_column=chosen.lstrip("-"),
+            descending=chosen.startswith("-"),
+            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            backwards=parsed.backwards if parsed else False,
+            limit=EVENT_PAGE_SIZE,
+        )
+        object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
+    results = [event_json(e, object_ids[e.calendar_id], include_raw=with_raw) for e in page.rows]
+    next_cursor = Cursor(chosen, page.next_key.value, page.next_key.row_id, False) if page.next_key else None
+    previous_cursor = (
+        Cursor(chosen, page.previous_key.value, page.previous_key.row_id, True) if page.previous_key else None
+    )
+    return JSONResponse(Page(page.rows, next_cursor, previous_cursor).envelope(request, results))
+
+
+@router.get(
+    "/calendar_events/{object_id}",
+    operation_id="Get Calendar Event",
+    summary="Get one calendar event (calsync addition)",
+    response_model=CalendarEventOut,
+    responses={404: {"description": "Calendar event not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def get_calendar_event(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    async with context.db.read() as session:
+        event = await event_queries.get_event(session, caller.project_id, object_id)
+        if event is None:
+            raise not_found("Calendar event not found")
+        object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id})
+    return JSONResponse(event_json(event, object_ids[event.calendar_id]))

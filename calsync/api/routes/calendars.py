@@ -1,0 +1,210 @@
+"""`/api/v1/calendars`: the Attendee calendar resource."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from calsync.api.auth import Caller, authenticate, get_context
+from calsync.api.errors import ApiError, field_errors, not_found
+from calsync.api.pagination import Cursor, Page, decode_cursor
+from calsync.api.ratelimit import retry_after_seconds
+from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.api.schemas import (
+    CREATE_FIELDS,
+    PATCH_FIELDS,
+    CalendarOut,
+    CreateCalendarRequest,
+    PaginatedCalendarList,
+    PatchCalendarRequest,
+)
+from calsync.api.serializers import calendar_json
+from calsync.context import AppContext
+from calsync.store.keyset import SeekKey
+from calsync.store.queries import calendars as calendar_queries
+from calsync.store.work_signal import notify_work_in_transaction
+
+router = APIRouter(prefix="/api/v1", tags=["Calendars"])
+
+CALENDAR_PAGE_SIZE = 25
+CALENDARS_ORDERING = "-created_at"
+CALENDAR_NOT_FOUND = "Calendar not found"
+DUPLICATE_KEY_MESSAGE = "A calendar with this deduplication key already exists in this project."
+
+
+def _page_cursors(page: Any) -> tuple[Cursor | None, Cursor | None]:
+    def to_cursor(key: SeekKey | None, backwards: bool) -> Cursor | None:
+        if key is None:
+            return None
+        return Cursor(CALENDARS_ORDERING, key.value, key.row_id, backwards)
+
+    return to_cursor(page.next_key, False), to_cursor(page.previous_key, True)
+
+
+def _enforce_create_rate_limit(request: Request, caller: Caller) -> None:
+    context = get_context(request)
+    if context.settings.disable_rate_limiting:
+        return
+    wait = request.app.state.create_limiter.check(caller.project_id)
+    if wait is not None:
+        seconds = retry_after_seconds(wait)
+        raise ApiError(
+            429,
+            {"detail": f"Request was throttled. Expected available in {seconds} seconds.", "code": "throttled"},
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+@router.get(
+    "/calendars",
+    operation_id="List Calendars",
+    summary="List calendars",
+    response_model=PaginatedCalendarList,
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def list_calendars(
+    request: Request,
+    caller: Annotated[Caller, Depends(authenticate)],
+    cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
+    deduplication_key: Annotated[str | None, Query(description="Exact match")] = None,
+    state: Annotated[Literal["connected", "disconnected"] | None, Query()] = None,
+    platform: Annotated[Literal["google", "microsoft"] | None, Query()] = None,
+) -> JSONResponse:
+    parsed = decode_cursor(cursor, CALENDARS_ORDERING)
+    context = get_context(request)
+    async with context.db.read() as session:
+        page = await calendar_queries.list_calendars(
+            session,
+            caller.project_id,
+            calendar_queries.CalendarFilters(deduplication_key=deduplication_key, state=state, platform=platform),
+            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            backwards=parsed.backwards if parsed else False,
+            limit=CALENDAR_PAGE_SIZE,
+        )
+    next_cursor, previous_cursor = _page_cursors(page)
+    envelope = Page(page.rows, next_cursor, previous_cursor).envelope(request, [calendar_json(c) for c in page.rows])
+    return JSONResponse(envelope)
+
+
+@router.post(
+    "/calendars",
+    operation_id="Create Calendar",
+    summary="Create a new calendar",
+    description="After being created, the calendar will be connected to the specified calendar platform.",
+    status_code=201,
+    response_model=CalendarOut,
+    responses={400: {"description": "Invalid input"}, 429: {"description": "Rate limited"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+    dependencies=[Depends(allowed_fields(CREATE_FIELDS))],
+)
+async def create_calendar(
+    request: Request, body: CreateCalendarRequest, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    _enforce_create_rate_limit(request, caller)
+    context = get_context(request)
+    credentials = context.secrets.encrypt_json(
+        {"client_secret": body.client_secret, "refresh_token": body.refresh_token}
+    )
+    now = context.clock()
+    try:
+        async with context.db.write() as session:
+            calendar = await calendar_queries.create_calendar(
+                session,
+                caller.project_id,
+                calendar_queries.NewCalendar(
+                    platform=body.platform,
+                    client_id=body.client_id,
+                    encrypted_credentials=credentials,
+                    platform_uuid=body.platform_uuid,
+                    deduplication_key=body.deduplication_key,
+                    metadata=body.metadata,
+                ),
+                now,
+            )
+            await notify_work_in_transaction(session)
+    except calendar_queries.DuplicateDeduplicationKey:
+        raise field_errors({"deduplication_key": [DUPLICATE_KEY_MESSAGE]}) from None
+    context.work_signal.kick()
+    return JSONResponse(calendar_json(calendar), status_code=201)
+
+
+@router.get(
+    "/calendars/{object_id}",
+    operation_id="Get Calendar",
+    summary="Get a calendar",
+    response_model=CalendarOut,
+    responses={404: {"description": "Calendar not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def get_calendar(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    async with context.db.read() as session:
+        calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id)
+    if calendar is None:
+        raise not_found(CALENDAR_NOT_FOUND)
+    return JSONResponse(calendar_json(calendar))
+
+
+@router.patch(
+    "/calendars/{object_id}",
+    operation_id="Update Calendar",
+    summary="Update a calendar's credentials or metadata",
+    description="Always schedules an immediate sync: after the user re-authorises, PATCH the new refresh token "
+    "to reconnect a disconnected calendar. The response shows the calendar before that sync runs.",
+    response_model=CalendarOut,
+    responses={400: {"description": "Invalid input"}, 404: {"description": "Calendar not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+    dependencies=[Depends(allowed_fields(PATCH_FIELDS))],
+)
+async def patch_calendar(
+    request: Request, object_id: str, body: PatchCalendarRequest, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    sent = body.model_fields_set
+    now = context.clock()
+    async with context.db.write() as session:
+        calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
+        if calendar is None:
+            raise not_found(CALENDAR_NOT_FOUND)
+        changes: dict[str, Any] = {}
+        new_secrets: dict[str, str] = {
+            name: getattr(body, name) for name in ("client_secret", "refresh_token") if name in sent
+        }
+        if new_secrets:
+            # Merge into the stored credentials: only the keys sent are replaced (as the anchor).
+            stored = context.secrets.decrypt_json(calendar.encrypted_credentials)
+            stored.update(new_secrets)
+            changes["encrypted_credentials"] = context.secrets.encrypt_json(stored)
+            # A cached access token belongs to the old grant.
+            changes["encrypted_access_token"] = None
+            changes["access_token_expires_at"] = None
+        if "metadata" in sent:
+            changes["metadata_"] = body.metadata
+        calendar_queries.apply_patch(calendar, changes, now)
+        calendar_queries.mark_due(calendar, "patched", now)
+        await notify_work_in_transaction(session)
+    context.work_signal.kick()
+    return JSONResponse(calendar_json(calendar))
+
+
+@router.delete(
+    "/calendars/{object_id}",
+    operation_id="Delete Calendar",
+    summary="Delete a calendar and its events",
+    responses={200: {"description": "Deleted (empty body, as the anchor)"}, 404: {"description": "Calendar not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def delete_calendar(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> Response:
+    context: AppContext = get_context(request)
+    async with context.db.write() as session:
+        calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
+        if calendar is None:
+            raise not_found(CALENDAR_NOT_FOUND)
+        await calendar_queries.delete_calendar(session, calendar)
+    return Response(status_code=200)

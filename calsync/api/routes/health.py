@@ -1,0 +1,24 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from calsync.api.auth import get_context
+
+router = APIRouter(tags=["Health"])
+
+
+@router.get("/health", summary="The process is up")
+async def health() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/ready", summary="The database is reachable")
+async def ready(request: Request) -> JSONResponse:
+    try:
+        await get_context(request).db.ping()
+    except Exception as exc:  # any database failure means "not ready", with the reason's class only
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})

@@ -1,0 +1,193 @@
+"""Request and response models. Validation messages reproduce the anchor's (Django REST framework) texts
+so existing clients that show or match them keep working; the OpenAPI page is generated from these."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from calsync.api import examples
+
+MAX_METADATA_LENGTH = 1000
+
+
+def _char_field(max_length: int) -> BeforeValidator:
+    """DRF CharField semantics: numbers are coerced to strings, booleans and containers are not, whitespace
+    is trimmed, blank and null are rejected, and over-long values get a clear message (never a DB error)."""
+
+    def validate(value: Any) -> str:
+        if value is None:
+            raise PydanticCustomError("null", "This field may not be null.")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise PydanticCustomError("invalid_string", "Not a valid string.")
+        text = str(value).strip()
+        if not text:
+            raise PydanticCustomError("blank", "This field may not be blank.")
+        if len(text) > max_length:
+            raise PydanticCustomError(
+                "max_length", "Ensure this field has no more than {max_length} characters.", {"max_length": max_length}
+            )
+        return text
+
+    return BeforeValidator(validate)
+
+
+def _platform(value: Any) -> str:
+    if value in ("google", "microsoft"):
+        return str(value)
+    if value is None:
+        raise PydanticCustomError("null", "This field may not be null.")
+    shown = json.dumps(value) if not isinstance(value, str) else value
+    raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": shown})
+
+
+def validate_metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        raise PydanticCustomError("null", "This field may not be null.")
+    if not isinstance(value, dict):
+        raise PydanticCustomError("metadata_type", "Metadata must be an object not an array or other type")
+    if not value:
+        raise PydanticCustomError("metadata_empty", "Metadata must have at least one key")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise PydanticCustomError("metadata_value", "Value for key '{key}' must be a string", {"key": key})
+    if len(json.dumps(value)) > MAX_METADATA_LENGTH:
+        raise PydanticCustomError(
+            "metadata_length", "Metadata must be less than {limit} characters", {"limit": MAX_METADATA_LENGTH}
+        )
+    return value
+
+
+def _patch_metadata(value: Any) -> dict[str, str] | None:
+    # A fix of the anchor's weakness: PATCH may clear metadata with null or {}.
+    if value is None or value == {}:
+        return None
+    return validate_metadata(value)
+
+
+ClientId = Annotated[str, _char_field(255)]
+Secret = Annotated[str, _char_field(8192)]
+LongKey = Annotated[str, _char_field(1024)]
+Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
+Metadata = Annotated[dict[str, str], BeforeValidator(validate_metadata)]
+
+
+class CreateCalendarRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.CREATE_CALENDAR_REQUEST]})
+
+    client_id: ClientId = Field(description="The client ID for the calendar platform authentication")
+    client_secret: Secret = Field(description="The client secret for the calendar platform authentication")
+    platform: Platform = Field(description="google or microsoft")
+    refresh_token: Secret = Field(description="The refresh token for accessing the calendar platform")
+    deduplication_key: LongKey | None = Field(
+        default=None,
+        description="Optional key for deduplicating calendars. If a calendar with this key already exists in the "
+        "project, the new calendar will not be created and an error will be returned.",
+    )
+    metadata: Metadata | None = Field(
+        default=None, description="JSON object containing metadata to associate with the calendar"
+    )
+    platform_uuid: LongKey | None = Field(
+        default=None,
+        description="The UUID of the calendar on the calendar platform. Specify only for non-primary calendars.",
+    )
+
+
+CREATE_FIELDS = tuple(CreateCalendarRequest.model_fields)
+
+
+class PatchCalendarRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PATCH_CALENDAR_REQUEST]})
+
+    client_secret: Secret | None = Field(default=None, description="New client secret (reconnects the calendar)")
+    refresh_token: Secret | None = Field(default=None, description="New refresh token (reconnects the calendar)")
+    metadata: Annotated[dict[str, str] | None, BeforeValidator(_patch_metadata)] = Field(
+        default=None, description="Replaces the stored metadata; null or {} clears it"
+    )
+
+
+PATCH_FIELDS = tuple(PatchCalendarRequest.model_fields)
+
+
+class ConnectionFailureData(BaseModel):
+    error: str
+    code: str | None = Field(default=None, description="Machine-readable reason, e.g. grant_revoked")
+    timestamp: str
+
+
+class CalendarOut(BaseModel):
+    """A calendar. The first twelve fields are the anchor's, in its order; the rest are calsync additions."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.CALENDAR_RESPONSE]})
+
+    id: str
+    platform: Literal["google", "microsoft"]
+    client_id: str
+    platform_uuid: str | None
+    state: Literal["connected", "disconnected"]
+    metadata: dict[str, str] | None
+    deduplication_key: str | None
+    connection_failure_data: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    last_successful_sync_at: str | None
+    last_attempted_sync_at: str | None
+    last_sync_error: dict[str, Any] | None = Field(
+        description="The last failure that did not disconnect the calendar ({code, error, timestamp}), "
+        "cleared by the next successful sync"
+    )
+    next_sync_at: str | None
+    push: dict[str, Any] = Field(description="Push channel health: {state: none|active|failing, error}")
+
+
+class PaginatedCalendarList(BaseModel):
+    next: str | None
+    previous: str | None
+    results: list[CalendarOut]
+
+
+class AttendeeOut(BaseModel):
+    email: str | None
+    name: str | None
+    response_status: str | None = None
+    is_organizer: bool = False
+    is_self: bool = False
+
+
+class CalendarEventOut(BaseModel):
+    """An event. The anchor's fields first, then calsync additions."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.EVENT_RESPONSE]})
+
+    id: str
+    calendar_id: str
+    platform_uuid: str
+    meeting_url: str | None
+    start_time: str
+    end_time: str
+    is_deleted: bool
+    attendees: list[AttendeeOut] | None
+    ical_uid: str | None
+    name: str | None
+    raw: dict[str, Any] | None
+    bots: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+    is_all_day: bool
+    time_zone: str | None
+    status: str | None
+    location: str | None
+    organizer: dict[str, Any] | None
+    recurring_event_id: str | None
+    html_link: str | None
+    meeting_platform: str | None
+    change_seq: int = Field(description="Monotonic per project: a gap-free change cursor (see `changed_after_seq`)")
+
+
+class PaginatedCalendarEventList(BaseModel):
+    next: str | None
+    previous: str | None
+    results: list[CalendarEventOut]

@@ -1,0 +1,276 @@
+"""The `calsync` command."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from calsync.api.app import create_app
+from calsync.bootstrap import ensure_default_project
+from calsync.context import AppContext
+from calsync.logs import configure_logging
+from calsync.security.secret_box import SecretsConfigError, generate_key
+from calsync.settings import Settings
+from calsync.store import migrate as migrations
+from calsync.store.queries import projects as project_queries
+from calsync.store.rotate_keys import rotate_secrets
+from calsync.worker.loops import build_loops
+from calsync.worker.runner import WorkerRunner, run_until
+
+app = typer.Typer(help="calsync: calendar sync service.", no_args_is_help=True, add_completion=False)
+projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="api-keys")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+HostOption = Annotated[str | None, typer.Option(help="Bind address (default CALSYNC_HOST)")]
+PortOption = Annotated[int | None, typer.Option(help="Port (default CALSYNC_PORT)")]
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _context(settings: Settings) -> AppContext:
+    try:
+        return AppContext.from_settings(settings)
+    except SecretsConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None = None) -> T:
+    settings = settings or _settings()
+    context = _context(settings)
+
+    async def main() -> T:
+        try:
+            return await make(context)
+        finally:
+            await context.aclose()
+
+    return asyncio.run(main())
+
+
+def _migrate(settings: Settings) -> None:
+    migrations.upgrade(settings.resolved_database_url)
+
+
+async def _announce_first_run(context: AppContext) -> None:
+    first = await ensure_default_project(context)
+    if first is None:
+        return
+    console.print(f"[bold green]Created project {first.project_id} and its first API key:[/bold green]")
+    console.print(f"\n    [bold]{first.api_key}[/bold]\n")
+    console.print(f"It is shown only now; a copy is saved (mode 0600) at {first.saved_to}")
+
+
+async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker: bool) -> None:
+    await _announce_first_run(context)
+    runner = WorkerRunner(context, build_loops(context)) if worker else None
+    if not api:
+        assert runner is not None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_until(stop.wait(), runner)
+        return
+    config = uvicorn.Config(create_app(context), host=host, port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    console.print(f"calsync listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if runner is None:
+        await server.serve()
+        return
+    # uvicorn owns SIGTERM/SIGINT; when it returns, the worker is stopped and finishes what it holds.
+    await run_until(server.serve(), runner)
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """API and background workers in one process (embedded SQLite by default)."""
+    settings = _settings()
+    _migrate(settings)
+    _run(lambda ctx: _serve(ctx, host or settings.host, port or settings.port, api=True, worker=True), settings)
+
+
+@app.command()
+def api(host: HostOption = None, port: PortOption = None) -> None:
+    """The HTTP API only (run `calsync worker` processes beside it)."""
+    settings = _settings()
+    _migrate(settings)
+    _run(lambda ctx: _serve(ctx, host or settings.host, port or settings.port, api=True, worker=False), settings)
+
+
+@app.command()
+def worker() -> None:
+    """Background workers only; stops cleanly on SIGTERM or SIGINT."""
+    settings = _settings()
+    _migrate(settings)
+    _run(lambda ctx: _serve(ctx, settings.host, settings.port, api=False, worker=True), settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+    _migrate(settings)
+    console.print("Database is up to date.")
+
+
+@app.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new encryption key for CALSYNC_ENCRYPTION_KEYS."""
+    console.print(generate_key())
+
+
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret with the first key of CALSYNC_ENCRYPTION_KEYS."""
+    settings = _settings()
+    _migrate(settings)
+
+    async def run(context: AppContext) -> int:
+        with Progress(console=console, transient=False) as progress:
+            task = progress.add_task("Re-encrypting calendars", total=None)
+            return await rotate_secrets(
+                context.db, context.secrets, lambda done, total: progress.update(task, completed=done, total=total)
+            )
+
+    count = _run(run, settings)
+    console.print(f"Re-encrypted the secrets of {count} calendar(s) with the primary key.")
+
+
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8800,
+) -> None:
+    """Run the local Google Calendar + Microsoft Graph emulator."""
+    from calsync.emulator.server import run as run_emulator
+
+    configure_logging(Settings().log_level, Settings().log_format)
+    console.print(f"calsync emulator on http://{host}:{port}  — point calsync at it with:")
+    from calsync.emulator.urls import calsync_settings_env
+
+    for name, value in calsync_settings_env(f"http://{host}:{port}").items():
+        console.print(f"  export {name}={value}")
+    run_emulator(host, port)
+
+
+@projects_app.command("create")
+def projects_create(name: Annotated[str, typer.Argument(help="Project name")]) -> None:
+    """Create a project and its first API key."""
+    settings = _settings()
+    _migrate(settings)
+
+    async def run(context: AppContext) -> tuple[str, str]:
+        async with context.db.write() as session:
+            now = context.clock()
+            project = await project_queries.create_project(session, name, now)
+            issued = await project_queries.create_api_key(session, project, "default", now)
+            return project.object_id, issued.key
+
+    project_id, key = _run(run, settings)
+    console.print(f"Project {project_id} created. API key (shown once): [bold]{key}[/bold]")
+
+
+@projects_app.command("list")
+def projects_list() -> None:
+    """List projects."""
+
+    async def run(context: AppContext) -> list[tuple[str, str, str]]:
+        async with context.db.read() as session:
+            return [
+                (p.object_id, p.name, p.created_at.isoformat()) for p in await project_queries.list_projects(session)
+            ]
+
+    table = Table("id", "name", "created")
+    for row in _run(run):
+        table.add_row(*row)
+    console.print(table)
+
+
+def _project_or_exit(found: object, project_id: str) -> None:
+    if found is None:
+        err.print(f"[red]error:[/red] no project {project_id}")
+        raise typer.Exit(1)
+
+
+@keys_app.command("create")
+def keys_create(
+    project_id: Annotated[str, typer.Argument(help="proj_… id")],
+    name: Annotated[str, typer.Option(help="A label for the key")] = "cli",
+) -> None:
+    """Create an API key for a project (printed once)."""
+
+    async def run(context: AppContext) -> str | None:
+        async with context.db.write() as session:
+            project = await project_queries.get_project(session, project_id)
+            if project is None:
+                return None
+            return (await project_queries.create_api_key(session, project, name, context.clock())).key
+
+    key = _run(run)
+    _project_or_exit(key, project_id)
+    console.print(f"API key (shown once): [bold]{key}[/bold]")
+
+
+@keys_app.command("list")
+def keys_list(project_id: Annotated[str | None, typer.Argument(help="proj_… id (all when omitted)")] = None) -> None:
+    """List API keys (never the keys themselves)."""
+
+    async def run(context: AppContext) -> list[tuple[str, str, str, str, str]] | None:
+        async with context.db.read() as session:
+            project = None
+            if project_id is not None:
+                project = await project_queries.get_project(session, project_id)
+                if project is None:
+                    return None
+            keys = await project_queries.list_api_keys(session, project)
+            return [
+                (
+                    k.object_id,
+                    k.name,
+                    k.key_prefix + "…",
+                    k.created_at.isoformat(),
+                    "revoked" if k.revoked_at else "active",
+                )
+                for k in keys
+            ]
+
+    rows = _run(run)
+    if project_id is not None:
+        _project_or_exit(rows, project_id)
+    table = Table("id", "name", "prefix", "created", "status")
+    for row in rows or []:
+        table.add_row(*row)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="key_… id")]) -> None:
+    """Revoke an API key; requests with it are rejected from now on."""
+
+    async def run(context: AppContext) -> bool:
+        async with context.db.write() as session:
+            return await project_queries.revoke_api_key(session, key_id, context.clock()) is not None
+
+    if not _run(run):
+        err.print(f"[red]error:[/red] no API key {key_id}")
+        raise typer.Exit(1)
+    console.print(f"Revoked {key_id}.")

@@ -1,0 +1,1 @@
+"""Secrets at rest, API key hashing and constant-time comparisons."""

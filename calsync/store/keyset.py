@@ -1,0 +1,67 @@
+"""Keyset (seek) pagination over (sort column, unique id): one index range per page, at any depth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SeekKey:
+    value: datetime
+    row_id: int
+
+
+@dataclass(frozen=True)
+class KeysetPage(Generic[T]):
+    rows: list[T]
+    next_key: SeekKey | None  # continue forward after this row
+    previous_key: SeekKey | None  # page backwards before this row
+
+
+async def fetch_keyset_page(
+    session: AsyncSession,
+    stmt: Select[T],
+    *,
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    descending: bool,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+) -> KeysetPage[T]:
+    # Walking backwards is walking the opposite order forwards, then flipping the rows.
+    walk_descending = descending != backwards
+    if after is not None:
+        key = tuple_(sort_column, id_column)
+        bound = tuple_(after.value, after.row_id)
+        stmt = stmt.where(key < bound if walk_descending else key > bound)
+    if walk_descending:
+        stmt = stmt.order_by(sort_column.desc(), id_column.desc())
+    else:
+        stmt = stmt.order_by(sort_column.asc(), id_column.asc())
+    rows = list((await session.execute(stmt.limit(limit + 1))).scalars().all())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return KeysetPage(rows=[], next_key=None, previous_key=None)
+
+    def key_of(row: T) -> SeekKey:
+        return SeekKey(getattr(row, sort_column.key), getattr(row, id_column.key))
+
+    if backwards:
+        return KeysetPage(rows, next_key=key_of(rows[-1]), previous_key=key_of(rows[0]) if has_more else None)
+    return KeysetPage(
+        rows,
+        next_key=key_of(rows[-1]) if has_more else None,
+        previous_key=key_of(rows[0]) if after is not None else None,
+    )

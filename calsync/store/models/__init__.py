@@ -1,0 +1,10 @@
+"""All tables. Importing this package registers every model on `Base.metadata` (Alembic needs that)."""
+
+from calsync.store.models.api_key import ApiKey
+from calsync.store.models.base import Base
+from calsync.store.models.calendar import Calendar, CalendarState
+from calsync.store.models.channel import PushChannel
+from calsync.store.models.event import CalendarEvent
+from calsync.store.models.project import Project
+
+__all__ = ["ApiKey", "Base", "Calendar", "CalendarEvent", "CalendarState", "Project", "PushChannel"]

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from calsync.store.models.base import Base
+from calsync.store.types import BigIntPK, JSONType, UTCDateTime
+
+
+class CalendarState(enum.StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+class Calendar(Base):
+    """A user's calendar handed to us by an application, with everything the sync engine needs to keep
+    it mirrored. The "work due" columns (`sync_due_at`, lease) make the database the only queue."""
+
+    __tablename__ = "calendars"
+    __table_args__ = (
+        # NULL keys never collide (both databases treat NULLs as distinct), matching the anchor.
+        UniqueConstraint("project_id", "deduplication_key"),
+        Index("ix_calendars_project_created", "project_id", "created_at", "id"),
+        Index("ix_calendars_project_state", "project_id", "state", "created_at", "id"),
+        Index("ix_calendars_project_platform", "project_id", "platform", "created_at", "id"),
+        Index("ix_calendars_due", "sync_due_at"),
+        Index("ix_calendars_oauth_client", "platform", "client_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    object_id: Mapped[str] = mapped_column(String(32), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=CalendarState.CONNECTED.value)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType, nullable=True)
+    deduplication_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    platform_uuid: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # Fernet token over {"client_secret", "refresh_token"} (MultiFernet: rotation-ready).
+    encrypted_credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    connection_failure_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_successful_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_attempted_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Non-disconnecting failures are shown here instead of going silent: {"code", "error", "timestamp"}.
+    last_sync_error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+    # Work scheduling (see docs/architecture.md): due time, why, and who holds it.
+    sync_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sync_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+    # Incremental sync state.
+    sync_cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_full_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_full_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_drift_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    # Access token cache shared by every worker (encrypted like the credentials).
+    encrypted_access_token: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    # Push channel state: "none" (no public URL), "active", "failing".
+    push_state: Mapped[str] = mapped_column(String(16), default="none")
+    push_error: Mapped[str | None] = mapped_column(Text, nullable=True)

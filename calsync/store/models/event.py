@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from calsync.store.models.base import Base
+from calsync.store.types import BigIntPK, JSONType, UTCDateTime
+
+# Columns the events API can order by; each has a (scope, column, id) index so any page is one index range.
+ORDERABLE_COLUMNS = ("updated_at", "start_time", "end_time", "created_at")
+
+
+def _ordering_indexes() -> tuple[Index, ...]:
+    indexes = []
+    for column in ORDERABLE_COLUMNS:
+        indexes.append(Index(f"ix_events_project_{column}", "project_id", column, "id"))
+        indexes.append(Index(f"ix_events_calendar_{column}", "calendar_id", column, "id"))
+    return tuple(indexes)
+
+
+class CalendarEvent(Base):
+    """One event instance mirrored from a platform (recurring series are stored expanded)."""
+
+    __tablename__ = "calendar_events"
+    __table_args__ = (
+        UniqueConstraint("calendar_id", "platform_uuid"),
+        Index("ix_events_project_change_seq", "project_id", "change_seq"),
+        *_ordering_indexes(),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    object_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # Denormalised from the calendar so every API query is scoped (and indexed) by project directly.
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("calendars.id", ondelete="CASCADE"))
+    platform_uuid: Mapped[str] = mapped_column(String(1024))
+    name: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    is_all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    location: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    meeting_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    meeting_platform: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    organizer: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    attendees: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+    ical_uid: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    recurring_event_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    html_link: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # Digest of the normalized fields: an unchanged event is never rewritten (and never re-announced).
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Monotonic per project, assigned under the project's change-clock lock: a gap-free change cursor.
+    change_seq: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from calsync.store.models.base import Base
+from calsync.store.types import BigIntPK, UTCDateTime
+
+
+class Project(Base):
+    """A tenant. Every API key, calendar and webhook belongs to exactly one project."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    object_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The project's change clock: every write of events stamps `updated_at` from here while holding this
+    # row's lock, so stamps are monotonic in commit order and `updated_at_gte` polling never misses a row.
+    events_clock: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0)

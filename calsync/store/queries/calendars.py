@@ -1,0 +1,135 @@
+"""Calendars: create, read, list, update, delete, and marking them due for a sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calsync.ids import new_id
+from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page
+from calsync.store.models import Calendar, CalendarEvent, CalendarState
+
+
+class DuplicateDeduplicationKey(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NewCalendar:
+    platform: str
+    client_id: str
+    encrypted_credentials: bytes
+    platform_uuid: str | None
+    deduplication_key: str | None
+    metadata: dict[str, str] | None
+
+
+async def create_calendar(session: AsyncSession, project_id: int, new: NewCalendar, now: datetime) -> Calendar:
+    """Insert, due for its first sync now. The unique (project, deduplication_key) constraint decides races:
+    of two concurrent creates with one key exactly one commits."""
+    calendar = Calendar(
+        object_id=new_id("cal_"),
+        project_id=project_id,
+        platform=new.platform,
+        state=CalendarState.CONNECTED.value,
+        metadata_=new.metadata,
+        deduplication_key=new.deduplication_key,
+        client_id=new.client_id,
+        platform_uuid=new.platform_uuid,
+        encrypted_credentials=new.encrypted_credentials,
+        created_at=now,
+        updated_at=now,
+        sync_due_at=now,
+        sync_reason="created",
+        consecutive_failures=0,
+        push_state="none",
+    )
+    session.add(calendar)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        if "deduplication_key" in str(exc.orig):
+            raise DuplicateDeduplicationKey from exc
+        raise
+    return calendar
+
+
+async def get_calendar(
+    session: AsyncSession, project_id: int, object_id: str, *, for_update: bool = False
+) -> Calendar | None:
+    stmt = select(Calendar).where(Calendar.project_id == project_id, Calendar.object_id == object_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_calendar_ids(
+    session: AsyncSession, project_id: int, *, object_id: str | None = None, deduplication_key: str | None = None
+) -> list[int]:
+    stmt = select(Calendar.id).where(Calendar.project_id == project_id)
+    if object_id is not None:
+        stmt = stmt.where(Calendar.object_id == object_id)
+    if deduplication_key is not None:
+        stmt = stmt.where(Calendar.deduplication_key == deduplication_key)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+@dataclass(frozen=True)
+class CalendarFilters:
+    deduplication_key: str | None = None
+    state: str | None = None
+    platform: str | None = None
+
+
+async def list_calendars(
+    session: AsyncSession,
+    project_id: int,
+    filters: CalendarFilters,
+    *,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+) -> KeysetPage[Calendar]:
+    stmt = select(Calendar).where(Calendar.project_id == project_id)
+    if filters.deduplication_key is not None:
+        stmt = stmt.where(Calendar.deduplication_key == filters.deduplication_key)
+    if filters.state is not None:
+        stmt = stmt.where(Calendar.state == filters.state)
+    if filters.platform is not None:
+        stmt = stmt.where(Calendar.platform == filters.platform)
+    return await fetch_keyset_page(
+        session,
+        stmt,
+        sort_column=Calendar.created_at,
+        id_column=Calendar.id,
+        descending=True,
+        after=after,
+        backwards=backwards,
+        limit=limit,
+    )
+
+
+def mark_due(calendar: Calendar, reason: str, due_at: datetime) -> None:
+    """Bring the calendar's next sync forward to `due_at` (never push it back): a burst of requests moves
+    one due time instead of queueing many jobs."""
+    if calendar.sync_due_at is None or due_at < calendar.sync_due_at:
+        calendar.sync_due_at = due_at
+        calendar.sync_reason = reason
+
+
+async def delete_calendar(session: AsyncSession, calendar: Calendar) -> None:
+    """Hard delete with its events (explicitly, so SQLite without cascading FKs behaves the same)."""
+    await session.execute(delete(CalendarEvent).where(CalendarEvent.calendar_id == calendar.id))
+    await session.delete(calendar)
+
+
+def apply_patch(calendar: Calendar, changes: dict[str, Any], now: datetime) -> None:
+    for name, value in changes.items():
+        setattr(calendar, name, value)
+    calendar.updated_at = now

@@ -1,0 +1,78 @@
+"""Reading events for the API. (Writes belong to the sync engine: calsync.sync.apply.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page
+from calsync.store.models import Calendar, CalendarEvent
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    calendar_ids: list[int] | None = None  # already resolved within the project; [] means "matches nothing"
+    event_object_id: str | None = None
+    updated_at_gte: datetime | None = None
+    start_time_gte: datetime | None = None
+    start_time_lte: datetime | None = None
+    end_time_gte: datetime | None = None
+    end_time_lte: datetime | None = None
+    is_deleted: bool | None = None
+
+
+async def list_events(
+    session: AsyncSession,
+    project_id: int,
+    filters: EventFilters,
+    *,
+    order_column: str,
+    descending: bool,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+) -> KeysetPage[CalendarEvent]:
+    stmt = select(CalendarEvent).where(CalendarEvent.project_id == project_id)
+    if filters.calendar_ids is not None:
+        if not filters.calendar_ids:
+            return KeysetPage([], None, None)
+        stmt = stmt.where(CalendarEvent.calendar_id.in_(filters.calendar_ids))
+    if filters.event_object_id is not None:
+        stmt = stmt.where(CalendarEvent.object_id == filters.event_object_id)
+    if filters.updated_at_gte is not None:
+        stmt = stmt.where(CalendarEvent.updated_at >= filters.updated_at_gte)
+    if filters.start_time_gte is not None:
+        stmt = stmt.where(CalendarEvent.start_time >= filters.start_time_gte)
+    if filters.start_time_lte is not None:
+        stmt = stmt.where(CalendarEvent.start_time <= filters.start_time_lte)
+    if filters.end_time_gte is not None:
+        stmt = stmt.where(CalendarEvent.end_time >= filters.end_time_gte)
+    if filters.end_time_lte is not None:
+        stmt = stmt.where(CalendarEvent.end_time <= filters.end_time_lte)
+    if filters.is_deleted is not None:
+        stmt = stmt.where(CalendarEvent.is_deleted.is_(filters.is_deleted))
+    return await fetch_keyset_page(
+        session,
+        stmt,
+        sort_column=getattr(CalendarEvent, order_column),
+        id_column=CalendarEvent.id,
+        descending=descending,
+        after=after,
+        backwards=backwards,
+        limit=limit,
+    )
+
+
+async def calendar_object_ids(session: AsyncSession, calendar_ids: set[int]) -> dict[int, str]:
+    if not calendar_ids:
+        return {}
+    rows = await session.execute(select(Calendar.id, Calendar.object_id).where(Calendar.id.in_(calendar_ids)))
+    return {row[0]: row[1] for row in rows}
+
+
+async def get_event(session: AsyncSession, project_id: int, object_id: str) -> CalendarEvent | None:
+    stmt = select(CalendarEvent).where(CalendarEvent.project_id == project_id, CalendarEvent.object_id == object_id)
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,1 @@
+"""The loops that claim due work from the database: syncs, channel renewals, webhook deliveries."""

@@ -1,0 +1,77 @@
+"""Runs the worker loops of one process until asked to stop, then lets each finish or release its work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import structlog
+
+from calsync.context import AppContext
+
+log = structlog.get_logger(__name__)
+
+
+class WorkLoop(Protocol):
+    """One kind of work. `run_once` claims and processes what is due and returns how many items it handled;
+    it must release (not hold) anything it claimed when cancelled."""
+
+    name: str
+
+    async def run_once(self) -> int: ...
+
+
+LoopFactory = Callable[[AppContext], WorkLoop]
+
+
+class WorkerRunner:
+    def __init__(self, context: AppContext, loops: list[WorkLoop]) -> None:
+        self.context = context
+        self.loops = loops
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        log.info("worker_started", loops=[loop.name for loop in self.loops])
+        try:
+            # Waiting for the stop signal too keeps a worker with no loops alive until it is told to stop.
+            await asyncio.gather(self._stopping.wait(), *(self._drive(loop) for loop in self.loops))
+        finally:
+            log.info("worker_stopped")
+
+    async def _drive(self, loop: WorkLoop) -> None:
+        poll = self.context.settings.worker_poll_interval_seconds
+        while not self._stopping.is_set():
+            try:
+                handled = await loop.run_once()
+            except Exception:
+                # A loop must survive anything one item does; the item itself records its failure.
+                log.exception("work_loop_failed", loop=loop.name)
+                handled = 0
+            if handled:
+                continue
+            await self._idle(poll)
+
+    async def _idle(self, seconds: float) -> None:
+        stop = asyncio.ensure_future(self._stopping.wait())
+        kick = asyncio.ensure_future(self.context.work_signal.wait(seconds))
+        await asyncio.wait({stop, kick}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stop, kick):
+            task.cancel()
+
+
+async def run_until(signal_received: Awaitable[object], runner: WorkerRunner) -> None:
+    """Run `runner` until `signal_received` completes, then stop it gracefully."""
+    task = asyncio.create_task(runner.run())
+    waiter = asyncio.ensure_future(signal_received)
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        # The runner only ends early by crashing: stop what it runs beside (e.g. the API server) too.
+        waiter.cancel()
+        task.result()
+        return
+    runner.stop()
+    await task
