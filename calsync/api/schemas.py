@@ -70,9 +70,11 @@ def _patch_metadata(value: Any) -> dict[str, str] | None:
 
 ClientId = Annotated[str, _char_field(255)]
 Secret = Annotated[str, _char_field(8192)]
-LongKey = Annotated[str, _char_field(1024)]
+OptionalSecret = Annotated[str | None, _char_field(8192)]
 Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
-Metadata = Annotated[dict[str, str], BeforeValidator(validate_metadata)]
+# Optional on input but never null: the validator runs (and rejects null) whenever the field is sent.
+OptionalLongKey = Annotated[str | None, _char_field(1024)]
+OptionalMetadata = Annotated[dict[str, str] | None, BeforeValidator(validate_metadata)]
 
 
 class CreateCalendarRequest(BaseModel):
@@ -82,15 +84,15 @@ class CreateCalendarRequest(BaseModel):
     client_secret: Secret = Field(description="The client secret for the calendar platform authentication")
     platform: Platform = Field(description="google or microsoft")
     refresh_token: Secret = Field(description="The refresh token for accessing the calendar platform")
-    deduplication_key: LongKey | None = Field(
+    deduplication_key: OptionalLongKey = Field(
         default=None,
         description="Optional key for deduplicating calendars. If a calendar with this key already exists in the "
         "project, the new calendar will not be created and an error will be returned.",
     )
-    metadata: Metadata | None = Field(
+    metadata: OptionalMetadata = Field(
         default=None, description="JSON object containing metadata to associate with the calendar"
     )
-    platform_uuid: LongKey | None = Field(
+    platform_uuid: OptionalLongKey = Field(
         default=None,
         description="The UUID of the calendar on the calendar platform. Specify only for non-primary calendars.",
     )
@@ -102,8 +104,8 @@ CREATE_FIELDS = tuple(CreateCalendarRequest.model_fields)
 class PatchCalendarRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PATCH_CALENDAR_REQUEST]})
 
-    client_secret: Secret | None = Field(default=None, description="New client secret (reconnects the calendar)")
-    refresh_token: Secret | None = Field(default=None, description="New refresh token (reconnects the calendar)")
+    client_secret: OptionalSecret = Field(default=None, description="New client secret (reconnects the calendar)")
+    refresh_token: OptionalSecret = Field(default=None, description="New refresh token (reconnects the calendar)")
     metadata: Annotated[dict[str, str] | None, BeforeValidator(_patch_metadata)] = Field(
         default=None, description="Replaces the stored metadata; null or {} clears it"
     )

@@ -1,0 +1,88 @@
+"""Shared fixtures: every database-backed test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from calsync.context import AppContext
+from calsync.security.secret_box import generate_key
+from calsync.settings import Settings
+from tests.support.databases import PostgresDatabase, SqliteTemplate, start_postgres
+from tests.support.service import Tenant, new_tenant, serve_app
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[PostgresDatabase | None]:
+    database = start_postgres()
+    yield database
+    if database is not None:
+        database.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest,
+    sqlite_template: SqliteTemplate,
+    postgres_database: PostgresDatabase | None,
+    tmp_path: Path,
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_template.fresh_url(tmp_path)
+        return
+    database = postgres_database
+    if database is None:
+        pytest.skip("PostgreSQL unreachable (set CALSYNC_REQUIRE_POSTGRES=1 to make this a failure)")
+    await database.truncate()
+    yield database.url
+
+
+@pytest.fixture
+def encryption_key() -> str:
+    return generate_key()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, encryption_key: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        encryption_keys=encryption_key,
+        worker_poll_interval_seconds=0.2,
+    )
+
+
+@pytest.fixture
+async def context(settings: Settings) -> AsyncIterator[AppContext]:
+    ctx = AppContext.from_settings(settings)
+    yield ctx
+    await ctx.aclose()
+
+
+@pytest.fixture
+async def api_url(context: AppContext) -> AsyncIterator[str]:
+    from calsync.api.app import create_app
+
+    async with serve_app(create_app(context)) as url:
+        yield url
+
+
+@pytest.fixture
+async def tenant(context: AppContext, api_url: str) -> AsyncIterator[Tenant]:
+    tenant = await new_tenant(context, api_url, "tenant-a")
+    yield tenant
+    await tenant.client.aclose()
+
+
+@pytest.fixture
+async def other_tenant(context: AppContext, api_url: str) -> AsyncIterator[Tenant]:
+    tenant = await new_tenant(context, api_url, "tenant-b")
+    yield tenant
+    await tenant.client.aclose()

@@ -1,0 +1,54 @@
+"""Rows for API tests that need events before the sync engine is involved."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from calsync.context import AppContext
+from calsync.ids import new_id
+from calsync.store.models import Calendar, CalendarEvent, Project
+
+
+async def insert_events(
+    context: AppContext,
+    calendar_object_id: str,
+    count: int,
+    *,
+    start: datetime,
+    step: timedelta = timedelta(hours=1),
+    stamp: datetime | None = None,
+    deleted_every: int = 0,
+) -> list[str]:
+    """Insert `count` events one `step` apart, all stamped `stamp` (default now), as one write."""
+    async with context.db.write() as session:
+        calendar = (await session.execute(select(Calendar).where(Calendar.object_id == calendar_object_id))).scalar_one()
+        project = await session.get(Project, calendar.project_id, with_for_update=True)
+        assert project is not None
+        now = stamp or context.clock()
+        ids = []
+        for index in range(count):
+            project.change_seq += 1
+            object_id = new_id("evt_")
+            ids.append(object_id)
+            session.add(
+                CalendarEvent(
+                    object_id=object_id,
+                    project_id=calendar.project_id,
+                    calendar_id=calendar.id,
+                    platform_uuid=f"p{object_id}",
+                    name=f"Event {index}",
+                    start_time=start + step * index,
+                    end_time=start + step * index + timedelta(minutes=30),
+                    is_all_day=False,
+                    is_deleted=bool(deleted_every) and index % deleted_every == 0,
+                    raw={"id": object_id},
+                    content_hash=hashlib.sha256(object_id.encode()).hexdigest(),
+                    created_at=now,
+                    updated_at=now,
+                    change_seq=project.change_seq,
+                )
+            )
+    return ids
