@@ -46,14 +46,14 @@ def _all_day(value: dict[str, Any], event_zone: str | None) -> datetime | None:
         return None
     try:
         wall = isoparse(text)
-    except (ValueError, OverflowError):
+        if wall.time() == time(0):
+            return midnight_utc(wall.date())
+        given = wall if wall.tzinfo else wall.replace(tzinfo=zone(as_str(value.get("timeZone"))) or UTC)
+        home = zone(event_zone)
+        local = given.astimezone(home) if home else given
+        return midnight_utc((local + timedelta(hours=12)).date())
+    except (ValueError, OverflowError):  # unparseable, or pushed past year 1 / 9999
         return None
-    if wall.time() == time(0):
-        return midnight_utc(wall.date())
-    given = wall if wall.tzinfo else wall.replace(tzinfo=zone(as_str(value.get("timeZone"))) or UTC)
-    home = zone(event_zone)
-    local = given.astimezone(home) if home else given
-    return midnight_utc((local + timedelta(hours=12)).date())
 
 
 def _time(value: Any, *, all_day: bool, event_zone: str | None) -> datetime | None:

@@ -78,11 +78,11 @@ def parse_datetime(value: str | None, zone_name: str | None) -> datetime | None:
         return None
     try:
         parsed = isoparse(value)
-    except (ValueError, OverflowError):
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone(zone_name) or UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # also year 1 / 9999 pushed out of range by the offset
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone(zone_name) or UTC)
-    return parsed.astimezone(UTC)
 
 
 def parse_date(value: str | None) -> datetime | None:
