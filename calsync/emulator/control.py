@@ -1,0 +1,523 @@
+"""The control API under /_emulator: drive the emulated world from tests, benchmarks and scripts.
+
+Not part of either platform; never counted in the request log. Errors are `{"detail": ...}` with
+400 (bad input), 404 (unknown id) or 409 (already exists).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from calsync.emulator.faults import FaultKind, FaultRule
+from calsync.emulator.gate import emulator_state
+from calsync.emulator.model import Account, Calendar, Event, Platform
+from calsync.emulator.notifications import Notifier
+from calsync.emulator.oauth import GOOGLE_GRANT_ERRORS, MICROSOFT_GRANT_ERRORS
+from calsync.emulator.seeding import SeedParams, seed_population
+from calsync.emulator.state import CalendarSpec, EmulatorState
+from calsync.emulator.timeutil import TimeValue, fmt_graph_timestamp, parse_time_value, zone
+
+router = APIRouter(prefix="/_emulator")
+
+
+class CalendarIn(BaseModel):
+    name: str
+    time_zone: str | None = None
+    id: str | None = None
+
+
+class AccountIn(BaseModel):
+    platform: Literal["google", "microsoft"]
+    id: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    time_zone: str = "UTC"
+    calendars: list[CalendarIn] = Field(default_factory=list)
+
+
+class AccountPatch(BaseModel):
+    calendar_access: bool | None = None
+    mailbox_enabled: bool | None = None
+
+
+class AttendeeIn(BaseModel):
+    email: str
+    name: str = ""
+    response: Literal["needsAction", "accepted", "declined", "tentative"] = "needsAction"
+    optional: bool = False
+
+
+class EventIn(BaseModel):
+    start: str  # YYYY-MM-DD (all-day) or ISO date-time (naive = wall time in time_zone)
+    end: str
+    time_zone: str | None = None
+    id: str | None = None
+    summary: str = ""
+    description: str = ""
+    location: str = ""
+    status: Literal["confirmed", "tentative"] = "confirmed"
+    recurrence: list[str] = Field(default_factory=list)  # RRULE/EXDATE/RDATE lines
+    attendees: list[AttendeeIn] = Field(default_factory=list)
+    organizer_email: str | None = None
+    organizer_name: str = ""
+    meeting_url: str | None = None
+    show_as: Literal["free", "tentative", "busy", "oof", "workingElsewhere"] = "busy"
+
+
+class EventPatch(BaseModel):
+    start: str | None = None
+    end: str | None = None
+    time_zone: str | None = None
+    summary: str | None = None
+    description: str | None = None
+    location: str | None = None
+    status: Literal["confirmed", "tentative"] | None = None
+    recurrence: list[str] | None = None
+    attendees: list[AttendeeIn] | None = None
+    organizer_email: str | None = None
+    organizer_name: str | None = None
+    meeting_url: str | None = None
+    show_as: Literal["free", "tentative", "busy", "oof", "workingElsewhere"] | None = None
+
+
+class MoveIn(BaseModel):
+    to_calendar_id: str
+
+
+class RevokeIn(BaseModel):
+    reason: str = "revoked"
+    keep_access_tokens: bool = False
+
+
+class ExpireSyncIn(BaseModel):
+    calendar_id: str | None = None
+
+
+class FaultIn(BaseModel):
+    kind: FaultKind
+    platform: Literal["google", "microsoft"] | None = None
+    account_id: str | None = None
+    path_contains: str | None = None
+    count: int | None = Field(default=None, ge=1)
+    fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    retry_after: int | None = Field(default=None, ge=0)
+    latency_ms: int = Field(default=0, ge=0, le=60000)
+
+
+class SeedIn(BaseModel):
+    seed: int = 0
+    google_accounts: int = Field(default=0, ge=0, le=100000)
+    microsoft_accounts: int = Field(default=0, ge=0, le=100000)
+    calendars_per_account: int = Field(default=1, ge=1, le=50)
+    events_per_calendar: int = Field(default=200, ge=0, le=100000)
+    recurring_per_calendar: int = Field(default=5, ge=0)
+    start: date | None = None
+    days: int = Field(default=35, ge=1, le=3650)
+    time_zone: str = "UTC"
+    lazy: bool = True
+
+
+class AdvanceIn(BaseModel):
+    seconds: float = Field(ge=0)
+
+
+class LifecycleIn(BaseModel):
+    event: Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
+
+
+def _notifier(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
+def account_out(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "platform": account.platform.value,
+        "email": account.email,
+        "display_name": account.display_name,
+        "user_id": account.user_id,
+        "client_id": account.client_id,
+        "client_secret": account.client_secret,
+        "refresh_token": account.refresh_token,
+        "primary_calendar_id": account.primary_calendar_id,
+        "calendars": [calendar_out(c) for c in account.calendars.values()],
+        "grant_error": account.grant_error,
+        "calendar_access": account.calendar_access,
+        "mailbox_enabled": account.mailbox_enabled,
+    }
+
+
+def calendar_out(cal: Calendar) -> dict[str, Any]:
+    return {
+        "id": cal.id,
+        "account_id": cal.account_id,
+        "name": cal.name,
+        "time_zone": cal.time_zone,
+        "primary": cal.primary,
+    }
+
+
+def _time_out(value: TimeValue | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def event_out(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "calendar_id": event.calendar_id,
+        "kind": event.kind.value,
+        "start": _time_out(event.start),
+        "end": _time_out(event.end),
+        "time_zone": event.time_zone,
+        "summary": event.summary,
+        "status": event.status,
+        "deleted": event.deleted,
+        "ms_cancelled": event.ms_cancelled,
+        "recurrence": list(event.recurrence),
+        "master_id": event.master_id,
+        "original_start": _time_out(event.original_start),
+        "meeting_url": event.meeting_url,
+        "sequence": event.sequence,
+        "updated": fmt_graph_timestamp(event.updated),
+    }
+
+
+# --- world ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post("/reset")
+async def reset(request: Request, state: EmulatorState = Depends(emulator_state)) -> dict[str, str]:
+    state.reset()
+    _notifier(request).clear()
+    return {"status": "reset"}
+
+
+@router.get("/config")
+async def config_get(state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    return state.config.to_dict()
+
+
+@router.patch("/config")
+async def config_patch(changes: dict[str, Any], state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    state.config.update(changes)
+    return state.config.to_dict()
+
+
+@router.get("/clock")
+async def clock_get(state: EmulatorState = Depends(emulator_state)) -> dict[str, str]:
+    return {"now": state.now().isoformat()}
+
+
+@router.post("/clock/advance")
+async def clock_advance(body: AdvanceIn, state: EmulatorState = Depends(emulator_state)) -> dict[str, str]:
+    return {"now": state.advance(body.seconds).isoformat()}
+
+
+@router.post("/seed")
+async def seed(body: SeedIn, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    return seed_population(state, SeedParams(**body.model_dump()))
+
+
+# --- accounts -------------------------------------------------------------------------------------------------
+
+
+@router.post("/accounts", status_code=201)
+async def account_create(body: AccountIn, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    account = state.create_account(
+        Platform(body.platform),
+        account_id=body.id,
+        email=body.email,
+        display_name=body.display_name,
+        client_id=body.client_id,
+        client_secret=body.client_secret,
+        refresh_token=body.refresh_token,
+        time_zone=body.time_zone,
+        calendars=[CalendarSpec(name=c.name, time_zone=c.time_zone, id=c.id) for c in body.calendars],
+    )
+    return account_out(account)
+
+
+@router.get("/accounts")
+async def account_list(
+    platform: str | None = None, offset: int = 0, limit: int = 100, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    accounts = [a for a in state.accounts.values() if platform is None or a.platform.value == platform]
+    return {"total": len(accounts), "items": [account_out(a) for a in accounts[offset : offset + min(limit, 1000)]]}
+
+
+@router.get("/accounts/{account_id}")
+async def account_get(account_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    return account_out(state.account(account_id))
+
+
+@router.patch("/accounts/{account_id}")
+async def account_patch(
+    account_id: str, body: AccountPatch, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    account = state.account(account_id)
+    if body.calendar_access is not None:
+        account.calendar_access = body.calendar_access
+    if body.mailbox_enabled is not None:
+        account.mailbox_enabled = body.mailbox_enabled
+    return account_out(account)
+
+
+@router.post("/accounts/{account_id}/revoke")
+async def account_revoke(
+    account_id: str, body: RevokeIn, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    account = state.account(account_id)
+    reasons = GOOGLE_GRANT_ERRORS if account.platform is Platform.GOOGLE else MICROSOFT_GRANT_ERRORS
+    if body.reason not in reasons:
+        raise ValueError(f"reason must be one of {sorted(reasons)}")
+    state.revoke_grant(account, body.reason, keep_access_tokens=body.keep_access_tokens)
+    return account_out(account)
+
+
+@router.post("/accounts/{account_id}/restore")
+async def account_restore(account_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    account = state.account(account_id)
+    state.restore_grant(account)
+    return account_out(account)
+
+
+@router.post("/accounts/{account_id}/expire-access-tokens")
+async def account_expire_tokens(account_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, int]:
+    return {"expired": state.expire_access_tokens(state.account(account_id))}
+
+
+@router.post("/accounts/{account_id}/expire-sync-state")
+async def account_expire_sync(
+    account_id: str, body: ExpireSyncIn, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, str]:
+    account = state.account(account_id)
+    if body.calendar_id is not None and body.calendar_id not in account.calendars:
+        raise LookupError(f"calendar {body.calendar_id}")
+    state.invalidate_sync_state(account, body.calendar_id)
+    return {"status": "expired"}
+
+
+@router.post("/accounts/{account_id}/calendars", status_code=201)
+async def calendar_create(
+    account_id: str, body: CalendarIn, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    account = state.account(account_id)
+    return calendar_out(state.add_calendar(account, CalendarSpec(name=body.name, time_zone=body.time_zone, id=body.id)))
+
+
+# --- events ---------------------------------------------------------------------------------------------------
+
+
+def _times(cal: Calendar, start: str, end: str, time_zone: str | None) -> tuple[TimeValue, TimeValue]:
+    tz = zone(time_zone or cal.time_zone)
+    return parse_time_value(start, tz), parse_time_value(end, tz)
+
+
+@router.post("/calendars/{calendar_id}/events", status_code=201)
+async def event_create(
+    calendar_id: str, body: EventIn, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    cal = state.calendar(calendar_id)
+    start, end = _times(cal, body.start, body.end, body.time_zone)
+    fields = body.model_dump(
+        include={"summary", "description", "location", "status", "organizer_name", "meeting_url", "show_as"}
+    )
+    fields["attendees"] = [a.model_dump() for a in body.attendees]
+    if body.organizer_email:
+        fields["organizer_email"] = body.organizer_email
+    event = state.create_event(
+        cal, start, end, time_zone=body.time_zone, recurrence_lines=body.recurrence, event_id=body.id, fields=fields
+    )
+    return event_out(event)
+
+
+@router.get("/calendars/{calendar_id}/events")
+async def event_list(calendar_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    cal = state.calendar(calendar_id)
+    return {"items": [event_out(e) for e in cal.events.values()], "seq": cal.seq, "epoch": cal.epoch}
+
+
+@router.get("/calendars/{calendar_id}/events/{event_id}")
+async def event_get(calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    return event_out(state.find_event(state.calendar(calendar_id), event_id))
+
+
+@router.patch("/calendars/{calendar_id}/events/{event_id}")
+async def event_update(
+    calendar_id: str, event_id: str, body: EventPatch, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    cal = state.calendar(calendar_id)
+    changes = body.model_dump(exclude_unset=True)
+    tz = zone(changes.get("time_zone") or cal.time_zone)
+    for name in ("start", "end"):
+        if name in changes:
+            changes[name] = parse_time_value(changes[name], tz)
+    if "attendees" in changes:
+        changes["attendees"] = [dict(a) for a in changes["attendees"]]
+    return event_out(state.update_event(cal, event_id, changes))
+
+
+@router.post("/calendars/{calendar_id}/events/{event_id}/cancel")
+async def event_cancel(
+    calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    return event_out(state.cancel_event(state.calendar(calendar_id), event_id))
+
+
+@router.post("/calendars/{calendar_id}/events/{event_id}/move")
+async def event_move(
+    calendar_id: str, event_id: str, body: MoveIn, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    return event_out(state.move_event(state.calendar(calendar_id), event_id, state.calendar(body.to_calendar_id)))
+
+
+@router.delete("/calendars/{calendar_id}/events/{event_id}")
+async def event_delete(calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)) -> Response:
+    state.delete_event(state.calendar(calendar_id), event_id)
+    return Response(status_code=204)
+
+
+# --- faults, observation -----------------------------------------------------------------------------------
+
+
+@router.post("/faults", status_code=201)
+async def fault_add(body: FaultIn, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    rule = FaultRule(
+        id="",
+        kind=body.kind,
+        platform=body.platform,
+        account_id=body.account_id,
+        path_contains=body.path_contains,
+        remaining=body.count,
+        fraction=body.fraction,
+        retry_after=body.retry_after,
+        latency_ms=body.latency_ms,
+    )
+    return state.faults.add(rule).to_dict()
+
+
+@router.get("/faults")
+async def fault_list(state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    return {"items": [r.to_dict() for r in state.faults.rules.values()]}
+
+
+@router.delete("/faults/{fault_id}")
+async def fault_remove(fault_id: str, state: EmulatorState = Depends(emulator_state)) -> Response:
+    if not state.faults.remove(fault_id):
+        raise LookupError(f"fault {fault_id}")
+    return Response(status_code=204)
+
+
+@router.delete("/faults")
+async def fault_clear(state: EmulatorState = Depends(emulator_state)) -> Response:
+    state.faults.clear()
+    return Response(status_code=204)
+
+
+@router.get("/requests")
+async def request_log(
+    account_id: str | None = None, limit: int = 100, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    records = [r for r in state.metrics.log if account_id is None or r.account_id == account_id]
+    return {"items": [r.to_dict() for r in records[-limit:]] if limit > 0 else []}
+
+
+@router.get("/counters")
+async def counters(account_id: str | None = None, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    return state.metrics.summary(account_id)
+
+
+@router.delete("/requests")
+async def request_log_clear(state: EmulatorState = Depends(emulator_state)) -> Response:
+    state.metrics.clear()
+    return Response(status_code=204)
+
+
+@router.get("/notifications")
+async def notification_log(request: Request, account_id: str | None = None, limit: int = 100) -> dict[str, Any]:
+    records = [r for r in _notifier(request).deliveries if account_id is None or r.get("account_id") == account_id]
+    return {"items": records[-limit:] if limit > 0 else []}
+
+
+@router.post("/notifications/wait")
+async def notification_wait(request: Request, seconds: float = 10.0) -> dict[str, bool]:
+    return {"idle": await _notifier(request).wait_idle(min(seconds, 60.0))}
+
+
+@router.delete("/notifications")
+async def notification_clear(request: Request) -> Response:
+    _notifier(request).clear()
+    return Response(status_code=204)
+
+
+@router.get("/channels")
+async def channel_list(state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    now = state.now()
+    return {
+        "items": [
+            {
+                "id": c.id,
+                "resource_id": c.resource_id,
+                "account_id": c.account_id,
+                "calendar_id": c.calendar_id,
+                "address": c.address,
+                "token": c.token,
+                "expiration": c.expiration.isoformat(),
+                "stopped": c.stopped,
+                "live": not c.stopped and c.expiration > now,
+                "message_number": c.message_number,
+            }
+            for c in state.channels.values()
+        ]
+    }
+
+
+@router.get("/subscriptions")
+async def subscription_list(state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    return {
+        "items": [
+            {
+                "id": s.id,
+                "account_id": s.account_id,
+                "calendar_id": s.calendar_id,
+                "resource": s.resource,
+                "notification_url": s.notification_url,
+                "lifecycle_url": s.lifecycle_url,
+                "client_state": s.client_state,
+                "change_types": sorted(s.change_types),
+                "expiration": s.expiration.isoformat(),
+            }
+            for s in state.subscriptions.values()
+        ]
+    }
+
+
+@router.post("/subscriptions/{subscription_id}/lifecycle")
+async def subscription_lifecycle(
+    request: Request, subscription_id: str, body: LifecycleIn, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, str]:
+    sub = state.subscriptions.get(subscription_id)
+    if sub is None:
+        raise LookupError(f"subscription {subscription_id}")
+    _notifier(request).graph_lifecycle(sub, body.event)
+    if body.event == "subscriptionRemoved":
+        del state.subscriptions[sub.id]
+    return {"status": "sent"}
+
+
+def control_error(status: int, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)

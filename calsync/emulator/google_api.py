@@ -1,0 +1,404 @@
+"""Google Calendar API v3 routes: calendarList, calendars, events.list/get, events.watch, channels.stop."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from calsync.emulator import render_google, tokens
+from calsync.emulator.errors import (
+    ApiError,
+    google_bad_request,
+    google_error,
+    google_full_sync_required,
+    google_not_found,
+    google_unauthorized,
+)
+from calsync.emulator.gate import admit, emulator_state
+from calsync.emulator.model import Account, Calendar, GoogleChannel, Instance, Platform
+from calsync.emulator.state import EmulatorState
+from calsync.emulator.timeutil import find_zone, fmt_google_timestamp, parse_rfc3339
+from calsync.emulator.views import Row, find_row, google_changes, window_rows
+
+router = APIRouter()
+
+NOT_WITH_SYNC_TOKEN = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
+
+
+async def google_account(request: Request, state: EmulatorState = Depends(emulator_state)) -> Account:
+    account, problem = state.resolve_access_token(request.headers.get("authorization"))
+    await admit(request, state, "google", account.id if account else None)
+    if problem is not None or account is None or account.platform is not Platform.GOOGLE:
+        raise ApiError(google_unauthorized())
+    if not account.calendar_access:
+        raise ApiError(
+            google_error(
+                403,
+                "insufficientPermissions",
+                "Insufficient Permission",
+                top_message="Request had insufficient authentication scopes.",
+            )
+        )
+    return account
+
+
+def _calendar(state: EmulatorState, account: Account, calendar_id: str) -> Calendar:
+    if calendar_id == "primary":
+        calendar_id = account.primary_calendar_id
+    if calendar_id not in account.calendars:
+        raise ApiError(google_not_found())
+    return state.calendar(calendar_id)
+
+
+def _bool(request: Request, name: str) -> bool | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if value.lower() not in ("true", "false"):
+        raise ApiError(google_bad_request(f"Invalid boolean value: '{value}'.", name))
+    return value.lower() == "true"
+
+
+def _int(request: Request, name: str, default: int, maximum: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApiError(
+            google_bad_request(
+                f"Invalid value '{value}'. Values must match the following regular expression: '[0-9]+'", name
+            )
+        ) from None
+    if number < 1:
+        raise ApiError(google_bad_request("Invalid value", name))
+    return min(number, maximum)
+
+
+def _time_param(request: Request, name: str) -> datetime | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise ApiError(google_bad_request("Bad Request", name)) from None
+
+
+def _fingerprint(request: Request) -> str:
+    return tokens.fingerprint([(k, v) for k, v in request.query_params.multi_items() if k != "pageToken"])
+
+
+@router.get("/users/me/calendarList")
+async def calendar_list(
+    request: Request, account: Account = Depends(google_account), state: EmulatorState = Depends(emulator_state)
+) -> JSONResponse:
+    if "syncToken" in request.query_params and "minAccessRole" in request.query_params:
+        raise ApiError(google_bad_request("minAccessRole is not allowed together with syncToken", "minAccessRole"))
+    page_size = _int(request, "maxResults", 100, 250)
+    offset = 0
+    if "pageToken" in request.query_params:
+        payload = tokens.decode(request.query_params["pageToken"], "gcl")
+        if payload is None:
+            raise ApiError(google_bad_request("Invalid page token value.", "pageToken"))
+        offset = int(payload["o"])
+    cals = list(account.calendars.values())
+    page = cals[offset : offset + page_size]
+    body: dict[str, Any] = {
+        "kind": "calendar#calendarList",
+        "etag": render_google.etag(account.id, len(cals)),
+        "items": [render_google.calendar_list_entry(c) for c in page],
+    }
+    if offset + page_size < len(cals):
+        body["nextPageToken"] = tokens.encode({"k": "gcl", "o": offset + page_size})
+    else:
+        body["nextSyncToken"] = tokens.encode({"k": "gcls", "a": account.id})
+    return JSONResponse(body)
+
+
+@router.get("/users/me/calendarList/{calendar_id}")
+async def calendar_list_get(
+    calendar_id: str, account: Account = Depends(google_account), state: EmulatorState = Depends(emulator_state)
+) -> JSONResponse:
+    return JSONResponse(render_google.calendar_list_entry(_calendar(state, account, calendar_id)))
+
+
+@router.get("/calendars/{calendar_id}")
+async def calendar_get(
+    calendar_id: str, account: Account = Depends(google_account), state: EmulatorState = Depends(emulator_state)
+) -> JSONResponse:
+    return JSONResponse(render_google.calendar_resource(_calendar(state, account, calendar_id)))
+
+
+def _matches_filters(request: Request, row: Row, updated_min: datetime | None) -> bool:
+    source = row.master if isinstance(row, Instance) else row
+    if updated_min is not None and source.updated < updated_min:
+        return False
+    ical = request.query_params.get("iCalUID")
+    if ical is not None and source.ical_uid != ical:
+        return False
+    if request.query_params.getlist("privateExtendedProperty") or request.query_params.getlist(
+        "sharedExtendedProperty"
+    ):
+        return False  # emulated events carry no extended properties
+    types = request.query_params.getlist("eventTypes")
+    if types and "default" not in types:
+        return False
+    q = request.query_params.get("q")
+    if q:
+        haystack = " ".join([source.summary, source.description, source.location, *(a.email for a in source.attendees)])
+        return q.lower() in haystack.lower()
+    return True
+
+
+@router.get("/calendars/{calendar_id}/events")
+async def events_list(
+    request: Request,
+    calendar_id: str,
+    account: Account = Depends(google_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    cal = _calendar(state, account, calendar_id)
+    params = request.query_params
+    expand = bool(_bool(request, "singleEvents"))
+    show_deleted = _bool(request, "showDeleted")
+    page_size = _int(
+        request, "maxResults", state.config.google_default_max_results, state.config.google_max_max_results
+    )
+    out_tz = params.get("timeZone")
+    if out_tz is not None and find_zone(out_tz) is None:
+        raise ApiError(google_bad_request("Invalid time zone definition for start time.", "timeZone"))
+    order_by = params.get("orderBy")
+    if order_by not in (None, "startTime", "updated"):
+        raise ApiError(google_bad_request(f"Invalid value for: {order_by} is not a valid value", "orderBy"))
+    if order_by == "startTime" and not expand:
+        raise ApiError(
+            google_bad_request("The requested ordering is not available for the particular query.", "orderBy")
+        )
+    sync_token = params.get("syncToken")
+    if sync_token is not None:
+        for name in NOT_WITH_SYNC_TOKEN:
+            if name in params:
+                raise ApiError(
+                    google_bad_request(f"The {name} parameter is not allowed together with syncToken.", name)
+                )
+        if show_deleted is False:
+            raise ApiError(
+                google_bad_request("showDeleted=false is not allowed together with syncToken.", "showDeleted")
+            )
+
+    # paging state: offset, and the change-log position the whole listing is a snapshot of
+    offset, snapshot, empty_done = 0, cal.seq, False
+    page_token = params.get("pageToken")
+    if page_token is not None:
+        payload = tokens.decode(page_token, "gp")
+        if payload is None or payload.get("f") != _fingerprint(request) or payload.get("c") != cal.id:
+            raise ApiError(google_bad_request("Invalid page token value.", "pageToken"))
+        offset, snapshot, empty_done = int(payload["o"]), int(payload["t"]), True
+
+    lo_hi: tuple[float | None, float | None]
+    if sync_token is not None:
+        sync = tokens.decode(sync_token, "gs")
+        if sync is None or sync.get("c") != cal.id or sync.get("e") != cal.epoch:
+            raise ApiError(google_full_sync_required())
+        lo_hi = (sync.get("lo"), sync.get("hi"))
+        rows = google_changes(
+            cal, int(sync["s"]), snapshot, expand=expand, lo=lo_hi[0], hi=lo_hi[1], horizon=state.horizon()
+        )
+    else:
+        time_min, time_max = _time_param(request, "timeMin"), _time_param(request, "timeMax")
+        if time_min is not None and time_max is not None and time_min >= time_max:
+            raise ApiError(
+                google_error(
+                    400,
+                    "timeRangeEmpty",
+                    "The specified time range is empty.",
+                    domain="calendar",
+                    location="timeMax",
+                    location_type="parameter",
+                )
+            )
+        lo_hi = (time_min.timestamp() if time_min else None, time_max.timestamp() if time_max else None)
+        updated_min = _time_param(request, "updatedMin")
+        rows = window_rows(
+            cal,
+            lo_hi[0],
+            lo_hi[1],
+            state.horizon(),
+            expand=expand,
+            include_deleted=bool(show_deleted) or updated_min is not None,
+        )
+        rows = [r for r in rows if _matches_filters(request, r, updated_min)]
+        if order_by == "updated":
+            rows.sort(key=lambda r: (r.master if isinstance(r, Instance) else r).updated)
+
+    body: dict[str, Any] = {
+        "kind": "calendar#events",
+        "etag": render_google.etag(cal.id, snapshot, offset),
+        "summary": cal.name,
+        "description": "",
+        "updated": fmt_google_timestamp(state.now()),
+        "timeZone": out_tz or cal.time_zone,
+        "accessRole": "owner",
+        "defaultReminders": [{"method": "popup", "minutes": 10}],
+        "items": [],
+    }
+    if state.config.google_empty_page_first and not empty_done:
+        # the documented quirk: a page may hold zero items and still not be the last
+        body["nextPageToken"] = _page_token(request, cal, 0, snapshot)
+        return JSONResponse(body)
+    page = rows[offset : offset + page_size]
+    max_attendees = params.get("maxAttendees")
+    items = [render_google.event_resource(account, row, out_tz, cal) for row in page]
+    if max_attendees is not None and max_attendees.isdigit():
+        for item in items:
+            if len(item.get("attendees", [])) > int(max_attendees):
+                item["attendees"] = item["attendees"][: int(max_attendees)]
+                item["attendeesOmitted"] = True
+    body["items"] = items
+    if offset + page_size < len(rows):
+        body["nextPageToken"] = _page_token(request, cal, offset + page_size, snapshot)
+    else:
+        body["nextSyncToken"] = tokens.encode(
+            {"k": "gs", "c": cal.id, "e": cal.epoch, "s": snapshot, "lo": lo_hi[0], "hi": lo_hi[1]}
+        )
+    return JSONResponse(body)
+
+
+def _page_token(request: Request, cal: Calendar, offset: int, snapshot: int) -> str:
+    return tokens.encode({"k": "gp", "c": cal.id, "f": _fingerprint(request), "o": offset, "t": snapshot})
+
+
+@router.get("/calendars/{calendar_id}/events/{event_id}")
+async def events_get(
+    request: Request,
+    calendar_id: str,
+    event_id: str,
+    account: Account = Depends(google_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    cal = _calendar(state, account, calendar_id)
+    row = find_row(cal, event_id, state.horizon())
+    if row is None:
+        raise ApiError(google_not_found())
+    return JSONResponse(render_google.event_resource(account, row, request.query_params.get("timeZone"), cal))
+
+
+def _resource_id(cal: Calendar) -> str:
+    # the watched collection's id: the same for every channel on that calendar
+    return hashlib.sha1(cal.id.encode(), usedforsecurity=False).hexdigest()[:27]
+
+
+@router.post("/calendars/{calendar_id}/events/watch")
+async def events_watch(
+    request: Request,
+    calendar_id: str,
+    account: Account = Depends(google_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    cal = _calendar(state, account, calendar_id)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(google_bad_request("Parse Error")) from None
+    if not isinstance(body, dict):
+        raise ApiError(google_bad_request("Parse Error"))
+    channel_id, address, kind = body.get("id"), body.get("address"), body.get("type")
+    if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 64:
+        raise ApiError(google_error(400, "required", "Required", location="id"))
+    if kind not in ("web_hook", "webhook"):
+        raise ApiError(google_bad_request(f"Invalid value for: {kind} is not a valid value", "type"))
+    if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+        raise ApiError(google_error(400, "required", "Required", location="address"))
+    if state.config.google_require_https and not address.startswith("https://"):
+        raise ApiError(
+            google_error(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address, domain="push")
+        )
+    existing = state.channels.get(channel_id)
+    if existing is not None and not existing.stopped and existing.expiration > state.now():
+        raise ApiError(google_error(400, "channelIdNotUnique", f"Channel id {channel_id} not unique", domain="push"))
+    token = body.get("token")
+    if token is not None and (not isinstance(token, str) or len(token) > 256):
+        raise ApiError(google_bad_request("Invalid channel token", "token"))
+    expiration = _channel_expiration(state, body)
+    channel = GoogleChannel(
+        id=channel_id,
+        resource_id=_resource_id(cal),
+        resource_uri=f"{str(request.base_url).rstrip('/')}/google/calendar/v3/calendars/{quote(cal.id)}/events?alt=json",
+        account_id=account.id,
+        client_id=state.access_tokens[request.headers["authorization"][7:].strip()].client_id,
+        calendar_id=cal.id,
+        address=address,
+        token=token,
+        expiration=expiration,
+    )
+    state.channels[channel_id] = channel
+    request.app.state.notifier.google_sync(channel)
+    out: dict[str, Any] = {
+        "kind": "api#channel",
+        "id": channel.id,
+        "resourceId": channel.resource_id,
+        "resourceUri": channel.resource_uri,
+        "expiration": str(int(expiration.timestamp() * 1000)),
+    }
+    if token is not None:
+        out["token"] = token
+    return JSONResponse(out)
+
+
+def _channel_expiration(state: EmulatorState, body: dict[str, Any]) -> datetime:
+    now = state.now()
+    params = body.get("params") if isinstance(body.get("params"), dict) else {}
+    assert isinstance(params, dict)
+    try:
+        ttl = int(params.get("ttl", state.config.google_channel_default_ttl_seconds))
+    except (TypeError, ValueError):
+        raise ApiError(google_bad_request("Invalid ttl", "params.ttl")) from None
+    ttl = min(ttl, state.config.google_channel_max_ttl_seconds)
+    expiration = now + timedelta(seconds=ttl)
+    requested = body.get("expiration")
+    if requested is not None:
+        try:
+            wanted = datetime.fromtimestamp(int(requested) / 1000, tz=now.tzinfo)
+        except (TypeError, ValueError, OverflowError):
+            raise ApiError(google_bad_request("Invalid expiration", "expiration")) from None
+        if wanted <= now:
+            raise ApiError(google_bad_request("Channel expiration is in the past.", "expiration"))
+        expiration = min(expiration, wanted)  # the more restrictive of request and limits wins
+    return expiration.replace(microsecond=(expiration.microsecond // 1000) * 1000)
+
+
+@router.post("/channels/stop")
+async def channels_stop(
+    request: Request, account: Account = Depends(google_account), state: EmulatorState = Depends(emulator_state)
+) -> Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(google_bad_request("Parse Error")) from None
+    channel = state.channels.get(body.get("id", "")) if isinstance(body, dict) else None
+    if (
+        channel is None
+        or channel.stopped
+        or channel.resource_id != body.get("resourceId")
+        or channel.account_id != account.id
+    ):
+        channel_id = body.get("id") if isinstance(body, dict) else None
+        raise ApiError(google_error(404, "notFound", f"Channel '{channel_id}' not found for project 'emulator'"))
+    channel.stopped = True
+    return Response(status_code=204)

@@ -1,0 +1,492 @@
+"""Microsoft Graph v1.0 routes: /me, calendars, calendarView (+delta), events/{id}, subscriptions.
+
+Every route exists under `/me/...` and `/users/{id-or-upn}/...`; calendar-scoped routes also under
+`/me/calendar/...` (the default calendar) and `/me/calendars/{id}/...`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from calsync.emulator import render_graph, tokens
+from calsync.emulator.errors import ApiError, graph_error, graph_not_found, graph_unauthorized
+from calsync.emulator.gate import admit, emulator_state
+from calsync.emulator.model import Account, Calendar, GraphSubscription, Platform
+from calsync.emulator.notifications import Notifier
+from calsync.emulator.state import EmulatorState
+from calsync.emulator.timeutil import find_zone, parse_graph_datetime
+from calsync.emulator.views import Row, find_row, graph_changes, window_rows
+
+router = APIRouter()
+
+_TOKEN_PROBLEMS = {
+    "missing": "Access token is empty.",
+    "expired": "Access token has expired or is not yet valid.",
+    "invalid": "CompactToken parsing failed with error code: 80049217",
+}
+
+
+async def graph_account(request: Request, state: EmulatorState = Depends(emulator_state)) -> Account:
+    account, problem = state.resolve_access_token(request.headers.get("authorization"))
+    await admit(request, state, "microsoft", account.id if account else None)
+    if account is not None and account.platform is not Platform.MICROSOFT:
+        account, problem = None, "invalid"
+    if problem is not None or account is None:
+        raise ApiError(graph_unauthorized(_TOKEN_PROBLEMS[problem or "invalid"], state.now()))
+    user = request.path_params.get("user")
+    if user is not None and user.lower() not in (account.user_id, account.email.lower()):
+        raise ApiError(
+            graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", state.now())
+        )
+    return account
+
+
+def _mailbox(state: EmulatorState, account: Account) -> None:
+    if not account.mailbox_enabled:
+        raise ApiError(
+            graph_error(
+                404,
+                "MailboxNotEnabledForRESTAPI",
+                "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+                state.now(),
+            )
+        )
+    if not account.calendar_access:
+        raise ApiError(
+            graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", state.now())
+        )
+
+
+def _calendar(state: EmulatorState, account: Account, calendar_id: str | None) -> Calendar:
+    _mailbox(state, account)
+    calendar_id = calendar_id or account.primary_calendar_id
+    if calendar_id not in account.calendars:
+        raise ApiError(graph_not_found(state.now()))
+    return state.calendar(calendar_id)
+
+
+def _root(request: Request) -> str:
+    """The Graph root on this emulator's own host: links must lead back here."""
+    return f"{str(request.base_url).rstrip('/')}/microsoft/graph/v1.0"
+
+
+def _prefer(request: Request) -> dict[str, str]:
+    prefs: dict[str, str] = {}
+    for header in request.headers.getlist("prefer"):
+        for part in header.split(","):
+            name, _, value = part.strip().partition("=")
+            if name:
+                prefs[name.strip().lower()] = value.strip().strip('"')
+    return prefs
+
+
+class _Prefs:
+    """Prefer: odata.maxpagesize / outlook.timezone, and what to echo in Preference-Applied."""
+
+    def __init__(self, request: Request, state: EmulatorState, default_page: int) -> None:
+        prefs = _prefer(request)
+        self.applied: list[str] = []
+        self.tz_name = "UTC"
+        tz = prefs.get("outlook.timezone")
+        if tz and find_zone(tz) is not None:
+            self.tz_name = tz
+            self.applied.append(f'outlook.timezone="{tz}"')
+        self.page_size = default_page
+        size = prefs.get("odata.maxpagesize")
+        if size and size.isdigit() and int(size) > 0:
+            self.page_size = min(int(size), state.config.graph_max_page_size)
+            self.applied.append(f"odata.maxpagesize={self.page_size}")
+
+    def headers(self, *extra: str) -> dict[str, str]:
+        values = [*extra, *self.applied]
+        return {"Preference-Applied": ", ".join(values)} if values else {}
+
+
+def _window(request: Request, state: EmulatorState) -> tuple[float, float]:
+    params = request.query_params
+    start, end = (
+        params.get("startDateTime") or params.get("StartDateTime"),
+        params.get("endDateTime") or params.get("EndDateTime"),
+    )
+    if not start or not end:
+        raise ApiError(
+            graph_error(
+                400,
+                "ErrorInvalidParameter",
+                "This request requires a time window specified by the query string parameters "
+                "StartDateTime and EndDateTime.",
+                state.now(),
+            )
+        )
+    try:
+        return parse_graph_datetime(start).timestamp(), parse_graph_datetime(end).timestamp()
+    except ValueError:
+        raise ApiError(
+            graph_error(400, "ErrorInvalidParameter", "The value of the parameter is invalid.", state.now())
+        ) from None
+
+
+def _me_routes(path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a GET handler under /me{path} and /users/{user}{path}."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route("/me" + path, func, methods=["GET"], **kwargs)
+        router.add_api_route("/users/{user}" + path, func, methods=["GET"], **kwargs)
+        return func
+
+    return register
+
+
+@_me_routes("")
+async def me(request: Request, account: Account = Depends(graph_account)) -> JSONResponse:
+    return JSONResponse(render_graph.user(account, _root(request)))
+
+
+@_me_routes("/calendar")
+@_me_routes("/calendars/{calendar_id}")
+async def calendar_get(
+    request: Request,
+    calendar_id: str | None = None,
+    account: Account = Depends(graph_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    cal = _calendar(state, account, calendar_id)
+    context = f"{_root(request)}/$metadata#users('{account.user_id}')/calendars/$entity"
+    return JSONResponse({"@odata.context": context, **render_graph.calendar(cal, account)})
+
+
+@_me_routes("/calendars")
+async def calendars_list(
+    request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
+) -> JSONResponse:
+    _mailbox(state, account)
+    context = f"{_root(request)}/$metadata#users('{account.user_id}')/calendars"
+    return JSONResponse(
+        {"@odata.context": context, "value": [render_graph.calendar(c, account) for c in account.calendars.values()]}
+    )
+
+
+def _select(request: Request, item: dict[str, Any]) -> dict[str, Any]:
+    select = request.query_params.get("$select")
+    if not select:
+        return item
+    wanted = {s.strip() for s in select.split(",")} | {"id", "@odata.etag"}
+    return {k: v for k, v in item.items() if k in wanted}
+
+
+@_me_routes("/calendarView")
+@_me_routes("/calendar/calendarView")
+@_me_routes("/calendars/{calendar_id}/calendarView")
+async def calendar_view(
+    request: Request,
+    calendar_id: str | None = None,
+    account: Account = Depends(graph_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    cal = _calendar(state, account, calendar_id)
+    lo, hi = _window(request, state)
+    prefs = _Prefs(request, state, state.config.graph_default_page_size)
+    top = request.query_params.get("$top")
+    page_size = (
+        min(int(top), state.config.graph_max_page_size) if top and top.isdigit() and int(top) > 0 else prefs.page_size
+    )
+    offset = 0
+    skip = request.query_params.get("$skiptoken")
+    if skip is not None:
+        payload = tokens.decode(skip, "gv")
+        if payload is None or payload.get("c") != cal.id:
+            raise ApiError(graph_error(400, "ErrorInvalidParameter", "The skip token is invalid.", state.now()))
+        offset = int(payload["o"])
+    else:
+        skip_n = request.query_params.get("$skip")
+        offset = int(skip_n) if skip_n and skip_n.isdigit() else 0
+    rows = window_rows(cal, lo, hi, state.horizon(), expand=True)
+    page = rows[offset : offset + page_size]
+    body: dict[str, Any] = {
+        "@odata.context": f"{_root(request)}/$metadata#users('{account.user_id}')/calendarView",
+        "value": [_select(request, render_graph.event(account, cal, r, prefs.tz_name)) for r in page],
+    }
+    if offset + page_size < len(rows):
+        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("$skiptoken", "$skip")]
+        params.append(("$skiptoken", tokens.encode({"k": "gv", "c": cal.id, "o": offset + page_size})))
+        body["@odata.nextLink"] = f"{_root(request)}{_suffix(request)}?{urlencode(params)}"
+    return JSONResponse(body, headers=prefs.headers())
+
+
+def _suffix(request: Request) -> str:
+    return request.url.path.split("/microsoft/graph/v1.0", 1)[1]
+
+
+def _sync_state_not_found(state: EmulatorState, cal: Calendar, generation: int) -> ApiError:
+    return ApiError(
+        graph_error(
+            410,
+            "SyncStateNotFound",
+            f"The sync state generation is not found; generation={generation};[highest={cal.seq}]",
+            state.now(),
+        )
+    )
+
+
+@_me_routes("/calendarView/delta")
+@_me_routes("/calendar/calendarView/delta")
+@_me_routes("/calendars/{calendar_id}/calendarView/delta")
+async def calendar_view_delta(
+    request: Request,
+    calendar_id: str | None = None,
+    account: Account = Depends(graph_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    cal = _calendar(state, account, calendar_id)
+    prefs = _Prefs(request, state, state.config.graph_default_page_size)
+    params = request.query_params
+    skip, delta = params.get("$skiptoken"), params.get("$deltatoken")
+    empty_done = False
+    if skip is not None:
+        payload = tokens.decode(skip, "gd")
+        if payload is None or payload.get("c") != cal.id or payload.get("e") != cal.epoch:
+            raise _sync_state_not_found(state, cal, int(payload["s"]) if payload else 0)
+        since, snapshot, offset, lo, hi = payload["s"], payload["t"], payload["o"], payload["lo"], payload["hi"]
+        empty_done = True
+    elif delta is not None:
+        payload = tokens.decode(delta, "gdl")
+        if payload is None or payload.get("c") != cal.id or payload.get("e") != cal.epoch:
+            raise _sync_state_not_found(state, cal, int(payload["s"]) if payload else 0)
+        since, snapshot, offset, lo, hi = payload["s"], cal.seq, 0, payload["lo"], payload["hi"]
+    else:
+        lo, hi = _window(request, state)
+        since, snapshot, offset = -1, cal.seq, 0
+
+    items: list[Row | str]
+    if since < 0:
+        items = list(window_rows(cal, lo, hi, state.horizon(), expand=True))
+    else:
+        rows, removed = graph_changes(cal, since, snapshot, lo=lo, hi=hi, horizon=state.horizon())
+        items = [*rows, *removed]
+    root = _root(request)
+    body: dict[str, Any] = {"@odata.context": f"{root}/$metadata#Collection(event)", "value": []}
+    if state.config.graph_empty_page_first and not empty_done:
+        page: list[Row | str] = []
+        next_offset: int | None = offset
+    else:
+        page = items[offset : offset + prefs.page_size]
+        next_offset = offset + prefs.page_size if offset + prefs.page_size < len(items) else None
+    body["value"] = [
+        render_graph.removed(item) if isinstance(item, str) else render_graph.event(account, cal, item, prefs.tz_name)
+        for item in page
+    ]
+    link_base = f"{root}{_suffix(request)}"
+    if next_offset is not None:
+        token = tokens.encode(
+            {"k": "gd", "c": cal.id, "e": cal.epoch, "s": since, "t": snapshot, "o": next_offset, "lo": lo, "hi": hi}
+        )
+        body["@odata.nextLink"] = f"{link_base}?{urlencode({'$skiptoken': token})}"
+    else:
+        token = tokens.encode({"k": "gdl", "c": cal.id, "e": cal.epoch, "s": snapshot, "lo": lo, "hi": hi})
+        body["@odata.deltaLink"] = f"{link_base}?{urlencode({'$deltatoken': token})}"
+    return JSONResponse(body, headers=prefs.headers("odata.track-changes"))
+
+
+@_me_routes("/events/{event_id}")
+@_me_routes("/calendar/events/{event_id}")
+@_me_routes("/calendars/{calendar_id}/events/{event_id}")
+async def event_get(
+    request: Request,
+    event_id: str,
+    calendar_id: str | None = None,
+    account: Account = Depends(graph_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    _mailbox(state, account)
+    calendars = (
+        [_calendar(state, account, calendar_id)] if calendar_id else [state.calendar(c) for c in account.calendars]
+    )
+    for cal in calendars:
+        row = find_row(cal, event_id, state.horizon())
+        if row is not None and not getattr(row, "deleted", False):
+            prefs = _Prefs(request, state, 1)
+            return JSONResponse(
+                _select(request, render_graph.event(account, cal, row, prefs.tz_name)), headers=prefs.headers()
+            )
+    raise ApiError(graph_not_found(state.now()))
+
+
+# --- subscriptions ------------------------------------------------------------------------------------------
+
+
+def _resource_calendar(state: EmulatorState, account: Account, resource: str) -> Calendar | None:
+    parts = resource.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if lowered[:1] == ["me"]:
+        rest, rest_raw = lowered[1:], parts[1:]
+    elif lowered[:1] == ["users"] and len(parts) > 1 and lowered[1] in (account.user_id, account.email.lower()):
+        rest, rest_raw = lowered[2:], parts[2:]
+    else:
+        return None
+    if rest in (["events"], ["calendar", "events"]):
+        return state.calendar(account.primary_calendar_id)
+    if len(rest) == 3 and rest[0] == "calendars" and rest[2] == "events" and rest_raw[1] in account.calendars:
+        return state.calendar(rest_raw[1])
+    return None
+
+
+def _expiration(state: EmulatorState, value: Any) -> datetime:
+    now = state.now()
+    try:
+        expiration = parse_graph_datetime(str(value))
+    except ValueError:
+        raise ApiError(graph_error(400, "InvalidRequest", "expirationDateTime is invalid.", now)) from None
+    config = state.config
+    if expiration <= now:
+        raise ApiError(graph_error(400, "InvalidRequest", "Subscription expiration must be in the future.", now))
+    if expiration > now + timedelta(minutes=config.graph_subscription_max_minutes):
+        raise ApiError(
+            graph_error(
+                400,
+                "InvalidRequest",
+                f"Subscription expiration can only be {config.graph_subscription_max_minutes} minutes in the future.",
+                now,
+            )
+        )
+    return max(expiration, now + timedelta(minutes=config.graph_subscription_min_minutes))
+
+
+def _owned(state: EmulatorState, account: Account, subscription_id: str) -> GraphSubscription:
+    sub = state.subscriptions.get(subscription_id)
+    if sub is None or sub.account_id != account.id or sub.expiration <= state.now():
+        raise ApiError(
+            graph_error(404, "ResourceNotFound", f"The object '{subscription_id}' was not found.", state.now())
+        )
+    return sub
+
+
+def _token_client(state: EmulatorState, request: Request) -> str:
+    return state.access_tokens[request.headers["authorization"][7:].strip()].client_id
+
+
+@router.post("/subscriptions")
+async def subscription_create(
+    request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
+) -> JSONResponse:
+    now = state.now()
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(graph_error(400, "InvalidRequest", "Invalid request body.", now))
+    change_types = frozenset(t.strip() for t in str(body.get("changeType", "")).split(",") if t.strip())
+    if not change_types or not change_types <= {"created", "updated", "deleted"}:
+        raise ApiError(graph_error(400, "InvalidRequest", "changeType is invalid.", now))
+    url, lifecycle = body.get("notificationUrl"), body.get("lifecycleNotificationUrl")
+    for value in (url, lifecycle):
+        if value is not None and (not isinstance(value, str) or not value.startswith(("http://", "https://"))):
+            raise ApiError(graph_error(400, "InvalidRequest", "The notification URL is invalid.", now))
+    if not url:
+        raise ApiError(graph_error(400, "InvalidRequest", "notificationUrl is required.", now))
+    client_state = body.get("clientState")
+    if client_state is not None and (not isinstance(client_state, str) or len(client_state) > 128):
+        raise ApiError(graph_error(400, "InvalidRequest", "clientState must be at most 128 characters.", now))
+    _mailbox(state, account)
+    cal = _resource_calendar(state, account, str(body.get("resource", "")))
+    if cal is None:
+        raise ApiError(graph_error(400, "InvalidRequest", f"Resource '{body.get('resource')}' is not supported.", now))
+    expiration = _expiration(state, body.get("expirationDateTime"))
+    notifier: Notifier = request.app.state.notifier
+    for target in (url, lifecycle):
+        if target:
+            problem = await notifier.validate(target, account.id)
+            if problem is not None:
+                raise ApiError(
+                    graph_error(
+                        400,
+                        "ValidationError",
+                        "Subscription validation request failed. Notification endpoint must "
+                        f"respond with 200 OK to validation request. ({problem})",
+                        state.now(),
+                    )
+                )
+    sub = GraphSubscription(
+        id=str(uuid.uuid4()),
+        account_id=account.id,
+        client_id=_token_client(state, request),
+        resource=str(body["resource"]),
+        calendar_id=cal.id,
+        change_types=change_types,
+        notification_url=url,
+        lifecycle_url=lifecycle,
+        client_state=client_state,
+        expiration=expiration,
+        created=now,
+        tls_version=str(body.get("latestSupportedTlsVersion") or "v1_2"),
+    )
+    state.subscriptions[sub.id] = sub
+    context = {"@odata.context": f"{_root(request)}/$metadata#subscriptions/$entity"}
+    return JSONResponse({**context, **render_graph.subscription(sub, account)}, status_code=201)
+
+
+@router.get("/subscriptions")
+async def subscription_list(
+    request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
+) -> JSONResponse:
+    client_id = _token_client(state, request)
+    now = state.now()
+    subs = [s for s in state.subscriptions.values() if s.client_id == client_id and s.expiration > now]
+    return JSONResponse(
+        {
+            "@odata.context": f"{_root(request)}/$metadata#subscriptions",
+            "value": [render_graph.subscription(s, state.accounts[s.account_id]) for s in subs],
+        }
+    )
+
+
+@router.get("/subscriptions/{subscription_id}")
+async def subscription_get(
+    request: Request,
+    subscription_id: str,
+    account: Account = Depends(graph_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    return JSONResponse(render_graph.subscription(_owned(state, account, subscription_id), account))
+
+
+@router.patch("/subscriptions/{subscription_id}")
+async def subscription_renew(
+    request: Request,
+    subscription_id: str,
+    account: Account = Depends(graph_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    sub = _owned(state, account, subscription_id)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "expirationDateTime" not in body:
+        raise ApiError(graph_error(400, "InvalidRequest", "expirationDateTime is required.", state.now()))
+    sub.expiration = _expiration(state, body["expirationDateTime"])
+    return JSONResponse(render_graph.subscription(sub, account))
+
+
+@router.delete("/subscriptions/{subscription_id}")
+async def subscription_delete(
+    subscription_id: str, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
+) -> Response:
+    sub = _owned(state, account, subscription_id)
+    del state.subscriptions[sub.id]
+    return Response(status_code=204)
+
+
+@router.post("/subscriptions/{subscription_id}/reauthorize")
+async def subscription_reauthorize(
+    subscription_id: str, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
+) -> Response:
+    _owned(state, account, subscription_id)
+    return Response(status_code=204)
