@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
+from calsync.api.app import create_app
 from calsync.context import AppContext
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
@@ -67,10 +69,13 @@ async def context(settings: Settings) -> AsyncIterator[AppContext]:
 
 
 @pytest.fixture
-async def api_url(context: AppContext) -> AsyncIterator[str]:
-    from calsync.api.app import create_app
+def app(context: AppContext) -> FastAPI:
+    return create_app(context)
 
-    async with serve_app(create_app(context)) as url:
+
+@pytest.fixture
+async def api_url(app: FastAPI) -> AsyncIterator[str]:
+    async with serve_app(app) as url:
         yield url
 
 

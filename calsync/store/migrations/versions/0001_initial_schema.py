@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 23:26:34.876663
+Create Date: 2026-11-23 23:35:41.572023
 """
 
 from collections.abc import Sequence
@@ -119,8 +119,8 @@ def upgrade() -> None:
         sa.Column("calendar_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("platform_uuid", sa.String(length=1024), nullable=False),
         sa.Column("name", sa.String(length=1024), nullable=True),
-        sa.Column("start_time", calsync.store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("end_time", calsync.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("start_time", calsync.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("end_time", calsync.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("is_all_day", sa.Boolean(), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=True),
         sa.Column("is_deleted", sa.Boolean(), nullable=False),
