@@ -6,5 +6,13 @@ from calsync.store.models.calendar import Calendar, CalendarState
 from calsync.store.models.channel import PushChannel
 from calsync.store.models.event import CalendarEvent
 from calsync.store.models.project import Project
+from calsync.store.models.webhook import (
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookSecret,
+    WebhookSubscription,
+)
 
 __all__ = ["ApiKey", "Base", "Calendar", "CalendarEvent", "CalendarState", "Project", "PushChannel"]
+__all__ += ["DeliveryStatus", "WebhookDelivery", "WebhookDeliveryAttempt", "WebhookSecret", "WebhookSubscription"]
