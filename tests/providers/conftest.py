@@ -1,14 +1,19 @@
-"""Fixtures for the provider tests: a frozen clock and httpx clients over a recording MockTransport."""
+"""Fixtures for the provider tests: a frozen clock and httpx clients over a recording MockTransport for unit tests;
+the emulator on 127.0.0.1, its control client and a push receiver for integration tests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from calsync.clock import FrozenClock
+from calsync.emulator.client import EmulatorControl
+from calsync.emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
+from calsync.providers.http import make_http_client
+from calsync.settings import Settings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -53,4 +58,54 @@ def recorder() -> Recorder:
 @pytest.fixture
 async def http(recorder: Recorder) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as client:
+        yield client
+
+
+# --- the emulator over real HTTP (integration tests) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def provider_emulator() -> Iterator[RunningEmulator]:
+    with running_emulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def push_receiver_server() -> Iterator[Receiver]:
+    with running_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def push_receiver(push_receiver_server: Receiver) -> Receiver:
+    push_receiver_server.received.clear()
+    push_receiver_server.status = 202
+    push_receiver_server.validation = "echo"
+    return push_receiver_server
+
+
+@pytest.fixture
+async def emu(provider_emulator: RunningEmulator) -> AsyncIterator[EmulatorControl]:
+    """The control client of a freshly reset emulator."""
+    async with provider_emulator.control() as control:
+        await control.reset()
+        yield control
+        await control.wait_notifications(5)
+
+
+@pytest.fixture
+def emu_settings(provider_emulator: RunningEmulator) -> Settings:
+    return Settings(
+        google_oauth_token_url=provider_emulator.google_token_url,
+        google_api_url=provider_emulator.google_api_url,
+        microsoft_login_url=provider_emulator.microsoft_login_url,
+        microsoft_graph_url=provider_emulator.graph_url,
+        provider_timeout_seconds=10,
+    )
+
+
+@pytest.fixture
+async def real_http(emu_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    client = make_http_client(emu_settings.provider_timeout_seconds)
+    async with client:
         yield client
