@@ -216,7 +216,7 @@ async def calendar_view(
     if offset + page_size < len(rows):
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("$skiptoken", "$skip")]
         params.append(("$skiptoken", tokens.encode({"k": "gv", "c": cal.id, "o": offset + page_size})))
-        body["@odata.nextLink"] = f"{_root(request)}{_suffix(request)}?{urlencode(params)}"
+        body["@odata.nextLink"] = f"{_root(request)}{_suffix(request)}?{urlencode(params, safe='$')}"
     return JSONResponse(body, headers=prefs.headers())
 
 
@@ -287,10 +287,10 @@ async def calendar_view_delta(
         token = tokens.encode(
             {"k": "gd", "c": cal.id, "e": cal.epoch, "s": since, "t": snapshot, "o": next_offset, "lo": lo, "hi": hi}
         )
-        body["@odata.nextLink"] = f"{link_base}?{urlencode({'$skiptoken': token})}"
+        body["@odata.nextLink"] = f"{link_base}?{urlencode({'$skiptoken': token}, safe='$')}"
     else:
         token = tokens.encode({"k": "gdl", "c": cal.id, "e": cal.epoch, "s": snapshot, "lo": lo, "hi": hi})
-        body["@odata.deltaLink"] = f"{link_base}?{urlencode({'$deltatoken': token})}"
+        body["@odata.deltaLink"] = f"{link_base}?{urlencode({'$deltatoken': token}, safe='$')}"
     return JSONResponse(body, headers=prefs.headers("odata.track-changes"))
 
 

@@ -35,7 +35,9 @@ class ServerThread:
     """uvicorn serving `app` on an already-bound socket in a daemon thread."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "on") -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto is TCP; without it
+        # every response waits ~40 ms for a delayed ACK (headers and body are separate writes)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
