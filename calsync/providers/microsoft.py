@@ -79,10 +79,10 @@ class MicrosoftProvider:
         json_payload: Any = None,
         page_size: bool = False,
     ) -> httpx.Response:
-        if not url.startswith(("http://", "https://")):
+        if url.startswith("/"):
             url = f"{self._graph_url}{url}"
-        elif not same_origin(url, self._graph_url):
-            # nextLink / deltaLink / stored cursors are followed verbatim; never send the bearer token elsewhere.
+        elif not self._is_graph_link(url):
+            # nextLink / deltaLink are followed verbatim; never send the bearer token elsewhere.
             raise ProviderError(ErrorKind.INVALID_REQUEST, f"{what}: link points outside the configured Graph URL")
         return await send(
             self._http,
@@ -97,6 +97,9 @@ class MicrosoftProvider:
             headers=self._headers(access_token, page_size=page_size),
             json_payload=json_payload,
         )
+
+    def _is_graph_link(self, url: str) -> bool:
+        return url.startswith(("http://", "https://")) and same_origin(url, self._graph_url)
 
     @staticmethod
     def _calendar_path(calendar_id: str | None) -> str:
@@ -149,6 +152,13 @@ class MicrosoftProvider:
     ) -> AsyncIterator[ChangePage]:
         # Every parameter goes into the first request only; Graph encodes them into the links it returns, which are
         # then followed verbatim (with the same Prefer headers).
+        if cursor is not None and not self._is_graph_link(cursor):
+            # A stored delta link we cannot follow (corrupt, or from another Graph URL, e.g. the emulator) is as
+            # useless as an expired one: start over with a full delta rather than fail forever.
+            raise ProviderError(
+                ErrorKind.SYNC_TOKEN_EXPIRED,
+                "calendarView.delta: the stored delta link is not a link of this Graph URL",
+            )
         url = cursor or f"{self._graph_url}{self._calendar_path(calendar_id)}/calendarView/delta"
         params: Mapping[str, str] | None = (
             None

@@ -148,11 +148,22 @@ async def test_primary_calendar_delta_path(microsoft: MicrosoftProvider, recorde
     assert recorder.requests[0].url.path == "/v1.0/me/calendarView/delta"
 
 
-async def test_links_to_another_host_are_refused(microsoft: MicrosoftProvider, recorder: Recorder) -> None:
+@pytest.mark.parametrize("cursor", ["https://evil.example/steal?x", "not a url", "/me/calendarView/delta", ""])
+async def test_unusable_stored_cursor_means_full_sync(
+    microsoft: MicrosoftProvider, recorder: Recorder, cursor: str
+) -> None:
     with pytest.raises(ProviderError) as info:
-        [page async for page in microsoft.list_changes("tok", None, cursor="https://evil.example/steal?x", **WINDOW)]
-    assert info.value.kind is ErrorKind.INVALID_REQUEST
+        [page async for page in microsoft.list_changes("tok", None, cursor=cursor, **WINDOW)]
+    assert info.value.kind is ErrorKind.SYNC_TOKEN_EXPIRED and not info.value.disconnects
     assert recorder.requests == []
+
+
+async def test_next_link_to_another_host_is_refused(microsoft: MicrosoftProvider, recorder: Recorder) -> None:
+    recorder.json(200, {"value": [], "@odata.nextLink": "https://evil.example/steal?$skiptoken=x"})
+    with pytest.raises(ProviderError) as info:
+        [page async for page in microsoft.list_changes("tok", None, cursor=None, **WINDOW)]
+    assert info.value.kind is ErrorKind.INVALID_REQUEST
+    assert len(recorder.requests) == 1  # the bearer token never went to evil.example
 
 
 @pytest.mark.parametrize("code", ["SyncStateNotFound", "syncStateNotFound", "resyncRequired"])
