@@ -15,21 +15,26 @@ NOTIFY_CHANNEL = "calsync_work"
 
 
 class WorkSignal:
+    """Every waiter has its own flag, so one kick wakes every loop (sync, webhook delivery) that is idle, and a
+    kick that arrives while a loop is busy is remembered until it next waits."""
+
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._flags: dict[str, asyncio.Event] = {}
 
     def kick(self) -> None:
-        self._event.set()
+        for flag in self._flags.values():
+            flag.set()
 
-    async def wait(self, seconds: float) -> bool:
-        """True when kicked, False on timeout. Clears the signal either way."""
+    async def wait(self, seconds: float, waiter: str = "default") -> bool:
+        """True when kicked (now or since this waiter last waited), False on timeout."""
+        flag = self._flags.setdefault(waiter, asyncio.Event())
         try:
-            await asyncio.wait_for(self._event.wait(), seconds)
+            await asyncio.wait_for(flag.wait(), seconds)
             return True
         except TimeoutError:
             return False
         finally:
-            self._event.clear()
+            flag.clear()
 
 
 async def notify_work_in_transaction(session: AsyncSession) -> None:

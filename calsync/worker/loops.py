@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from calsync.context import AppContext
+from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
+from calsync.worker.listener import PostgresListener
 from calsync.worker.runner import WorkLoop
+from calsync.worker.sync_loop import SyncLoop
 
 
 def build_loops(context: AppContext) -> list[WorkLoop]:
-    return []
+    loops: list[WorkLoop] = [SyncLoop(context)]
+    if not context.db.is_sqlite:
+        loops.append(PostgresListener(context.db.url, context.work_signal))
+    loops.append(WebhookDeliveryLoop(context))
+    return loops

@@ -14,8 +14,9 @@ log = structlog.get_logger(__name__)
 
 
 class WorkLoop(Protocol):
-    """One kind of work. `run_once` claims and processes what is due and returns how many items it handled;
-    it must release (not hold) anything it claimed when cancelled."""
+    """One kind of work. `run_once` claims what is due, starts or does it, and returns how many items it took
+    (0 makes the runner wait for a kick or the poll interval). A loop may also have `async drain()`, called
+    once on shutdown to finish or hand back what it holds."""
 
     name: str
 
@@ -40,6 +41,10 @@ class WorkerRunner:
             # Waiting for the stop signal too keeps a worker with no loops alive until it is told to stop.
             await asyncio.gather(self._stopping.wait(), *(self._drive(loop) for loop in self.loops))
         finally:
+            for loop in self.loops:
+                drain = getattr(loop, "drain", None)
+                if drain is not None:
+                    await drain()
             log.info("worker_stopped")
 
     async def _drive(self, loop: WorkLoop) -> None:
@@ -53,11 +58,11 @@ class WorkerRunner:
                 handled = 0
             if handled:
                 continue
-            await self._idle(poll)
+            await self._idle(poll, loop.name)
 
-    async def _idle(self, seconds: float) -> None:
+    async def _idle(self, seconds: float, waiter: str) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
-        kick = asyncio.ensure_future(self.context.work_signal.wait(seconds))
+        kick = asyncio.ensure_future(self.context.work_signal.wait(seconds, waiter))
         await asyncio.wait({stop, kick}, return_when=asyncio.FIRST_COMPLETED)
         for task in (stop, kick):
             task.cancel()

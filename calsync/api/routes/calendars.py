@@ -208,3 +208,28 @@ async def delete_calendar(
             raise not_found(CALENDAR_NOT_FOUND)
         await calendar_queries.delete_calendar(session, calendar)
     return Response(status_code=200)
+
+
+@router.post(
+    "/calendars/{object_id}/sync",
+    operation_id="Sync Calendar",
+    summary="Sync a calendar now (calsync addition)",
+    description="Marks the calendar due immediately; a worker picks it up within moments. Also reconnects a "
+    "disconnected calendar once its credentials are valid again.",
+    status_code=202,
+    response_model=CalendarOut,
+    responses={404: {"description": "Calendar not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def sync_calendar_now(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    async with context.db.write() as session:
+        calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
+        if calendar is None:
+            raise not_found(CALENDAR_NOT_FOUND)
+        calendar_queries.mark_due(calendar, "requested", context.clock())
+        await notify_work_in_transaction(session)
+    context.work_signal.kick()
+    return JSONResponse(calendar_json(calendar), status_code=202)

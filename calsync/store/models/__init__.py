@@ -6,6 +6,7 @@ from calsync.store.models.calendar import Calendar, CalendarState
 from calsync.store.models.channel import PushChannel
 from calsync.store.models.event import CalendarEvent
 from calsync.store.models.project import Project
+from calsync.store.models.throttle import OAuthClientThrottle
 from calsync.store.models.webhook import (
     DeliveryStatus,
     WebhookDelivery,
@@ -14,5 +15,14 @@ from calsync.store.models.webhook import (
     WebhookSubscription,
 )
 
-__all__ = ["ApiKey", "Base", "Calendar", "CalendarEvent", "CalendarState", "Project", "PushChannel"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Calendar",
+    "CalendarEvent",
+    "CalendarState",
+    "OAuthClientThrottle",
+    "Project",
+    "PushChannel",
+]
 __all__ += ["DeliveryStatus", "WebhookDelivery", "WebhookDeliveryAttempt", "WebhookSecret", "WebhookSubscription"]

@@ -1,0 +1,40 @@
+"""Turns sync results into customer webhooks, in the same transaction as the change they report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calsync.store.models import Calendar
+from calsync.sync.changes import AppliedChanges
+from calsync.webhooks import payloads
+from calsync.webhooks.outbox import enqueue_calendar_webhook
+
+
+def _snapshot(calendar: Calendar) -> payloads.CalendarSnapshot:
+    return payloads.CalendarSnapshot(
+        state=calendar.state,
+        connection_failure_data=calendar.connection_failure_data,
+        last_successful_sync_at=calendar.last_successful_sync_at,
+        last_attempted_sync_at=calendar.last_attempted_sync_at,
+    )
+
+
+async def announce_event_changes(
+    session: AsyncSession, calendar: Calendar, changes: AppliedChanges, now: datetime
+) -> int:
+    if not changes:
+        return 0
+    data = payloads.events_update_data(
+        _snapshot(calendar),
+        payloads.EventChanges(created=changes.created, updated=changes.updated, deleted=changes.deleted),
+    )
+    return await enqueue_calendar_webhook(
+        session, calendar=calendar, trigger=payloads.EVENTS_UPDATE, data=data, now=now
+    )
+
+
+async def announce_state_change(session: AsyncSession, calendar: Calendar, previous_state: str, now: datetime) -> int:
+    data = payloads.state_change_data(_snapshot(calendar), previous_state)
+    return await enqueue_calendar_webhook(session, calendar=calendar, trigger=payloads.STATE_CHANGE, data=data, now=now)

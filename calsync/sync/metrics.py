@@ -1,0 +1,20 @@
+"""Prometheus metrics of the sync engine (scraped at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+SYNCS = Counter("calsync_syncs_total", "Calendar syncs by platform, mode and outcome", ["platform", "mode", "outcome"])
+TOKEN_REFRESHES = Counter("calsync_token_refreshes_total", "OAuth access-token refreshes", ["platform"])
+SYNC_TOKEN_EXPIRED = Counter(
+    "calsync_sync_token_expired_total", "Incremental cursors the platform refused (full sync followed)", ["platform"]
+)
+DRIFT = Counter(
+    "calsync_reconcile_drift_events_total",
+    "Events a scheduled full reconcile changed, i.e. that incremental sync had missed (should stay 0)",
+    ["platform"],
+)
+SYNC_SECONDS = Histogram("calsync_sync_duration_seconds", "Wall time of one calendar sync", ["platform"])
+PUSH_NOTIFICATIONS = Counter(
+    "calsync_push_notifications_total", "Platform push notifications received", ["platform", "outcome"]
+)

@@ -1,0 +1,65 @@
+"""NormalizedEvent → column values, and the digest that tells whether a stored event really changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from calsync.providers.base import NormalizedEvent
+
+# Keys of `raw` that change on every touch without the event changing (etags, modification stamps).
+_VOLATILE_RAW_KEYS = frozenset(
+    {"etag", "updated", "sequence", "@odata.etag", "changeKey", "lastModifiedDateTime", "createdDateTime"}
+)
+
+# Fields whose change a webhook reports by name (a bot scheduler acts on these).
+TRACKED_FIELDS = (
+    "start_time",
+    "end_time",
+    "meeting_url",
+    "attendees",
+    "is_deleted",
+    "name",
+    "location",
+    "status",
+    "is_all_day",
+    "organizer",
+)
+
+
+def event_values(event: NormalizedEvent) -> dict[str, Any]:
+    """Column values for a live event (times are required for storage)."""
+    return {
+        "platform_uuid": event.platform_uuid,
+        "name": event.name,
+        "start_time": event.start_time,
+        "end_time": event.end_time,
+        "is_all_day": event.is_all_day,
+        "time_zone": event.time_zone[:64] if event.time_zone else None,
+        "is_deleted": event.is_deleted,
+        "status": event.status,
+        "location": event.location,
+        "meeting_url": event.meeting_url[:2048] if event.meeting_url else None,
+        "meeting_platform": event.meeting_platform,
+        "organizer": event.organizer,
+        "attendees": [dataclasses.asdict(attendee) for attendee in event.attendees],
+        "ical_uid": event.ical_uid[:1024] if event.ical_uid else None,
+        "recurring_event_id": event.recurring_event_id[:1024] if event.recurring_event_id else None,
+        "html_link": event.html_link[:2048] if event.html_link else None,
+        "raw": event.raw,
+    }
+
+
+def content_hash(values: dict[str, Any]) -> str:
+    stable = dict(values)
+    raw = stable.get("raw")
+    if isinstance(raw, dict):
+        stable["raw"] = {k: v for k, v in raw.items() if k not in _VOLATILE_RAW_KEYS}
+    encoded = json.dumps(stable, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [name for name in TRACKED_FIELDS if old.get(name) != new.get(name)]

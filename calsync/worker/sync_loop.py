@@ -1,0 +1,85 @@
+"""The sync work loop: claims due calendars and syncs up to `worker_concurrency` of them at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+
+import httpx
+import structlog
+
+from calsync.context import AppContext
+from calsync.providers.base import CalendarProvider
+from calsync.providers.registry import PLATFORMS, make_provider
+from calsync.sync import metrics
+from calsync.sync.engine import CalendarSyncer, LeaseLost
+from calsync.worker.claims import Claim, claim_due_calendars
+
+log = structlog.get_logger(__name__)
+
+# How long a stopping worker lets running syncs finish before releasing them to other workers.
+DRAIN_SECONDS = 10.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SyncLoop:
+    name = "sync"
+
+    def __init__(self, context: AppContext, worker_id: str | None = None) -> None:
+        self.context = context
+        self.worker_id = worker_id or new_worker_id()
+        self.http = httpx.AsyncClient(
+            timeout=context.settings.provider_timeout_seconds,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            trust_env=False,
+        )
+        self.providers: dict[str, CalendarProvider] = {
+            platform: make_provider(platform, context.settings, self.http, clock=context.clock)
+            for platform in PLATFORMS
+        }
+        self.syncer = CalendarSyncer(context, self.providers, self.worker_id)
+        self._running: dict[int, asyncio.Task[None]] = {}
+
+    async def run_once(self) -> int:
+        free = self.context.settings.worker_concurrency - len(self._running)
+        claims = await claim_due_calendars(
+            self.context.db,
+            self.worker_id,
+            self.context.clock(),
+            limit=free,
+            lease_seconds=self.context.settings.lease_seconds,
+        )
+        for claim in claims:
+            task = asyncio.create_task(self._sync(claim), name=f"sync-{claim.calendar_id}")
+            self._running[claim.calendar_id] = task
+        return len(claims)
+
+    async def _sync(self, claim: Claim) -> None:
+        try:
+            with metrics.SYNC_SECONDS.labels("any").time():
+                await self.syncer.sync(claim.calendar_id, claim.due_at)
+        except LeaseLost:
+            log.info("lease_lost", calendar_id=claim.calendar_id)
+        except Exception:
+            # Unexpected (a bug, a database outage): the lease expires and the calendar is retried then.
+            log.exception("sync_crashed", calendar_id=claim.calendar_id)
+        finally:
+            self._running.pop(claim.calendar_id, None)
+            # A slot is free: look for more work now rather than at the next poll.
+            self.context.work_signal.kick()
+
+    async def drain(self) -> None:
+        """On shutdown: let running syncs finish for a while, then cancel and hand their calendars back."""
+        if self._running:
+            _done, pending = await asyncio.wait(set(self._running.values()), timeout=DRAIN_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for calendar_id in [int(t.get_name().removeprefix("sync-")) for t in pending]:
+                await self.syncer.release_unfinished(calendar_id)
+        await self.http.aclose()
