@@ -86,7 +86,8 @@ def translate_validation_errors(
     fields: dict[str, list[str]] = {}
     unknown: list[str] = []
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        where = error.get("loc", ())[:1]
+        loc = [str(part) for part in error.get("loc", ())[1:]] if where else []
         kind = error.get("type", "")
         if kind == "json_invalid":
             return {"detail": f"JSON parse error - {error.get('msg', 'invalid JSON')}", "code": "invalid_json"}, 400
@@ -99,7 +100,7 @@ def translate_validation_errors(
         if kind == "extra_forbidden":
             unknown.append(loc[0])
             continue
-        if error.get("loc", ())[:1] == ("query",) or error.get("loc", ())[:1] == ("path",):
+        if where in (("query",), ("path",), ("header",)):
             name = loc[0] if loc else "parameter"
             return {"error": f"Invalid {name}: {error.get('msg')}", "code": "invalid_parameter"}, 400
         message = _DRF_MESSAGES.get(kind) or str(error.get("msg", "Invalid value."))

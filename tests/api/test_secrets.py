@@ -30,7 +30,9 @@ async def test_database_file_holds_no_clear_text_secrets(
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA wal_checkpoint(FULL)")
     connection.close()
-    raw = path.read_bytes() + (path.with_name(path.name + "-wal").read_bytes() if path.with_name(path.name + "-wal").exists() else b"")
+    raw = path.read_bytes() + (
+        path.with_name(path.name + "-wal").read_bytes() if path.with_name(path.name + "-wal").exists() else b""
+    )
     assert SEED_REQUEST["client_secret"].encode() not in raw
     assert SEED_REQUEST["refresh_token"].encode() not in raw
     assert SEED_REQUEST["client_id"].encode() in raw, "sanity: the file does hold the calendar"
