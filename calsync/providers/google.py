@@ -105,6 +105,8 @@ class GoogleProvider:
 
     async def refresh_access_token(self, credentials: Credentials) -> TokenGrant:
         secrets = (credentials.refresh_token, credentials.client_secret)
+        # Expiry counts from before the request: the token may have been minted any time during the round trip.
+        issued_at = self._clock()
         response = await send(
             self._http,
             "POST",
@@ -132,7 +134,7 @@ class GoogleProvider:
             )
         return TokenGrant(
             access_token=access_token,
-            expires_at=self._clock() + timedelta(seconds=expires_in),
+            expires_at=issued_at + timedelta(seconds=expires_in),
             # Google keeps the refresh token; should a reply ever carry a new one, hand it over to be stored.
             refresh_token=as_str(body.get("refresh_token")),
         )

@@ -108,6 +108,8 @@ class MicrosoftProvider:
     # --- CalendarProvider ------------------------------------------------------------------------------------------
 
     async def refresh_access_token(self, credentials: Credentials) -> TokenGrant:
+        # Expiry counts from before the request: the token may have been minted any time during the round trip.
+        issued_at = self._clock()
         response = await send(
             self._http,
             "POST",
@@ -136,7 +138,7 @@ class MicrosoftProvider:
             )
         return TokenGrant(
             access_token=access_token,
-            expires_at=self._clock() + timedelta(seconds=expires_in),
+            expires_at=issued_at + timedelta(seconds=expires_in),
             # Rotated on every refresh: the caller must persist it (the old one keeps working for a while).
             refresh_token=as_str(body.get("refresh_token")),
         )
