@@ -199,7 +199,9 @@ class CalendarSyncer:
                     raise
                 log.info("sync_token_expired", calendar=snap.object_id)
                 metrics.SYNC_TOKEN_EXPIRED.labels(snap.platform).inc()
-        result.mode = "reconcile" if snap.cursor else "full"
+                due_for_reconcile = False
+        # A scheduled re-base of a working cursor measures drift; a first sync or a dead cursor does not.
+        result.mode = "reconcile" if snap.cursor and due_for_reconcile else "full"
         await self._full(snap, provider, token, result)
 
     async def _consume(

@@ -100,3 +100,35 @@ async def list_events(tenant: Tenant, calendar_id: str, **params: str) -> list[d
             return rows
         response = await tenant.client.get(page["next"])
     raise AssertionError("unbounded pagination")
+
+
+async def sync_once(context: AppContext, calendar_object_id: str, worker_id: str = "test-worker") -> Any:
+    """Make the calendar due, claim it as a worker would, and run one sync in this task (deterministic)."""
+    from sqlalchemy import update
+
+    from calsync.store.models import Calendar
+    from calsync.worker.claims import claim_due_calendars
+
+    async with context.db.write() as session:
+        await session.execute(
+            update(Calendar).where(Calendar.object_id == calendar_object_id).values(sync_due_at=context.clock())
+        )
+    loop = SyncLoop(context, worker_id)
+    try:
+        claims = await claim_due_calendars(context.db, worker_id, context.clock(), limit=100, lease_seconds=60)
+        result = None
+        for claim in claims:
+            outcome = await loop.syncer.sync(claim.calendar_id, claim.due_at)
+            result = outcome if result is None else result
+        return result
+    finally:
+        await loop.http.aclose()
+
+
+async def calendar_row(context: AppContext, calendar_object_id: str) -> Any:
+    from sqlalchemy import select
+
+    from calsync.store.models import Calendar
+
+    async with context.db.read() as session:
+        return (await session.execute(select(Calendar).where(Calendar.object_id == calendar_object_id))).scalar_one()
