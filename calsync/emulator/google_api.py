@@ -56,12 +56,12 @@ async def google_account(request: Request, state: EmulatorState = Depends(emulat
     return account
 
 
-def _calendar(state: EmulatorState, account: Account, calendar_id: str) -> Calendar:
+def _calendar(state: EmulatorState, account: Account, calendar_id: str, *, events: bool = False) -> Calendar:
     if calendar_id == "primary":
         calendar_id = account.primary_calendar_id
     if calendar_id not in account.calendars:
         raise ApiError(google_not_found())
-    return state.calendar(calendar_id)
+    return state.calendar(calendar_id, events=events)
 
 
 def _bool(request: Request, name: str) -> bool | None:
@@ -150,7 +150,7 @@ def _matches_filters(request: Request, row: Row, updated_min: datetime | None) -
     if updated_min is not None and source.updated < updated_min:
         return False
     ical = request.query_params.get("iCalUID")
-    if ical is not None and source.ical_uid != ical:
+    if ical is not None and source.uid != ical:
         return False
     if request.query_params.getlist("privateExtendedProperty") or request.query_params.getlist(
         "sharedExtendedProperty"
@@ -173,7 +173,7 @@ async def events_list(
     account: Account = Depends(google_account),
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
-    cal = _calendar(state, account, calendar_id)
+    cal = _calendar(state, account, calendar_id, events="syncToken" not in request.query_params)
     params = request.query_params
     expand = bool(_bool(request, "singleEvents"))
     show_deleted = _bool(request, "showDeleted")
@@ -292,7 +292,7 @@ async def events_get(
     account: Account = Depends(google_account),
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
-    cal = _calendar(state, account, calendar_id)
+    cal = _calendar(state, account, calendar_id, events=True)
     row = find_row(cal, event_id, state.horizon())
     if row is None:
         raise ApiError(google_not_found())

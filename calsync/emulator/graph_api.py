@@ -64,12 +64,12 @@ def _mailbox(state: EmulatorState, account: Account) -> None:
         )
 
 
-def _calendar(state: EmulatorState, account: Account, calendar_id: str | None) -> Calendar:
+def _calendar(state: EmulatorState, account: Account, calendar_id: str | None, *, events: bool = False) -> Calendar:
     _mailbox(state, account)
     calendar_id = calendar_id or account.primary_calendar_id
     if calendar_id not in account.calendars:
         raise ApiError(graph_not_found(state.now()))
-    return state.calendar(calendar_id)
+    return state.calendar(calendar_id, events=events)
 
 
 def _root(request: Request) -> str:
@@ -190,7 +190,7 @@ async def calendar_view(
     account: Account = Depends(graph_account),
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
-    cal = _calendar(state, account, calendar_id)
+    cal = _calendar(state, account, calendar_id, events=True)
     lo, hi = _window(request, state)
     prefs = _Prefs(request, state, state.config.graph_default_page_size)
     top = request.query_params.get("$top")
@@ -244,10 +244,12 @@ async def calendar_view_delta(
     account: Account = Depends(graph_account),
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
-    cal = _calendar(state, account, calendar_id)
-    prefs = _Prefs(request, state, state.config.graph_default_page_size)
     params = request.query_params
     skip, delta = params.get("$skiptoken"), params.get("$deltatoken")
+    # an incremental round reads only the change log; a full round (no token, or paging one) reads events
+    incremental = delta is not None or (skip is not None and int((tokens.decode(skip, "gd") or {}).get("s", -1)) >= 0)
+    cal = _calendar(state, account, calendar_id, events=not incremental)
+    prefs = _Prefs(request, state, state.config.graph_default_page_size)
     empty_done = False
     if skip is not None:
         payload = tokens.decode(skip, "gd")
@@ -306,7 +308,9 @@ async def event_get(
 ) -> JSONResponse:
     _mailbox(state, account)
     calendars = (
-        [_calendar(state, account, calendar_id)] if calendar_id else [state.calendar(c) for c in account.calendars]
+        [_calendar(state, account, calendar_id, events=True)]
+        if calendar_id
+        else [state.calendar(c) for c in account.calendars]
     )
     for cal in calendars:
         row = find_row(cal, event_id, state.horizon())
@@ -331,9 +335,9 @@ def _resource_calendar(state: EmulatorState, account: Account, resource: str) ->
     else:
         return None
     if rest in (["events"], ["calendar", "events"]):
-        return state.calendar(account.primary_calendar_id)
+        return state.calendar(account.primary_calendar_id, events=False)
     if len(rest) == 3 and rest[0] == "calendars" and rest[2] == "events" and rest_raw[1] in account.calendars:
-        return state.calendar(rest_raw[1])
+        return state.calendar(rest_raw[1], events=False)
     return None
 
 

@@ -70,6 +70,11 @@ class Event:
     def all_day(self) -> bool:
         return not isinstance(self.start, datetime)
 
+    @property
+    def uid(self) -> str:
+        """The iCalendar UID; derived from the id unless one was set (saves memory for seeded events)."""
+        return self.ical_uid or f"{self.id}@emulator"
+
 
 @dataclass(slots=True, eq=False)
 class Instance:
@@ -97,18 +102,29 @@ class Calendar:
     seq: int = 0
     epoch: int = 0  # bumped to invalidate every sync token / delta link of this calendar
     max_duration: float = 0.0  # longest live event in seconds: bounds the by_start scan
-    # deterministic generator of the seeded events, run on first access (lazy seeding)
-    pending_seed: Callable[[Calendar], None] | None = None
+    # deterministic generator of seeded events: run on first access, and again after an untouched
+    # seeded calendar was dropped to bound memory (see EmulatorState.calendar)
+    seed: Callable[[Calendar], None] | None = None
+    seeded: bool = False
 
     @property
     def tz(self) -> tzinfo:
         return zone(self.time_zone)
 
     def materialize(self) -> Calendar:
-        if self.pending_seed is not None:
-            seed, self.pending_seed = self.pending_seed, None
-            seed(self)
+        if self.seed is not None and not self.seeded:
+            self.seed(self)
+            self.seeded = True
         return self
+
+    def drop_seeded(self) -> None:
+        """Forget generated events of a never-changed seeded calendar; they regenerate identically."""
+        assert self.seq == 0 and self.seed is not None
+        self.events.clear()
+        self.by_start.clear()
+        self.masters.clear()
+        self.max_duration = 0.0
+        self.seeded = False
 
     def index(self, event: Event) -> None:
         """Add a live single/override/master to the query indexes."""

@@ -106,7 +106,7 @@ def event_resource(account: Account, row: Row, out_tz_name: str | None, cal: Cal
         },
         "start": _time(row.start, source.time_zone, out_tz),
         "end": _time(row.end, source.time_zone, out_tz),
-        "iCalUID": source.ical_uid,
+        "iCalUID": source.uid,
         "sequence": source.sequence,
         "reminders": {"useDefault": True},
         "eventType": "default",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from functools import lru_cache
 from typing import Any
 
 from calsync.emulator.model import Attendee, Calendar, Event, EventKind, Platform
@@ -60,6 +61,7 @@ def credentials(seed: int, platform: Platform, index: int) -> dict[str, str]:
 def seed_population(state: EmulatorState, params: SeedParams) -> dict[str, Any]:
     started = time.perf_counter()
     start_day = params.start or state.now().date()
+    seeded_at = state.now()  # every generation of a calendar must give identical events
     ordinal = 0
     calendars = 0
     for platform, count in ((Platform.GOOGLE, params.google_accounts), (Platform.MICROSOFT, params.microsoft_accounts)):
@@ -89,11 +91,11 @@ def seed_population(state: EmulatorState, params: SeedParams) -> dict[str, Any]:
                 primary_calendar_id=None if platform is Platform.GOOGLE else f"AAMkAGseed{params.seed}m{index}c0",
             )
             for cal in account.calendars.values():
-                cal.pending_seed = _generator(state, params, platform, ordinal, start_day)
+                cal.seed = _generator(params, platform, ordinal, start_day, seeded_at)
                 ordinal += 1
                 calendars += 1
                 if not params.lazy:
-                    cal.materialize()
+                    state.calendar(cal.id)
     accounts = params.google_accounts + params.microsoft_accounts
     return {
         "accounts": accounts,
@@ -107,22 +109,32 @@ def seed_population(state: EmulatorState, params: SeedParams) -> dict[str, Any]:
 
 
 def _generator(
-    state: EmulatorState, params: SeedParams, platform: Platform, ordinal: int, start_day: date
+    params: SeedParams, platform: Platform, ordinal: int, start_day: date, seeded_at: datetime
 ) -> Callable[[Calendar], None]:
     def fill(cal: Calendar) -> None:
-        _fill(state, params, platform, ordinal, start_day, cal)
+        _fill(params, platform, ordinal, start_day, seeded_at, cal)
 
     return fill
 
 
-def _fill(
-    state: EmulatorState, params: SeedParams, platform: Platform, ordinal: int, start_day: date, cal: Calendar
-) -> None:
+@lru_cache(maxsize=8192)
+def _attendee(number: int, response: str) -> Attendee:
+    # a shared pool: seeded events reference their attendees instead of each holding copies
+    return Attendee(email=f"guest{number}@example.com", response=response)
+
+
+@lru_cache(maxsize=65536)
+def _text(template: str, value: int) -> str:
+    return template.format(value)
+
+
+_RESPONSES = ("accepted", "needsAction", "tentative", "declined")
+
+
+def _fill(params: SeedParams, platform: Platform, ordinal: int, start_day: date, now: datetime, cal: Calendar) -> None:
     rng = random.Random(f"{params.seed}/{ordinal}")
     tz = zone(cal.time_zone)
-    now = state.now()
     prefix = f"s{params.seed}c{ordinal}e" if platform is Platform.GOOGLE else f"AAMkAGs{params.seed}c{ordinal}e"
-    organizer = state.accounts[cal.account_id].email
     singles = max(0, params.events_per_calendar - params.recurring_per_calendar)
     for j in range(params.events_per_calendar):
         day = start_day + timedelta(days=rng.randrange(-7, params.days))
@@ -138,19 +150,11 @@ def _fill(
             time_zone=cal.time_zone,
             created=now,
             updated=now,
-            summary=f"Meeting {j} of {cal.id[:24]}",
+            summary=_text("Meeting {}", j),
             description="Agenda: status, blockers, next steps." if rng.random() < 0.5 else "",
-            location="Room " + str(rng.randrange(1, 40)) if rng.random() < 0.3 else "",
-            attendees=tuple(
-                Attendee(
-                    email=f"guest{rng.randrange(1000)}@example.com",
-                    response=rng.choice(("accepted", "needsAction", "tentative", "declined")),
-                )
-                for _ in range(rng.randrange(0, 5))
-            ),
-            organizer_email=organizer,
+            location=_text("Room {}", rng.randrange(1, 40)) if rng.random() < 0.3 else "",
+            attendees=tuple(_attendee(rng.randrange(1000), rng.choice(_RESPONSES)) for _ in range(rng.randrange(5))),
             meeting_url=_meeting_url(rng, platform) if rng.random() < 0.3 else None,
-            ical_uid=f"{prefix}{j}@emulator",
         )
         if j >= singles:
             _make_series(rng, event, start_day, j - singles, tz)

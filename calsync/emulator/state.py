@@ -8,6 +8,7 @@ Everything runs on the server's event loop thread, so there is no locking.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +90,7 @@ class EmulatorState:
         self.access_tokens: dict[str, AccessToken] = {}
         self.channels: dict[str, GoogleChannel] = {}
         self.subscriptions: dict[str, GraphSubscription] = {}
+        self.seed_cache: OrderedDict[str, Calendar] = OrderedDict()
         self.faults = FaultInjector(self._seed)
         self.metrics = RequestMetrics(self.config.request_log_size)
 
@@ -194,11 +196,29 @@ class EmulatorState:
         except KeyError:
             raise NotFound(f"account {account_id}") from None
 
-    def calendar(self, calendar_id: str) -> Calendar:
-        try:
-            return self.calendars[calendar_id].materialize()
-        except KeyError:
-            raise NotFound(f"calendar {calendar_id}") from None
+    def calendar(self, calendar_id: str, *, events: bool = True) -> Calendar:
+        """A calendar; `events=False` when only its change log is read (incremental syncs): a never-changed
+        seeded calendar then need not be generated, since its log is empty."""
+        cal = self.calendars.get(calendar_id)
+        if cal is None:
+            raise NotFound(f"calendar {calendar_id}")
+        if cal.seed is not None and (events or cal.seq != 0):
+            self._touch_seeded(cal)
+        return cal
+
+    def _touch_seeded(self, cal: Calendar) -> None:
+        """Generate a seeded calendar's events on demand and keep at most `seed_cache_calendars`
+        untouched ones in memory (least recently used go first); changed ones are kept for good."""
+        cal.materialize()
+        if cal.seq != 0:
+            self.seed_cache.pop(cal.id, None)
+            return
+        self.seed_cache[cal.id] = cal
+        self.seed_cache.move_to_end(cal.id)
+        while len(self.seed_cache) > max(1, self.config.seed_cache_calendars):
+            _, oldest = self.seed_cache.popitem(last=False)
+            if oldest.seq == 0:
+                oldest.drop_seeded()
 
     def issue_access_token(self, account: Account, client_id: str) -> tuple[str, int]:
         token = ids.access_token(account.platform)
@@ -322,7 +342,6 @@ class EmulatorState:
             created=now,
             updated=now,
             recurrence=lines,
-            ical_uid=f"{event_id}@emulator",
             organizer_email=self.accounts[cal.account_id].email,
         )
         if lines:

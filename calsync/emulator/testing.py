@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,7 +34,9 @@ START_TIMEOUT = 10.0
 class ServerThread:
     """uvicorn serving `app` on an already-bound socket in a daemon thread."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "on") -> None:
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["auto", "on", "off"] = "on"
+    ) -> None:
         # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto is TCP; without it
         # every response waits ~40 ms for a delayed ACK (headers and body are separate writes)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -182,3 +182,25 @@ async def test_emulator_starts_fast_and_stops_cleanly():
         elapsed = time.perf_counter() - started
     assert elapsed < 5
     await asyncio.sleep(0)
+
+
+async def test_untouched_seeded_calendars_are_dropped_and_regenerate_identically(emu, control, http):
+    await control.set_config(seed_cache_calendars=1)
+    await control.seed(seed=3, google_accounts=3, events_per_calendar=20, recurring_per_calendar=2)
+    accounts = (await control.list_accounts("google"))["items"]
+    url = f"{emu.google_api_url}/calendars/primary/events"
+    headers = [await google_token(http, emu, a) for a in accounts]
+    first, pages = await google_pages(http, url, headers[0], {"singleEvents": "true"})
+    token = pages[-1]["nextSyncToken"]
+    for other in headers[1:]:  # evicts account 0's generated events
+        await google_pages(http, url, other, {})
+    again, _ = await google_pages(http, url, headers[0], {"singleEvents": "true"})
+    assert again == first
+    assert (await google_pages(http, url, headers[0], {"singleEvents": "true", "syncToken": token}))[0] == []
+    # a changed seeded calendar is kept, change included
+    cal = accounts[0]["primary_calendar_id"]
+    await control.update_event(cal, first[0]["id"], summary="changed")
+    for other in headers[1:]:
+        await google_pages(http, url, other, {})
+    changed, _ = await google_pages(http, url, headers[0], {"singleEvents": "true", "syncToken": token})
+    assert [i["summary"] for i in changed] == ["changed"]
