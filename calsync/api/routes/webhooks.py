@@ -1,0 +1,410 @@
+"""`/api/v1/webhooks`, `/api/v1/webhook_secret`, `/api/v1/webhook_deliveries`: customer webhooks.
+
+Subscriptions, the project's signing secret (shown once, rotated with an overlap) and the delivery log with
+manual retry. Everything is scoped to the caller's project: another project's ids are 404.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from calsync.api.auth import Caller, authenticate, get_context
+from calsync.api.errors import ApiError, field_errors, not_found
+from calsync.api.pagination import Cursor, Page, decode_cursor
+from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.store.keyset import KeysetPage, SeekKey
+from calsync.store.work_signal import notify_work_in_transaction
+from calsync.webhooks import queries, secret_store, serializers
+from calsync.webhooks.payloads import TRIGGERS
+from calsync.webhooks.ssrf import MAX_URL_LENGTH, validate_webhook_url
+
+router = APIRouter(prefix="/api/v1", tags=["Webhooks"])
+
+PAGE_SIZE = 25
+ORDERING = "-created_at"
+WEBHOOK_NOT_FOUND = "Webhook not found"
+DELIVERY_NOT_FOUND = "Webhook delivery not found"
+SECRET_NOT_FOUND = "Webhook secret not found"
+
+
+def _url(value: Any) -> str:
+    if value is None:
+        raise PydanticCustomError("null", "This field may not be null.")
+    if not isinstance(value, str):
+        raise PydanticCustomError("invalid_string", "Not a valid string.")
+    text = value.strip()
+    if not text:
+        raise PydanticCustomError("blank", "This field may not be blank.")
+    if len(text) > MAX_URL_LENGTH:
+        raise PydanticCustomError(
+            "max_length", "Ensure this field has no more than {max_length} characters.", {"max_length": MAX_URL_LENGTH}
+        )
+    return text
+
+
+def _triggers(value: Any) -> list[str]:
+    if value is None:
+        raise PydanticCustomError("null", "This field may not be null.")
+    if not isinstance(value, list):
+        raise PydanticCustomError("not_a_list", 'Expected a list of items but got type "{kind}".', {"kind": "str"})
+    if not value:
+        raise PydanticCustomError("empty", "This list may not be empty.")
+    for item in value:
+        if item not in TRIGGERS:
+            shown = item if isinstance(item, str) else json.dumps(item)
+            raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": shown})
+    return list(dict.fromkeys(value))  # de-duplicated, order kept
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Must be a valid boolean.")
+    return value
+
+
+WebhookUrl = Annotated[str, BeforeValidator(_url)]
+Triggers = Annotated[list[str], BeforeValidator(_triggers)]
+StrictFlag = Annotated[bool, BeforeValidator(_bool)]
+TRIGGERS_DOC = "Any of: " + ", ".join(TRIGGERS)
+
+
+class CreateWebhookRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl = Field(description="https URL that receives the POSTs")
+    triggers: Triggers = Field(description=TRIGGERS_DOC)
+    is_active: StrictFlag = Field(default=True, description="Inactive webhooks receive nothing")
+
+
+class PatchWebhookRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl | None = None
+    triggers: Triggers | None = None
+    is_active: StrictFlag | None = None
+
+
+class RotateSecretRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    previous_expires_in_hours: float = Field(
+        default=secret_store.ROTATION_OVERLAP.total_seconds() / 3600,
+        ge=0,
+        le=secret_store.MAX_ROTATION_OVERLAP.total_seconds() / 3600,
+        description="How long the previous secret(s) keep signing beside the new one (default 72)",
+    )
+
+
+CREATE_FIELDS = tuple(CreateWebhookRequest.model_fields)
+PATCH_FIELDS = tuple(PatchWebhookRequest.model_fields)
+ROTATE_FIELDS = tuple(RotateSecretRequest.model_fields)
+
+
+def _cursors(page: KeysetPage[Any]) -> tuple[Cursor | None, Cursor | None]:
+    def to_cursor(key: SeekKey | None, backwards: bool) -> Cursor | None:
+        return Cursor(ORDERING, key.value, key.row_id, backwards) if key is not None else None
+
+    return to_cursor(page.next_key, False), to_cursor(page.previous_key, True)
+
+
+def _check_url(request: Request, url: str) -> None:
+    settings = get_context(request).settings
+    error = validate_webhook_url(url, settings.webhook_allow_http, allow_private=settings.webhook_allow_private_targets)
+    if error:
+        raise field_errors({"url": [error]})
+
+
+DUPLICATE_URL = field_errors({"url": ["A webhook with this URL already exists in this project."]})
+
+
+# --- Signing secret (declared before /webhooks/{id} so its paths never look like an id) ---
+
+
+@router.get(
+    "/webhook_secret",
+    operation_id="Get Webhook Secret",
+    summary="The project's signing secrets (metadata only, never the key)",
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def get_webhook_secret(request: Request, caller: Annotated[Caller, Depends(authenticate)]) -> JSONResponse:
+    context = get_context(request)
+    async with context.db.read() as session:
+        rows = await secret_store.active_secrets(session, caller.project_id, context.clock())
+    keys = secret_store.decrypt_all(context.secrets, rows)
+    return JSONResponse(
+        {
+            "secrets": [
+                serializers.secret_metadata_json(row, key, is_primary=index == 0)
+                for index, (row, key) in enumerate(zip(rows, keys, strict=True))
+            ]
+        }
+    )
+
+
+@router.post(
+    "/webhook_secret/rotate",
+    operation_id="Rotate Webhook Secret",
+    summary="Create a new signing secret; returned once. The previous one keeps signing until it expires.",
+    status_code=201,
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+    dependencies=[Depends(allowed_fields(ROTATE_FIELDS))],
+)
+async def rotate_webhook_secret(
+    request: Request, caller: Annotated[Caller, Depends(authenticate)], body: RotateSecretRequest | None = None
+) -> JSONResponse:
+    context = get_context(request)
+    hours = (body or RotateSecretRequest()).previous_expires_in_hours
+    async with context.db.write() as session:
+        issued = await secret_store.rotate_secret(
+            session, context.secrets, caller.project_id, context.clock(), timedelta(hours=hours)
+        )
+    return JSONResponse(serializers.issued_secret_json(issued.row, issued.secret), status_code=201)
+
+
+@router.delete(
+    "/webhook_secret/{secret_id}",
+    operation_id="Delete Webhook Secret",
+    summary="Retire a previous secret now (ends the rotation overlap); the newest cannot be deleted",
+    responses={404: {"description": "Not found"}, 409: {"description": "It is the newest secret"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def delete_webhook_secret(
+    request: Request, secret_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> Response:
+    context = get_context(request)
+    async with context.db.write() as session:
+        outcome = await secret_store.delete_secret(session, caller.project_id, secret_id, context.clock())
+    if outcome is secret_store.DeleteOutcome.NOT_FOUND:
+        raise not_found(SECRET_NOT_FOUND)
+    if outcome is secret_store.DeleteOutcome.IS_NEWEST:
+        raise ApiError(409, {"error": "The newest secret cannot be deleted; rotate first.", "code": "newest_secret"})
+    return Response(status_code=200)
+
+
+# --- Subscriptions ---
+
+
+@router.post(
+    "/webhooks",
+    operation_id="Create Webhook",
+    summary="Create a webhook",
+    description="The first webhook of a project also creates the project's signing secret, returned once here "
+    "as `signing_secret`.",
+    status_code=201,
+    responses={400: {"description": "Invalid input"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+    dependencies=[Depends(allowed_fields(CREATE_FIELDS))],
+)
+async def create_webhook(
+    request: Request, body: CreateWebhookRequest, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    _check_url(request, body.url)
+    context = get_context(request)
+    now = context.clock()
+    try:
+        async with context.db.write() as session:
+            subscription = await queries.create_subscription(
+                session, caller.project_id, url=body.url, triggers=body.triggers, is_active=body.is_active, now=now
+            )
+            issued = await secret_store.ensure_secret(session, context.secrets, caller.project_id, now)
+    except queries.DuplicateUrl:
+        raise DUPLICATE_URL from None
+    except queries.TooManyWebhooks:
+        raise field_errors(
+            {"non_field_errors": [f"A project can have at most {queries.MAX_WEBHOOKS_PER_PROJECT} webhooks."]}
+        ) from None
+    result = serializers.webhook_json(subscription)
+    if issued is not None:
+        result["signing_secret"] = serializers.issued_secret_json(issued.row, issued.secret)
+    return JSONResponse(result, status_code=201)
+
+
+@router.get(
+    "/webhooks",
+    operation_id="List Webhooks",
+    summary="List webhooks, newest first",
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def list_webhooks(
+    request: Request,
+    caller: Annotated[Caller, Depends(authenticate)],
+    cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
+) -> JSONResponse:
+    parsed = decode_cursor(cursor, ORDERING)
+    context = get_context(request)
+    async with context.db.read() as session:
+        page = await queries.list_subscriptions(
+            session,
+            caller.project_id,
+            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            backwards=parsed.backwards if parsed else False,
+            limit=PAGE_SIZE,
+        )
+    next_cursor, previous_cursor = _cursors(page)
+    results = [serializers.webhook_json(s) for s in page.rows]
+    return JSONResponse(Page(page.rows, next_cursor, previous_cursor).envelope(request, results))
+
+
+@router.get(
+    "/webhooks/{object_id}",
+    operation_id="Get Webhook",
+    summary="Get a webhook with its health",
+    responses={404: {"description": "Not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def get_webhook(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    async with context.db.read() as session:
+        subscription = await queries.get_subscription(session, caller.project_id, object_id)
+    if subscription is None:
+        raise not_found(WEBHOOK_NOT_FOUND)
+    return JSONResponse(serializers.webhook_json(subscription))
+
+
+@router.patch(
+    "/webhooks/{object_id}",
+    operation_id="Update Webhook",
+    summary="Change a webhook's URL, triggers or active flag",
+    description="A new URL or re-activation resets the webhook's health. Queued deliveries go to the new URL.",
+    responses={400: {"description": "Invalid input"}, 404: {"description": "Not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+    dependencies=[Depends(allowed_fields(PATCH_FIELDS))],
+)
+async def patch_webhook(
+    request: Request, object_id: str, body: PatchWebhookRequest, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    sent = body.model_fields_set
+    for name in sent:
+        if getattr(body, name) is None:
+            raise field_errors({name: ["This field may not be null."]})
+    if body.url is not None:
+        _check_url(request, body.url)
+    context = get_context(request)
+    try:
+        async with context.db.write() as session:
+            subscription = await queries.get_subscription(session, caller.project_id, object_id, for_update=True)
+            if subscription is None:
+                raise not_found(WEBHOOK_NOT_FOUND)
+            await queries.update_subscription(
+                session,
+                subscription,
+                url=body.url,
+                triggers=body.triggers,
+                is_active=body.is_active,
+                now=context.clock(),
+            )
+    except queries.DuplicateUrl:
+        raise DUPLICATE_URL from None
+    return JSONResponse(serializers.webhook_json(subscription))
+
+
+@router.delete(
+    "/webhooks/{object_id}",
+    operation_id="Delete Webhook",
+    summary="Delete a webhook, its queued deliveries and its delivery log",
+    responses={200: {"description": "Deleted (empty body)"}, 404: {"description": "Not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def delete_webhook(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> Response:
+    context = get_context(request)
+    async with context.db.write() as session:
+        subscription = await queries.get_subscription(session, caller.project_id, object_id, for_update=True)
+        if subscription is None:
+            raise not_found(WEBHOOK_NOT_FOUND)
+        await session.delete(subscription)
+    return Response(status_code=200)
+
+
+# --- Delivery log ---
+
+
+@router.get(
+    "/webhooks/{object_id}/deliveries",
+    operation_id="List Webhook Deliveries",
+    summary="A webhook's deliveries, newest first",
+    responses={404: {"description": "Not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def list_webhook_deliveries(
+    request: Request,
+    object_id: str,
+    caller: Annotated[Caller, Depends(authenticate)],
+    cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
+    status: Annotated[Literal["pending", "delivering", "succeeded", "failed"] | None, Query()] = None,
+    trigger: Annotated[Literal["calendar.events_update", "calendar.state_change"] | None, Query()] = None,
+    calendar_id: Annotated[str | None, Query(description="cal_… id (also after the calendar was deleted)")] = None,
+) -> JSONResponse:
+    parsed = decode_cursor(cursor, ORDERING)
+    context = get_context(request)
+    async with context.db.read() as session:
+        subscription = await queries.get_subscription(session, caller.project_id, object_id)
+        if subscription is None:
+            raise not_found(WEBHOOK_NOT_FOUND)
+        page = await queries.list_deliveries(
+            session,
+            subscription.id,
+            queries.DeliveryFilters(status=status, trigger=trigger, calendar_object_id=calendar_id),
+            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            backwards=parsed.backwards if parsed else False,
+            limit=PAGE_SIZE,
+        )
+    next_cursor, previous_cursor = _cursors(page)
+    results = [serializers.delivery_json(d, subscription.object_id) for d in page.rows]
+    return JSONResponse(Page(page.rows, next_cursor, previous_cursor).envelope(request, results))
+
+
+@router.get(
+    "/webhook_deliveries/{object_id}",
+    operation_id="Get Webhook Delivery",
+    summary="One delivery with its latest attempts (status, response excerpt, error, duration)",
+    responses={404: {"description": "Not found"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def get_webhook_delivery(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    async with context.db.read() as session:
+        found = await queries.get_delivery(session, caller.project_id, object_id)
+        if found is None:
+            raise not_found(DELIVERY_NOT_FOUND)
+        attempts = await queries.list_attempts(session, found[0].id)
+    return JSONResponse(serializers.delivery_json(found[0], found[1], attempts))
+
+
+@router.post(
+    "/webhook_deliveries/{object_id}/retry",
+    operation_id="Retry Webhook Delivery",
+    summary="Queue a delivery again now, with the same idempotency key and a fresh retry horizon",
+    status_code=202,
+    responses={404: {"description": "Not found"}, 409: {"description": "Being delivered right now"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def retry_webhook_delivery(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    try:
+        async with context.db.write() as session:
+            found = await queries.get_delivery(session, caller.project_id, object_id, for_update=True)
+            if found is None:
+                raise not_found(DELIVERY_NOT_FOUND)
+            queries.requeue(found[0], context.clock())
+            await notify_work_in_transaction(session)
+    except queries.DeliveryInProgress:
+        raise ApiError(
+            409, {"error": "The delivery is being attempted right now.", "code": "delivery_in_progress"}
+        ) from None
+    context.work_signal.kick()
+    return JSONResponse(serializers.delivery_json(found[0], found[1]), status_code=202)

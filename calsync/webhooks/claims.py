@@ -1,0 +1,231 @@
+"""The database side of delivery: claim due rows under a lease, record each attempt, release on shutdown.
+
+Each function runs inside one short transaction of the caller's; none of them touches the network. The
+invariant they keep: `next_attempt_at` is the row's due time while it is pending or delivering (for a
+delivering row it equals the lease expiry, so a dead worker's rows come due again by themselves) and NULL once
+the row succeeded or failed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calsync.security.secret_box import SecretBox
+from calsync.store.models import (
+    Calendar,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookSubscription,
+)
+from calsync.webhooks import health
+from calsync.webhooks.backoff import RetryPolicy, next_attempt_at
+from calsync.webhooks.payloads import CalendarRef, build_envelope
+from calsync.webhooks.secret_store import active_secrets, decrypt_all
+from calsync.webhooks.sender import AttemptResult
+from calsync.webhooks.signing import canonical_json
+
+INACTIVE_ERROR = "webhook is inactive"
+NO_SECRET_ERROR = "the project has no active signing secret"
+
+M = TypeVar("M", WebhookSubscription, Calendar)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one attempt needs, read in the claim transaction so the send needs no database."""
+
+    delivery_id: int
+    subscription_id: int
+    url: str
+    idempotency_key: str
+    body: bytes  # canonical JSON of the envelope, built now (delivery time)
+    secrets: tuple[bytes, ...]  # newest first
+
+
+@dataclass(frozen=True)
+class Claim:
+    jobs: list[Job]
+    finished: int  # rows settled without sending (inactive subscription)
+    deferred: int  # due rows left for later because their subscription had no room
+
+
+async def claim_due(
+    session: AsyncSession,
+    box: SecretBox,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    room_per_subscription: dict[int, int],
+    default_room: int,
+) -> Claim:
+    """Lease up to `limit` due deliveries. `room_per_subscription` caps how many rows of one subscription may be
+    taken (its in-flight slots left); subscriptions with no room are skipped in SQL, so a dead endpoint's
+    backlog never fills a batch meant for others."""
+    full = [sub_id for sub_id, room in room_per_subscription.items() if room <= 0]
+    stmt = select(WebhookDelivery).where(WebhookDelivery.next_attempt_at <= now)
+    if full:
+        stmt = stmt.where(WebhookDelivery.subscription_id.not_in(full))
+    stmt = stmt.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        # Other workers skip what we lock instead of waiting; on SQLite the write transaction is exclusive.
+        stmt = stmt.with_for_update(skip_locked=True)
+    candidates = list((await session.execute(stmt)).scalars().all())
+
+    taken: list[WebhookDelivery] = []
+    room = dict(room_per_subscription)
+    for row in candidates:
+        left = room.get(row.subscription_id, default_room)
+        if left <= 0:
+            continue
+        room[row.subscription_id] = left - 1
+        taken.append(row)
+    deferred = len(candidates) - len(taken)
+    if not taken:
+        return Claim([], 0, deferred)
+
+    subscriptions = await _by_id(session, WebhookSubscription, {row.subscription_id for row in taken})
+    calendars = await _by_id(session, Calendar, {row.calendar_id for row in taken if row.calendar_id is not None})
+    secrets: dict[int, tuple[bytes, ...]] = {}
+    for project_id in {row.project_id for row in taken}:
+        secrets[project_id] = tuple(decrypt_all(box, await active_secrets(session, project_id, now)))
+
+    jobs: list[Job] = []
+    finished = 0
+    for row in taken:
+        subscription = subscriptions.get(row.subscription_id)
+        if subscription is None or not subscription.is_active:
+            # As the anchor: a delivery for a disabled endpoint is settled as failed, never sent (retryable by hand).
+            _settle(row, DeliveryStatus.FAILED, now, error=INACTIVE_ERROR)
+            finished += 1
+            continue
+        row.status = DeliveryStatus.DELIVERING.value
+        row.lease_owner = owner
+        row.lease_expires_at = now + lease
+        row.next_attempt_at = row.lease_expires_at
+        calendar = calendars.get(row.calendar_id) if row.calendar_id is not None else None
+        ref = (
+            CalendarRef(calendar.object_id, calendar.deduplication_key, calendar.metadata_)
+            if calendar is not None
+            else None
+        )
+        envelope = build_envelope(idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=ref)
+        jobs.append(
+            Job(
+                delivery_id=row.id,
+                subscription_id=row.subscription_id,
+                url=subscription.url,
+                idempotency_key=row.idempotency_key,
+                body=canonical_json(envelope),
+                secrets=secrets[row.project_id],
+            )
+        )
+    return Claim(jobs, finished, deferred)
+
+
+async def _by_id(session: AsyncSession, model: type[M], ids: Iterable[int]) -> dict[int, M]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(model).where(model.id.in_(wanted)))).scalars().all()
+    return {row.id: row for row in rows}
+
+
+def _settle(row: WebhookDelivery, status: DeliveryStatus, now: datetime, *, error: str | None = None) -> None:
+    row.status = status.value
+    row.next_attempt_at = None
+    row.lease_owner = None
+    row.lease_expires_at = None
+    if error is not None:
+        row.last_error = error
+    if status is DeliveryStatus.SUCCEEDED:
+        row.delivered_at = now
+
+
+async def record_attempt(
+    session: AsyncSession,
+    job: Job,
+    result: AttemptResult,
+    *,
+    owner: str,
+    attempted_at: datetime,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> str | None:
+    """Log the attempt and move the delivery on: succeeded, pending (with its next due time) or failed.
+
+    Returns the new status, or None when our lease was lost (another worker re-claimed the row after it expired;
+    it owns the row now, so only the attempt log is written).
+    """
+    session.add(
+        WebhookDeliveryAttempt(
+            delivery_id=job.delivery_id,
+            attempted_at=attempted_at,
+            status_code=result.status_code,
+            response_excerpt=result.response_excerpt,
+            error=result.error,
+            duration_ms=round(result.duration_ms, 3),
+        )
+    )
+    stmt = select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id)
+    subscription_stmt = select(WebhookSubscription).where(WebhookSubscription.id == job.subscription_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+        subscription_stmt = subscription_stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None or row.lease_owner != owner or row.status != DeliveryStatus.DELIVERING.value:
+        return None
+    row.attempts += 1
+    row.last_attempt_at = attempted_at
+    row.last_status_code = result.status_code
+    row.last_error = result.error
+    subscription = (await session.execute(subscription_stmt)).scalar_one_or_none()
+    if result.succeeded:
+        _settle(row, DeliveryStatus.SUCCEEDED, now)
+        if subscription is not None:
+            health.record_success(subscription, now)
+        return row.status
+    if subscription is not None:
+        health.record_failure(subscription, result.error or "failed", now)
+    retry_at = next_attempt_at(
+        created_at=row.queued_at, failed_at=now, failed_attempts=row.attempts, rng=rng, policy=policy
+    )
+    if retry_at is None:
+        _settle(row, DeliveryStatus.FAILED, now)
+        return row.status
+    row.status = DeliveryStatus.PENDING.value
+    row.next_attempt_at = retry_at
+    row.lease_owner = None
+    row.lease_expires_at = None
+    return row.status
+
+
+async def release(session: AsyncSession, delivery_ids: Iterable[int], *, owner: str, now: datetime) -> None:
+    """Hand unfinished claims back (shutdown): due again now, for any worker."""
+    ids = list(delivery_ids)
+    if not ids:
+        return
+    rows = (
+        (
+            await session.execute(
+                select(WebhookDelivery).where(WebhookDelivery.id.in_(ids), WebhookDelivery.lease_owner == owner)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for row in rows:
+        row.status = DeliveryStatus.PENDING.value
+        row.next_attempt_at = now
+        row.lease_owner = None
+        row.lease_expires_at = None

@@ -1,0 +1,186 @@
+"""The webhook delivery worker: claims due outbox rows and sends them concurrently, never waiting on the slowest.
+
+Shape of one `run_once`: a short write transaction claims what there is room for (leases), the sends start as
+background tasks, and `run_once` returns at once. Each task makes one HTTP attempt (no transaction open) and
+then records it in its own short transaction. So:
+
+- a slow or dead endpoint holds at most `per_subscription` of the `max_in_flight` slots, for at most the
+  attempt timeout, and its backlog is skipped in SQL while it has no room: others keep flowing;
+- a worker killed at any point loses nothing: the claimed rows' leases expire and any worker re-claims them
+  (same idempotency key; the receiver can drop the duplicate);
+- time (due times, leases, `webhook-timestamp`) comes from `context.clock`, so tests move it instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import structlog
+
+from calsync.context import AppContext
+from calsync.webhooks import claims
+from calsync.webhooks.backoff import RetryPolicy
+from calsync.webhooks.sender import AttemptResult, make_client, send_webhook
+from calsync.webhooks.signing import build_headers
+from calsync.webhooks.ssrf import Resolver, TargetPolicy, system_resolver
+
+log = structlog.get_logger(__name__)
+
+MAX_IN_FLIGHT = 64
+PER_SUBSCRIPTION = 4
+BATCH_SIZE = 32
+# A claim outlives the attempt (bounded by the timeout) by this much, for recording it under load.
+LEASE_MARGIN_SECONDS = 60.0
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class WebhookDeliveryLoop:
+    name = "webhook_delivery"
+
+    def __init__(
+        self,
+        context: AppContext,
+        *,
+        client: httpx.AsyncClient | None = None,
+        resolver: Resolver = system_resolver,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        per_subscription: int = PER_SUBSCRIPTION,
+        batch_size: int = BATCH_SIZE,
+        rng: random.Random | None = None,
+    ) -> None:
+        settings = context.settings
+        self.context = context
+        self.owner = worker_identity()
+        self.max_in_flight = max_in_flight
+        self.per_subscription = per_subscription
+        self.batch_size = batch_size
+        self.timeout = settings.webhook_timeout_seconds
+        self.lease = timedelta(seconds=max(settings.lease_seconds, self.timeout + LEASE_MARGIN_SECONDS))
+        self.target_policy = TargetPolicy.from_settings(settings)
+        self.retry_policy = RetryPolicy.from_settings(settings)
+        self.resolver = resolver
+        self.rng = rng or random.Random()
+        self._client = client
+        self._owns_client = client is None
+        self._tasks: dict[asyncio.Task[None], claims.Job] = {}
+        self._per_subscription: Counter[int] = Counter()
+        # Set when due work was left for lack of room: finishing a send then wakes the runner at once.
+        self._backlogged = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(max_connections=max(100, self.max_in_flight))
+        return self._client
+
+    async def run_once(self) -> int:
+        room = self.max_in_flight - len(self._tasks)
+        if room <= 0:
+            self._backlogged = True
+            return 0
+        busy = {sub_id: self.per_subscription - n for sub_id, n in self._per_subscription.items() if n > 0}
+        now = self.context.clock()
+        async with self.context.db.write() as session:
+            claim = await claims.claim_due(
+                session,
+                self.context.secrets,
+                owner=self.owner,
+                now=now,
+                lease=self.lease,
+                limit=min(room, self.batch_size),
+                room_per_subscription=busy,
+                default_room=self.per_subscription,
+            )
+        self._backlogged = claim.deferred > 0 or any(r <= 0 for r in busy.values())
+        for job in claim.jobs:
+            self._per_subscription[job.subscription_id] += 1
+            task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
+            self._tasks[task] = job
+            task.add_done_callback(self._finished)
+        return len(claim.jobs) + claim.finished
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        job = self._tasks.pop(task)
+        self._per_subscription[job.subscription_id] -= 1
+        if self._per_subscription[job.subscription_id] <= 0:
+            del self._per_subscription[job.subscription_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook_delivery_task_failed", delivery_id=job.delivery_id, error=repr(task.exception()))
+        if self._backlogged:
+            self.context.work_signal.kick()
+
+    async def _attempt(self, job: claims.Job) -> AttemptResult:
+        if not job.secrets:
+            return AttemptResult(None, "", claims.NO_SECRET_ERROR, 0.0, False)
+        timestamp = int(self.context.clock().timestamp())
+        headers = build_headers(job.body, secrets=job.secrets, webhook_id=job.idempotency_key, timestamp=timestamp)
+        return await send_webhook(
+            self._http(), job.url, job.body, headers, self.timeout, policy=self.target_policy, resolver=self.resolver
+        )
+
+    async def _deliver(self, job: claims.Job) -> None:
+        attempted_at = self.context.clock()
+        result = await self._attempt(job)
+        try:
+            async with self.context.db.write() as session:
+                status = await claims.record_attempt(
+                    session,
+                    job,
+                    result,
+                    owner=self.owner,
+                    attempted_at=attempted_at,
+                    now=self.context.clock(),
+                    policy=self.retry_policy,
+                    rng=self.rng,
+                )
+        except Exception:
+            # The lease expires and the delivery is attempted again: at least once, never lost.
+            log.exception("webhook_record_failed", delivery_id=job.delivery_id)
+            return
+        if status is None:
+            log.warning("webhook_lease_lost", delivery_id=job.delivery_id)
+        elif status != "succeeded":
+            log.info("webhook_attempt_failed", delivery_id=job.delivery_id, status=status, error=result.error)
+
+    async def drain(self) -> None:
+        """Wait until every started send has been attempted and recorded (the runner calls this on shutdown;
+        each send is bounded by the attempt timeout). The HTTP client is closed and re-made on next use."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Stop: cancel sends in flight and hand their rows back so another worker takes them now."""
+        pending = {task: job for task, job in self._tasks.items() if not task.done()}
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            try:
+                async with self.context.db.write() as session:
+                    await claims.release(
+                        session,
+                        (job.delivery_id for job in pending.values()),
+                        owner=self.owner,
+                        now=self.context.clock(),
+                    )
+            except Exception:
+                log.exception("webhook_release_failed")  # the leases expire instead
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,240 @@
+"""The delivery loop against real local receivers, with time driven by a frozen clock (no sleeps)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from calsync.context import AppContext
+from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt
+from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
+from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
+from tests.support.service import Tenant
+from tests.webhooks.support import (
+    create_calendar,
+    create_webhook,
+    deliveries,
+    enqueue,
+    frozen,
+    pump,
+    running_receiver,
+)
+
+
+async def all_settled(context: AppContext) -> bool:
+    return all(d.status in ("succeeded", "failed") for d in await deliveries(context))
+
+
+async def test_delivers_signed_envelope_built_at_delivery_time(context: AppContext, tenant: Tenant) -> None:
+    clock = frozen(context)
+    async with running_receiver() as receiver:
+        hook = await create_webhook(tenant, receiver.url)
+        secret = parse_secret(hook["signing_secret"]["secret"])
+        calendar = await create_calendar(tenant, deduplication_key="dk", metadata={"team": "a"})
+        assert await enqueue(context, calendar["id"]) == 1
+        # Metadata changed after the trigger: the envelope carries what the calendar is at delivery time.
+        await tenant.client.patch(f"/api/v1/calendars/{calendar['id']}", json={"metadata": {"team": "b"}})
+        loop = WebhookDeliveryLoop(context)
+        await pump(context, loop, clock, lambda: all_settled(context))
+    [request] = receiver.requests
+    payload = json.loads(request.body)
+    [row] = await deliveries(context)
+    assert payload["idempotency_key"] == row.idempotency_key == request.headers["webhook-id"]
+    assert payload["calendar_id"] == calendar["id"]
+    assert payload["calendar_deduplication_key"] == "dk"
+    assert payload["calendar_metadata"] == {"team": "b"}
+    assert payload["trigger"] == "calendar.events_update"
+    assert payload["data"]["changes"]["created"] == {"count": 1, "ids": ["evt_a"]}
+    assert payload["data"]["changes"]["updated"]["fields"] == {"evt_b": ["start_time"]}
+    verify_attendee(secret, request.body, request.headers["x-webhook-signature"])
+    verify_standard(secret, request.headers, request.body, now=int(clock.now.timestamp()))
+    assert row.status == "succeeded" and row.attempts == 1 and row.next_attempt_at is None
+    assert row.delivered_at == clock.now and row.last_status_code == 200
+
+
+async def test_receiver_down_for_a_while_gets_every_delivery_with_the_same_keys(
+    context: AppContext, tenant: Tenant
+) -> None:
+    clock = frozen(context)
+    async with running_receiver(status=503) as receiver:
+        await create_webhook(tenant, receiver.url)
+        calendar = await create_calendar(tenant)
+        for _ in range(5):
+            await enqueue(context, calendar["id"])
+        start = clock.now
+
+        async def outage(_round: int) -> None:
+            # Down for two hours of (frozen) time, then back.
+            receiver.status = 503 if clock.now < start + timedelta(hours=2) else 200
+
+        loop = WebhookDeliveryLoop(context)
+        await pump(context, loop, clock, lambda: all_settled(context), before_round=outage)
+        await loop.drain()
+    rows = await deliveries(context)
+    assert [r.status for r in rows] == ["succeeded"] * 5
+    assert all(r.attempts > 3 for r in rows)  # far beyond the anchor's 3 quick attempts
+    by_key: dict[str, list[int]] = {}
+    for request in receiver.requests:
+        by_key.setdefault(request.headers["webhook-id"], []).append(
+            json.loads(request.body)["idempotency_key"] == request.headers["webhook-id"]
+        )
+    assert set(by_key) == {r.idempotency_key for r in rows}
+    assert all(all(same) for same in by_key.values())
+    assert sum(len(v) for v in by_key.values()) == sum(r.attempts for r in rows)
+    async with context.db.read() as session:
+        attempts = (await session.execute(select(WebhookDeliveryAttempt))).scalars().all()
+    assert len(attempts) == len(receiver.requests)
+    assert {a.status_code for a in attempts} == {503, 200}
+    assert all(a.error == "HTTP 503" for a in attempts if a.status_code == 503)
+    # The webhook was failing during the outage and is healthy again after the first success.
+    hook = (await tenant.client.get("/api/v1/webhooks")).json()["results"][0]
+    assert hook["health"]["state"] == "healthy" and hook["health"]["consecutive_failures"] == 0
+
+
+async def test_gives_up_after_the_horizon_and_marks_the_webhook_failing(context: AppContext, tenant: Tenant) -> None:
+    clock = frozen(context)
+    async with running_receiver(status=500) as receiver:
+        hook = await create_webhook(tenant, receiver.url)
+        calendar = await create_calendar(tenant)
+        await enqueue(context, calendar["id"])
+        loop = WebhookDeliveryLoop(context)
+        await pump(context, loop, clock, lambda: all_settled(context), max_rounds=500)
+    [row] = await deliveries(context)
+    assert row.status == "failed" and row.next_attempt_at is None
+    assert row.last_attempt_at == row.created_at + timedelta(hours=24)  # the last chance is at the horizon
+    health = (await tenant.client.get(f"/api/v1/webhooks/{hook['id']}")).json()["health"]
+    assert health["state"] == "failing" and health["last_error"] == "HTTP 500"
+    assert health["failing_since"] is not None
+
+
+async def test_slow_receiver_does_not_hold_up_a_healthy_one(context: AppContext, tenant: Tenant) -> None:
+    frozen(context)
+    async with running_receiver(hang=True) as slow, running_receiver() as healthy:
+        await create_webhook(tenant, slow.url)
+        other = await new_project_webhook(context, tenant, healthy.url)
+        calendar = await create_calendar(tenant)
+        other_calendar = await create_calendar(other)
+        for _ in range(10):
+            await enqueue(context, calendar["id"])
+        await enqueue(context, other_calendar["id"])
+        loop = WebhookDeliveryLoop(context, per_subscription=2, max_in_flight=8)
+        # Keep claiming while the slow endpoint holds its two slots: the healthy delivery goes through.
+        for _ in range(5):
+            await loop.run_once()
+        await healthy.wait_for(1)
+        await slow.wait_for(2)
+        assert len(slow.requests) == 2  # its per-endpoint limit; the other 8 wait in the database
+        slow.release()
+        await loop.drain()
+    rows = await deliveries(context)
+    assert sum(r.status == "succeeded" for r in rows) == 3
+    assert sum(r.status == "pending" and r.attempts == 0 for r in rows) == 8
+
+
+async def new_project_webhook(context: AppContext, tenant: Tenant, url: str) -> Tenant:
+    from tests.support.service import new_tenant
+
+    other = await new_tenant(context, str(tenant.client.base_url).rstrip("/"), "other")
+    await create_webhook(other, url)
+    return other
+
+
+async def test_expired_lease_of_a_dead_worker_is_reclaimed(context: AppContext, tenant: Tenant) -> None:
+    clock = frozen(context)
+    async with running_receiver() as receiver:
+        await create_webhook(tenant, receiver.url)
+        calendar = await create_calendar(tenant)
+        await enqueue(context, calendar["id"])
+        # A worker claimed it and died before sending: its lease runs until a minute from now.
+        async with context.db.write() as session:
+            await session.execute(
+                update(WebhookDelivery).values(
+                    status=DeliveryStatus.DELIVERING.value,
+                    lease_owner="dead-worker",
+                    lease_expires_at=clock.now + timedelta(minutes=1),
+                    next_attempt_at=clock.now + timedelta(minutes=1),
+                )
+            )
+        loop = WebhookDeliveryLoop(context)
+        assert await loop.run_once() == 0  # still leased
+        clock.advance(minutes=1)
+        assert await loop.run_once() == 1
+        await loop.drain()
+    [row] = await deliveries(context)
+    assert row.status == "succeeded" and row.lease_owner is None
+    assert len(receiver.requests) == 1
+
+
+async def test_ssrf_refusal_is_recorded_as_the_attempts_error(context: AppContext, tenant: Tenant) -> None:
+    clock = frozen(context)
+    async with running_receiver() as receiver:
+        await create_webhook(tenant, receiver.url)
+        calendar = await create_calendar(tenant)
+        await enqueue(context, calendar["id"])
+        # The deployment tightened its policy after the webhook was created.
+        context.settings = context.settings.model_copy(update={"webhook_allow_private_targets": False})
+        loop = WebhookDeliveryLoop(context)
+        await loop.run_once()
+        await loop.drain()
+    assert receiver.requests == []
+    [row] = await deliveries(context)
+    assert row.status == "pending" and row.next_attempt_at is not None and row.next_attempt_at > clock.now
+    assert row.last_error is not None and row.last_error.startswith("target refused:")
+    async with context.db.read() as session:
+        [attempt] = (await session.execute(select(WebhookDeliveryAttempt))).scalars().all()
+    assert attempt.status_code is None and attempt.error == row.last_error
+
+
+async def test_deleted_calendar_omits_calendar_keys_and_inactive_webhook_is_not_sent(
+    context: AppContext, tenant: Tenant
+) -> None:
+    clock = frozen(context)
+    async with running_receiver() as receiver, running_receiver() as paused:
+        await create_webhook(tenant, receiver.url)
+        paused_hook = await create_webhook(tenant, paused.url)
+        calendar = await create_calendar(tenant)
+        await enqueue(context, calendar["id"])
+        await tenant.client.patch(f"/api/v1/webhooks/{paused_hook['id']}", json={"is_active": False})
+        assert (await tenant.client.delete(f"/api/v1/calendars/{calendar['id']}")).status_code == 200
+        loop = WebhookDeliveryLoop(context)
+        await pump(context, loop, clock, lambda: all_settled(context))
+    [request] = receiver.requests
+    payload = json.loads(request.body)
+    assert "calendar_id" not in payload and "calendar_metadata" not in payload
+    assert payload["trigger"] == "calendar.events_update"
+    assert paused.requests == []
+    rows = await deliveries(context)
+    assert sorted((r.status, r.last_error) for r in rows) == [
+        ("failed", "webhook is inactive"),
+        ("succeeded", None),
+    ]
+    assert all(r.calendar_id is None and r.calendar_object_id == calendar["id"] for r in rows)
+
+
+async def test_during_rotation_both_secrets_sign(context: AppContext, tenant: Tenant) -> None:
+    clock = frozen(context)
+    async with running_receiver() as receiver:
+        hook = await create_webhook(tenant, receiver.url)
+        old = parse_secret(hook["signing_secret"]["secret"])
+        rotated = await tenant.client.post("/api/v1/webhook_secret/rotate", json={})
+        assert rotated.status_code == 201
+        new = parse_secret(rotated.json()["secret_whsec"])
+        calendar = await create_calendar(tenant)
+        await enqueue(context, calendar["id"])
+        loop = WebhookDeliveryLoop(context)
+        await pump(context, loop, clock, lambda: all_settled(context))
+        [request] = receiver.requests
+        now = int(clock.now.timestamp())
+        for key in (old, new):
+            verify_standard(key, request.headers, request.body, now=now)
+        assert len(request.headers["webhook-signature"].split()) == 2
+        verify_attendee(new, request.body, request.headers["x-webhook-signature"])  # newest only
+        # After the overlap only the new secret signs.
+        clock.advance(hours=73)
+        await enqueue(context, calendar["id"])
+        await pump(context, loop, clock, lambda: all_settled(context))
+    later = receiver.requests[-1]
+    assert len(later.headers["webhook-signature"].split()) == 1
+    verify_standard(new, later.headers, later.body, now=int(clock.now.timestamp()))
