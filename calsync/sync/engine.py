@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
+from calsync.providers import base
 from calsync.providers.base import (
     CalendarProvider,
     ChangePage,
@@ -26,7 +27,8 @@ from calsync.providers.base import (
     ProviderError,
 )
 from calsync.store.models import Calendar, CalendarState
-from calsync.sync import metrics
+from calsync.store.models import PushChannel as PushChannelRow
+from calsync.sync import channels, metrics
 from calsync.sync.announce import announce_event_changes, announce_state_change
 from calsync.sync.apply import apply_page, live_event_ids_in_window
 from calsync.sync.changes import AppliedChanges
@@ -37,6 +39,8 @@ log = structlog.get_logger(__name__)
 
 # Refresh an access token this long before the platform says it expires.
 TOKEN_MARGIN = timedelta(seconds=90)
+# With a healthy push channel the periodic fallback sync runs this often (it also renews channels).
+PUSH_SAFETY_NET = timedelta(hours=6)
 # After a full list, stored events the list did not return are checked one by one, up to this many.
 MAX_INDIVIDUAL_CHECKS = 100
 
@@ -59,6 +63,7 @@ class CalendarSnapshot:
     next_full_sync_at: datetime | None
     access_token: str | None
     access_token_expires_at: datetime | None
+    deleted: bool = False
 
 
 @dataclass
@@ -125,6 +130,7 @@ class CalendarSyncer:
             next_full_sync_at=calendar.next_full_sync_at,
             access_token=token,
             access_token_expires_at=calendar.access_token_expires_at,
+            deleted=calendar.deleted_at is not None,
         )
 
     # -- access tokens -------------------------------------------------------------------------------------
@@ -159,6 +165,9 @@ class CalendarSyncer:
     async def sync(self, calendar_id: int, claimed_due_at: datetime) -> SyncResult:
         snap = await self._snapshot(calendar_id)
         provider = self.providers[snap.platform]
+        if snap.deleted:
+            await self._tear_down(snap, provider)
+            return SyncResult(mode="deleted")
         result = SyncResult(mode="incremental")
         wait_until = await throttled_until(self.context.db, snap.platform, snap.client_id, self._now)
         if wait_until is not None:
@@ -178,6 +187,7 @@ class CalendarSyncer:
             result.error = exc
             await self._record_failure(snap, exc, claimed_due_at)
             return result
+        await self._maintain_channels(snap, provider)
         await self._record_success(snap, result, claimed_due_at)
         return result
 
@@ -279,6 +289,70 @@ class CalendarSyncer:
         calendar.lease_owner = None
         calendar.lease_expires_at = None
 
+    # -- push channels -------------------------------------------------------------------------------------
+
+    async def _maintain_channels(self, snap: CalendarSnapshot, provider: CalendarProvider) -> None:
+        where = channels.addresses(self.context.settings, snap.platform)
+        if where is None:
+            return
+        address, lifecycle_address = where
+        now = self._now
+        async with self.context.db.read() as session:
+            plan = channels.ChannelPlan(await channels.channels_of(session, snap.id), now)
+        if plan.keep is not None and not plan.stop:
+            return
+        try:
+            token = await self._access_token(snap, provider, SyncResult(mode="channels"))
+            opened: base.PushChannel | None = None
+            renewed: base.PushChannel | None = None
+            to_stop = list(plan.stop)
+            if plan.keep is None and plan.renew is not None:
+                try:
+                    renewed = await provider.renew_channel(
+                        token, channels.as_provider_channel(plan.renew), now + channels.CHANNEL_LIFETIME
+                    )
+                except ProviderError as exc:
+                    if exc.kind is not ErrorKind.NOT_FOUND:
+                        raise
+                if renewed is None:
+                    to_stop.append(plan.renew)
+            if plan.keep is None and renewed is None:
+                opened = await provider.open_channel(
+                    token,
+                    snap.platform_uuid,
+                    address=address,
+                    lifecycle_address=lifecycle_address,
+                    token=channels.new_channel_token(),
+                    expires_at=now + channels.CHANNEL_LIFETIME,
+                )
+            stopped = await channels.stop_remote(provider, token, to_stop)
+            async with self._owned(snap.id) as (session, calendar):
+                if opened is not None:
+                    session.add(channels.record_channel(calendar, opened, now))
+                if renewed is not None and plan.renew is not None:
+                    row = await session.get(PushChannelRow, plan.renew.id)
+                    if row is not None:
+                        row.expires_at = renewed.expires_at
+                await channels.forget(session, stopped)
+                calendar.push_state, calendar.push_error = "active", None
+        except ProviderError as exc:
+            log.warning("push_channel_failed", calendar=snap.object_id, kind=exc.kind.value, message=exc.message)
+            async with self._owned(snap.id) as (_session, calendar):
+                calendar.push_state, calendar.push_error = "failing", exc.message
+
+    async def _tear_down(self, snap: CalendarSnapshot, provider: CalendarProvider) -> None:
+        """A deleted calendar: stop its channels on the platform (best effort), then remove the row."""
+        async with self.context.db.read() as session:
+            rows = await channels.channels_of(session, snap.id)
+        try:
+            token = await self._access_token(snap, provider, SyncResult(mode="deleted"))
+            await channels.stop_remote(provider, token, rows)
+        except ProviderError as exc:
+            log.info("channel_stop_skipped", calendar=snap.object_id, kind=exc.kind.value)
+        async with self._owned(snap.id) as (session, calendar):
+            await channels.forget(session, [row.id for row in rows])
+            await session.delete(calendar)
+
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
         now = self._now
         async with self._owned(snap.id) as (session, calendar):
@@ -287,7 +361,11 @@ class CalendarSyncer:
             calendar.last_attempted_sync_at = now
             calendar.last_sync_error = None
             calendar.consecutive_failures = 0
-            fallback = now + timedelta(seconds=self.context.settings.sync_fallback_interval_seconds)
+            # With a working push channel, polling is only a safety net.
+            interval = self.context.settings.sync_fallback_interval_seconds
+            if calendar.push_state == "active":
+                interval = max(interval, PUSH_SAFETY_NET.total_seconds())
+            fallback = now + timedelta(seconds=interval)
             calendar.sync_due_at = self._next_due(calendar, claimed_due_at, fallback)
             calendar.sync_reason = "fallback" if calendar.sync_due_at == fallback else calendar.sync_reason
             self._release(calendar)
@@ -321,6 +399,9 @@ class CalendarSyncer:
             calendar.last_attempted_sync_at = now
             self._release(calendar)
             if error.disconnects:
+                # Channels cannot be stopped without a working grant; forget them, they expire on their own.
+                await channels.forget(session, [row.id for row in await channels.channels_of(session, snap.id)])
+                calendar.push_state, calendar.push_error = "none", None
                 previous_state = calendar.state
                 calendar.state = CalendarState.DISCONNECTED.value
                 calendar.connection_failure_data = {**failure, "code": error.kind.value, "platform_code": error.code}

@@ -24,7 +24,9 @@ async def insert_events(
 ) -> list[str]:
     """Insert `count` events one `step` apart, all stamped `stamp` (default now), as one write."""
     async with context.db.write() as session:
-        calendar = (await session.execute(select(Calendar).where(Calendar.object_id == calendar_object_id))).scalar_one()
+        calendar = (
+            await session.execute(select(Calendar).where(Calendar.object_id == calendar_object_id))
+        ).scalar_one()
         project = await session.get(Project, calendar.project_id, with_for_update=True)
         assert project is not None
         now = stamp or context.clock()

@@ -24,8 +24,8 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
+async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
@@ -53,7 +53,5 @@ async def new_tenant(context: AppContext, base_url: str, name: str = "test") -> 
     async with context.db.write() as session:
         project = await project_queries.create_project(session, name, context.clock())
         issued = await project_queries.create_api_key(session, project, "test", context.clock())
-    client = httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Token {issued.key}"}, timeout=30
-    )
+    client = httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Token {issued.key}"}, timeout=30)
     return Tenant(project.id, project.object_id, issued.key, client)

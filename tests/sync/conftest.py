@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from fastapi import FastAPI
 
 from calsync.context import AppContext
 from calsync.emulator.client import EmulatorControl
@@ -16,7 +17,7 @@ from calsync.emulator.testing import RunningEmulator, running_emulator
 from calsync.settings import Settings
 from calsync.worker.runner import WorkerRunner
 from calsync.worker.sync_loop import SyncLoop
-from tests.support.service import Tenant
+from tests.support.service import Tenant, free_port, serve_app
 
 T = TypeVar("T")
 
@@ -35,8 +36,23 @@ async def control(emulator: RunningEmulator) -> AsyncIterator[EmulatorControl]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, encryption_key: str, emulator: RunningEmulator) -> Settings:
+def api_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+async def api_url(app: FastAPI, api_port: int) -> AsyncIterator[str]:
+    # Known before the app starts, so settings can name it as the public URL for push channels.
+    async with serve_app(app, api_port) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(
+    database_url: str, tmp_path: Path, encryption_key: str, emulator: RunningEmulator, api_port: int
+) -> Settings:
     return Settings(
+        public_url=f"http://127.0.0.1:{api_port}",
         database_url=database_url,
         data_dir=tmp_path / "data",
         encryption_keys=encryption_key,

@@ -206,7 +206,9 @@ async def delete_calendar(
         calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
         if calendar is None:
             raise not_found(CALENDAR_NOT_FOUND)
-        await calendar_queries.delete_calendar(session, calendar)
+        await calendar_queries.delete_calendar(session, calendar, context.clock())
+        await notify_work_in_transaction(session)
+    context.work_signal.kick()
     return Response(status_code=200)
 
 

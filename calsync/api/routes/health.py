@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from calsync.api.auth import get_context
 
@@ -22,3 +23,8 @@ async def ready(request: Request) -> JSONResponse:
     except Exception as exc:  # any database failure means "not ready", with the reason's class only
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/metrics", summary="Prometheus metrics of this process", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

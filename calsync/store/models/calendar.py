@@ -72,3 +72,6 @@ class Calendar(Base):
     # Push channel state: "none" (no public URL), "active", "failing".
     push_state: Mapped[str] = mapped_column(String(16), default="none")
     push_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set by DELETE when remote push channels must still be stopped: the calendar is gone for the API at once,
+    # and a worker stops its channels (it still has the credentials) and then removes the row.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
 from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page
-from calsync.store.models import Calendar, CalendarEvent, CalendarState
+from calsync.store.models import Calendar, CalendarEvent, CalendarState, PushChannel
 
 
 class DuplicateDeduplicationKey(Exception):
@@ -63,7 +63,9 @@ async def create_calendar(session: AsyncSession, project_id: int, new: NewCalend
 async def get_calendar(
     session: AsyncSession, project_id: int, object_id: str, *, for_update: bool = False
 ) -> Calendar | None:
-    stmt = select(Calendar).where(Calendar.project_id == project_id, Calendar.object_id == object_id)
+    stmt = select(Calendar).where(
+        Calendar.project_id == project_id, Calendar.object_id == object_id, Calendar.deleted_at.is_(None)
+    )
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
@@ -72,7 +74,7 @@ async def get_calendar(
 async def find_calendar_ids(
     session: AsyncSession, project_id: int, *, object_id: str | None = None, deduplication_key: str | None = None
 ) -> list[int]:
-    stmt = select(Calendar.id).where(Calendar.project_id == project_id)
+    stmt = select(Calendar.id).where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
     if object_id is not None:
         stmt = stmt.where(Calendar.object_id == object_id)
     if deduplication_key is not None:
@@ -96,7 +98,7 @@ async def list_calendars(
     backwards: bool,
     limit: int,
 ) -> KeysetPage[Calendar]:
-    stmt = select(Calendar).where(Calendar.project_id == project_id)
+    stmt = select(Calendar).where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
     if filters.deduplication_key is not None:
         stmt = stmt.where(Calendar.deduplication_key == filters.deduplication_key)
     if filters.state is not None:
@@ -123,10 +125,20 @@ def mark_due(calendar: Calendar, reason: str, due_at: datetime) -> None:
         calendar.sync_reason = reason
 
 
-async def delete_calendar(session: AsyncSession, calendar: Calendar) -> None:
-    """Hard delete with its events (explicitly, so SQLite without cascading FKs behaves the same)."""
+async def delete_calendar(session: AsyncSession, calendar: Calendar, now: datetime) -> None:
+    """Delete the calendar and its events now. If it has push channels open on the platform, the row stays
+    (invisible to the API, its deduplication key released) until a worker has stopped them remotely."""
     await session.execute(delete(CalendarEvent).where(CalendarEvent.calendar_id == calendar.id))
-    await session.delete(calendar)
+    has_channels = (
+        await session.execute(select(PushChannel.id).where(PushChannel.calendar_id == calendar.id).limit(1))
+    ).first() is not None
+    if not has_channels:
+        await session.delete(calendar)
+        return
+    calendar.deleted_at = now
+    calendar.deduplication_key = None
+    calendar.sync_due_at = now
+    calendar.sync_reason = "deleted"
 
 
 def apply_patch(calendar: Calendar, changes: dict[str, Any], now: datetime) -> None:

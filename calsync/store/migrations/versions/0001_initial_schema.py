@@ -102,6 +102,7 @@ def upgrade() -> None:
         sa.Column("access_token_expires_at", calsync.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("push_state", sa.String(length=16), nullable=False),
         sa.Column("push_error", sa.Text(), nullable=True),
+        sa.Column("deleted_at", calsync.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_calendars_project_id_projects"), ondelete="CASCADE"
         ),
