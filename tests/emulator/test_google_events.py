@@ -263,3 +263,16 @@ async def test_move_between_calendars_keeps_google_id(emu, control, http, setup)
     assert [(i["id"], i["status"]) for i in items] == [(event["id"], "cancelled")]
     items, _ = await google_pages(http, f"{emu.google_api_url}/calendars/{other}/events", headers, {})
     assert [i["id"] for i in items] == [event["id"]]
+
+
+async def test_scope_and_https_rules(emu, control, http, setup):
+    account, _cal, headers, url = setup
+    await control.set_config(google_require_https=True)
+    watch = await http.post(
+        f"{url}/watch", headers=headers, json={"id": "c1", "type": "web_hook", "address": "http://127.0.0.1:9/x"}
+    )
+    assert watch.status_code == 400
+    await control.patch_account(account["id"], calendar_access=False)
+    denied = await http.get(url, headers=headers)
+    assert denied.status_code == 403
+    assert denied.json()["error"]["errors"][0]["reason"] == "insufficientPermissions"

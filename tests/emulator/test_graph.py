@@ -184,3 +184,16 @@ async def test_calendar_view_paging_with_top(emu, control, http, setup):
     )
     assert [len(r.json()["value"]) for r in responses] == [2, 2, 1]
     assert len({i["id"] for i in items}) == 5
+
+
+async def test_move_gives_graph_event_a_new_id(emu, control, http, setup):
+    account, cal, headers = setup
+    side = account["calendars"][1]["id"]
+    event = await control.create_event(cal, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", summary="mover")
+    _, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", headers, WINDOW)
+    moved = await control.move_event(cal, event["id"], side)
+    assert moved["id"] != event["id"]
+    items, _ = await graph_pages(http, responses[-1].json()["@odata.deltaLink"], headers)
+    assert items == [{"@odata.type": "#microsoft.graph.event", "id": event["id"], "@removed": {"reason": "deleted"}}]
+    side_items, _ = await graph_pages(http, f"{emu.graph_url}/me/calendars/{side}/calendarView", headers, WINDOW)
+    assert [(i["id"], i["subject"]) for i in side_items] == [(moved["id"], "mover")]
