@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -22,6 +23,8 @@ from calsync.settings import Settings
 from calsync.store import migrate as migrations
 from calsync.store.queries import projects as project_queries
 from calsync.store.rotate_keys import rotate_secrets
+from calsync.webhooks import admin as webhook_admin
+from calsync.webhooks.payloads import TRIGGERS as WEBHOOK_TRIGGERS
 from calsync.worker.loops import build_loops
 from calsync.worker.runner import WorkerRunner, run_until
 
@@ -30,6 +33,8 @@ projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="api-keys")
+webhooks_app = typer.Typer(help="Manage customer webhooks.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 console = Console()
 err = Console(stderr=True)
@@ -274,3 +279,71 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="key_… id")]) -> No
         err.print(f"[red]error:[/red] no API key {key_id}")
         raise typer.Exit(1)
     console.print(f"Revoked {key_id}.")
+
+
+def _print_secret(secret: dict[str, object]) -> None:
+    console.print("Signing secret (shown once; base64 for Attendee-style receivers, whsec_ for Standard Webhooks):")
+    console.print(f"\n    [bold]{secret['secret']}[/bold]\n    [bold]{secret['secret_whsec']}[/bold]\n")
+
+
+@webhooks_app.command("create")
+def webhooks_create(
+    project_id: Annotated[str, typer.Argument(help="proj_… id")],
+    url: Annotated[str, typer.Argument(help="https URL that receives the webhooks")],
+    trigger: Annotated[
+        list[str] | None, typer.Option(help=f"Repeatable; default all: {', '.join(WEBHOOK_TRIGGERS)}")
+    ] = None,
+    inactive: Annotated[bool, typer.Option(help="Create it disabled")] = False,
+) -> None:
+    """Create a webhook; the project's first one also prints its signing secret (once)."""
+    settings = _settings()
+    _migrate(settings)
+    try:
+        created = _run(
+            lambda ctx: webhook_admin.create_webhook(
+                ctx, project_id, url, trigger or list(WEBHOOK_TRIGGERS), active=not inactive
+            ),
+            settings,
+        )
+    except webhook_admin.AdminError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"Webhook {created.webhook_id} created.")
+    if created.secret is not None:
+        _print_secret(created.secret)
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    project_id: Annotated[str | None, typer.Argument(help="proj_… id (all when omitted)")] = None,
+) -> None:
+    """List webhooks with their health."""
+    table = Table("id", "project", "url", "triggers", "state")
+    for row in _run(lambda ctx: webhook_admin.list_webhooks(ctx, project_id)):
+        table.add_row(*row)
+    console.print(table)
+
+
+@webhooks_app.command("delete")
+def webhooks_delete(webhook_id: Annotated[str, typer.Argument(help="whk_… id")]) -> None:
+    """Delete a webhook with its queued deliveries and its delivery log."""
+    if not _run(lambda ctx: webhook_admin.delete_webhook(ctx, webhook_id)):
+        err.print(f"[red]error:[/red] no webhook {webhook_id}")
+        raise typer.Exit(1)
+    console.print(f"Deleted {webhook_id}.")
+
+
+@webhooks_app.command("rotate-secret")
+def webhooks_rotate_secret(
+    project_id: Annotated[str, typer.Argument(help="proj_… id")],
+    overlap_hours: Annotated[float, typer.Option(help="How long the previous secret keeps signing too")] = 72.0,
+) -> None:
+    """Create a new signing secret (printed once); the previous one signs beside it for --overlap-hours."""
+    try:
+        secret = _run(lambda ctx: webhook_admin.rotate_secret(ctx, project_id, timedelta(hours=overlap_hours)))
+    except webhook_admin.AdminError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print_secret(secret)
+if __name__ == "__main__":
+    app()

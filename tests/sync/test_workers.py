@@ -1,0 +1,128 @@
+"""Several workers: each calendar is synced by at most one at a time, and a killed worker's work is taken over."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from calsync.context import AppContext
+from calsync.emulator.client import EmulatorControl
+from calsync.emulator.testing import RunningEmulator
+from calsync.settings import Settings
+from calsync.store.models import Calendar
+from calsync.sync.engine import CalendarSyncer
+from tests.support.service import Tenant
+from tests.sync.conftest import calendar_row, connect_calendar, eventually, list_events, running_worker
+
+BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+async def test_two_workers_never_sync_one_calendar_at_once(
+    control: EmulatorControl, context: AppContext, tenant: Tenant, monkeypatch
+) -> None:
+    calendars = []
+    for index in range(6):
+        account = await control.create_account("google")
+        await control.create_event(account["primary_calendar_id"], BASE, BASE + timedelta(hours=1), summary=f"c{index}")
+        calendars.append((await connect_calendar(tenant, account))["id"])
+    await control.add_fault("latency", latency_ms=50, path_contains="/events")
+
+    running: dict[int, str] = {}
+    overlaps: list[int] = []
+    syncs: list[int] = []
+    original = CalendarSyncer.sync
+
+    async def watched(self: CalendarSyncer, calendar_id: int, claimed_due_at: datetime):  # type: ignore[no-untyped-def]
+        if calendar_id in running:
+            overlaps.append(calendar_id)
+        running[calendar_id] = self.worker_id
+        try:
+            return await original(self, calendar_id, claimed_due_at)
+        finally:
+            running.pop(calendar_id, None)
+            syncs.append(calendar_id)
+
+    monkeypatch.setattr(CalendarSyncer, "sync", watched)
+    async with running_worker(context, "worker-a"), running_worker(context, "worker-b"):
+        for _round in range(5):
+            # Everything due again at once, over and over, while both workers claim.
+            async with context.db.write() as session:
+                await session.execute(update(Calendar).values(sync_due_at=context.clock()))
+            context.work_signal.kick()
+            await asyncio.sleep(0.1)
+        await eventually(lambda: _all_synced(context, calendars))
+    assert overlaps == []
+    assert len(syncs) >= len(calendars)
+
+
+async def _all_synced(context: AppContext, calendars: list[str]) -> bool:
+    rows = [await calendar_row(context, calendar_id) for calendar_id in calendars]
+    return all(row.last_successful_sync_at and row.lease_owner is None for row in rows)
+
+
+async def test_killed_worker_is_taken_over_and_nothing_is_lost_or_doubled(
+    control: EmulatorControl,
+    context: AppContext,
+    tenant: Tenant,
+    settings: Settings,
+    emulator: RunningEmulator,
+    tmp_path: Path,
+) -> None:
+    account = await control.create_account("microsoft")
+    for index in range(30):
+        start = BASE + timedelta(hours=index)
+        await control.create_event(account["primary_calendar_id"], start, start + timedelta(minutes=30), summary=f"e{index}")
+    created = await connect_calendar(tenant, account)
+    # Slow listing: the subprocess worker will be killed while its sync is in flight.
+    await control.add_fault("latency", latency_ms=3000, path_contains="calendarView")
+    env = {
+        **os.environ,
+        **emulator.settings_env(),
+        "CALSYNC_DATABASE_URL": settings.resolved_database_url,
+        "CALSYNC_ENCRYPTION_KEYS": settings.encryption_keys or "",
+        "CALSYNC_DATA_DIR": str(tmp_path / "worker"),
+        "CALSYNC_LEASE_SECONDS": "2",
+        "CALSYNC_WORKER_POLL_INTERVAL_SECONDS": "0.2",
+        "CALSYNC_LOG_LEVEL": "WARNING",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "calsync.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        leased = await eventually(lambda: _leased_by_other(context, created["id"]), seconds=30)
+        assert leased
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+    assert worker.returncode == -signal.SIGKILL
+    await control.clear_faults()
+    row = await calendar_row(context, created["id"])
+    assert row.last_successful_sync_at is None, "the killed worker never finished"
+    async with running_worker(context, "rescuer"):
+        await eventually(lambda: _synced(context, created["id"]), seconds=20)
+    events = await list_events(tenant, created["id"])
+    assert sorted(e["name"] for e in events) == sorted(f"e{i}" for i in range(30)), "nothing lost or doubled"
+    assert len({e["platform_uuid"] for e in events}) == 30
+
+
+async def _leased_by_other(context: AppContext, calendar_id: str) -> bool:
+    row = await calendar_row(context, calendar_id)
+    return row.lease_owner is not None
+
+
+async def _synced(context: AppContext, calendar_id: str) -> bool:
+    row = await calendar_row(context, calendar_id)
+    return row.last_successful_sync_at is not None
