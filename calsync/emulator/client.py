@@ -194,6 +194,10 @@ class EmulatorControl:
         )
         return result
 
+    async def delete_calendar(self, calendar_id: str) -> None:
+        """Remove a (non-primary) calendar: 404 on both platforms, its channels and subscriptions end."""
+        await self._call("DELETE", f"/calendars/{calendar_id}")
+
     # events
     async def create_event(
         self,

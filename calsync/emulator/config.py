@@ -29,6 +29,7 @@ class EmulatorConfig:
     notification_timeout_seconds: float = 5.0
     notification_concurrency: int = 32
     request_log_size: int = 10000
+    sync_token_ttl_seconds: int = 0  # > 0: sync tokens and delta links older than this get 410
     seed_cache_calendars: int = 2000  # untouched seeded calendars kept generated; others regenerate on access
 
     def to_dict(self) -> dict[str, Any]:

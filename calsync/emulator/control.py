@@ -311,6 +311,12 @@ async def account_expire_sync(
     return {"status": "expired"}
 
 
+@router.delete("/calendars/{calendar_id}")
+async def calendar_delete(calendar_id: str, state: EmulatorState = Depends(emulator_state)) -> Response:
+    state.delete_calendar(state.calendar(calendar_id, events=False))
+    return Response(status_code=204)
+
+
 @router.post("/accounts/{account_id}/calendars", status_code=201)
 async def calendar_create(
     account_id: str, body: CalendarIn, state: EmulatorState = Depends(emulator_state)

@@ -214,7 +214,7 @@ async def events_list(
     lo_hi: tuple[float | None, float | None]
     if sync_token is not None:
         sync = tokens.decode(sync_token, "gs")
-        if sync is None or sync.get("c") != cal.id or sync.get("e") != cal.epoch:
+        if sync is None or not state.sync_state_valid(cal, sync):
             raise ApiError(google_full_sync_required())
         lo_hi = (sync.get("lo"), sync.get("hi"))
         rows = google_changes(
@@ -275,7 +275,7 @@ async def events_list(
         body["nextPageToken"] = _page_token(request, cal, offset + page_size, snapshot)
     else:
         body["nextSyncToken"] = tokens.encode(
-            {"k": "gs", "c": cal.id, "e": cal.epoch, "s": snapshot, "lo": lo_hi[0], "hi": lo_hi[1]}
+            {"k": "gs", "s": snapshot, "lo": lo_hi[0], "hi": lo_hi[1], **state.sync_state_stamp(cal)}
         )
     return JSONResponse(body)
 

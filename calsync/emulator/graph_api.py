@@ -259,7 +259,7 @@ async def calendar_view_delta(
         empty_done = True
     elif delta is not None:
         payload = tokens.decode(delta, "gdl")
-        if payload is None or payload.get("c") != cal.id or payload.get("e") != cal.epoch:
+        if payload is None or not state.sync_state_valid(cal, payload):
             raise _sync_state_not_found(state, cal, int(payload["s"]) if payload else 0)
         since, snapshot, offset, lo, hi = payload["s"], cal.seq, 0, payload["lo"], payload["hi"]
     else:
@@ -291,7 +291,7 @@ async def calendar_view_delta(
         )
         body["@odata.nextLink"] = f"{link_base}?{urlencode({'$skiptoken': token}, safe='$')}"
     else:
-        token = tokens.encode({"k": "gdl", "c": cal.id, "e": cal.epoch, "s": snapshot, "lo": lo, "hi": hi})
+        token = tokens.encode({"k": "gdl", "s": snapshot, "lo": lo, "hi": hi, **state.sync_state_stamp(cal)})
         body["@odata.deltaLink"] = f"{link_base}?{urlencode({'$deltatoken': token}, safe='$')}"
     return JSONResponse(body, headers=prefs.headers("odata.track-changes"))
 

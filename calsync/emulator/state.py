@@ -267,6 +267,30 @@ class EmulatorState:
         self.add_refresh_token(account, token)
         return token
 
+    def sync_state_stamp(self, cal: Calendar) -> dict[str, Any]:
+        """What a sync token / delta link records to be checked later: calendar, epoch, issue time."""
+        return {"c": cal.id, "e": cal.epoch, "at": int(self.now().timestamp())}
+
+    def sync_state_valid(self, cal: Calendar, payload: dict[str, Any] | None) -> bool:
+        if payload is None or payload.get("c") != cal.id or payload.get("e") != cal.epoch:
+            return False
+        ttl = self.config.sync_token_ttl_seconds
+        return ttl <= 0 or self.now().timestamp() - float(payload.get("at", 0)) <= ttl
+
+    def delete_calendar(self, cal: Calendar) -> None:
+        """The calendar disappears: 404 on every route, its channels stop and its subscriptions go."""
+        account = self.accounts[cal.account_id]
+        if cal.primary:
+            raise ValueError("the primary calendar cannot be deleted")
+        del account.calendars[cal.id]
+        del self.calendars[cal.id]
+        self.seed_cache.pop(cal.id, None)
+        for channel in self.channels.values():
+            if channel.calendar_id == cal.id:
+                channel.stopped = True
+        for sub_id in [s.id for s in self.subscriptions.values() if s.calendar_id == cal.id]:
+            del self.subscriptions[sub_id]
+
     def invalidate_sync_state(self, account: Account, calendar_id: str | None = None) -> None:
         """Every sync token / delta link issued so far for these calendars now gets 410."""
         for cal in account.calendars.values():

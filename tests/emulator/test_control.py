@@ -204,3 +204,23 @@ async def test_untouched_seeded_calendars_are_dropped_and_regenerate_identically
         await google_pages(http, url, other, {})
     changed, _ = await google_pages(http, url, headers[0], {"singleEvents": "true", "syncToken": token})
     assert [i["summary"] for i in changed] == ["changed"]
+
+
+async def test_sync_token_age_limit_and_deleted_calendar(emu, control, http):
+    account = await control.create_account("google", calendars=[{"name": "Doomed"}])
+    doomed = account["calendars"][1]["id"]
+    headers = await google_token(http, emu, account)
+    url = f"{emu.google_api_url}/calendars/primary/events"
+    _, pages = await google_pages(http, url, headers, {})
+    await control.set_config(sync_token_ttl_seconds=3600)
+    assert (await http.get(url, headers=headers, params={"syncToken": pages[-1]["nextSyncToken"]})).status_code == 200
+    await control.advance(3601)
+    headers = await google_token(http, emu, account)
+    assert (await http.get(url, headers=headers, params={"syncToken": pages[-1]["nextSyncToken"]})).status_code == 410
+    assert (await http.get(f"{emu.google_api_url}/calendars/{doomed}/events", headers=headers)).status_code == 200
+    await control.delete_calendar(doomed)
+    gone = await http.get(f"{emu.google_api_url}/calendars/{doomed}/events", headers=headers)
+    assert gone.status_code == 404
+    with pytest.raises(EmulatorError) as err:
+        await control.delete_calendar(account["primary_calendar_id"])
+    assert err.value.status == 400
