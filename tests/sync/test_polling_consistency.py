@@ -66,13 +66,13 @@ async def test_updated_at_polling_never_misses_a_committed_change(context: AppCo
         )
         async with context.db.read() as session:
             calendar_pks.append(
-                (await session.execute(select(Calendar.id).where(Calendar.object_id == created.json()["id"]))).scalar_one()
+                (
+                    await session.execute(select(Calendar.id).where(Calendar.object_id == created.json()["id"]))
+                ).scalar_one()
             )
     seen: dict[str, str] = {}  # evt id -> newest name observed
     newest: str | None = None
-    writers = asyncio.gather(
-        *(writer(context, pk, f"w{i}", random.Random(i)) for i, pk in enumerate(calendar_pks))
-    )
+    writers = asyncio.gather(*(writer(context, pk, f"w{i}", random.Random(i)) for i, pk in enumerate(calendar_pks)))
     while not writers.done():
         for row in await poll(tenant, newest):
             seen[row["id"]] = row["name"]

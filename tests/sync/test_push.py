@@ -147,3 +147,22 @@ async def live_channels(control: EmulatorControl, platform: str) -> list[dict]:
     if platform == "google":
         return [c for c in await control.channels() if c["live"]]
     return await control.subscriptions()
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_platform_calendars_lists_the_accounts_calendars(
+    platform: str, control: EmulatorControl, tenant: Tenant
+) -> None:
+    account = await control.create_account(platform)
+    extra = await control.add_calendar(account["id"], "Team rota")
+    created = await connect_calendar(tenant, account)
+    response = await tenant.client.get(f"/api/v1/calendars/{created['id']}/platform_calendars")
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert {r["platform_uuid"] for r in results} >= {account["primary_calendar_id"], extra["id"]}
+    [primary] = [r for r in results if r["is_primary"]]
+    assert primary["selected"] is True
+    await control.revoke_grant(account["id"])
+    await control.expire_access_tokens(account["id"])
+    refused = await tenant.client.get(f"/api/v1/calendars/{created['id']}/platform_calendars")
+    assert refused.status_code == 502 and refused.json()["code"] == "grant_revoked"

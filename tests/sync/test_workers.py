@@ -78,7 +78,9 @@ async def test_killed_worker_is_taken_over_and_nothing_is_lost_or_doubled(
     account = await control.create_account("microsoft")
     for index in range(30):
         start = BASE + timedelta(hours=index)
-        await control.create_event(account["primary_calendar_id"], start, start + timedelta(minutes=30), summary=f"e{index}")
+        await control.create_event(
+            account["primary_calendar_id"], start, start + timedelta(minutes=30), summary=f"e{index}"
+        )
     created = await connect_calendar(tenant, account)
     # Slow listing: the subprocess worker will be killed while its sync is in flight.
     await control.add_fault("latency", latency_ms=3000, path_contains="calendarView")
@@ -92,7 +94,7 @@ async def test_killed_worker_is_taken_over_and_nothing_is_lost_or_doubled(
         "CALSYNC_WORKER_POLL_INTERVAL_SECONDS": "0.2",
         "CALSYNC_LOG_LEVEL": "WARNING",
     }
-    worker = subprocess.Popen(
+    worker = subprocess.Popen(  # noqa: ASYNC220 - a real process, so SIGKILL is real
         [sys.executable, "-m", "calsync.cli", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -1,0 +1,106 @@
+"""`GET /api/v1/calendars/{id}/platform_calendars`: the account's calendars on the platform, so an application
+can offer its user a choice of `platform_uuid` (a calsync addition)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from calsync.api.auth import Caller, authenticate, get_context
+from calsync.api.errors import ApiError, not_found
+from calsync.api.routes.common import ANCHOR_HEADERS
+from calsync.context import AppContext
+from calsync.providers.base import Credentials, ErrorKind, ProviderError
+from calsync.providers.registry import make_provider
+from calsync.store.models import Calendar
+from calsync.store.queries import calendars as calendar_queries
+
+router = APIRouter(prefix="/api/v1", tags=["Calendars"])
+
+TOKEN_MARGIN = timedelta(seconds=90)
+
+
+def _http_client(request: Request) -> httpx.AsyncClient:
+    client: httpx.AsyncClient | None = getattr(request.app.state, "provider_http", None)
+    if client is None:
+        client = httpx.AsyncClient(timeout=get_context(request).settings.provider_timeout_seconds, trust_env=False)
+        request.app.state.provider_http = client
+    return client
+
+
+async def _access_token(context: AppContext, calendar: Calendar, request: Request, *, cached: bool = True) -> str:
+    now = context.clock()
+    if (
+        cached
+        and calendar.encrypted_access_token
+        and calendar.access_token_expires_at
+        and calendar.access_token_expires_at > now + TOKEN_MARGIN
+    ):
+        return context.secrets.decrypt(calendar.encrypted_access_token).decode()
+    stored = context.secrets.decrypt_json(calendar.encrypted_credentials)
+    provider = make_provider(calendar.platform, context.settings, _http_client(request), clock=context.clock)
+    grant = await provider.refresh_access_token(
+        Credentials(calendar.client_id, str(stored.get("client_secret", "")), str(stored.get("refresh_token", "")))
+    )
+    async with context.db.write() as session:
+        row = await session.get(Calendar, calendar.id, with_for_update=True)
+        if row is not None:
+            row.encrypted_access_token = context.secrets.encrypt(grant.access_token.encode())
+            row.access_token_expires_at = grant.expires_at
+            if grant.refresh_token:
+                # Microsoft rotated the refresh token: the old one may stop working, keep the new one.
+                current = context.secrets.decrypt_json(row.encrypted_credentials)
+                current["refresh_token"] = grant.refresh_token
+                row.encrypted_credentials = context.secrets.encrypt_json(current)
+    return grant.access_token
+
+
+def _platform_error(exc: ProviderError) -> ApiError:
+    if exc.kind is ErrorKind.THROTTLED:
+        seconds = str(max(1, int(exc.retry_after or 30)))
+        return ApiError(429, {"error": exc.message, "code": exc.kind.value}, headers={"Retry-After": seconds})
+    return ApiError(502, {"error": exc.message, "code": exc.kind.value})
+
+
+@router.get(
+    "/calendars/{object_id}/platform_calendars",
+    operation_id="List Platform Calendars",
+    summary="List the account's calendars on the platform (calsync addition)",
+    responses={404: {"description": "Calendar not found"}, 502: {"description": "The platform refused"}},
+    openapi_extra={"parameters": ANCHOR_HEADERS},
+)
+async def list_platform_calendars(
+    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+) -> JSONResponse:
+    context = get_context(request)
+    async with context.db.read() as session:
+        calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id)
+    if calendar is None:
+        raise not_found("Calendar not found")
+    provider = make_provider(calendar.platform, context.settings, _http_client(request), clock=context.clock)
+    try:
+        try:
+            found = await provider.list_calendars(await _access_token(context, calendar, request))
+        except ProviderError as exc:
+            if exc.status != 401:
+                raise
+            # The cached access token was refused early: refresh once (a dead grant then says so).
+            found = await provider.list_calendars(await _access_token(context, calendar, request, cached=False))
+    except ProviderError as exc:
+        raise _platform_error(exc) from None
+    results: list[dict[str, Any]] = [
+        {
+            "platform_uuid": item.id,
+            "name": item.name,
+            "is_primary": item.is_primary,
+            "time_zone": item.time_zone,
+            "can_edit": item.can_edit,
+            "selected": (item.id == calendar.platform_uuid) or (calendar.platform_uuid is None and item.is_primary),
+        }
+        for item in found
+    ]
+    return JSONResponse({"results": results})
