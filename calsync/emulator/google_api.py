@@ -299,11 +299,6 @@ async def events_get(
     return JSONResponse(render_google.event_resource(account, row, request.query_params.get("timeZone"), cal))
 
 
-def _token_client(state: EmulatorState, request: Request) -> str:
-    """The OAuth client of the (already authenticated) caller's access token."""
-    return state.access_tokens[request.headers["authorization"][7:].strip()].client_id
-
-
 def _resource_id(cal: Calendar) -> str:
     # the watched collection's id: the same for every channel on that calendar
     return hashlib.sha1(cal.id.encode(), usedforsecurity=False).hexdigest()[:27]
@@ -346,7 +341,7 @@ async def events_watch(
         resource_id=_resource_id(cal),
         resource_uri=f"{str(request.base_url).rstrip('/')}/google/calendar/v3/calendars/{quote(cal.id)}/events?alt=json",
         account_id=account.id,
-        client_id=_token_client(state, request),
+        client_id=state.client_of(request.headers["authorization"]),
         calendar_id=cal.id,
         address=address,
         token=token,
@@ -402,7 +397,8 @@ async def channels_stop(
         or channel.stopped
         or channel.resource_id != body.get("resourceId")
         or channel.account_id != account.id
-        or channel.client_id != _token_client(state, request)  # only the creating user *and* client may stop it
+        or channel.client_id
+        != state.client_of(request.headers["authorization"])  # only the creating user *and* client may stop it
     ):
         channel_id = body.get("id") if isinstance(body, dict) else None
         raise ApiError(google_error(404, "notFound", f"Channel '{channel_id}' not found for project 'emulator'"))

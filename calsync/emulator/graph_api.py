@@ -371,10 +371,6 @@ def _owned(state: EmulatorState, account: Account, subscription_id: str) -> Grap
     return sub
 
 
-def _token_client(state: EmulatorState, request: Request) -> str:
-    return state.access_tokens[request.headers["authorization"][7:].strip()].client_id
-
-
 @router.post("/subscriptions")
 async def subscription_create(
     request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
@@ -420,7 +416,7 @@ async def subscription_create(
     sub = GraphSubscription(
         id=str(uuid.uuid4()),
         account_id=account.id,
-        client_id=_token_client(state, request),
+        client_id=state.client_of(request.headers["authorization"]),
         resource=str(body["resource"]),
         calendar_id=cal.id,
         change_types=change_types,
@@ -440,7 +436,7 @@ async def subscription_create(
 async def subscription_list(
     request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
 ) -> JSONResponse:
-    client_id = _token_client(state, request)
+    client_id = state.client_of(request.headers["authorization"])
     now = state.now()
     subs = [s for s in state.subscriptions.values() if s.client_id == client_id and s.expiration > now]
     return JSONResponse(

@@ -242,6 +242,10 @@ class EmulatorState:
             return account, "expired"
         return account, None
 
+    def client_of(self, authorization: str) -> str:
+        """The OAuth client id behind an already-authenticated bearer token."""
+        return self.access_tokens[authorization[7:].strip()].client_id
+
     def expire_access_tokens(self, account: Account) -> int:
         """Make every access token of the account expired now (they then get 401)."""
         count = 0

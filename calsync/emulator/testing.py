@@ -169,6 +169,12 @@ class Receiver:
     received: list[ReceivedRequest] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
+    def reset(self) -> None:
+        """Forget what was received and answer normally again (between tests)."""
+        with self._cond:
+            self.received.clear()
+        self.status, self.validation, self.slow_seconds = 202, "echo", 0.0
+
     def requests_to(self, path: str) -> list[ReceivedRequest]:
         with self._cond:
             return [r for r in self.received if r.path == path]

@@ -26,10 +26,7 @@ def receiver_server() -> Iterator[Receiver]:
 
 @pytest.fixture
 def receiver(receiver_server: Receiver) -> Receiver:
-    receiver_server.received.clear()
-    receiver_server.status = 202
-    receiver_server.validation = "echo"
-    receiver_server.slow_seconds = 0.0
+    receiver_server.reset()
     return receiver_server
 
 
