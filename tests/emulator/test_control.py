@@ -224,3 +224,46 @@ async def test_sync_token_age_limit_and_deleted_calendar(emu, control, http):
     with pytest.raises(EmulatorError) as err:
         await control.delete_calendar(account["primary_calendar_id"])
     assert err.value.status == 400
+
+
+async def test_injected_clock_drives_expiry(http):
+    from datetime import UTC, datetime
+
+    from calsync.clock import FrozenClock
+    from calsync.emulator.state import EmulatorState
+
+    frozen = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+    async with running_emulator_async(EmulatorState(clock=FrozenClock(frozen))) as emu, emu.control() as control:
+        assert await control.now() == frozen
+        account = await control.create_account("google")
+        headers = await google_token(http, emu, account)
+        assert (await control.advance(3598)) == frozen.replace(minute=59, second=58)
+        assert (await http.get(f"{emu.google_api_url}/calendars/primary", headers=headers)).status_code == 200
+        await control.advance(2)
+        assert (await http.get(f"{emu.google_api_url}/calendars/primary", headers=headers)).status_code == 401
+
+
+def test_module_entry_point_serves(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "calsync.emulator", "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/_emulator/health", trust_env=False)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "emulator did not start"
+                time.sleep(0.05)
+        assert response.json() == {"status": "ok"}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
