@@ -521,7 +521,7 @@ async def subscription_lifecycle(
         raise LookupError(f"subscription {subscription_id}")
     _notifier(request).graph_lifecycle(sub, body.event)
     if body.event == "subscriptionRemoved":
-        del state.subscriptions[sub.id]
+        state.remove_subscription(sub)
     return {"status": "sent"}
 
 

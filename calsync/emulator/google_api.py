@@ -347,7 +347,7 @@ async def events_watch(
         token=token,
         expiration=expiration,
     )
-    state.channels[channel_id] = channel
+    state.add_channel(channel)
     request.app.state.notifier.google_sync(channel)
     out: dict[str, Any] = {
         "kind": "api#channel",

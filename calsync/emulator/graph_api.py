@@ -427,7 +427,7 @@ async def subscription_create(
         created=now,
         tls_version=str(body.get("latestSupportedTlsVersion") or "v1_2"),
     )
-    state.subscriptions[sub.id] = sub
+    state.add_subscription(sub)
     context = {"@odata.context": f"{_root(request)}/$metadata#subscriptions/$entity"}
     return JSONResponse({**context, **render_graph.subscription(sub, account)}, status_code=201)
 
@@ -480,7 +480,7 @@ async def subscription_delete(
     subscription_id: str, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
 ) -> Response:
     sub = _owned(state, account, subscription_id)
-    del state.subscriptions[sub.id]
+    state.remove_subscription(sub)
     return Response(status_code=204)
 
 

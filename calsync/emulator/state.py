@@ -90,6 +90,8 @@ class EmulatorState:
         self.access_tokens: dict[str, AccessToken] = {}
         self.channels: dict[str, GoogleChannel] = {}
         self.subscriptions: dict[str, GraphSubscription] = {}
+        self._channels_by_calendar: dict[str, dict[str, GoogleChannel]] = {}
+        self._subscriptions_by_calendar: dict[str, dict[str, GraphSubscription]] = {}
         self.seed_cache: OrderedDict[str, Calendar] = OrderedDict()
         self.faults = FaultInjector(self._seed)
         self.metrics = RequestMetrics(self.config.request_log_size)
@@ -289,11 +291,10 @@ class EmulatorState:
         del account.calendars[cal.id]
         del self.calendars[cal.id]
         self.seed_cache.pop(cal.id, None)
-        for channel in self.channels.values():
-            if channel.calendar_id == cal.id:
-                channel.stopped = True
-        for sub_id in [s.id for s in self.subscriptions.values() if s.calendar_id == cal.id]:
-            del self.subscriptions[sub_id]
+        for channel in self._channels_by_calendar.pop(cal.id, {}).values():
+            channel.stopped = True
+        for sub in list(self._subscriptions_by_calendar.get(cal.id, {}).values()):
+            self.remove_subscription(sub)
 
     def invalidate_sync_state(self, account: Account, calendar_id: str | None = None) -> None:
         """Every sync token / delta link issued so far for these calendars now gets 410."""
@@ -575,22 +576,39 @@ class EmulatorState:
 
     # --- push channels ------------------------------------------------------------------------------------
 
+    # Indexed by calendar: every change looks up its calendar's channels, so with thousands of channels
+    # a change must not scan them all.
+
+    def add_channel(self, channel: GoogleChannel) -> None:
+        old = self.channels.get(channel.id)
+        if old is not None:
+            self._channels_by_calendar.get(old.calendar_id, {}).pop(old.id, None)
+        self.channels[channel.id] = channel
+        self._channels_by_calendar.setdefault(channel.calendar_id, {})[channel.id] = channel
+
     def live_channels(self, calendar_id: str) -> list[GoogleChannel]:
+        """Channels on a calendar that still notify; stopped and expired ones leave the index."""
         now = self.now()
-        return [
-            c for c in self.channels.values() if c.calendar_id == calendar_id and not c.stopped and c.expiration > now
-        ]
+        index = self._channels_by_calendar.get(calendar_id, {})
+        for dead in [c.id for c in index.values() if c.stopped or c.expiration <= now]:
+            del index[dead]
+        return list(index.values())
+
+    def add_subscription(self, sub: GraphSubscription) -> None:
+        self.subscriptions[sub.id] = sub
+        self._subscriptions_by_calendar.setdefault(sub.calendar_id, {})[sub.id] = sub
+
+    def remove_subscription(self, sub: GraphSubscription) -> None:
+        self.subscriptions.pop(sub.id, None)
+        self._subscriptions_by_calendar.get(sub.calendar_id, {}).pop(sub.id, None)
 
     def live_subscriptions(self, cal: Calendar) -> list[GraphSubscription]:
         """Subscriptions covering a calendar; expired ones are deleted, as Graph does."""
         now = self.now()
-        out = []
-        for sub in list(self.subscriptions.values()):
-            if sub.expiration <= now:
-                del self.subscriptions[sub.id]
-            elif sub.calendar_id == cal.id:
-                out.append(sub)
-        return out
+        index = self._subscriptions_by_calendar.get(cal.id, {})
+        for expired in [s for s in index.values() if s.expiration <= now]:
+            self.remove_subscription(expired)
+        return list(index.values())
 
 
 def _apply_fields(event: Event, fields: dict[str, Any]) -> None:
