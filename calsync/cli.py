@@ -12,7 +12,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
+from rich.table import Column, Table
 
 from calsync.api.app import create_app
 from calsync.bootstrap import ensure_default_project
@@ -318,7 +318,10 @@ def webhooks_list(
     project_id: Annotated[str | None, typer.Argument(help="proj_… id (all when omitted)")] = None,
 ) -> None:
     """List webhooks with their health."""
-    table = Table("id", "project", "url", "triggers", "state")
+    # Ids never truncated (they are what `delete` takes); the URL folds instead.
+    table = Table(
+        Column("id", no_wrap=True), Column("project", no_wrap=True), Column("url", overflow="fold"), "triggers", "state"
+    )
     for row in _run(lambda ctx: webhook_admin.list_webhooks(ctx, project_id)):
         table.add_row(*row)
     console.print(table)
@@ -345,5 +348,7 @@ def webhooks_rotate_secret(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     _print_secret(secret)
+
+
 if __name__ == "__main__":
     app()
