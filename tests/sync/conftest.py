@@ -131,7 +131,11 @@ async def sync_once(context: AppContext, calendar_object_id: str, worker_id: str
         )
     loop = SyncLoop(context, worker_id)
     try:
-        claims = await claim_due_calendars(context.db, worker_id, context.clock(), limit=100, lease_seconds=60)
+        # SKIP LOCKED passes over a row another transaction holds for a moment (e.g. a push receiver): retry.
+        claims = await eventually(
+            lambda: claim_due_calendars(context.db, worker_id, context.clock(), limit=100, lease_seconds=60),
+            seconds=10,
+        )
         result = None
         for claim in claims:
             outcome = await loop.syncer.sync(claim.calendar_id, claim.due_at)
