@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -26,16 +27,19 @@ async def test_database_file_holds_no_clear_text_secrets(
     response = await tenant.client.post("/api/v1/calendars", json=SEED_REQUEST)
     assert response.status_code == 201
     await context.db.dispose()
-    path = Path(settings.resolved_database_url.split(":///", 1)[1])
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA wal_checkpoint(FULL)")
-    connection.close()
-    raw = path.read_bytes() + (
-        path.with_name(path.name + "-wal").read_bytes() if path.with_name(path.name + "-wal").exists() else b""
-    )
+    raw = await asyncio.to_thread(_database_bytes, Path(settings.resolved_database_url.split(":///", 1)[1]))
     assert SEED_REQUEST["client_secret"].encode() not in raw
     assert SEED_REQUEST["refresh_token"].encode() not in raw
     assert SEED_REQUEST["client_id"].encode() in raw, "sanity: the file does hold the calendar"
+
+
+def _database_bytes(path: Path) -> bytes:
+    """The main file after a checkpoint, plus any WAL left: everything SQLite has written."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(FULL)")
+    connection.close()
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
 
 async def test_secrets_round_trip_and_never_appear_in_responses(tenant: Tenant, context: AppContext) -> None:
