@@ -49,3 +49,14 @@ async def claim_due_calendars(
             .execution_options(synchronize_session=False)
         )
         return [Claim(calendar_id=row[0], due_at=lease_until, reason=row[1]) for row in rows]
+
+
+async def seconds_until_next_due(db: Database, now: datetime) -> float | None:
+    """Time until the earliest future due time (an index-only lookup), or None when nothing is scheduled."""
+    async with db.read() as session:
+        due = (
+            await session.execute(
+                select(Calendar.sync_due_at).where(Calendar.sync_due_at > now).order_by(Calendar.sync_due_at).limit(1)
+            )
+        ).scalar_one_or_none()
+    return None if due is None else (due - now).total_seconds()

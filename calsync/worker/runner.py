@@ -16,7 +16,8 @@ log = structlog.get_logger(__name__)
 class WorkLoop(Protocol):
     """One kind of work. `run_once` claims what is due, starts or does it, and returns how many items it took
     (0 makes the runner wait for a kick or the poll interval). A loop may also have `async drain()`, called
-    once on shutdown to finish or hand back what it holds."""
+    once on shutdown to finish or hand back what it holds, and `async seconds_until_due() -> float | None`,
+    so an idle runner wakes exactly when the next item falls due instead of at the next poll."""
 
     name: str
 
@@ -58,7 +59,19 @@ class WorkerRunner:
                 handled = 0
             if handled:
                 continue
-            await self._idle(poll, loop.name)
+            await self._idle(await self._idle_seconds(loop, poll), loop.name)
+
+    async def _idle_seconds(self, loop: WorkLoop, poll: float) -> float:
+        """Sleep until the loop's next known due time (e.g. the end of a push debounce), at most `poll`."""
+        seconds_until_due = getattr(loop, "seconds_until_due", None)
+        if seconds_until_due is None:
+            return poll
+        try:
+            due_in: float | None = await seconds_until_due()
+        except Exception:
+            log.exception("next_due_lookup_failed", loop=loop.name)
+            return poll
+        return poll if due_in is None else max(0.01, min(poll, due_in))
 
     async def _idle(self, seconds: float, waiter: str) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())

@@ -15,7 +15,7 @@ from calsync.providers.base import CalendarProvider
 from calsync.providers.registry import PLATFORMS, make_provider
 from calsync.sync import metrics
 from calsync.sync.engine import CalendarSyncer, LeaseLost
-from calsync.worker.claims import Claim, claim_due_calendars
+from calsync.worker.claims import Claim, claim_due_calendars, seconds_until_next_due
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +58,9 @@ class SyncLoop:
             task = asyncio.create_task(self._sync(claim), name=f"sync-{claim.calendar_id}")
             self._running[claim.calendar_id] = task
         return len(claims)
+
+    async def seconds_until_due(self) -> float | None:
+        return await seconds_until_next_due(self.context.db, self.context.clock())
 
     async def _sync(self, claim: Claim) -> None:
         try:
