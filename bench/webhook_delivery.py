@@ -1,0 +1,236 @@
+"""Webhook delivery benchmark: deliveries/s to a local receiver, and the delay one dead endpoint adds for others.
+
+    .venv/bin/python bench/webhook_delivery.py [--database-url URL] [--deliveries 2000] [--runs 3]
+
+Runs the real delivery loop under the real WorkerRunner (kicked on enqueue, as the sync engine does) against
+receivers on 127.0.0.1. Phase 1 queues N deliveries at once and measures until all are recorded as succeeded.
+Phase 2 streams deliveries to healthy endpoints (one every 20 ms) and measures enqueue-commit → received,
+first alone, then with a dead endpoint (accepts, never answers) that has a backlog queued ahead of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from calsync.context import AppContext
+from calsync.security.secret_box import generate_key
+from calsync.settings import Settings
+from calsync.store.migrate import upgrade
+from calsync.store.models import Calendar, WebhookDelivery
+from calsync.store.queries import calendars as calendar_queries
+from calsync.store.queries import projects as project_queries
+from calsync.webhooks import queries, secret_store
+from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
+from calsync.webhooks.outbox import enqueue_calendar_webhook
+from calsync.webhooks.payloads import CalendarSnapshot, EventChanges, events_update_data
+from calsync.worker.runner import WorkerRunner
+
+DATA = events_update_data(
+    CalendarSnapshot(state="connected"), EventChanges(created=("evt_a",), updated={"evt_b": ["start_time"]})
+)
+
+
+class Receiver:
+    def __init__(self, *, dead: bool = False) -> None:
+        self.dead = dead
+        self.arrivals: dict[str, float] = {}
+        self.port = 0
+        self._never = asyncio.Event()
+        self._arrived = asyncio.Condition()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._never.set()
+        if self._server is not None:
+            self._server.close()
+
+    async def wait_for(self, keys: list[str], seconds: float = 120) -> None:
+        async with asyncio.timeout(seconds), self._arrived:
+            await self._arrived.wait_for(lambda: all(key in self.arrivals for key in keys))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                headers = dict(line.split(":", 1) for line in head.decode("latin-1").split("\r\n")[1:] if ":" in line)
+                headers = {k.strip().lower(): v.strip() for k, v in headers.items()}
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                async with self._arrived:
+                    self.arrivals.setdefault(headers["webhook-id"], time.perf_counter())
+                    self._arrived.notify_all()
+                if self.dead:
+                    await self._never.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def make_project(context: AppContext, name: str, url: str) -> Calendar:
+    now = context.clock()
+    async with context.db.write() as session:
+        project = await project_queries.create_project(session, name, now)
+        await queries.create_subscription(
+            session, project.id, url=url, triggers=["calendar.events_update"], is_active=True, now=now
+        )
+        await secret_store.ensure_secret(session, context.secrets, project.id, now)
+        return await calendar_queries.create_calendar(
+            session,
+            project.id,
+            calendar_queries.NewCalendar("google", "client", context.secrets.encrypt(b"{}"), None, None, None),
+            now,
+        )
+
+
+async def enqueue(context: AppContext, calendar: Calendar, count: int = 1) -> list[str]:
+    async with context.db.write() as session:
+        row = await session.get(Calendar, calendar.id)
+        assert row is not None
+        for _ in range(count):
+            await enqueue_calendar_webhook(
+                session, calendar=row, trigger="calendar.events_update", data=DATA, now=context.clock()
+            )
+        keys = (
+            (
+                await session.execute(
+                    select(WebhookDelivery.idempotency_key)
+                    .where(WebhookDelivery.calendar_id == calendar.id)
+                    .order_by(WebhookDelivery.id.desc())
+                    .limit(count)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    context.work_signal.kick()
+    return list(keys)
+
+
+async def unfinished(context: AppContext) -> int:
+    async with context.db.read() as session:
+        return int(
+            (
+                await session.execute(
+                    select(func.count(WebhookDelivery.id)).where(WebhookDelivery.status.in_(("pending", "delivering")))
+                )
+            ).scalar_one()
+        )
+
+
+async def throughput(context: AppContext, targets: list[tuple[Calendar, Receiver]], n: int) -> float:
+    """Deliveries/s from the moment `n` deliveries are committed (spread over `targets`) until all are recorded."""
+    keys: dict[int, list[str]] = {}
+    for index, (calendar, _) in enumerate(targets):
+        keys[index] = await enqueue(context, calendar, n // len(targets))
+    loop = WebhookDeliveryLoop(context)
+    runner = WorkerRunner(context, [loop])
+    started = time.perf_counter()
+    task = asyncio.create_task(runner.run())
+    for index, (_, receiver) in enumerate(targets):
+        await receiver.wait_for(keys[index])
+    runner.stop()
+    await task  # the runner drains: every attempt is recorded before this returns
+    elapsed = time.perf_counter() - started
+    assert await unfinished(context) == 0
+    return sum(len(k) for k in keys.values()) / elapsed
+
+
+async def latencies(
+    context: AppContext, healthy: list[tuple[Calendar, Receiver]], count: int, *, dead: tuple[Calendar, int] | None
+) -> tuple[list[float], asyncio.Task[None]]:
+    """Enqueue-commit → received, per healthy delivery; returns them and the (stopping) runner task."""
+    loop = WebhookDeliveryLoop(context)
+    runner = WorkerRunner(context, [loop])
+    task = asyncio.create_task(runner.run())
+    if dead is not None:
+        await enqueue(context, dead[0], dead[1])  # the dead endpoint's backlog is due first
+    sent: list[tuple[str, Receiver, float]] = []
+    for index in range(count):
+        calendar, receiver = healthy[index % len(healthy)]
+        [key] = await enqueue(context, calendar)
+        sent.append((key, receiver, time.perf_counter()))
+        await asyncio.sleep(0.02)
+    for _, receiver in healthy:
+        await receiver.wait_for([key for key, r, _ in sent if r is receiver], seconds=60)
+    runner.stop()
+    return [(receiver.arrivals[key] - at) * 1000 for key, receiver, at in sent], task
+
+
+def summary(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[int(len(ordered) * 0.95) - 1]
+    return f"median {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms, max {ordered[-1]:.1f} ms (n={len(ordered)})"
+
+
+async def main(args: argparse.Namespace) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="calsync-bench-webhooks-"))
+    url = args.database_url or f"sqlite+aiosqlite:///{directory / 'bench.db'}"
+    await asyncio.to_thread(upgrade, url)
+    settings = Settings(
+        database_url=url,
+        data_dir=directory,
+        encryption_keys=generate_key(),
+        webhook_allow_http=True,
+        webhook_allow_private_targets=True,
+        log_level="WARNING",
+    )
+    context = AppContext.from_settings(settings)
+    receivers = [Receiver() for _ in range(4)]
+    dead = Receiver(dead=True)
+    for receiver in [*receivers, dead]:
+        await receiver.start()
+    try:
+        calendars = [await make_project(context, f"healthy-{i}", r.url) for i, r in enumerate(receivers)]
+        dead_calendar = await make_project(context, "dead", dead.url)
+        print(f"database: {'SQLite' if context.db.is_sqlite else 'PostgreSQL'}")
+        healthy = list(zip(calendars, receivers, strict=True))
+        for targets in (healthy[:1], healthy):
+            rates = [await throughput(context, targets, args.deliveries) for _ in range(args.runs)]
+            print(
+                f"throughput, {len(targets)} endpoint(s), {args.deliveries} queued: "
+                f"median {statistics.median(rates):.0f} deliveries/s (runs: {', '.join(f'{r:.0f}' for r in rates)})"
+            )
+        alone, stopper_alone = await latencies(context, healthy, args.stream, dead=None)
+        await stopper_alone
+        print(f"latency, healthy endpoints only: {summary(alone)}")
+        with_dead, stopper = await latencies(context, healthy, args.stream, dead=(dead_calendar, args.dead_backlog))
+        print(
+            f"latency, healthy endpoints beside a dead one with {args.dead_backlog} queued "
+            f"(timeout {settings.webhook_timeout_seconds:g} s): {summary(with_dead)}"
+        )
+        print(
+            f"delay added by the dead endpoint (median): {statistics.median(with_dead) - statistics.median(alone):+.1f} ms"
+        )
+        await dead.stop()  # release the dead endpoint's held requests so the runner can drain
+        await stopper
+    finally:
+        for receiver in [*receivers, dead]:
+            await receiver.stop()
+        await context.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stream", type=int, default=200, help="healthy deliveries in the latency phase")
+    parser.add_argument("--dead-backlog", type=int, default=200)
+    asyncio.run(main(parser.parse_args()))
