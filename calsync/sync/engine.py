@@ -32,6 +32,7 @@ from calsync.sync import channels, metrics
 from calsync.sync.announce import announce_event_changes, announce_state_change
 from calsync.sync.apply import apply_page, live_event_ids_in_window
 from calsync.sync.changes import AppliedChanges
+from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
 from calsync.sync.throttle import record_throttle, throttled_until
 from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 
@@ -64,6 +65,7 @@ class CalendarSnapshot:
     access_token: str | None
     access_token_expires_at: datetime | None
     deleted: bool = False
+    account_key: str = ""
 
 
 @dataclass
@@ -85,6 +87,7 @@ class CalendarSyncer:
         self.providers = providers
         self.worker_id = worker_id
         self.rng = rng or random.Random()
+        self.mailboxes = KeyedLimiter(MICROSOFT_MAILBOX_CONCURRENCY)
 
     @property
     def _now(self) -> datetime:
@@ -131,6 +134,7 @@ class CalendarSyncer:
             access_token=token,
             access_token_expires_at=calendar.access_token_expires_at,
             deleted=calendar.deleted_at is not None,
+            account_key=calendar.account_key,
         )
 
     # -- access tokens -------------------------------------------------------------------------------------
@@ -168,6 +172,12 @@ class CalendarSyncer:
         if snap.deleted:
             await self._tear_down(snap, provider)
             return SyncResult(mode="deleted")
+        if snap.platform == "microsoft":
+            async with self.mailboxes.hold(snap.account_key or snap.object_id):
+                return await self._sync(snap, provider, claimed_due_at)
+        return await self._sync(snap, provider, claimed_due_at)
+
+    async def _sync(self, snap: CalendarSnapshot, provider: CalendarProvider, claimed_due_at: datetime) -> SyncResult:
         result = SyncResult(mode="incremental")
         wait_until = await throttled_until(self.context.db, snap.platform, snap.client_id, self._now)
         if wait_until is not None:

@@ -120,6 +120,7 @@ async def create_calendar(
                     platform_uuid=body.platform_uuid,
                     deduplication_key=body.deduplication_key,
                     metadata=body.metadata,
+                    account_key=calendar_queries.account_key(body.platform, body.client_id, body.refresh_token),
                 ),
                 now,
             )

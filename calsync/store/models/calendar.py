@@ -40,6 +40,9 @@ class Calendar(Base):
     deduplication_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     client_id: Mapped[str] = mapped_column(String(255))
     platform_uuid: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # Identifies the user's grant (digest of client id + the refresh token first handed over), so calendars of
+    # one mailbox share the platform's per-mailbox concurrency limit. Kept across refresh-token rotation.
+    account_key: Mapped[str] = mapped_column(String(64), default="")
     # Fernet token over {"client_secret", "refresh_token"} (MultiFernet: rotation-ready).
     encrypted_credentials: Mapped[bytes] = mapped_column(LargeBinary)
     connection_failure_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,11 @@ class NewCalendar:
     platform_uuid: str | None
     deduplication_key: str | None
     metadata: dict[str, str] | None
+    account_key: str = ""
+
+
+def account_key(platform: str, client_id: str, refresh_token: str) -> str:
+    return hashlib.sha256(f"{platform}\0{client_id}\0{refresh_token}".encode()).hexdigest()[:32]
 
 
 async def create_calendar(session: AsyncSession, project_id: int, new: NewCalendar, now: datetime) -> Calendar:
@@ -41,6 +47,7 @@ async def create_calendar(session: AsyncSession, project_id: int, new: NewCalend
         deduplication_key=new.deduplication_key,
         client_id=new.client_id,
         platform_uuid=new.platform_uuid,
+        account_key=new.account_key,
         encrypted_credentials=new.encrypted_credentials,
         created_at=now,
         updated_at=now,

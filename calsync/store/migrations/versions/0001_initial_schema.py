@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("deduplication_key", sa.String(length=1024), nullable=True),
         sa.Column("client_id", sa.String(length=255), nullable=False),
         sa.Column("platform_uuid", sa.String(length=1024), nullable=True),
+        sa.Column("account_key", sa.String(length=64), nullable=False),
         sa.Column("encrypted_credentials", sa.LargeBinary(), nullable=False),
         sa.Column(
             "connection_failure_data",
