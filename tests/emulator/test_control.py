@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
+import httpx
 import pytest
 
 from calsync.emulator.client import EmulatorError
@@ -118,11 +118,10 @@ async def test_control_validation_errors(control):
 
 
 async def test_seeding_is_fast_lazy_and_deterministic(emu, control, http):
-    started = time.perf_counter()
+    # How long seeding takes is measured by bench/emulator_cost.py, not asserted here.
     summary = await control.seed(
         seed=7, google_accounts=2000, microsoft_accounts=2000, events_per_calendar=200, recurring_per_calendar=5
     )
-    assert time.perf_counter() - started < 10
     assert summary["accounts"] == 4000 and summary["calendars"] == 4000
     google = summary["google"]
     listing = await control.list_accounts("google", offset=1999, limit=1)
@@ -175,13 +174,13 @@ def test_sync_client_and_settings_env(emu):
         assert control.get_account(account["id"])["email"] == account["email"]
 
 
-async def test_emulator_starts_fast_and_stops_cleanly():
-    started = time.perf_counter()
+async def test_emulator_starts_and_stops_cleanly():
     async with running_emulator_async() as emu, emu.control() as control:
         assert await control.health()
-        elapsed = time.perf_counter() - started
-    assert elapsed < 5
-    await asyncio.sleep(0)
+        base_url = emu.base_url
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"{base_url}/_emulator/health")
 
 
 async def test_untouched_seeded_calendars_are_dropped_and_regenerate_identically(emu, control, http):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from urllib.parse import quote
 
 import pytest
@@ -534,19 +533,18 @@ PATHOLOGICAL = [
 
 
 @pytest.mark.parametrize("text", PATHOLOGICAL, ids=range(len(PATHOLOGICAL)))
-def test_pathological_input_is_fast(text: str) -> None:
-    started = time.perf_counter()
-    find_meeting_url(text, text)
-    assert time.perf_counter() - started < 0.1
+def test_pathological_input_terminates(text: str) -> None:
+    # Speed on such input is measured in bench/meeting_urls.py; here: it returns, and returns nothing bogus.
+    link = find_meeting_url(text, text)
+    assert link is None or link.platform in PLATFORMS
 
 
 def test_deeply_nested_safelinks_terminate() -> None:
     url = ZOOM
     for _ in range(40):  # deeper than the unwrap cap
         url = safelink(url)
-    started = time.perf_counter()
-    find_meeting_url(url)  # None or the link; what matters is that it terminates quickly
-    assert time.perf_counter() - started < 0.1
+    link = find_meeting_url(url)  # None or the link; what matters is that it terminates
+    assert link is None or link.platform == "zoom"
 
 
 _URL_PIECES = st.sampled_from(
@@ -596,9 +594,7 @@ _URL_PIECES = st.sampled_from(
 @given(st.lists(st.one_of(_URL_PIECES, st.text(max_size=20)), max_size=300))
 def test_random_url_like_text_never_raises(pieces: list[str]) -> None:
     text = "".join(pieces)[:8000]
-    started = time.perf_counter()
     link = find_meeting_url(text)
-    assert time.perf_counter() - started < 0.1
     if link is not None:
         assert link.platform in PLATFORMS
         assert link.url.split(":", 1)[0] in {"http", "https", "zoommtg"}
@@ -607,35 +603,5 @@ def test_random_url_like_text_never_raises(pieces: list[str]) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=8000), st.one_of(st.none(), st.text(max_size=200)))
 def test_random_text_never_raises(text: str, other: str | None) -> None:
-    started = time.perf_counter()
     link = find_meeting_url(other, text)
-    assert time.perf_counter() - started < 0.1
     assert link is None or link.platform in PLATFORMS
-
-
-def _realistic_description(tail: str) -> str:
-    paragraph = (
-        "Hi team, agenda for this week's sync: roadmap review (see https://docs.example.com/roadmap?tab=q3), "
-        "hiring update, and <b>open questions</b>. Notes: https://wiki.example.com/notes/2026-11-23. "
-        "Dial-in +1 555 0100,,123456789# — Room 4B. "
-    )
-    body = (paragraph * (8000 // len(paragraph) + 1))[: 8000 - len(tail)]
-    return body + tail
-
-
-@pytest.mark.parametrize(
-    "tail",
-    ["", f" Join: {ZOOM}?pwd=abc", f" {safelink(TEAMS_GRAPH, html_amp=True)}"],
-    ids=["no-link", "zoom-at-end", "safelinks-at-end"],
-)
-def test_8000_char_description_well_under_a_millisecond(tail: str) -> None:
-    text = _realistic_description(tail)
-    assert len(text) == 8000
-    find_meeting_url(text)  # warm-up
-    rounds = 200
-    started = time.perf_counter()
-    for _ in range(rounds):
-        find_meeting_url(text)
-    average = (time.perf_counter() - started) / rounds
-    # Measured ~0.1-0.2 ms on a developer machine; 1 ms leaves room for a loaded CI runner.
-    assert average < 0.001, f"{average * 1e6:.0f} us per call"
