@@ -167,6 +167,14 @@ async def record_attempt(
     Returns the new status, or None when our lease was lost (another worker re-claimed the row after it expired;
     it owns the row now, so only the attempt log is written).
     """
+    stmt = select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id)
+    subscription_stmt = select(WebhookSubscription).where(WebhookSubscription.id == job.subscription_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+        subscription_stmt = subscription_stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        return None  # deleted with its webhook meanwhile: nothing to log against
     session.add(
         WebhookDeliveryAttempt(
             delivery_id=job.delivery_id,
@@ -177,13 +185,7 @@ async def record_attempt(
             duration_ms=round(result.duration_ms, 3),
         )
     )
-    stmt = select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id)
-    subscription_stmt = select(WebhookSubscription).where(WebhookSubscription.id == job.subscription_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-        subscription_stmt = subscription_stmt.with_for_update()
-    row = (await session.execute(stmt)).scalar_one_or_none()
-    if row is None or row.lease_owner != owner or row.status != DeliveryStatus.DELIVERING.value:
+    if row.lease_owner != owner or row.status != DeliveryStatus.DELIVERING.value:
         return None
     row.attempts += 1
     row.last_attempt_at = attempted_at

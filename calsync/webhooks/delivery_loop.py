@@ -171,6 +171,8 @@ class WebhookDeliveryLoop:
         """Record finished attempts in batches: under load one transaction settles many deliveries."""
         while self._to_record:
             batch, self._to_record = self._to_record, []
+            # One lock order for every worker (PostgreSQL): subscription rows are shared between batches.
+            batch.sort(key=lambda outcome: (outcome.job.subscription_id, outcome.job.delivery_id))
             statuses: list[str | None] = []
             try:
                 async with self._write() as session:

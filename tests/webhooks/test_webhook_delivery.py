@@ -238,3 +238,22 @@ async def test_during_rotation_both_secrets_sign(context: AppContext, tenant: Te
     later = receiver.requests[-1]
     assert len(later.headers["webhook-signature"].split()) == 1
     verify_standard(new, later.headers, later.body, now=int(clock.now.timestamp()))
+
+
+async def test_webhook_deleted_while_its_delivery_is_in_flight(context: AppContext, tenant: Tenant) -> None:
+    frozen(context)
+    async with running_receiver(hang=True) as doomed, running_receiver(hang=True) as kept:
+        doomed_hook = await create_webhook(tenant, doomed.url)
+        await create_webhook(tenant, kept.url)
+        calendar = await create_calendar(tenant)
+        assert await enqueue(context, calendar["id"]) == 2
+        loop = WebhookDeliveryLoop(context)
+        assert await loop.run_once() == 2
+        await doomed.wait_for(1)
+        await kept.wait_for(1)
+        assert (await tenant.client.delete(f"/api/v1/webhooks/{doomed_hook['id']}")).status_code == 200
+        doomed.release()
+        kept.release()
+        await loop.drain()
+    [row] = await deliveries(context)
+    assert row.status == "succeeded" and row.attempts == 1
