@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Annotated, TypeVar
 
@@ -84,24 +85,42 @@ async def _announce_first_run(context: AppContext) -> None:
     console.print(f"It is shown only now; a copy is saved (mode 0600) at {first.saved_to}")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: recent uvicorn re-raises the signal after shutting down, which
+    would kill the process before the workers beside it have drained. We handle SIGTERM/SIGINT ourselves."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _on_stop_signals(callback: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, callback)
+
+
 async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker: bool) -> None:
     await _announce_first_run(context)
     runner = WorkerRunner(context, build_loops(context)) if worker else None
     if not api:
         assert runner is not None
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        _on_stop_signals(stop.set)
         await run_until(stop.wait(), runner)
         return
     config = uvicorn.Config(create_app(context), host=host, port=port, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
+    server = _Server(config)
+
+    def stop_server() -> None:
+        server.should_exit = True
+
+    _on_stop_signals(stop_server)
     console.print(f"calsync listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if runner is None:
         await server.serve()
         return
-    # uvicorn owns SIGTERM/SIGINT; when it returns, the worker is stopped and finishes what it holds.
+    # When the server has shut down, the worker stops and finishes (or hands back) what it holds.
     await run_until(server.serve(), runner)
 
 
