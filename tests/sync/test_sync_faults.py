@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import structlog
 from sqlalchemy import select
 
 from calsync.context import AppContext
@@ -57,8 +58,12 @@ async def test_revoked_grant_disconnects_with_reason_and_patch_reconnects(
     await sync_once(context, created["id"])
     await control.revoke_grant(account["id"])
     await control.expire_access_tokens(account["id"])
-    result = await sync_once(context, created["id"])
+    with structlog.testing.capture_logs() as logs:
+        result = await sync_once(context, created["id"])
     assert result.error is not None and result.error.disconnects
+    assert any(entry["event"] == "calendar_sync_failed" for entry in logs)
+    for secret in (account["refresh_token"], account["client_secret"]):
+        assert secret not in repr(logs), "secrets never reach the logs"
     calendar = (await tenant.client.get(f"/api/v1/calendars/{created['id']}")).json()
     assert calendar["state"] == "disconnected"
     failure = calendar["connection_failure_data"]
