@@ -34,12 +34,11 @@ from calsync.sync.apply import apply_page, live_event_ids_in_window
 from calsync.sync.changes import AppliedChanges
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
 from calsync.sync.throttle import record_throttle, throttled_until
+from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
 from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 
 log = structlog.get_logger(__name__)
 
-# Refresh an access token this long before the platform says it expires.
-TOKEN_MARGIN = timedelta(seconds=90)
 # With a healthy push channel the periodic fallback sync runs this often (it also renews channels).
 PUSH_SAFETY_NET = timedelta(hours=6)
 # After a full list, stored events the list did not return are checked one by one, up to this many.
@@ -63,7 +62,6 @@ class CalendarSnapshot:
     state: str
     next_full_sync_at: datetime | None
     access_token: str | None
-    access_token_expires_at: datetime | None
     deleted: bool = False
     account_key: str = ""
 
@@ -110,12 +108,6 @@ class CalendarSyncer:
             calendar = await session.get(Calendar, calendar_id)
         if calendar is None or calendar.lease_owner != self.worker_id:
             raise LeaseLost
-        secrets = self.context.secrets.decrypt_json(calendar.encrypted_credentials)
-        token = (
-            self.context.secrets.decrypt(calendar.encrypted_access_token).decode()
-            if calendar.encrypted_access_token
-            else None
-        )
         return CalendarSnapshot(
             id=calendar.id,
             object_id=calendar.object_id,
@@ -123,41 +115,26 @@ class CalendarSyncer:
             platform=calendar.platform,
             platform_uuid=calendar.platform_uuid,
             client_id=calendar.client_id,
-            credentials=Credentials(
-                client_id=calendar.client_id,
-                client_secret=str(secrets.get("client_secret", "")),
-                refresh_token=str(secrets.get("refresh_token", "")),
-            ),
+            credentials=stored_credentials(self.context.secrets, calendar),
             cursor=calendar.sync_cursor,
             state=calendar.state,
             next_full_sync_at=calendar.next_full_sync_at,
-            access_token=token,
-            access_token_expires_at=calendar.access_token_expires_at,
+            # The margin is applied here, so a token read now is good for the whole sync.
+            access_token=cached_access_token(self.context.secrets, calendar, self._now),
             deleted=calendar.deleted_at is not None,
             account_key=calendar.account_key,
         )
 
     # -- access tokens -------------------------------------------------------------------------------------
 
-    async def _access_token(self, snap: CalendarSnapshot, provider: CalendarProvider, result: SyncResult) -> str:
-        if (
-            snap.access_token
-            and snap.access_token_expires_at
-            and snap.access_token_expires_at > self._now + TOKEN_MARGIN
-        ):
+    async def _access_token(self, snap: CalendarSnapshot, provider: CalendarProvider) -> str:
+        if snap.access_token:
             return snap.access_token
         grant = await provider.refresh_access_token(snap.credentials)
         metrics.TOKEN_REFRESHES.labels(snap.platform).inc()
         async with self._owned(snap.id) as (_session, calendar):
-            calendar.encrypted_access_token = self.context.secrets.encrypt(grant.access_token.encode())
-            calendar.access_token_expires_at = grant.expires_at
-            if grant.refresh_token and grant.refresh_token != snap.credentials.refresh_token:
-                # Microsoft rotates refresh tokens: store the new one in the same transaction as the refresh.
-                stored = self.context.secrets.decrypt_json(calendar.encrypted_credentials)
-                stored["refresh_token"] = grant.refresh_token
-                calendar.encrypted_credentials = self.context.secrets.encrypt_json(stored)
+            store_grant(self.context.secrets, calendar, grant)
         snap.access_token = grant.access_token
-        snap.access_token_expires_at = grant.expires_at
         if grant.refresh_token:
             snap.credentials = Credentials(
                 snap.credentials.client_id, snap.credentials.client_secret, grant.refresh_token
@@ -202,7 +179,7 @@ class CalendarSyncer:
         return result
 
     async def _run(self, snap: CalendarSnapshot, provider: CalendarProvider, result: SyncResult) -> None:
-        token = await self._access_token(snap, provider, result)
+        token = await self._access_token(snap, provider)
         now = self._now
         due_for_reconcile = snap.next_full_sync_at is None or snap.next_full_sync_at <= now
         if snap.cursor and not due_for_reconcile:
@@ -312,7 +289,7 @@ class CalendarSyncer:
         if plan.keep is not None and not plan.stop:
             return
         try:
-            token = await self._access_token(snap, provider, SyncResult(mode="channels"))
+            token = await self._access_token(snap, provider)
             opened: base.PushChannel | None = None
             renewed: base.PushChannel | None = None
             to_stop = list(plan.stop)
@@ -355,7 +332,7 @@ class CalendarSyncer:
         async with self.context.db.read() as session:
             rows = await channels.channels_of(session, snap.id)
         try:
-            token = await self._access_token(snap, provider, SyncResult(mode="deleted"))
+            token = await self._access_token(snap, provider)
             await channels.stop_remote(provider, token, rows)
         except ProviderError as exc:
             log.info("channel_stop_skipped", calendar=snap.object_id, kind=exc.kind.value)

@@ -3,7 +3,6 @@ can offer its user a choice of `platform_uuid` (a calsync addition)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 import httpx
@@ -14,14 +13,13 @@ from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, not_found
 from calsync.api.routes.common import ANCHOR_HEADERS
 from calsync.context import AppContext
-from calsync.providers.base import Credentials, ErrorKind, ProviderError
+from calsync.providers.base import ErrorKind, ProviderError
 from calsync.providers.registry import make_provider
 from calsync.store.models import Calendar
 from calsync.store.queries import calendars as calendar_queries
+from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
 
 router = APIRouter(prefix="/api/v1", tags=["Calendars"])
-
-TOKEN_MARGIN = timedelta(seconds=90)
 
 
 def _http_client(request: Request) -> httpx.AsyncClient:
@@ -33,29 +31,15 @@ def _http_client(request: Request) -> httpx.AsyncClient:
 
 
 async def _access_token(context: AppContext, calendar: Calendar, request: Request, *, cached: bool = True) -> str:
-    now = context.clock()
-    if (
-        cached
-        and calendar.encrypted_access_token
-        and calendar.access_token_expires_at
-        and calendar.access_token_expires_at > now + TOKEN_MARGIN
-    ):
-        return context.secrets.decrypt(calendar.encrypted_access_token).decode()
-    stored = context.secrets.decrypt_json(calendar.encrypted_credentials)
+    token = cached_access_token(context.secrets, calendar, context.clock()) if cached else None
+    if token:
+        return token
     provider = make_provider(calendar.platform, context.settings, _http_client(request), clock=context.clock)
-    grant = await provider.refresh_access_token(
-        Credentials(calendar.client_id, str(stored.get("client_secret", "")), str(stored.get("refresh_token", "")))
-    )
+    grant = await provider.refresh_access_token(stored_credentials(context.secrets, calendar))
     async with context.db.write() as session:
         row = await session.get(Calendar, calendar.id, with_for_update=True)
         if row is not None:
-            row.encrypted_access_token = context.secrets.encrypt(grant.access_token.encode())
-            row.access_token_expires_at = grant.expires_at
-            if grant.refresh_token:
-                # Microsoft rotated the refresh token: the old one may stop working, keep the new one.
-                current = context.secrets.decrypt_json(row.encrypted_credentials)
-                current["refresh_token"] = grant.refresh_token
-                row.encrypted_credentials = context.secrets.encrypt_json(current)
+            store_grant(context.secrets, row, grant)
     return grant.access_token
 
 
