@@ -428,6 +428,26 @@ class CalendarSyncer:
             calendar.sync_reason = "throttled"
             self._release(calendar)
 
+    async def record_crash(self, calendar_id: int, error: BaseException) -> None:
+        """An unexpected failure (a bug, a database hiccup): visible on the calendar, retried with backoff."""
+        now = self._now
+        try:
+            async with self._owned(calendar_id) as (_session, calendar):
+                calendar.consecutive_failures += 1
+                calendar.last_attempted_sync_at = now
+                calendar.last_sync_error = {
+                    "error": f"internal error ({type(error).__name__}); see the worker log",
+                    "code": "internal_error",
+                    "kind": "internal_error",
+                    "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                }
+                calendar.sync_due_at = now + retry_delay(calendar.consecutive_failures, self.rng)
+                calendar.sync_reason = "retry"
+                self._release(calendar)
+        except Exception:
+            # The database itself may be what failed: the lease then simply expires and the work is retried.
+            log.exception("crash_not_recorded", calendar_id=calendar_id)
+
     async def release_unfinished(self, calendar_id: int) -> None:
         """Give a claimed calendar back (worker shutting down) so another worker takes it at once."""
         try:

@@ -68,9 +68,9 @@ class SyncLoop:
                 await self.syncer.sync(claim.calendar_id, claim.due_at)
         except LeaseLost:
             log.info("lease_lost", calendar_id=claim.calendar_id)
-        except Exception:
-            # Unexpected (a bug, a database outage): the lease expires and the calendar is retried then.
+        except Exception as exc:
             log.exception("sync_crashed", calendar_id=claim.calendar_id)
+            await self.syncer.record_crash(claim.calendar_id, exc)
         finally:
             self._running.pop(claim.calendar_id, None)
             # A slot is free: look for more work now rather than at the next poll.

@@ -128,3 +128,29 @@ async def _leased_by_other(context: AppContext, calendar_id: str) -> bool:
 async def _synced(context: AppContext, calendar_id: str) -> bool:
     row = await calendar_row(context, calendar_id)
     return row.last_successful_sync_at is not None
+
+
+async def test_an_unexpected_crash_is_visible_and_retried(
+    control: EmulatorControl, context: AppContext, tenant: Tenant, monkeypatch
+) -> None:
+    account = await control.create_account("google")
+    created = await connect_calendar(tenant, account)
+
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("calsync.sync.engine.apply_page", broken)
+    await control.create_event(account["primary_calendar_id"], BASE, BASE + timedelta(hours=1), summary="x")
+    async with running_worker(context):
+        row = await eventually(lambda: _errored(context, created["id"]))
+    assert row.last_sync_error["code"] == "internal_error"
+    assert "bug" not in row.last_sync_error["error"], "only the error class, details stay in the log"
+    assert row.lease_owner is None and row.sync_due_at > context.clock()
+    monkeypatch.undo()
+    calendar = (await tenant.client.get(f"/api/v1/calendars/{created['id']}")).json()
+    assert calendar["state"] == "connected" and calendar["last_sync_error"]["code"] == "internal_error"
+
+
+async def _errored(context: AppContext, calendar_id: str):
+    row = await calendar_row(context, calendar_id)
+    return row if row.last_sync_error else None
