@@ -48,6 +48,7 @@ class Job:
     idempotency_key: str
     body: bytes  # canonical JSON of the envelope, built now (delivery time)
     secrets: tuple[bytes, ...]  # newest first
+    struggling: bool  # the webhook was in a failure streak when claimed
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,18 @@ class Claim:
     jobs: list[Job]
     finished: int  # rows settled without sending (inactive subscription)
     deferred: int  # due rows left for later because their subscription had no room
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """How many deliveries of one webhook may be in flight at once, and how many are (in this worker)."""
+
+    healthy: int  # a webhook whose last attempt succeeded
+    struggling: int  # a webhook in a failure streak: probing, not flooding
+    in_flight: dict[int, int]  # subscription id -> deliveries in flight
+
+    def limit(self, subscription: WebhookSubscription) -> int:
+        return self.struggling if subscription.consecutive_failures > 0 else self.healthy
 
 
 async def claim_due(
@@ -65,13 +78,13 @@ async def claim_due(
     now: datetime,
     lease: timedelta,
     limit: int,
-    room_per_subscription: dict[int, int],
-    default_room: int,
+    concurrency: Concurrency,
+    full: list[int],
 ) -> Claim:
-    """Lease up to `limit` due deliveries. `room_per_subscription` caps how many rows of one subscription may be
-    taken (its in-flight slots left); subscriptions with no room are skipped in SQL, so a dead endpoint's
-    backlog never fills a batch meant for others."""
-    full = [sub_id for sub_id, room in room_per_subscription.items() if room <= 0]
+    """Lease up to `limit` due deliveries, at most `concurrency.limit(...)` in flight per webhook.
+
+    `full` names the webhooks already at their limit: their rows are skipped in SQL, so a dead endpoint's backlog
+    never fills a batch meant for others."""
     stmt = select(WebhookDelivery).where(WebhookDelivery.next_attempt_at <= now)
     if full:
         stmt = stmt.where(WebhookDelivery.subscription_id.not_in(full))
@@ -80,20 +93,21 @@ async def claim_due(
         # Other workers skip what we lock instead of waiting; on SQLite the write transaction is exclusive.
         stmt = stmt.with_for_update(skip_locked=True)
     candidates = list((await session.execute(stmt)).scalars().all())
+    subscriptions = await _by_id(session, WebhookSubscription, {row.subscription_id for row in candidates})
 
     taken: list[WebhookDelivery] = []
-    room = dict(room_per_subscription)
+    counts = dict(concurrency.in_flight)
     for row in candidates:
-        left = room.get(row.subscription_id, default_room)
-        if left <= 0:
-            continue
-        room[row.subscription_id] = left - 1
+        subscription = subscriptions.get(row.subscription_id)
+        if subscription is not None and subscription.is_active:
+            if counts.get(row.subscription_id, 0) >= concurrency.limit(subscription):
+                continue
+            counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
         taken.append(row)
     deferred = len(candidates) - len(taken)
     if not taken:
         return Claim([], 0, deferred)
 
-    subscriptions = await _by_id(session, WebhookSubscription, {row.subscription_id for row in taken})
     calendars = await _by_id(session, Calendar, {row.calendar_id for row in taken if row.calendar_id is not None})
     secrets: dict[int, tuple[bytes, ...]] = {}
     for project_id in {row.project_id for row in taken}:
@@ -127,6 +141,7 @@ async def claim_due(
                 idempotency_key=row.idempotency_key,
                 body=canonical_json(envelope),
                 secrets=secrets[row.project_id],
+                struggling=subscription.consecutive_failures > 0,
             )
         )
     return Claim(jobs, finished, deferred)

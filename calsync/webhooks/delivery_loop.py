@@ -4,8 +4,9 @@ Shape of one `run_once`: a short write transaction claims what there is room for
 background tasks, and `run_once` returns at once. Each task makes one HTTP attempt (no transaction open) and
 then records it in its own short transaction. So:
 
-- a slow or dead endpoint holds at most `per_subscription` of the `max_in_flight` slots, for at most the
-  attempt timeout, and its backlog is skipped in SQL while it has no room: others keep flowing;
+- a slow or dead endpoint holds at most `per_subscription` of the `max_in_flight` slots (one, once it is in a
+  failure streak), for at most the attempt timeout, and its backlog is skipped in SQL while it has no room:
+  others keep flowing;
 - a worker killed at any point loses nothing: the claimed rows' leases expire and any worker re-claims them
   (same idempotency key; the receiver can drop the duplicate);
 - time (due times, leases, `webhook-timestamp`) comes from `context.clock`, so tests move it instead of sleeping.
@@ -38,7 +39,9 @@ from calsync.webhooks.ssrf import Resolver, TargetPolicy, system_resolver
 log = structlog.get_logger(__name__)
 
 MAX_IN_FLIGHT = 64
-PER_SUBSCRIPTION = 4
+PER_SUBSCRIPTION = 8
+# A webhook whose last attempt failed gets one slot: enough to notice it is back, never enough to crowd others.
+PER_STRUGGLING_SUBSCRIPTION = 1
 BATCH_SIZE = 32
 # A claim outlives the attempt (bounded by the timeout) by this much, for recording it under load.
 LEASE_MARGIN_SECONDS = 60.0
@@ -67,6 +70,7 @@ class WebhookDeliveryLoop:
         resolver: Resolver = system_resolver,
         max_in_flight: int = MAX_IN_FLIGHT,
         per_subscription: int = PER_SUBSCRIPTION,
+        per_struggling_subscription: int = PER_STRUGGLING_SUBSCRIPTION,
         batch_size: int = BATCH_SIZE,
         rng: random.Random | None = None,
     ) -> None:
@@ -75,6 +79,7 @@ class WebhookDeliveryLoop:
         self.owner = worker_identity()
         self.max_in_flight = max_in_flight
         self.per_subscription = per_subscription
+        self.per_struggling_subscription = min(per_struggling_subscription, per_subscription)
         self.batch_size = batch_size
         self.timeout = settings.webhook_timeout_seconds
         self.lease = timedelta(seconds=max(settings.lease_seconds, self.timeout + LEASE_MARGIN_SECONDS))
@@ -86,6 +91,8 @@ class WebhookDeliveryLoop:
         self._owns_client = client is None
         self._tasks: dict[asyncio.Task[None], claims.Job] = {}
         self._per_subscription: Counter[int] = Counter()
+        # The limit that applied at each in-flight webhook's last claim (healthy or struggling).
+        self._limits: dict[int, int] = {}
         # SQLite: this loop's own writers queue here rather than in SQLite's busy handler, which sleeps
         # in steps of milliseconds and would cap throughput far below what one writer achieves.
         self._to_record: list[_Outcome] = []
@@ -117,7 +124,7 @@ class WebhookDeliveryLoop:
         if room <= 0:
             self._backlogged = True
             return 0
-        busy = {sub_id: self.per_subscription - n for sub_id, n in self._per_subscription.items() if n > 0}
+        full = [sub_id for sub_id, n in self._per_subscription.items() if n >= self._limits.get(sub_id, n + 1)]
         now = self.context.clock()
         async with self._write() as session:
             claim = await claims.claim_due(
@@ -127,12 +134,17 @@ class WebhookDeliveryLoop:
                 now=now,
                 lease=self.lease,
                 limit=min(room, self.batch_size),
-                room_per_subscription=busy,
-                default_room=self.per_subscription,
+                concurrency=claims.Concurrency(
+                    self.per_subscription, self.per_struggling_subscription, dict(self._per_subscription)
+                ),
+                full=full,
             )
-        self._backlogged = claim.deferred > 0 or any(r <= 0 for r in busy.values())
+        self._backlogged = claim.deferred > 0 or bool(full)
         for job in claim.jobs:
             self._per_subscription[job.subscription_id] += 1
+            self._limits[job.subscription_id] = (
+                self.per_struggling_subscription if job.struggling else self.per_subscription
+            )
             task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
             self._tasks[task] = job
             task.add_done_callback(self._finished)
@@ -143,6 +155,7 @@ class WebhookDeliveryLoop:
         self._per_subscription[job.subscription_id] -= 1
         if self._per_subscription[job.subscription_id] <= 0:
             del self._per_subscription[job.subscription_id]
+            self._limits.pop(job.subscription_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook_delivery_task_failed", delivery_id=job.delivery_id, error=repr(task.exception()))
         if self._backlogged:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from calsync.context import AppContext
-from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt
+from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
 from tests.support.service import Tenant
@@ -257,3 +257,36 @@ async def test_webhook_deleted_while_its_delivery_is_in_flight(context: AppConte
         await loop.drain()
     [row] = await deliveries(context)
     assert row.status == "succeeded" and row.attempts == 1
+
+
+async def test_a_webhook_in_a_failure_streak_gets_one_slot(context: AppContext, tenant: Tenant) -> None:
+    frozen(context)
+    async with running_receiver(hang=True) as dead, running_receiver() as healthy:
+        await create_webhook(tenant, dead.url)
+        other = await new_project_webhook(context, tenant, healthy.url)
+        calendar = await create_calendar(tenant)
+        other_calendar = await create_calendar(other)
+        for _ in range(5):
+            await enqueue(context, calendar["id"])
+        await enqueue(context, other_calendar["id"])
+        async with context.db.write() as session:
+            await session.execute(
+                update(WebhookSubscription).where(WebhookSubscription.url == dead.url).values(consecutive_failures=3)
+            )
+        loop = WebhookDeliveryLoop(context)
+        for _ in range(5):
+            await loop.run_once()
+        await healthy.wait_for(1)
+        await dead.wait_for(1)
+        for _ in range(3):
+            await loop.run_once()
+        # Claimed (and so being sent) for the struggling webhook: exactly one; the rest wait in the database.
+        assert sorted(r.status for r in await deliveries(context) if r.calendar_object_id == calendar["id"]) == [
+            "delivering",
+            "pending",
+            "pending",
+            "pending",
+            "pending",
+        ]
+        dead.release()
+        await loop.drain()
