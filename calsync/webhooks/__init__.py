@@ -1,4 +1,6 @@
-"""Outbound customer webhooks: payloads, signatures, SSRF vetting, one-attempt delivery and retry timing.
+"""Outbound customer webhooks.
 
-Everything here is storage-independent; the outbox worker (calsync.worker) drives it.
+Storage-independent pieces: payloads, signing, SSRF vetting, one-attempt sender, retry timing. Over the store:
+the outbox (`outbox.enqueue_calendar_webhook`, called by the sync engine), the delivery worker (`claims`,
+`delivery_loop`), subscription health, signing secrets, and the queries behind the API and the CLI.
 """
