@@ -20,8 +20,8 @@ emulator: $(STAMP)
 	$(BIN)/calsync emulator
 
 lint: $(STAMP)
-	$(BIN)/ruff check calsync tests bench
-	$(BIN)/ruff format --check calsync tests bench
+	$(BIN)/ruff check calsync tests bench examples
+	$(BIN)/ruff format --check calsync tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy calsync
