@@ -1,0 +1,204 @@
+"""Initial-sync throughput: events stored per second, end to end (design.md §7: at least 5,000 events/s).
+
+N calendars (half Google, half Microsoft) of M events each (of which R recurring series, expanded into
+instances) are seeded in the emulator, generated up front (`lazy=False`, so generation is not timed),
+all inside calsync's window. Their calendar rows are inserted into a fresh calsync database, not yet due.
+One `calsync worker` process (the production entry point, default `CALSYNC_WORKER_CONCURRENCY`=16) is
+started; the clock starts when one UPDATE makes every calendar due, and stops at the newest
+`last_successful_sync_at` once every calendar has synced. Rate = stored events / that interval.
+
+The emulator runs in its own process, so calsync's worker has a core of its own (2-core machine: worker,
+emulator and PostgreSQL share both).
+
+    .venv/bin/python bench/initial_sync.py --db both                     # 20 x 500 (+5 series), 3 runs each
+    .venv/bin/python bench/initial_sync.py --quick                       # 10 x 200, 1 run, SQLite
+    .venv/bin/python bench/initial_sync.py --db postgres --database-url \
+        postgresql+asyncpg://postgres@127.0.0.1:5432/calsync_bench_mine
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    ChildEmulator,
+    bench_context,
+    bench_database,
+    calsync_env,
+    cpu_seconds,
+    database_kinds,
+    emit_json,
+    insert_calendars,
+    machine,
+    make_all_due,
+    new_tenant,
+    print_table,
+    proc_status,
+    quiet_logs,
+    seeded_accounts,
+    spawn_calsync,
+    spawn_emulator,
+)
+
+from calsync.emulator.client import SyncEmulatorControl
+
+SEED = 11
+
+
+async def progress(context: Any, since: Any) -> tuple[int, int, Any]:
+    from sqlalchemy import func, select
+
+    from calsync.store.models import Calendar
+
+    async with context.db.read() as session:
+        row = (
+            await session.execute(
+                select(
+                    func.count().filter(Calendar.last_successful_sync_at >= since),
+                    func.count().filter(Calendar.consecutive_failures > 0),
+                    func.max(Calendar.last_successful_sync_at),
+                )
+            )
+        ).one()
+    return int(row[0]), int(row[1]), row[2]
+
+
+async def stored_events(context: Any) -> int:
+    from sqlalchemy import func, select
+
+    from calsync.store.models import CalendarEvent
+
+    async with context.db.read() as session:
+        return int((await session.execute(select(func.count()).select_from(CalendarEvent))).scalar_one())
+
+
+async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEmulator) -> dict[str, Any]:
+    from calsync.security.secret_box import generate_key
+
+    key = generate_key()
+    half = args.calendars // 2
+    emulator_url = emulator.url
+    async with bench_context(database_url, emulator_url, encryption_keys=key) as context:
+        tenant = await new_tenant(context)
+        await insert_calendars(context, tenant.project_id, seeded_accounts(SEED, half, args.calendars - half), due=None)
+        env = calsync_env(database_url, key, emulator_url, CALSYNC_WORKER_POLL_INTERVAL_SECONDS="0.2")
+        with spawn_calsync("worker", env) as worker:
+            await asyncio.sleep(2.0)  # started, migrated (no-op), idle
+            worker_cpu, emulator_cpu = cpu_seconds(worker.pid), cpu_seconds(emulator.pid)
+            started = await make_all_due(context)
+            wall = time.monotonic()
+            done = failed = 0
+            newest = None
+            peak_rss = 0.0
+            while time.monotonic() - wall < args.timeout:
+                await asyncio.sleep(0.25)
+                done, failed, newest = await progress(context, started)
+                peak_rss = max(peak_rss, proc_status(worker.pid).get("VmRSS", 0.0))
+                if done >= args.calendars:
+                    break
+            hwm = proc_status(worker.pid).get("VmHWM", 0.0)
+            worker_cpu = cpu_seconds(worker.pid) - worker_cpu
+            emulator_cpu = cpu_seconds(emulator.pid) - emulator_cpu
+        events = await stored_events(context)
+    seconds = (newest - started).total_seconds() if newest is not None else float("nan")
+    return {
+        "calendars_synced": done,
+        "calendars_failed": failed,
+        "events_stored": events,
+        "seconds": seconds,
+        "events_per_second": events / seconds if seconds > 0 else 0.0,
+        "worker_vmhwm_mb": hwm,
+        "worker_cpu_seconds": worker_cpu,
+        "emulator_cpu_seconds": emulator_cpu,
+        "timed_out": done < args.calendars,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calendars", type=int, default=20)
+    parser.add_argument("--events", type=int, default=500, help="events per calendar, series included")
+    parser.add_argument("--recurring", type=int, default=5, help="recurring series per calendar")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per run before giving up")
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (created if missing, then dropped)")
+    parser.add_argument("--quick", action="store_true", help="10 calendars x 200 events, 1 run")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    if args.quick:
+        args.calendars, args.events, args.repeat = 10, 200, 1
+    quiet_logs()
+
+    results: dict[str, list[dict[str, Any]]] = {}
+    with spawn_emulator() as emulator:
+        with SyncEmulatorControl(emulator.url, timeout=300) as control:
+            today = control.now().date()
+            half = args.calendars // 2
+            control.seed(
+                seed=SEED,
+                google_accounts=half,
+                microsoft_accounts=args.calendars - half,
+                events_per_calendar=args.events,
+                recurring_per_calendar=args.recurring,
+                start=today + timedelta(days=8),
+                days=19,
+                lazy=False,
+            )
+        for kind in database_kinds(args.db):
+            results[kind] = []
+            for rep in range(args.repeat):
+                with bench_database(kind, "initial", args.database_url) as db:
+                    run = asyncio.run(one_run(args, db.url, emulator))
+                print(f"{kind} run {rep + 1}: {run}", flush=True)
+                results[kind].append(run)
+
+    m = machine()
+    print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['ram_gb']} GB")
+    rows = []
+    for kind, runs in results.items():
+        rates = [r["events_per_second"] for r in runs]
+        rows.append(
+            [
+                kind,
+                f"{args.calendars} x {args.events} ({args.recurring} series)",
+                f"{statistics.median(r['events_stored'] for r in runs):,.0f}",
+                f"{statistics.median(r['seconds'] for r in runs):.2f}",
+                f"{statistics.median(rates):,.0f}",
+                " / ".join(f"{x:,.0f}" for x in rates),
+                f"{statistics.median(rates) / 5000:.2f}",
+                f"{max(r['worker_vmhwm_mb'] for r in runs):.0f}",
+                f"{statistics.median(r['worker_cpu_seconds'] for r in runs):.1f}",
+                f"{statistics.median(r['emulator_cpu_seconds'] for r in runs):.1f}",
+            ]
+        )
+    print_table(
+        "Initial sync, one worker process (median of runs)",
+        [
+            "db",
+            "calendars x events",
+            "events stored",
+            "seconds",
+            "events/s",
+            "runs",
+            "vs 5,000/s",
+            "worker HWM MB",
+            "worker CPU s",
+            "emulator CPU s",
+        ],
+        rows,
+    )
+    emit_json(args.json, {"benchmark": "initial_sync", "args": vars(args), "results": results})
+
+
+if __name__ == "__main__":
+    main()
