@@ -10,8 +10,17 @@ _ALPHABET = string.ascii_letters + string.digits
 ID_LENGTH = 16
 
 
+# The largest multiple of the alphabet's size below 256: bytes above it are skipped so every character is
+# equally likely (no modulo bias).
+_UNBIASED_LIMIT = 256 - 256 % len(_ALPHABET)
+
+
 def new_id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(ID_LENGTH))
+    # One urandom call per id rather than one per character (ids are minted for every stored event).
+    chars: list[str] = []
+    while len(chars) < ID_LENGTH:
+        chars.extend(_ALPHABET[b % len(_ALPHABET)] for b in secrets.token_bytes(2 * ID_LENGTH) if b < _UNBIASED_LIMIT)
+    return prefix + "".join(chars[:ID_LENGTH])
 
 
 def looks_like_id(prefix: str, value: str) -> bool:

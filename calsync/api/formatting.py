@@ -9,4 +9,5 @@ def iso(value: datetime | None) -> str | None:
     """ISO-8601 UTC with microseconds and `Z`, exactly as the anchor prints (`2025-01-13T10:30:00.123456Z`)."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is twice as fast as strftime, and this runs four times per event on every page.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"

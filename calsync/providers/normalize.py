@@ -3,7 +3,6 @@ and the call into meeting-URL extraction."""
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
@@ -36,18 +35,26 @@ def _json_size(value: Any) -> int:
 
 
 def bound_raw(item: dict[str, Any], text_paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
-    """A deep copy of the platform payload with the free-text fields at `text_paths` cut to MAX_RAW_TEXT_CHARS,
-    then, if still over MAX_RAW_BYTES, with its largest top-level fields dropped (largest first, never `id`) and
-    their names listed under TRUNCATED_KEY. Deterministic, so an unchanged event yields an identical `raw`."""
-    raw = copy.deepcopy(item)
+    """The platform payload with the free-text fields at `text_paths` cut to MAX_RAW_TEXT_CHARS, then, if still
+    over MAX_RAW_BYTES, with its largest top-level fields dropped (largest first, never `id`) and their names
+    listed under TRUNCATED_KEY. Deterministic, so an unchanged event yields an identical `raw`.
+
+    `item` is never modified. Only the dicts along a trimmed path are copied (copy on write): a deep copy of
+    every payload was the largest single cost of an initial sync (bench/initial_sync.py)."""
+    raw = dict(item)
     for path in text_paths:
         parent: Any = raw
         for key in path[:-1]:
             parent = parent.get(key) if isinstance(parent, dict) else None
-        if isinstance(parent, dict):
-            text = parent.get(path[-1])
-            if isinstance(text, str) and len(text) > MAX_RAW_TEXT_CHARS:
-                parent[path[-1]] = text[:MAX_RAW_TEXT_CHARS]
+        if not isinstance(parent, dict):
+            continue
+        text = parent.get(path[-1])
+        if isinstance(text, str) and len(text) > MAX_RAW_TEXT_CHARS:
+            node = raw
+            for key in path[:-1]:
+                node[key] = dict(node[key])
+                node = node[key]
+            node[path[-1]] = text[:MAX_RAW_TEXT_CHARS]
     if _json_size(raw) <= MAX_RAW_BYTES:
         return raw
     by_size = sorted((k for k in raw if k != "id"), key=lambda k: (-_json_size(raw[k]), k))

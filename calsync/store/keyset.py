@@ -43,6 +43,9 @@ async def fetch_keyset_page(
         key = tuple_(sort_column, id_column)
         bound = tuple_(after.value, after.row_id)
         stmt = stmt.where(key < bound if walk_descending else key > bound)
+        # The implied scalar bound lets the planner combine it with any filter on the same column and start
+        # the index scan at the tighter of the two (a row comparison alone is not merged with it).
+        stmt = stmt.where(sort_column <= after.value if walk_descending else sort_column >= after.value)
     if walk_descending:
         stmt = stmt.order_by(sort_column.desc(), id_column.desc())
     else:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
@@ -18,6 +18,8 @@ from calsync.providers.base import NormalizedEvent
 from calsync.store.models import Calendar, CalendarEvent, Project
 from calsync.sync.changes import AppliedChanges
 from calsync.sync.rows import TRACKED_FIELDS, changed_fields, content_hash, event_values
+
+EVENTS_TABLE: Table = CalendarEvent.__table__  # type: ignore[assignment]
 
 # SQLite allows 32766 bound parameters; keep IN lists well below any limit.
 IN_CHUNK = 500
@@ -138,7 +140,8 @@ async def apply_page(
             changes.deleted.append(row["object_id"])
 
     if inserts:
-        await session.execute(insert(CalendarEvent), inserts)
+        # Core executemany (not the ORM bulk path): no per-row instance bookkeeping.
+        await session.execute(insert(EVENTS_TABLE), inserts)
     # Bulk UPDATE by primary key wants one shape per batch; tombstones and full updates differ.
     for shape in {tuple(sorted(u)) for u in updates}:
         batch = [u for u in updates if tuple(sorted(u)) == shape]

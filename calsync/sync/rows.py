@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -44,7 +43,16 @@ def event_values(event: NormalizedEvent) -> dict[str, Any]:
         "meeting_url": event.meeting_url[:2048] if event.meeting_url else None,
         "meeting_platform": event.meeting_platform,
         "organizer": event.organizer,
-        "attendees": [dataclasses.asdict(attendee) for attendee in event.attendees],
+        "attendees": [
+            {
+                "email": a.email,
+                "name": a.name,
+                "response_status": a.response_status,
+                "is_organizer": a.is_organizer,
+                "is_self": a.is_self,
+            }
+            for a in event.attendees
+        ],
         "ical_uid": event.ical_uid[:1024] if event.ical_uid else None,
         "recurring_event_id": event.recurring_event_id[:1024] if event.recurring_event_id else None,
         "html_link": event.html_link[:2048] if event.html_link else None,
@@ -57,7 +65,9 @@ def content_hash(values: dict[str, Any]) -> str:
     raw = stable.get("raw")
     if isinstance(raw, dict):
         stable["raw"] = {k: v for k, v in raw.items() if k not in _VOLATILE_RAW_KEYS}
-    encoded = json.dumps(stable, sort_keys=True, default=str, separators=(",", ":"))
+    # Key order is deterministic (values are built in a fixed order, raw keeps the platform's order), so no
+    # sort_keys: at worst a platform reordering its JSON causes one harmless rewrite.
+    encoded = json.dumps(stable, default=str, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 

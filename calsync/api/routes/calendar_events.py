@@ -122,6 +122,7 @@ async def list_calendar_events(
             after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
             backwards=parsed.backwards if parsed else False,
             limit=EVENT_PAGE_SIZE,
+            include_raw=with_raw,
         )
         object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
     results = [event_json(e, object_ids[e.calendar_id], include_raw=with_raw) for e in page.rows]

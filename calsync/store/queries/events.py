@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page
 from calsync.store.models import Calendar, CalendarEvent
@@ -34,8 +35,12 @@ async def list_events(
     after: SeekKey | None,
     backwards: bool,
     limit: int,
+    include_raw: bool = True,
 ) -> KeysetPage[CalendarEvent]:
     stmt = select(CalendarEvent).where(CalendarEvent.project_id == project_id)
+    if not include_raw:
+        # Not even read: decoding `raw` is a large share of a page's cost.
+        stmt = stmt.options(defer(CalendarEvent.raw))
     if filters.calendar_ids is not None:
         if not filters.calendar_ids:
             return KeysetPage([], None, None)
@@ -44,14 +49,21 @@ async def list_events(
         stmt = stmt.where(CalendarEvent.object_id == filters.event_object_id)
     if filters.updated_at_gte is not None:
         stmt = stmt.where(CalendarEvent.updated_at >= filters.updated_at_gte)
-    if filters.start_time_gte is not None:
-        stmt = stmt.where(CalendarEvent.start_time >= filters.start_time_gte)
-    if filters.start_time_lte is not None:
-        stmt = stmt.where(CalendarEvent.start_time <= filters.start_time_lte)
-    if filters.end_time_gte is not None:
-        stmt = stmt.where(CalendarEvent.end_time >= filters.end_time_gte)
-    if filters.end_time_lte is not None:
-        stmt = stmt.where(CalendarEvent.end_time <= filters.end_time_lte)
+    # An event never ends before it starts, so each time bound implies one on the other column. Stating it
+    # lets the planner range-scan a start_time index for "ends before X" instead of filtering millions of
+    # rows under another ordering (bench/events_api.py: 1.6 s → 3 ms for the next-hour window).
+    start_gte = _latest(filters.start_time_gte, None)
+    start_lte = _earliest(filters.start_time_lte, filters.end_time_lte)
+    end_gte = _latest(filters.end_time_gte, filters.start_time_gte)
+    end_lte = filters.end_time_lte
+    if start_gte is not None:
+        stmt = stmt.where(CalendarEvent.start_time >= start_gte)
+    if start_lte is not None:
+        stmt = stmt.where(CalendarEvent.start_time <= start_lte)
+    if end_gte is not None:
+        stmt = stmt.where(CalendarEvent.end_time >= end_gte)
+    if end_lte is not None:
+        stmt = stmt.where(CalendarEvent.end_time <= end_lte)
     if filters.is_deleted is not None:
         stmt = stmt.where(CalendarEvent.is_deleted.is_(filters.is_deleted))
     return await fetch_keyset_page(
@@ -64,6 +76,16 @@ async def list_events(
         backwards=backwards,
         limit=limit,
     )
+
+
+def _earliest(*values: datetime | None) -> datetime | None:
+    present = [value for value in values if value is not None]
+    return min(present) if present else None
+
+
+def _latest(*values: datetime | None) -> datetime | None:
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
 
 
 async def calendar_object_ids(session: AsyncSession, calendar_ids: set[int]) -> dict[int, str]:
