@@ -36,16 +36,17 @@ async def fetch_keyset_page(
     after: SeekKey | None,
     backwards: bool,
     limit: int,
+    lower_bound: datetime | None = None,
 ) -> KeysetPage[T]:
     # Walking backwards is walking the opposite order forwards, then flipping the rows.
     walk_descending = descending != backwards
-    if after is not None:
+    # A seek key behind the filter's own lower bound on the sort column (an old cursor with a newer filter)
+    # excludes nothing the filter admits; left in, PostgreSQL starts its index scan at the looser key.
+    redundant = lower_bound is not None and not walk_descending and after is not None and after.value < lower_bound
+    if after is not None and not redundant:
         key = tuple_(sort_column, id_column)
         bound = tuple_(after.value, after.row_id)
         stmt = stmt.where(key < bound if walk_descending else key > bound)
-        # The implied scalar bound lets the planner combine it with any filter on the same column and start
-        # the index scan at the tighter of the two (a row comparison alone is not merged with it).
-        stmt = stmt.where(sort_column <= after.value if walk_descending else sort_column >= after.value)
     if walk_descending:
         stmt = stmt.order_by(sort_column.desc(), id_column.desc())
     else:
