@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from calsync.providers.base import (
     TokenGrant,
 )
 from calsync.providers.google_normalize import normalize_event
-from calsync.providers.http import Classifier, as_float, as_str, expect_object, path_segment, send
+from calsync.providers.http import Classifier, as_str, expect_object, path_segment, send, token_grant
 
 PAGE_SIZE = 2500  # events.list maximum
 CALENDAR_LIST_PAGE_SIZE = 250  # calendarList.list maximum
@@ -123,21 +123,8 @@ class GoogleProvider:
                 "refresh_token": credentials.refresh_token,
             },
         )
-        body = expect_object(response, "token refresh")
-        access_token = as_str(body.get("access_token"))
-        expires_in = as_float(body.get("expires_in"))
-        if not access_token or expires_in is None:
-            raise ProviderError(
-                ErrorKind.INVALID_REQUEST,
-                "token refresh: the reply has no access_token or expires_in",
-                status=response.status_code,
-            )
-        return TokenGrant(
-            access_token=access_token,
-            expires_at=issued_at + timedelta(seconds=expires_in),
-            # Google keeps the refresh token; should a reply ever carry a new one, hand it over to be stored.
-            refresh_token=as_str(body.get("refresh_token")),
-        )
+        # Google keeps the refresh token; should a reply ever carry a new one, hand it over to be stored.
+        return token_grant(response, issued_at)
 
     async def list_changes(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from calsync.clock import Clock, system_clock
-from calsync.providers.base import ErrorKind, ProviderError
+from calsync.providers.base import ErrorKind, ProviderError, TokenGrant
 
 USER_AGENT = "calsync/0.1 (+https://github.com/calsync)"
 
@@ -184,3 +184,22 @@ async def send(
     error.message = redact(f"{what}: {error.message}", secrets)
     error.args = (error.message,)
     raise error
+
+
+def token_grant(response: httpx.Response, issued_at: datetime) -> TokenGrant:
+    """The OAuth token reply both platforms send: an access token with its lifetime, and a refresh token only
+    when the platform rotated it."""
+    body = expect_object(response, "token refresh")
+    access_token = as_str(body.get("access_token"))
+    expires_in = as_float(body.get("expires_in"))
+    if not access_token or expires_in is None:
+        raise ProviderError(
+            ErrorKind.INVALID_REQUEST,
+            "token refresh: the reply has no access_token or expires_in",
+            status=response.status_code,
+        )
+    return TokenGrant(
+        access_token=access_token,
+        expires_at=issued_at + timedelta(seconds=expires_in),
+        refresh_token=as_str(body.get("refresh_token")),
+    )

@@ -4,7 +4,7 @@ calendars, change-notification subscriptions."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,7 +21,15 @@ from calsync.providers.base import (
     PushChannel,
     TokenGrant,
 )
-from calsync.providers.http import Classifier, as_float, as_str, expect_object, path_segment, same_origin, send
+from calsync.providers.http import (
+    Classifier,
+    as_str,
+    expect_object,
+    path_segment,
+    same_origin,
+    send,
+    token_grant,
+)
 from calsync.providers.microsoft_normalize import normalize_event
 from calsync.providers.normalize import parse_datetime
 
@@ -127,21 +135,8 @@ class MicrosoftProvider:
                 "scope": SCOPE,
             },
         )
-        body = expect_object(response, "token refresh")
-        access_token = as_str(body.get("access_token"))
-        expires_in = as_float(body.get("expires_in"))
-        if not access_token or expires_in is None:
-            raise ProviderError(
-                ErrorKind.INVALID_REQUEST,
-                "token refresh: the reply has no access_token or expires_in",
-                status=response.status_code,
-            )
-        return TokenGrant(
-            access_token=access_token,
-            expires_at=issued_at + timedelta(seconds=expires_in),
-            # Rotated on every refresh: the caller must persist it (the old one keeps working for a while).
-            refresh_token=as_str(body.get("refresh_token")),
-        )
+        # Rotated on every refresh: the caller must persist it (the old one keeps working for a while).
+        return token_grant(response, issued_at)
 
     async def list_changes(
         self,

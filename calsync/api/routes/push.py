@@ -96,7 +96,11 @@ def _validation_echo(request: Request) -> Response | None:
     return PlainTextResponse(token, status_code=200)
 
 
-async def _graph_items(request: Request) -> list[dict[str, Any]] | Response:
+async def _graph_batch(request: Request) -> list[dict[str, Any]] | Response:
+    """The items of a Graph POST, or the reply to send instead: the validation echo, or 400 for bad JSON."""
+    echo = _validation_echo(request)
+    if echo is not None:
+        return echo
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
@@ -107,10 +111,7 @@ async def _graph_items(request: Request) -> list[dict[str, Any]] | Response:
 
 @router.post(MICROSOFT_PATH)
 async def microsoft_notification(request: Request) -> Response:
-    echo = _validation_echo(request)
-    if echo is not None:
-        return echo
-    items = await _graph_items(request)
+    items = await _graph_batch(request)
     if isinstance(items, Response):
         return items
     # The whole batch is processed; one unknown subscription never drops the others (anchor weakness 16).
@@ -129,10 +130,7 @@ async def microsoft_notification(request: Request) -> Response:
 
 @router.post(MICROSOFT_LIFECYCLE_PATH)
 async def microsoft_lifecycle(request: Request) -> Response:
-    echo = _validation_echo(request)
-    if echo is not None:
-        return echo
-    items = await _graph_items(request)
+    items = await _graph_batch(request)
     if isinstance(items, Response):
         return items
     context = get_context(request)
