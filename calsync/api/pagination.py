@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 
 from calsync.api.errors import ApiError
+from calsync.store.keyset import KeysetPage, SeekKey
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,19 @@ def page_url(request: Request, cursor: Cursor | None) -> str | None:
     return str(request.url.include_query_params(cursor=encode_cursor(cursor)))
 
 
-@dataclass(frozen=True)
-class Page:
-    """Rows of one page in display order, plus the cursors of the neighbouring pages (None: no such page)."""
+def page_envelope(
+    request: Request, page: KeysetPage[Any], ordering: str, results: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The anchor's `{next, previous, results}` for a keyset page: absolute URLs carrying the cursors of the
+    neighbouring pages (null where there is none)."""
 
-    rows: list[Any]
-    next: Cursor | None
-    previous: Cursor | None
+    def link(key: SeekKey | None, backwards: bool) -> str | None:
+        if key is None:
+            return None
+        return page_url(request, Cursor(ordering, key.value, key.row_id, backwards))
 
-    def envelope(self, request: Request, results: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"next": page_url(request, self.next), "previous": page_url(request, self.previous), "results": results}
+    return {"next": link(page.next_key, False), "previous": link(page.previous_key, True), "results": results}
+
+
+def seek_key(cursor: Cursor | None) -> SeekKey | None:
+    return SeekKey(cursor.value, cursor.row_id) if cursor else None

@@ -11,11 +11,10 @@ from fastapi.responses import JSONResponse
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.datetimes import parse_query_datetime
 from calsync.api.errors import bad_query, not_found
-from calsync.api.pagination import Cursor, Page, decode_cursor
+from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS
 from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
 from calsync.api.serializers import event_json
-from calsync.store.keyset import SeekKey
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import events as event_queries
 
@@ -119,18 +118,14 @@ async def list_calendar_events(
             filters,
             order_column=chosen.lstrip("-"),
             descending=chosen.startswith("-"),
-            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            after=seek_key(parsed),
             backwards=parsed.backwards if parsed else False,
             limit=EVENT_PAGE_SIZE,
             include_raw=with_raw,
         )
         object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
     results = [event_json(e, object_ids[e.calendar_id], include_raw=with_raw) for e in page.rows]
-    next_cursor = Cursor(chosen, page.next_key.value, page.next_key.row_id, False) if page.next_key else None
-    previous_cursor = (
-        Cursor(chosen, page.previous_key.value, page.previous_key.row_id, True) if page.previous_key else None
-    )
-    return JSONResponse(Page(page.rows, next_cursor, previous_cursor).envelope(request, results))
+    return JSONResponse(page_envelope(request, page, chosen, results))
 
 
 @router.get(

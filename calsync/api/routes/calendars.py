@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.pagination import Cursor, Page, decode_cursor
+from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.ratelimit import retry_after_seconds
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
 from calsync.api.schemas import (
@@ -22,7 +22,6 @@ from calsync.api.schemas import (
 )
 from calsync.api.serializers import calendar_json
 from calsync.context import AppContext
-from calsync.store.keyset import SeekKey
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.work_signal import notify_work_in_transaction
 
@@ -32,15 +31,6 @@ CALENDAR_PAGE_SIZE = 25
 CALENDARS_ORDERING = "-created_at"
 CALENDAR_NOT_FOUND = "Calendar not found"
 DUPLICATE_KEY_MESSAGE = "A calendar with this deduplication key already exists in this project."
-
-
-def _page_cursors(page: Any) -> tuple[Cursor | None, Cursor | None]:
-    def to_cursor(key: SeekKey | None, backwards: bool) -> Cursor | None:
-        if key is None:
-            return None
-        return Cursor(CALENDARS_ORDERING, key.value, key.row_id, backwards)
-
-    return to_cursor(page.next_key, False), to_cursor(page.previous_key, True)
 
 
 def _enforce_create_rate_limit(request: Request, caller: Caller) -> None:
@@ -79,13 +69,11 @@ async def list_calendars(
             session,
             caller.project_id,
             calendar_queries.CalendarFilters(deduplication_key=deduplication_key, state=state, platform=platform),
-            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            after=seek_key(parsed),
             backwards=parsed.backwards if parsed else False,
             limit=CALENDAR_PAGE_SIZE,
         )
-    next_cursor, previous_cursor = _page_cursors(page)
-    envelope = Page(page.rows, next_cursor, previous_cursor).envelope(request, [calendar_json(c) for c in page.rows])
-    return JSONResponse(envelope)
+    return JSONResponse(page_envelope(request, page, CALENDARS_ORDERING, [calendar_json(c) for c in page.rows]))
 
 
 @router.post(

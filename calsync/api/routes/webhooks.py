@@ -17,9 +17,8 @@ from pydantic_core import PydanticCustomError
 
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.pagination import Cursor, Page, decode_cursor
+from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
-from calsync.store.keyset import KeysetPage, SeekKey
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import queries, secret_store, serializers
 from calsync.webhooks.payloads import TRIGGERS
@@ -105,13 +104,6 @@ class RotateSecretRequest(BaseModel):
 CREATE_FIELDS = tuple(CreateWebhookRequest.model_fields)
 PATCH_FIELDS = tuple(PatchWebhookRequest.model_fields)
 ROTATE_FIELDS = tuple(RotateSecretRequest.model_fields)
-
-
-def _cursors(page: KeysetPage[Any]) -> tuple[Cursor | None, Cursor | None]:
-    def to_cursor(key: SeekKey | None, backwards: bool) -> Cursor | None:
-        return Cursor(ORDERING, key.value, key.row_id, backwards) if key is not None else None
-
-    return to_cursor(page.next_key, False), to_cursor(page.previous_key, True)
 
 
 def _check_url(request: Request, url: str) -> None:
@@ -243,13 +235,12 @@ async def list_webhooks(
         page = await queries.list_subscriptions(
             session,
             caller.project_id,
-            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            after=seek_key(parsed),
             backwards=parsed.backwards if parsed else False,
             limit=PAGE_SIZE,
         )
-    next_cursor, previous_cursor = _cursors(page)
     results = [serializers.webhook_json(s) for s in page.rows]
-    return JSONResponse(Page(page.rows, next_cursor, previous_cursor).envelope(request, results))
+    return JSONResponse(page_envelope(request, page, ORDERING, results))
 
 
 @router.get(
@@ -355,13 +346,12 @@ async def list_webhook_deliveries(
             session,
             subscription.id,
             queries.DeliveryFilters(status=status, trigger=trigger, calendar_object_id=calendar_id),
-            after=SeekKey(parsed.value, parsed.row_id) if parsed else None,
+            after=seek_key(parsed),
             backwards=parsed.backwards if parsed else False,
             limit=PAGE_SIZE,
         )
-    next_cursor, previous_cursor = _cursors(page)
     results = [serializers.delivery_json(d, subscription.object_id) for d in page.rows]
-    return JSONResponse(Page(page.rows, next_cursor, previous_cursor).envelope(request, results))
+    return JSONResponse(page_envelope(request, page, ORDERING, results))
 
 
 @router.get(
