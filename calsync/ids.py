@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import socket
 import string
+import uuid
 
 _ALPHABET = string.ascii_letters + string.digits
 ID_LENGTH = 16
@@ -25,3 +28,8 @@ def new_id(prefix: str) -> str:
 
 def looks_like_id(prefix: str, value: str) -> bool:
     return re.fullmatch(re.escape(prefix) + rf"[A-Za-z0-9]{{{ID_LENGTH}}}", value) is not None
+
+
+def lease_owner_id() -> str:
+    """Who holds a lease: host, process and a random part (one process may run several loops)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import socket
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
+from calsync.ids import lease_owner_id
 from calsync.webhooks import claims
 from calsync.webhooks.backoff import RetryPolicy
 from calsync.webhooks.sender import AttemptResult, make_client, send_webhook
@@ -45,10 +43,6 @@ PER_STRUGGLING_SUBSCRIPTION = 1
 BATCH_SIZE = 32
 # A claim outlives the attempt (bounded by the timeout) by this much, for recording it under load.
 LEASE_MARGIN_SECONDS = 60.0
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -76,7 +70,7 @@ class WebhookDeliveryLoop:
     ) -> None:
         settings = context.settings
         self.context = context
-        self.owner = worker_identity()
+        self.owner = lease_owner_id()
         self.max_in_flight = max_in_flight
         self.per_subscription = per_subscription
         self.per_struggling_subscription = min(per_struggling_subscription, per_subscription)

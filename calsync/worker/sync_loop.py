@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import uuid
 
 import httpx
 import structlog
 
 from calsync.context import AppContext
+from calsync.ids import lease_owner_id
 from calsync.providers.base import CalendarProvider
 from calsync.providers.registry import PLATFORMS, make_provider
 from calsync.sync import metrics
@@ -23,16 +21,12 @@ log = structlog.get_logger(__name__)
 DRAIN_SECONDS = 10.0
 
 
-def new_worker_id() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 class SyncLoop:
     name = "sync"
 
     def __init__(self, context: AppContext, worker_id: str | None = None) -> None:
         self.context = context
-        self.worker_id = worker_id or new_worker_id()
+        self.worker_id = worker_id or lease_owner_id()
         self.http = httpx.AsyncClient(
             timeout=context.settings.provider_timeout_seconds,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
