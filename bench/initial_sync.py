@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import time
@@ -91,9 +92,12 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
         tenant = await new_tenant(context)
         await insert_calendars(context, tenant.project_id, seeded_accounts(SEED, half, args.calendars - half), due=None)
         env = calsync_env(database_url, key, emulator_url, CALSYNC_WORKER_POLL_INTERVAL_SECONDS="0.2")
-        with spawn_calsync("worker", env) as worker:
+        with contextlib.ExitStack() as stack:
+            # Several `calsync worker` processes share the work through leases, as in production.
+            workers = [stack.enter_context(spawn_calsync("worker", env)) for _ in range(args.workers)]
             await asyncio.sleep(2.0)  # started, migrated (no-op), idle
-            worker_cpu, emulator_cpu = cpu_seconds(worker.pid), cpu_seconds(emulator.pid)
+            worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
+            emulator_cpu = cpu_seconds(emulator.pid)
             started = await make_all_due(context)
             wall = time.monotonic()
             done = failed = 0
@@ -102,11 +106,11 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
             while time.monotonic() - wall < args.timeout:
                 await asyncio.sleep(0.25)
                 done, failed, newest = await progress(context, started)
-                peak_rss = max(peak_rss, proc_status(worker.pid).get("VmRSS", 0.0))
+                peak_rss = max(peak_rss, *(proc_status(w.pid).get("VmRSS", 0.0) for w in workers))
                 if done >= args.calendars:
                     break
-            hwm = proc_status(worker.pid).get("VmHWM", 0.0)
-            worker_cpu = cpu_seconds(worker.pid) - worker_cpu
+            hwm = max(proc_status(w.pid).get("VmHWM", 0.0) for w in workers)
+            worker_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
             emulator_cpu = cpu_seconds(emulator.pid) - emulator_cpu
         events = await stored_events(context)
     seconds = (newest - started).total_seconds() if newest is not None else float("nan")
@@ -129,6 +133,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=500, help="events per calendar, series included")
     parser.add_argument("--recurring", type=int, default=5, help="recurring series per calendar")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="calsync worker processes")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per run before giving up")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (created if missing, then dropped)")
