@@ -329,6 +329,15 @@ async def insert_calendars(
     return ids
 
 
+async def stored_events(context: Any) -> int:
+    from sqlalchemy import func, select
+
+    from calsync.store.models import CalendarEvent
+
+    async with context.db.read() as session:
+        return int((await session.execute(select(func.count()).select_from(CalendarEvent))).scalar_one())
+
+
 async def make_all_due(context: Any) -> datetime:
     from sqlalchemy import update
 

@@ -48,6 +48,7 @@ from _common import (
     seeded_accounts,
     spawn_calsync,
     spawn_emulator,
+    stored_events,
 )
 
 from calsync.emulator.client import SyncEmulatorControl
@@ -71,15 +72,6 @@ async def progress(context: Any, since: Any) -> tuple[int, int, Any]:
             )
         ).one()
     return int(row[0]), int(row[1]), row[2]
-
-
-async def stored_events(context: Any) -> int:
-    from sqlalchemy import func, select
-
-    from calsync.store.models import CalendarEvent
-
-    async with context.db.read() as session:
-        return int((await session.execute(select(func.count()).select_from(CalendarEvent))).scalar_one())
 
 
 async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEmulator) -> dict[str, Any]:

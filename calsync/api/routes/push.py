@@ -47,6 +47,7 @@ async def _request_sync(
             row.channel_id: row
             for row in (await session.execute(select(PushChannel).where(PushChannel.channel_id.in_(ids)))).scalars()
         }
+        authentic: list[PushChannel] = []
         for channel_id, presented in items:
             channel = channels.get(channel_id)
             if channel is None or not _authentic(channel, presented):
@@ -54,9 +55,22 @@ async def _request_sync(
                 continue
             accepted += 1
             channel.last_notification_at = now
-            calendar = await session.get(Calendar, channel.calendar_id, with_for_update=True)
-            if calendar is None or calendar.deleted_at is not None:
-                continue
+            authentic.append(channel)
+        # One query for the whole batch (a Graph POST can carry many notifications), locked in id order.
+        calendar_ids = sorted({channel.calendar_id for channel in authentic})
+        calendars: list[Calendar] = []
+        if calendar_ids:
+            calendars = list(
+                (
+                    await session.execute(
+                        select(Calendar)
+                        .where(Calendar.id.in_(calendar_ids), Calendar.deleted_at.is_(None))
+                        .order_by(Calendar.id)
+                        .with_for_update()
+                    )
+                ).scalars()
+            )
+        for calendar in calendars:
             mark_due(calendar, reason, due)
             if full_resync:
                 calendar.next_full_sync_at = now
