@@ -6,7 +6,6 @@ connection or an HTML error page can never escape as an httpx or JSON exception.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -15,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from calsync import json_codec
 from calsync.clock import Clock, system_clock
 from calsync.providers.base import ErrorKind, ProviderError, TokenGrant
 
@@ -77,7 +77,7 @@ def retry_after_of(response: httpx.Response, clock: Clock) -> float | None:
 def json_body(response: httpx.Response) -> Any:
     """The decoded JSON body, or None for an empty, non-JSON or undecodable body. Never raises."""
     try:
-        return json.loads(response.content)
+        return json_codec.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         return None
 

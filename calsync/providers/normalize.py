@@ -3,13 +3,13 @@ and the call into meeting-URL extraction."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.parser import isoparse
 
+from calsync import json_codec
 from calsync.providers.meeting_urls import find_meeting_url
 
 # Column sizes of the event table (the anchor's too): longer values are cut, never rejected.
@@ -31,7 +31,7 @@ def truncate(value: str | None, limit: int) -> str | None:
 
 
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    return len(json_codec.dumps(value))
 
 
 def bound_raw(item: dict[str, Any], text_paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:

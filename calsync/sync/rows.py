@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
+from calsync import json_codec
 from calsync.providers.base import NormalizedEvent
 
 # Keys of `raw` that change on every touch without the event changing (etags, modification stamps).
@@ -67,8 +67,7 @@ def content_hash(values: dict[str, Any]) -> str:
         stable["raw"] = {k: v for k, v in raw.items() if k not in _VOLATILE_RAW_KEYS}
     # Key order is deterministic (values are built in a fixed order, raw keeps the platform's order), so no
     # sort_keys: at worst a platform reordering its JSON causes one harmless rewrite.
-    encoded = json.dumps(stable, default=str, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return hashlib.sha256(json_codec.dumps(stable)).hexdigest()
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

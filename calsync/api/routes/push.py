@@ -6,7 +6,6 @@ an answer within 3 seconds)."""
 from __future__ import annotations
 
 import hmac
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
+from calsync import json_codec
 from calsync.api.auth import get_context
 from calsync.context import AppContext
 from calsync.store.models import Calendar, PushChannel
@@ -116,7 +116,7 @@ async def _graph_batch(request: Request) -> list[dict[str, Any]] | Response:
     if echo is not None:
         return echo
     try:
-        body = json.loads(await request.body())
+        body = json_codec.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
         return JSONResponse({"detail": "Invalid JSON"}, status_code=400)
     value = body.get("value") if isinstance(body, dict) else None
