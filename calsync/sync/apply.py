@@ -7,6 +7,7 @@ row committed later with an older stamp — the anchor's race (weakness 18)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,28 +80,34 @@ def _last_version_of_each(events: Iterable[NormalizedEvent]) -> dict[str, Normal
     return latest
 
 
-async def apply_page(
-    session: AsyncSession,
-    calendar: Calendar,
-    events: Sequence[NormalizedEvent],
-    removed_ids: Sequence[str],
-    now: datetime,
-) -> AppliedChanges:
-    changes = AppliedChanges()
+@dataclass
+class PagePlan:
+    """The writes one page needs, worked out before the project's change clock is taken: the clock serialises
+    every event write of a project, so it is held only for the statements and the commit (bench/initial_sync.py
+    --projects shows what holding it longer costs)."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    changes: AppliedChanges = field(default_factory=AppliedChanges)
+
+
+async def plan_page(
+    session: AsyncSession, calendar: Calendar, events: Sequence[NormalizedEvent], removed_ids: Sequence[str]
+) -> PagePlan:
+    """Compare one page with what is stored (reads only). Rows carry no stamps yet; `write_page` adds them."""
+    plan = PagePlan()
     latest = _last_version_of_each(events)
     gone = [uuid for uuid in dict.fromkeys(removed_ids) if uuid not in latest]
     if not latest and not gone:
-        return changes
-    clock = await lock_change_clock(session, calendar.project_id, now)
+        return plan
     existing = await _existing(session, calendar.id, [*latest, *gone])
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    changes = plan.changes
 
     for uuid, event in latest.items():
         row = existing.get(uuid)
         if event.is_deleted or event.start_time is None or event.end_time is None:
             if row is not None and not row["is_deleted"]:
-                updates.append(_tombstone(row, clock))
+                plan.updates.append(_tombstone(row))
                 changes.deleted.append(row["object_id"])
             # A cancellation of an event never stored (e.g. an instance outside the window) has nothing to update.
             continue
@@ -108,57 +115,61 @@ async def apply_page(
         digest = content_hash(values)
         if row is None:
             object_id = new_id("evt_")
-            inserts.append(
-                {
-                    **values,
-                    "object_id": object_id,
-                    "project_id": calendar.project_id,
-                    "calendar_id": calendar.id,
-                    "content_hash": digest,
-                    "created_at": clock.stamp,
-                    "updated_at": clock.stamp,
-                    "change_seq": clock.next_seq(),
-                }
+            values.update(
+                object_id=object_id, project_id=calendar.project_id, calendar_id=calendar.id, content_hash=digest
             )
+            plan.inserts.append(values)
             changes.created.append(object_id)
         elif row["content_hash"] != digest:
-            updates.append(
-                {
-                    **values,
-                    "id": row["id"],
-                    "content_hash": digest,
-                    "updated_at": clock.stamp,
-                    "change_seq": clock.next_seq(),
-                }
-            )
+            values.update(id=row["id"], content_hash=digest)
+            plan.updates.append(values)
             changes.updated[row["object_id"]] = changed_fields(row, values)
 
     for uuid in gone:
         row = existing.get(uuid)
         if row is not None and not row["is_deleted"]:
-            updates.append(_tombstone(row, clock))
+            plan.updates.append(_tombstone(row))
             changes.deleted.append(row["object_id"])
+    return plan
 
-    if inserts:
+
+async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, now: datetime) -> None:
+    """Stamp the planned rows from the project's change clock and write them; the clock stays locked until the
+    caller commits, so stamps increase in commit order."""
+    if not plan.inserts and not plan.updates:
+        return
+    clock = await lock_change_clock(session, calendar.project_id, now)
+    for row in plan.inserts:
+        row["created_at"] = row["updated_at"] = clock.stamp
+        row["change_seq"] = clock.next_seq()
+    for row in plan.updates:
+        row["updated_at"] = clock.stamp
+        row["change_seq"] = clock.next_seq()
+    if plan.inserts:
         # Core executemany (not the ORM bulk path): no per-row instance bookkeeping.
-        await session.execute(insert(EVENTS_TABLE), inserts)
+        await session.execute(insert(EVENTS_TABLE), plan.inserts)
     # Bulk UPDATE by primary key wants one shape per batch; tombstones and full updates differ.
-    for shape in {tuple(sorted(u)) for u in updates}:
-        batch = [u for u in updates if tuple(sorted(u)) == shape]
+    for shape in {tuple(sorted(u)) for u in plan.updates}:
+        batch = [u for u in plan.updates if tuple(sorted(u)) == shape]
         await session.execute(update(CalendarEvent), batch)
     clock.close()
-    return changes
 
 
-def _tombstone(row: dict[str, Any], clock: ChangeClock) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "is_deleted": True,
-        "status": "cancelled",
-        "content_hash": "deleted",
-        "updated_at": clock.stamp,
-        "change_seq": clock.next_seq(),
-    }
+async def apply_page(
+    session: AsyncSession,
+    calendar: Calendar,
+    events: Sequence[NormalizedEvent],
+    removed_ids: Sequence[str],
+    now: datetime,
+) -> AppliedChanges:
+    """`plan_page` then `write_page`, for callers with nothing to do in between."""
+    plan = await plan_page(session, calendar, events, removed_ids)
+    await write_page(session, calendar, plan, now)
+    return plan.changes
+
+
+def _tombstone(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "is_deleted": True, "status": "cancelled", "content_hash": "deleted"}
 
 
 async def live_event_ids_in_window(

@@ -30,7 +30,7 @@ from calsync.store.models import Calendar, CalendarState
 from calsync.store.models import PushChannel as PushChannelRow
 from calsync.sync import channels, metrics
 from calsync.sync.announce import announce_event_changes, announce_state_change
-from calsync.sync.apply import apply_page, live_event_ids_in_window
+from calsync.sync.apply import live_event_ids_in_window, plan_page, write_page
 from calsync.sync.changes import AppliedChanges
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
 from calsync.sync.throttle import record_throttle, throttled_until
@@ -216,8 +216,11 @@ class CalendarSyncer:
         if not events and not removed_ids:
             return AppliedChanges()
         async with self._owned(snap.id) as (session, calendar):
-            changes = await apply_page(session, calendar, events, removed_ids, self._now)
-            await announce_event_changes(session, calendar, changes, self._now)
+            plan = await plan_page(session, calendar, events, removed_ids)
+            await announce_event_changes(session, calendar, plan.changes, self._now)
+            # Last: the project's change clock is held from here to the commit.
+            await write_page(session, calendar, plan, self._now)
+        changes = plan.changes
         if changes:
             self.context.work_signal.kick()
         return changes

@@ -139,7 +139,7 @@ async def test_an_unexpected_crash_is_visible_and_retried(
     async def broken(*_args, **_kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("calsync.sync.engine.apply_page", broken)
+    monkeypatch.setattr("calsync.sync.engine.plan_page", broken)
     await control.create_event(account["primary_calendar_id"], BASE, BASE + timedelta(hours=1), summary="x")
     async with running_worker(context):
         row = await eventually(lambda: _errored(context, created["id"]))
