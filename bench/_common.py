@@ -86,6 +86,28 @@ def cpu_seconds(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL server process on this machine, by pid."""
+    usage: dict[int, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        usage[int(proc.name)] = cpu_seconds(proc.name)
+    return usage
+
+
+def postgres_cpu_since(before: dict[int, float]) -> float:
+    """PostgreSQL CPU seconds used since `before` (backends started since count from zero; ones that exited
+    in between are lost, which the benches avoid by keeping their pools open until measured)."""
+    now = postgres_cpu()
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items() if seconds == seconds)
+
+
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]

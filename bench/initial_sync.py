@@ -42,6 +42,8 @@ from _common import (
     machine,
     make_all_due,
     new_tenant,
+    postgres_cpu,
+    postgres_cpu_since,
     print_table,
     proc_status,
     quiet_logs,
@@ -81,8 +83,12 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
     half = args.calendars // 2
     emulator_url = emulator.url
     async with bench_context(database_url, emulator_url, encryption_keys=key) as context:
-        tenant = await new_tenant(context)
-        await insert_calendars(context, tenant.project_id, seeded_accounts(SEED, half, args.calendars - half), due=None)
+        accounts = seeded_accounts(SEED, half, args.calendars - half)
+        # Projects share nothing but each has its own change clock (calsync/sync/apply.py), which every write
+        # of its events takes; `--projects` shows what that per-project serialisation costs.
+        for project in range(args.projects):
+            tenant = await new_tenant(context)
+            await insert_calendars(context, tenant.project_id, accounts[project :: args.projects], due=None)
         env = calsync_env(database_url, key, emulator_url, CALSYNC_WORKER_POLL_INTERVAL_SECONDS="0.2")
         with contextlib.ExitStack() as stack:
             # Several `calsync worker` processes share the work through leases, as in production.
@@ -90,6 +96,7 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
             await asyncio.sleep(2.0)  # started, migrated (no-op), idle
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
             emulator_cpu = cpu_seconds(emulator.pid)
+            database_cpu = postgres_cpu()
             started = await make_all_due(context)
             wall = time.monotonic()
             done = failed = 0
@@ -104,6 +111,8 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
             hwm = max(proc_status(w.pid).get("VmHWM", 0.0) for w in workers)
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
             emulator_cpu = cpu_seconds(emulator.pid) - emulator_cpu
+            # SQLite runs inside the worker, so only a PostgreSQL server has CPU of its own to report.
+            database_cpu_seconds = postgres_cpu_since(database_cpu) if database_url.startswith("postgresql") else 0.0
         events = await stored_events(context)
     seconds = (newest - started).total_seconds() if newest is not None else float("nan")
     return {
@@ -115,6 +124,7 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
         "worker_vmhwm_mb": hwm,
         "worker_cpu_seconds": worker_cpu,
         "emulator_cpu_seconds": emulator_cpu,
+        "postgres_cpu_seconds": database_cpu_seconds,
         "timed_out": done < args.calendars,
     }
 
@@ -126,6 +136,7 @@ def main() -> None:
     parser.add_argument("--recurring", type=int, default=5, help="recurring series per calendar")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="calsync worker processes")
+    parser.add_argument("--projects", type=int, default=1, help="projects the calendars are spread over")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per run before giving up")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (created if missing, then dropped)")
@@ -176,6 +187,8 @@ def main() -> None:
                 f"{max(r['worker_vmhwm_mb'] for r in runs):.0f}",
                 f"{statistics.median(r['worker_cpu_seconds'] for r in runs):.1f}",
                 f"{statistics.median(r['emulator_cpu_seconds'] for r in runs):.1f}",
+                f"{statistics.median(r['postgres_cpu_seconds'] for r in runs):.1f}",
+                f"{statistics.median(r['worker_cpu_seconds'] / r['events_stored'] * 1e6 for r in runs):.0f}",
             ]
         )
     print_table(
@@ -191,6 +204,8 @@ def main() -> None:
             "worker HWM MB",
             "worker CPU s",
             "emulator CPU s",
+            "PostgreSQL CPU s",
+            "worker CPU µs/event",
         ],
         rows,
     )
