@@ -4,6 +4,7 @@ instead of failing when a read lock is upgraded) while reads stay concurrent und
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,10 +51,14 @@ class Database:
             self.read_engine = _sqlite_engine(url, immediate=False)
             self.write_engine = _sqlite_engine(url, immediate=True)
         else:
-            self.read_engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **JSON_CODEC
-            )
+            # No pool_pre_ping: the asyncpg dialect pings with BEGIN, a query and ROLLBACK, three round trips on
+            # every checkout, which was a quarter of a worker's CPU per calendar (bench/initial_sync.py). After a
+            # server restart the first statement on a dead connection fails instead; SQLAlchemy then invalidates
+            # the whole pool, the sync records the failure and is retried, an API call answers a JSON 500 once.
+            self.read_engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **JSON_CODEC)
             self.write_engine = self.read_engine
+        self._writer_gate: asyncio.Lock | None = None
+        self._writer_gate_loop: asyncio.AbstractEventLoop | None = None
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -69,8 +74,22 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction; commits on success, rolls back on any exception."""
-        async with self._write() as session, session.begin():
+        if not self.is_sqlite:
+            async with self._write() as session, session.begin():
+                yield session
+            return
+        # SQLite admits one writer at a time. Left to the busy handler, waiting writers sleep and poll (1, 2, 5 …
+        # 100 ms), so the lock sits idle between them; queueing this process's writers here hands it over at once
+        # (bench/initial_sync.py). The busy timeout still arbitrates between processes.
+        async with self._sqlite_writer_gate(), self._write() as session, session.begin():
             yield session
+
+    def _sqlite_writer_gate(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._writer_gate is None or self._writer_gate_loop is not loop:
+            # An asyncio.Lock belongs to one event loop; a Database used from another loop (tests) gets its own.
+            self._writer_gate, self._writer_gate_loop = asyncio.Lock(), loop
+        return self._writer_gate
 
     async def ping(self) -> None:
         async with self.read() as session:
