@@ -290,6 +290,20 @@ def cases(pop: Population) -> list[Case]:
             fixed={"updated_at_gte": iso(now - timedelta(days=7))},
         ),
         Case("updated_at_gte=now-1h, ordering=start_time", "start_time", vary="updated_recent"),
+        Case(
+            "updated_at_gte=now-1d, ordering=created_at",
+            "created_at",
+            fixed={"updated_at_gte": iso(now - timedelta(days=1))},
+        ),
+        Case(
+            "end_time_gte=now+29d, ordering=start_time",
+            "start_time",
+            fixed={"end_time_gte": iso(now + timedelta(days=29))},
+        ),
+        Case(
+            "start_time_gte=now & end_time_lte=now+3d (default ordering)",
+            fixed={"start_time_gte": iso(now), "end_time_lte": iso(now + timedelta(days=3))},
+        ),
         Case("start_time_gte=now", fixed={"start_time_gte": iso(now)}),
         Case("start_time_gte=now, ordering=start_time", "start_time", fixed={"start_time_gte": iso(now)}),
         Case("end_time_lte=now", fixed={"end_time_lte": iso(now)}),

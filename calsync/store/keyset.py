@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import UnaryExpression
 
 T = TypeVar("T")
 
@@ -26,6 +28,13 @@ class KeysetPage(Generic[T]):
     previous_key: SeekKey | None  # page backwards before this row
 
 
+def sqlite_unindexed(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
+    """`+column`: the same value (SQLite's unary plus is a no-op on any type), but a term written with it can
+    use no index. It is how a query tells SQLite which index *not* to choose (SQLite has no index hints that
+    SQLAlchemy renders, and `INDEXED BY` would fail outright if the index were ever renamed)."""
+    return UnaryExpression(column.expression, operator=operators.custom_op("+"), type_=column.type)
+
+
 async def fetch_keyset_page(
     session: AsyncSession,
     stmt: Select[T],
@@ -37,20 +46,24 @@ async def fetch_keyset_page(
     backwards: bool,
     limit: int,
     lower_bound: datetime | None = None,
+    unindexed_sort: bool = False,
 ) -> KeysetPage[T]:
+    """`unindexed_sort` (SQLite only): seek and order by `+sort_column`, so that no index on the sort column
+    serves the page; the caller has picked a filter's index to read the rows through, and they are sorted."""
     # Walking backwards is walking the opposite order forwards, then flipping the rows.
     walk_descending = descending != backwards
     # A seek key behind the filter's own lower bound on the sort column (an old cursor with a newer filter)
     # excludes nothing the filter admits; left in, PostgreSQL starts its index scan at the looser key.
     redundant = lower_bound is not None and not walk_descending and after is not None and after.value < lower_bound
+    sort_key = sqlite_unindexed(sort_column) if unindexed_sort else sort_column
     if after is not None and not redundant:
-        key = tuple_(sort_column, id_column)
+        key = tuple_(sort_key, id_column)
         bound = tuple_(after.value, after.row_id)
         stmt = stmt.where(key < bound if walk_descending else key > bound)
     if walk_descending:
-        stmt = stmt.order_by(sort_column.desc(), id_column.desc())
+        stmt = stmt.order_by(sort_key.desc(), id_column.desc())
     else:
-        stmt = stmt.order_by(sort_column.asc(), id_column.asc())
+        stmt = stmt.order_by(sort_key.asc(), id_column.asc())
     rows = list((await session.execute(stmt.limit(limit + 1))).scalars().all())
     has_more = len(rows) > limit
     rows = rows[:limit]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page
+from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page, sqlite_unindexed
 from calsync.store.models import Calendar, CalendarEvent
 
 
@@ -25,6 +26,12 @@ class EventFilters:
     is_deleted: bool | None = None
 
 
+# SQLite: the most rows a page may read through a filter's index and then sort. Sorting costs ~1.6 µs per row
+# on SQLite (the row is fetched and put in a temp B-tree), so the cap bounds that plan at ~16 ms; beyond it
+# the ordering index is walked instead. docs/benchmarks.md §3 (e) has the measurements.
+SQLITE_SORT_CAP = 10_000
+
+
 async def list_events(
     session: AsyncSession,
     project_id: int,
@@ -37,35 +44,53 @@ async def list_events(
     limit: int,
     include_raw: bool = True,
 ) -> KeysetPage[CalendarEvent]:
-    stmt = select(CalendarEvent).where(CalendarEvent.project_id == project_id)
-    if not include_raw:
-        # Not even read: decoding `raw` is a large share of a page's cost.
-        stmt = stmt.options(defer(CalendarEvent.raw))
-    if filters.calendar_ids is not None:
-        if not filters.calendar_ids:
-            return KeysetPage([], None, None)
-        stmt = stmt.where(CalendarEvent.calendar_id.in_(filters.calendar_ids))
-    if filters.event_object_id is not None:
-        stmt = stmt.where(CalendarEvent.object_id == filters.event_object_id)
-    if filters.updated_at_gte is not None:
-        stmt = stmt.where(CalendarEvent.updated_at >= filters.updated_at_gte)
+    if filters.calendar_ids is not None and not filters.calendar_ids:
+        return KeysetPage([], None, None)
     # An event never ends before it starts, so "ends by X" implies "starts by X". Stating it lets the planner
     # range-scan a start_time index for the next-hour question instead of filtering a million rows under
     # another ordering (bench/events_api.py: 1.6 s → 0.8 ms). The mirror bound (ends after a start bound) is
     # deliberately not stated: with ranges on both columns PostgreSQL underestimates the matches by the
     # product of two correlated selectivities and picks a fetch-everything-and-sort plan (55 ms for a day).
-    start_gte = filters.start_time_gte
-    start_lte = _earliest(filters.start_time_lte, filters.end_time_lte)
-    end_gte = filters.end_time_gte
-    end_lte = filters.end_time_lte
-    if start_gte is not None:
-        stmt = stmt.where(CalendarEvent.start_time >= start_gte)
-    if start_lte is not None:
-        stmt = stmt.where(CalendarEvent.start_time <= start_lte)
-    if end_gte is not None:
-        stmt = stmt.where(CalendarEvent.end_time >= end_gte)
-    if end_lte is not None:
-        stmt = stmt.where(CalendarEvent.end_time <= end_lte)
+    ranges = {
+        column: bounds
+        for column, bounds in (
+            ("updated_at", (filters.updated_at_gte, None)),
+            ("start_time", (filters.start_time_gte, _earliest(filters.start_time_lte, filters.end_time_lte))),
+            ("end_time", (filters.end_time_gte, filters.end_time_lte)),
+        )
+        if bounds != (None, None)
+    }
+    scope: list[ColumnElement[bool]] = (
+        [CalendarEvent.calendar_id.in_(filters.calendar_ids)]
+        if filters.calendar_ids is not None
+        else [CalendarEvent.project_id == project_id]
+    )
+    driving: str | None = None
+    if session.get_bind().dialect.name == "sqlite" and filters.event_object_id is None:
+        driving = await _sqlite_driving_column(session, scope, ranges, order_column)
+
+    def column(name: str) -> Any:
+        # Once a driving index is chosen, every other time column is written `+column` so SQLite cannot
+        # wander onto its index.
+        attribute = getattr(CalendarEvent, name)
+        return attribute if driving is None or name == driving else sqlite_unindexed(attribute)
+
+    stmt = select(CalendarEvent).where(*scope)
+    if filters.calendar_ids is not None:
+        # The calendars were resolved within the project; the project term only guards. On SQLite with a chosen
+        # plan it must not offer the project-wide indexes, which the probe did not count.
+        project = CalendarEvent.project_id if driving is None else sqlite_unindexed(CalendarEvent.project_id)
+        stmt = stmt.where(project == project_id)
+    if not include_raw:
+        # Not even read: decoding `raw` is a large share of a page's cost.
+        stmt = stmt.options(defer(CalendarEvent.raw))
+    if filters.event_object_id is not None:
+        stmt = stmt.where(CalendarEvent.object_id == filters.event_object_id)
+    for name, (lower, upper) in ranges.items():
+        if lower is not None:
+            stmt = stmt.where(column(name) >= lower)
+        if upper is not None:
+            stmt = stmt.where(column(name) <= upper)
     if filters.is_deleted is not None:
         stmt = stmt.where(CalendarEvent.is_deleted.is_(filters.is_deleted))
     return await fetch_keyset_page(
@@ -79,7 +104,43 @@ async def list_events(
         limit=limit,
         # Only the ascending updated_at walk has a filter bound on its own sort column.
         lower_bound=filters.updated_at_gte if order_column == "updated_at" else None,
+        unindexed_sort=driving is not None and driving != order_column,
     )
+
+
+async def _sqlite_driving_column(
+    session: AsyncSession,
+    scope: list[ColumnElement[bool]],
+    ranges: dict[str, tuple[datetime | None, datetime | None]],
+    order_column: str,
+) -> str | None:
+    """Which (scope, column, id) index a SQLite page is read through: a filtered column's (then sorted) or
+    the ordering's (walked, filtering as it goes). None: no choice to make, SQLite's own plan stands.
+
+    SQLite has no range statistics: with a range on another column than the ordering's it guesses, and a
+    wrong guess either walks the ordering index past a million non-matching rows (`updated_at_gte` of the
+    last hour with `ordering=start_time`: 2 s) or sorts every row of an unselective range (a 3-day window
+    with the default ordering: 112 ms). So count, up to SQLITE_SORT_CAP, the rows each filtered column's
+    range holds in its index (index-only, ≤ 0.5 ms each). The smallest range under the cap drives: sorting it
+    is bounded by the cap, and walking the ordering's own range reads at most that many rows. With every
+    range at or over the cap the ordering index is walked: matches are then at least cap/rows dense, which
+    keeps a 1,000,000-row walk to a few ms unless the filter and the ordering are correlated."""
+    if not any(name != order_column for name in ranges):
+        return None
+    best: tuple[int, str] | None = None
+    for name, (lower, upper) in ranges.items():
+        attribute = getattr(CalendarEvent, name)
+        probe = select(literal(1)).where(*scope)
+        if lower is not None:
+            probe = probe.where(attribute >= lower)
+        if upper is not None:
+            probe = probe.where(attribute <= upper)
+        count = (
+            await session.execute(select(func.count()).select_from(probe.limit(SQLITE_SORT_CAP).subquery()))
+        ).scalar_one()
+        if count < SQLITE_SORT_CAP and (best is None or count < best[0]):
+            best = (count, name)
+    return best[1] if best is not None else order_column
 
 
 def _earliest(*values: datetime | None) -> datetime | None:
