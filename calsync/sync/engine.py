@@ -31,6 +31,7 @@ from calsync.store.models import PushChannel as PushChannelRow
 from calsync.sync import channels, metrics
 from calsync.sync.announce import announce_event_changes, announce_state_change
 from calsync.sync.apply import live_event_ids_in_window, plan_page, write_page
+from calsync.sync.batching import ChangeBatch
 from calsync.sync.changes import AppliedChanges
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
 from calsync.sync.throttle import record_throttle, throttled_until
@@ -202,12 +203,24 @@ class CalendarSyncer:
         await self._full(snap, provider, token, result)
 
     async def _consume(
-        self, snap: CalendarSnapshot, pages: AsyncIterator[ChangePage], result: SyncResult
+        self,
+        snap: CalendarSnapshot,
+        pages: AsyncIterator[ChangePage],
+        result: SyncResult,
+        seen: set[str] | None = None,
     ) -> str | None:
+        """Write the pages (merged into batches) and return the listing's cursor; `seen` collects every id listed."""
         cursor: str | None = None
+        batch = ChangeBatch()
         async for page in pages:
-            result.changes.extend(await self._apply(snap, page.events, page.removed_ids))
+            if seen is not None:
+                seen.update(event.platform_uuid for event in page.events)
+                seen.update(page.removed_ids)
+            batch.add(page.events, page.removed_ids)
+            if batch.full:
+                result.changes.extend(await self._apply(snap, *batch.take()))
             cursor = page.cursor or cursor
+        result.changes.extend(await self._apply(snap, *batch.take()))
         return cursor
 
     async def _apply(
@@ -229,14 +242,10 @@ class CalendarSyncer:
         now = self._now
         window_start, window_end = sync_window(now, self.context.settings)
         seen: set[str] = set()
-        cursor: str | None = None
-        async for page in provider.list_changes(
+        pages = provider.list_changes(
             token, snap.platform_uuid, window_start=window_start, window_end=window_end, cursor=None
-        ):
-            seen.update(event.platform_uuid for event in page.events)
-            seen.update(page.removed_ids)
-            result.changes.extend(await self._apply(snap, page.events, page.removed_ids))
-            cursor = page.cursor or cursor
+        )
+        cursor = await self._consume(snap, pages, result, seen)
         # A full list carries no tombstones: stored events it did not return were deleted, or moved out of
         # the window. Ask for each (a few at most, normally) rather than guess.
         async with self.context.db.read() as session:
