@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.util.typing import TupleAny
 
 T = TypeVar("T")
+R = TypeVar("R")
+S = TypeVar("S", bound="Select[*TupleAny]")
 
 
 @dataclass(frozen=True)
@@ -46,39 +49,80 @@ async def fetch_keyset_page(
     backwards: bool,
     limit: int,
     lower_bound: datetime | None = None,
-    unindexed_sort: bool = False,
 ) -> KeysetPage[T]:
-    """`unindexed_sort` (SQLite only): seek and order by `+sort_column`, so that no index on the sort column
+    """A page of one selected entity (or column)."""
+    seek = _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound)
+    rows = list((await session.execute(seek.statement(stmt))).scalars().all())
+    return seek.page(rows)
+
+
+async def fetch_keyset_rows(
+    session: AsyncSession,
+    stmt: Select[*TupleAny],
+    *,
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    descending: bool,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+    lower_bound: datetime | None = None,
+    unindexed_sort: bool = False,
+) -> KeysetPage[Row[*TupleAny]]:
+    """A page of Core rows (named columns, which must include the sort and id columns under their own names):
+    no ORM instances to build where a page is only serialized.
+
+    `unindexed_sort` (SQLite only): seek and order by `+sort_column`, so that no index on the sort column
     serves the page; the caller has picked a filter's index to read the rows through, and they are sorted."""
-    # Walking backwards is walking the opposite order forwards, then flipping the rows.
-    walk_descending = descending != backwards
-    # A seek key behind the filter's own lower bound on the sort column (an old cursor with a newer filter)
-    # excludes nothing the filter admits; left in, PostgreSQL starts its index scan at the looser key.
-    redundant = lower_bound is not None and not walk_descending and after is not None and after.value < lower_bound
-    sort_key = sqlite_unindexed(sort_column) if unindexed_sort else sort_column
-    if after is not None and not redundant:
-        key = tuple_(sort_key, id_column)
-        bound = tuple_(after.value, after.row_id)
-        stmt = stmt.where(key < bound if walk_descending else key > bound)
-    if walk_descending:
-        stmt = stmt.order_by(sort_key.desc(), id_column.desc())
-    else:
-        stmt = stmt.order_by(sort_key.asc(), id_column.asc())
-    rows = list((await session.execute(stmt.limit(limit + 1))).scalars().all())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
-    if not rows:
-        return KeysetPage(rows=[], next_key=None, previous_key=None)
+    seek = _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound, unindexed_sort)
+    rows = list((await session.execute(seek.statement(stmt))).all())
+    return seek.page(rows)
 
-    def key_of(row: T) -> SeekKey:
-        return SeekKey(getattr(row, sort_column.key), getattr(row, id_column.key))
 
-    if backwards:
-        return KeysetPage(rows, next_key=key_of(rows[-1]), previous_key=key_of(rows[0]) if has_more else None)
-    return KeysetPage(
-        rows,
-        next_key=key_of(rows[-1]) if has_more else None,
-        previous_key=key_of(rows[0]) if after is not None else None,
-    )
+@dataclass(frozen=True)
+class _Seek:
+    sort_column: InstrumentedAttribute[Any]
+    id_column: InstrumentedAttribute[Any]
+    descending: bool
+    after: SeekKey | None
+    backwards: bool
+    limit: int
+    lower_bound: datetime | None = None
+    unindexed_sort: bool = False
+
+    def statement(self, stmt: S) -> S:
+        # Walking backwards is walking the opposite order forwards, then flipping the rows.
+        walk_descending = self.descending != self.backwards
+        after, lower_bound, id_column = self.after, self.lower_bound, self.id_column
+        # A seek key behind the filter's own lower bound on the sort column (an old cursor with a newer filter)
+        # excludes nothing the filter admits; left in, PostgreSQL starts its index scan at the looser key.
+        redundant = lower_bound is not None and not walk_descending and after is not None and after.value < lower_bound
+        sort_key = sqlite_unindexed(self.sort_column) if self.unindexed_sort else self.sort_column
+        if after is not None and not redundant:
+            key = tuple_(sort_key, id_column)
+            bound = tuple_(after.value, after.row_id)
+            stmt = stmt.where(key < bound if walk_descending else key > bound)
+        if walk_descending:
+            stmt = stmt.order_by(sort_key.desc(), id_column.desc())
+        else:
+            stmt = stmt.order_by(sort_key.asc(), id_column.asc())
+        return stmt.limit(self.limit + 1)
+
+    def page(self, rows: list[R]) -> KeysetPage[R]:
+        has_more = len(rows) > self.limit
+        rows = rows[: self.limit]
+        if self.backwards:
+            rows.reverse()
+        if not rows:
+            return KeysetPage(rows=[], next_key=None, previous_key=None)
+
+        def key_of(row: R) -> SeekKey:
+            return SeekKey(getattr(row, self.sort_column.key), getattr(row, self.id_column.key))
+
+        if self.backwards:
+            return KeysetPage(rows, next_key=key_of(rows[-1]), previous_key=key_of(rows[0]) if has_more else None)
+        return KeysetPage(
+            rows,
+            next_key=key_of(rows[-1]) if has_more else None,
+            previous_key=key_of(rows[0]) if self.after is not None else None,
+        )
