@@ -146,8 +146,9 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
         row["updated_at"] = clock.stamp
         row["change_seq"] = clock.next_seq()
     if plan.inserts:
-        # Core executemany (not the ORM bulk path): no per-row instance bookkeeping.
-        await session.execute(insert(EVENTS_TABLE), plan.inserts)
+        # Core executemany on the session's connection (not the ORM bulk path): no per-row instance bookkeeping.
+        connection = await session.connection()
+        await connection.execute(insert(EVENTS_TABLE), plan.inserts)
     # Bulk UPDATE by primary key wants one shape per batch; tombstones and full updates differ.
     for shape in {tuple(sorted(u)) for u in plan.updates}:
         batch = [u for u in plan.updates if tuple(sorted(u)) == shape]
