@@ -19,6 +19,7 @@ from calsync.api.app import create_app
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
 from calsync.logs import configure_logging
+from calsync.process_tuning import tune_garbage_collector
 from calsync.security.secret_box import SecretsConfigError, generate_key
 from calsync.settings import Settings
 from calsync.store import migrate as migrations
@@ -102,6 +103,7 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
 
 async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker: bool) -> None:
     await _announce_first_run(context)
+    tune_garbage_collector()
     runner = WorkerRunner(context, build_loops(context)) if worker else None
     if not api:
         assert runner is not None
