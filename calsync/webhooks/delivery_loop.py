@@ -15,16 +15,13 @@ then records it in its own short transaction. So:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.ids import lease_owner_id
@@ -87,11 +84,8 @@ class WebhookDeliveryLoop:
         self._per_subscription: Counter[int] = Counter()
         # The limit that applied at each in-flight webhook's last claim (healthy or struggling).
         self._limits: dict[int, int] = {}
-        # SQLite: this loop's own writers queue here rather than in SQLite's busy handler, which sleeps
-        # in steps of milliseconds and would cap throughput far below what one writer achieves.
         self._to_record: list[_Outcome] = []
         self._recorder: asyncio.Task[None] | None = None
-        self._sqlite_writes = asyncio.Lock() if context.db.is_sqlite else None
         # Set when due work was left for lack of room: finishing a send then wakes the runner at once.
         self._backlogged = False
 
@@ -104,15 +98,6 @@ class WebhookDeliveryLoop:
             self._client = make_client(max_connections=max(100, self.max_in_flight))
         return self._client
 
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncSession]:
-        if self._sqlite_writes is None:
-            async with self.context.db.write() as session:
-                yield session
-            return
-        async with self._sqlite_writes, self.context.db.write() as session:
-            yield session
-
     async def run_once(self) -> int:
         room = self.max_in_flight - len(self._tasks)
         if room <= 0:
@@ -120,7 +105,7 @@ class WebhookDeliveryLoop:
             return 0
         full = [sub_id for sub_id, n in self._per_subscription.items() if n >= self._limits.get(sub_id, n + 1)]
         now = self.context.clock()
-        async with self._write() as session:
+        async with self.context.db.write() as session:
             claim = await claims.claim_due(
                 session,
                 self.context.secrets,
@@ -182,7 +167,7 @@ class WebhookDeliveryLoop:
             batch.sort(key=lambda outcome: (outcome.job.subscription_id, outcome.job.delivery_id))
             statuses: list[str | None] = []
             try:
-                async with self._write() as session:
+                async with self.context.db.write() as session:
                     now = self.context.clock()
                     for outcome in batch:
                         statuses.append(
@@ -232,7 +217,7 @@ class WebhookDeliveryLoop:
         await asyncio.gather(*pending, return_exceptions=True)
         if pending:
             try:
-                async with self._write() as session:
+                async with self.context.db.write() as session:
                     await claims.release(
                         session,
                         (job.delivery_id for job in pending.values()),
