@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from calsync.api.formatting import iso
 from calsync.store.models import Calendar
 
@@ -31,8 +29,8 @@ def calendar_json(calendar: Calendar) -> dict[str, Any]:
 
 
 def event_json(event: Any, calendar_object_id: str) -> dict[str, Any]:
-    """`event`: a row of `calsync.store.queries.events.event_columns`. Its JSON columns are the stored JSON text,
-    spliced into the response as is (`orjson.Fragment`): render the result with `calsync.api.responses.JSONBody`."""
+    """`event`: a row of `calsync.store.queries.events.event_columns`. Its JSON columns may be `orjson.Fragment`s
+    (stored JSON, embedded as is): render the result with `calsync.api.responses.OrjsonResponse`."""
     return {
         "id": event.object_id,
         "calendar_id": calendar_object_id,
@@ -41,10 +39,10 @@ def event_json(event: Any, calendar_object_id: str) -> dict[str, Any]:
         "start_time": iso(event.start_time),
         "end_time": iso(event.end_time),
         "is_deleted": event.is_deleted,
-        "attendees": _json_text(event.attendees),
+        "attendees": event.attendees,
         "ical_uid": event.ical_uid,
         "name": event.name,
-        "raw": _json_text(event.raw),
+        "raw": event.raw,
         # Bots are not part of calsync yet; the key stays so Attendee clients parse unchanged.
         "bots": [],
         "created_at": iso(event.created_at),
@@ -53,15 +51,9 @@ def event_json(event: Any, calendar_object_id: str) -> dict[str, Any]:
         "time_zone": event.time_zone,
         "status": event.status,
         "location": event.location,
-        "organizer": _json_text(event.organizer),
+        "organizer": event.organizer,
         "recurring_event_id": event.recurring_event_id,
         "html_link": event.html_link,
         "meeting_platform": event.meeting_platform,
         "change_seq": event.change_seq,
     }
-
-
-def _json_text(text: str | None) -> orjson.Fragment | None:
-    # SQL NULL is JSON null; a stored JSON document (valid: only calsync's JSON serializer writes it) is
-    # emitted byte for byte.
-    return None if text is None else orjson.Fragment(text)
