@@ -89,7 +89,8 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
         for project in range(args.projects):
             tenant = await new_tenant(context)
             await insert_calendars(context, tenant.project_id, accounts[project :: args.projects], due=None)
-        env = calsync_env(database_url, key, emulator_url, CALSYNC_WORKER_POLL_INTERVAL_SECONDS="0.2")
+        concurrency = {"CALSYNC_WORKER_CONCURRENCY": str(args.concurrency)} if args.concurrency else {}
+        env = calsync_env(database_url, key, emulator_url, CALSYNC_WORKER_POLL_INTERVAL_SECONDS="0.2", **concurrency)
         with contextlib.ExitStack() as stack:
             # Several `calsync worker` processes share the work through leases, as in production.
             workers = [stack.enter_context(spawn_calsync("worker", env)) for _ in range(args.workers)]
@@ -136,6 +137,7 @@ def main() -> None:
     parser.add_argument("--recurring", type=int, default=5, help="recurring series per calendar")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="calsync worker processes")
+    parser.add_argument("--concurrency", type=int, default=None, help="CALSYNC_WORKER_CONCURRENCY (default: calsync's)")
     parser.add_argument("--projects", type=int, default=1, help="projects the calendars are spread over")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per run before giving up")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 
-# A platform page decodes into tens of thousands of objects. With CPython's default of 700 allocations per
-# young-generation collection, the collector ran ~400 times per 5,000 synced events and took 15-18% of the
-# worker's CPU; at 20,000 it runs ~12 times and takes about half of that (bench/initial_sync.py, docs/benchmarks.md).
-YOUNG_GENERATION_THRESHOLD = 20_000
+# A platform page decodes into tens of thousands of objects, and a worker holds a page per running sync. With
+# CPython's default (700 allocations per young-generation collection) an initial sync of 10,000 events ran ~430
+# collections, three of them full ones of 150-190 ms, in all a third of the worker's CPU; at 100,000 it runs one
+# or two, ~50 ms in all (measured with a concurrent in-process sync, docs/benchmarks.md §2). Objects without
+# reference cycles are still freed at once by reference counting; only cyclic garbage waits longer.
+YOUNG_GENERATION_THRESHOLD = 100_000
 
 
 def tune_garbage_collector() -> None:
