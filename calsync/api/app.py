@@ -19,6 +19,7 @@ from calsync.api.ratelimit import SlidingWindowLimiter
 from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
 from calsync.api.routes import webhooks as webhook_routes
 from calsync.context import AppContext
+from calsync.json_response import JSONResponse
 
 DESCRIPTION = """calsync keeps your users' Google and Microsoft calendars mirrored and tells you by signed webhook
 when events change. Its calendar API is wire-compatible with Attendee's.
@@ -34,6 +35,7 @@ def create_app(context: AppContext) -> FastAPI:
         docs_url="/docs",
         redoc_url="/redoc",
         openapi_url="/openapi.json",
+        default_response_class=JSONResponse,
     )
     app.state.context = context
     app.state.create_limiter = SlidingWindowLimiter(context.settings.calendar_create_rate_per_minute, context.clock)

@@ -11,9 +11,10 @@ from typing import Any
 import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from calsync.json_response import JSONResponse
 
 log = structlog.get_logger(__name__)
 

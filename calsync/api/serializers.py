@@ -30,7 +30,7 @@ def calendar_json(calendar: Calendar) -> dict[str, Any]:
 
 def event_json(event: Any, calendar_object_id: str) -> dict[str, Any]:
     """`event`: a row of `calsync.store.queries.events.event_columns`. Its JSON columns may be `orjson.Fragment`s
-    (stored JSON, embedded as is): render the result with `calsync.api.responses.OrjsonResponse`."""
+    (stored JSON, embedded as is): render the result with `calsync.json_response.JSONResponse`."""
     return {
         "id": event.object_id,
         "calendar_id": calendar_object_id,

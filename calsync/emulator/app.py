@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from calsync.emulator import control, google_api, graph_api, oauth
 from calsync.emulator.errors import ApiError
 from calsync.emulator.metrics import MetricsMiddleware
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.state import Conflict, EmulatorState
+from calsync.json_response import JSONResponse
 
 GOOGLE_API_PREFIX = "/google/calendar/v3"
 GRAPH_PREFIX = "/microsoft/graph/v1.0"
@@ -45,6 +45,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
         docs_url="/_emulator/docs",
         openapi_url="/_emulator/openapi.json",
         redoc_url=None,
+        default_response_class=JSONResponse,
     )
     app.state.emulator = state
     app.state.notifier = notifier

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from calsync.emulator.faults import FaultKind, FaultRule
@@ -21,6 +21,7 @@ from calsync.emulator.oauth import GOOGLE_GRANT_ERRORS, MICROSOFT_GRANT_ERRORS
 from calsync.emulator.seeding import SeedParams, seed_population
 from calsync.emulator.state import CalendarSpec, EmulatorState
 from calsync.emulator.timeutil import TimeValue, fmt_graph_timestamp, parse_time_value, zone
+from calsync.json_response import JSONResponse
 
 router = APIRouter(prefix="/_emulator")
 

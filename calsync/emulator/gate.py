@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 
 from calsync.emulator.errors import ApiError, google_error, graph_error, oauth_error
 from calsync.emulator.faults import FaultKind, FaultRule
 from calsync.emulator.metrics import ACCOUNT_SCOPE_KEY
 from calsync.emulator.state import EmulatorState
+from calsync.json_response import JSONResponse
 
 
 def emulator_state(request: Request) -> EmulatorState:

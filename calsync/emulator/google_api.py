@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 
 from calsync.emulator import render_google, tokens
 from calsync.emulator.errors import (
@@ -24,6 +23,7 @@ from calsync.emulator.model import Account, Calendar, GoogleChannel, Instance, P
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, fmt_google_timestamp, parse_rfc3339
 from calsync.emulator.views import Row, find_row, google_changes, window_rows
+from calsync.json_response import JSONResponse
 
 router = APIRouter()
 

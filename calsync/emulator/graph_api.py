@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 
 from calsync.emulator import render_graph, tokens
 from calsync.emulator.errors import ApiError, graph_error, graph_not_found, graph_unauthorized
@@ -23,6 +22,7 @@ from calsync.emulator.notifications import Notifier
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, parse_graph_datetime
 from calsync.emulator.views import Row, find_row, graph_changes, window_rows
+from calsync.json_response import JSONResponse
 
 router = APIRouter()
 

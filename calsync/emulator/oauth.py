@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
 from calsync.emulator import ids
 from calsync.emulator.errors import ApiError, oauth_error
 from calsync.emulator.gate import admit, emulator_state
 from calsync.emulator.model import Account, Platform
 from calsync.emulator.state import EmulatorState
+from calsync.json_response import JSONResponse
 
 router = APIRouter()
 

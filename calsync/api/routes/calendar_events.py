@@ -6,16 +6,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.datetimes import parse_query_datetime
 from calsync.api.errors import bad_query, not_found
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.responses import OrjsonResponse
 from calsync.api.routes.common import ANCHOR_HEADERS
 from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
 from calsync.api.serializers import event_json
+from calsync.json_response import JSONResponse
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import events as event_queries
 
@@ -126,7 +125,7 @@ async def list_calendar_events(
         )
         object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
     results = [event_json(e, object_ids[e.calendar_id]) for e in page.rows]
-    return OrjsonResponse(page_envelope(request, page, chosen, results))
+    return JSONResponse(page_envelope(request, page, chosen, results))
 
 
 @router.get(
@@ -146,4 +145,4 @@ async def get_calendar_event(
         if event is None:
             raise not_found("Calendar event not found")
         object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id})
-    return OrjsonResponse(event_json(event, object_ids[event.calendar_id]))
+    return JSONResponse(event_json(event, object_ids[event.calendar_id]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, field_errors, not_found
@@ -22,6 +21,7 @@ from calsync.api.schemas import (
 )
 from calsync.api.serializers import calendar_json
 from calsync.context import AppContext
+from calsync.json_response import JSONResponse
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.work_signal import notify_work_in_transaction
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from calsync.api.auth import get_context
+from calsync.json_response import JSONResponse
 
 router = APIRouter(tags=["Health"])
 

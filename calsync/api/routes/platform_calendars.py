@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, not_found
 from calsync.api.routes.common import ANCHOR_HEADERS
 from calsync.context import AppContext
+from calsync.json_response import JSONResponse
 from calsync.providers.base import ErrorKind, ProviderError
 from calsync.providers.registry import make_provider
 from calsync.store.models import Calendar

@@ -11,12 +11,13 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
 from calsync import json_codec
 from calsync.api.auth import get_context
 from calsync.context import AppContext
+from calsync.json_response import JSONResponse
 from calsync.store.models import Calendar, PushChannel
 from calsync.store.queries.calendars import mark_due
 from calsync.store.work_signal import notify_work_in_transaction
