@@ -79,6 +79,45 @@ async def fetch_keyset_rows(
     return seek.page(rows)
 
 
+async def fetch_keyset_rows_until(
+    session: AsyncSession,
+    stmt: Select[*TupleAny],
+    *,
+    until: SeekKey,
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    descending: bool,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+    lower_bound: datetime | None = None,
+) -> KeysetPage[Row[*TupleAny]] | None:
+    """As `fetch_keyset_rows` (sort column indexed), but the walk stops at `until`, a key in the walk's own
+    direction (inclusive): it is bounded by the index rows up to there. None when fewer than `limit + 1` rows
+    before `until` matched, so that the page (or whether another follows) is not decided by them."""
+    seek = _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound)
+    key = tuple_(sort_column, id_column)
+    bound = tuple_(until.value, until.row_id)
+    stmt = stmt.where(key >= bound if seek.walk_descending else key <= bound)
+    rows = list((await session.execute(seek.statement(stmt))).all())
+    return seek.page(rows) if len(rows) > limit else None
+
+
+def keyset_statement(
+    stmt: S,
+    *,
+    sort_column: InstrumentedAttribute[Any],
+    id_column: InstrumentedAttribute[Any],
+    descending: bool,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+    lower_bound: datetime | None = None,
+) -> S:
+    """`stmt` seeking and ordered as a page's query is (limit + 1 rows)."""
+    return _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound).statement(stmt)
+
+
 @dataclass(frozen=True)
 class _Seek:
     sort_column: InstrumentedAttribute[Any]
@@ -90,9 +129,13 @@ class _Seek:
     lower_bound: datetime | None = None
     unindexed_sort: bool = False
 
-    def statement(self, stmt: S) -> S:
+    @property
+    def walk_descending(self) -> bool:
         # Walking backwards is walking the opposite order forwards, then flipping the rows.
-        walk_descending = self.descending != self.backwards
+        return self.descending != self.backwards
+
+    def statement(self, stmt: S) -> S:
+        walk_descending = self.walk_descending
         after, lower_bound, id_column = self.after, self.lower_bound, self.id_column
         # A seek key behind the filter's own lower bound on the sort column (an old cursor with a newer filter)
         # excludes nothing the filter admits; left in, PostgreSQL starts its index scan at the looser key.

@@ -1,9 +1,11 @@
 """GET /api/v1/calendar_events returns the same pages whichever plan reads them.
 
 On SQLite `list_events` probes the filtered ranges and either reads the smallest through its index and sorts it
-(`ORDER BY +column`) or walks the ordering index (SQLITE_SORT_CAP decides). Forcing the cap to 0 (always walk)
-and to a huge value (always sort) must give identical pages, in the same order, forwards and backwards. On
-PostgreSQL the cap has no effect; the same assertions pin the shared semantics there."""
+(`ORDER BY +column`) or walks the ordering index (SQLITE_SORT_CAP decides), for at most SQLITE_WALK_ROWS rows
+(a bounded walk, `(column, id) <= ` the key that many rows on) before it counts again and sorts a range under
+SQLITE_FALLBACK_SORT_CAP or walks on, unbounded. Every plan is forced by setting the three limits (PLANS) and
+must give identical pages, in the same order, forwards and backwards. On PostgreSQL the limits have no effect;
+the same assertions pin the shared semantics there."""
 
 from __future__ import annotations
 
@@ -92,6 +94,34 @@ def captured_sql(context: AppContext) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", capture)
 
 
+# (SQLITE_SORT_CAP, SQLITE_WALK_ROWS, SQLITE_FALLBACK_SORT_CAP) forcing each plan, or a mix of them per page.
+HUGE = 10**9
+PLANS: dict[str, tuple[int, int, int]] = {
+    "sort": (HUGE, HUGE, HUGE),
+    "walk": (0, HUGE, 0),  # no key SQLITE_WALK_ROWS on: the walk is unbounded from the start
+    "bounded walk, then walk on": (0, 1, 0),  # one row never holds a page
+    "bounded walk, then sort": (0, 1, HUGE),
+    "bounded walk found the page or not": (0, 150, 0),  # a dense filter's page within 150 rows, a sparse one's not
+    "bounded walk found the page or sort": (0, 150, HUGE),
+}
+
+
+def plan_of(statements: list[str], column: str) -> set[str]:
+    """What the SQLite page statements of a walk through the pages did: sorted a range, walked bounded (up to
+    and including a key: `<=` or `>=`), walked unbounded."""
+    done: set[str] = set()
+    for statement in statements:
+        if "calendar_events.raw" not in statement:
+            continue  # a probe, or the read of the key SQLITE_WALK_ROWS on
+        if any(f"(calendar_events.{column}, calendar_events.id) {op}" in statement for op in ("<=", ">=")):
+            done.add("bounded")
+        elif f"(+ calendar_events.{column})" in statement and "ORDER BY" in statement:
+            done.add("sort")
+        elif f"ORDER BY calendar_events.{column}" in statement and "calendar_events.raw" in statement:
+            done.add("walk")
+    return done
+
+
 @pytest.mark.parametrize("params", CASES, ids=[",".join(f"{k}" for k in c) + f":{c.get('ordering')}" for c in CASES])
 async def test_pages_are_the_same_whichever_plan(
     tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
@@ -99,17 +129,29 @@ async def test_pages_are_the_same_whichever_plan(
     calendars = await seed(tenant, context)
     ordering = params.get("ordering", "-updated_at")
     column = ordering.lstrip("-")
-    results: dict[int, tuple[list[list[str]], list[list[str]]]] = {}
-    for cap in (0, 10**9):
-        monkeypatch.setattr(event_queries, "SQLITE_SORT_CAP", cap)
+    results: dict[str, tuple[list[list[str]], list[list[str]]]] = {}
+    for plan, (sort_cap, walk_rows, fallback_cap) in PLANS.items():
+        monkeypatch.setattr(event_queries, "SQLITE_SORT_CAP", sort_cap)
+        monkeypatch.setattr(event_queries, "SQLITE_WALK_ROWS", walk_rows)
+        monkeypatch.setattr(event_queries, "SQLITE_FALLBACK_SORT_CAP", fallback_cap)
         with captured_sql(context) as statements:
-            results[cap] = await walk_both_ways(tenant, params)
+            results[plan] = await walk_both_ways(tenant, params)
         if context.db.is_sqlite:
-            sorted_plan = any(f"(+ calendar_events.{column})" in s for s in statements)
-            assert sorted_plan == (cap > 0), "cap 0 walks the ordering index, a huge cap sorts a filtered range"
-    walked, sorted_ = results[0], results[10**9]
-    assert walked == sorted_
-    forward, backward = walked
+            expected_plans = {
+                "sort": {"sort"},
+                "walk": {"walk"},
+                "bounded walk, then walk on": {"bounded", "walk"},
+                "bounded walk, then sort": {"bounded", "sort"},
+            }.get(plan)
+            done = plan_of(statements, column)
+            if expected_plans is not None:
+                assert done == expected_plans, (plan, done)
+            else:
+                # (A calendar's 120 events may hold fewer than 150 rows: no key that far, an unbounded walk.)
+                assert done <= ({"bounded", "sort", "walk"} if fallback_cap == HUGE else {"bounded", "walk"}), done
+    for plan, pages in results.items():
+        assert pages == results["sort"], plan
+    forward, backward = results["sort"]
     assert sum(len(page) for page in forward) > PAGE, "the case spans pages"
     assert list(reversed(backward)) == forward[:-1], "previous links give back the same pages"
 
@@ -120,6 +162,25 @@ async def test_pages_are_the_same_whichever_plan(
     assert keys == sorted(keys, reverse=ordering.startswith("-"))
     expected = {event_id for event_id, row in everything.items() if admitted(row, params, calendars)}
     assert {row["id"] for row in rows} == expected
+
+
+async def test_a_bounded_walk_that_finds_the_page_is_the_page(
+    tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounded walk's success path: a dense filter's first page within 150 rows, read by that walk alone."""
+    await seed(tenant, context)
+    params = {"end_time_gte": at(T0), "ordering": "start_time"}  # every event matches
+    monkeypatch.setattr(event_queries, "SQLITE_SORT_CAP", 0)
+    monkeypatch.setattr(event_queries, "SQLITE_WALK_ROWS", 150)
+    with captured_sql(context) as statements:
+        response = await tenant.client.get("/api/v1/calendar_events", params=params)
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert page["next"] and len(page["results"]) == PAGE
+    if context.db.is_sqlite:
+        assert plan_of(statements, "start_time") == {"bounded"}
+    monkeypatch.setattr(event_queries, "SQLITE_WALK_ROWS", HUGE)
+    assert (await tenant.client.get("/api/v1/calendar_events", params=params)).json() == page
 
 
 async def all_events(tenant: Tenant) -> list[dict[str, Any]]:

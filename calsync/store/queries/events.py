@@ -7,13 +7,20 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Dialect, Row, Text, func, literal, null, select, type_coerce
+from sqlalchemy import ColumnElement, Dialect, Row, Select, Text, func, literal, null, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.typing import TupleAny
 
-from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_rows, sqlite_unindexed
+from calsync.store.keyset import (
+    KeysetPage,
+    SeekKey,
+    fetch_keyset_rows,
+    fetch_keyset_rows_until,
+    keyset_statement,
+    sqlite_unindexed,
+)
 from calsync.store.models import Calendar, CalendarEvent
 
 
@@ -66,6 +73,15 @@ def event_columns(dialect: str, *, include_raw: bool = True) -> list[ColumnEleme
 # on SQLite (the row is fetched and put in a temp B-tree), so the cap bounds that plan at ~16 ms; beyond it
 # the ordering index is walked instead. docs/benchmarks.md §3 (e) has the measurements.
 SQLITE_SORT_CAP = 10_000
+# SQLite: how many rows of the ordering index a walk examines before it gives up on finding the page there
+# (~0.7 µs a row where the ordering follows the table's rowid order, like created_at; ~2.5 µs where it does
+# not, like start_time: each row is fetched to test the filter). A walk is only chosen with every filtered
+# range at or over SQLITE_SORT_CAP, so matches are that dense unless the filter is correlated with the
+# ordering, and then they sit further on: reading the smallest range through its own index and sorting it is
+# cheaper than walking on, if it holds fewer than SQLITE_FALLBACK_SORT_CAP rows (~2-3 µs each). Otherwise the
+# walk goes on, unbounded: the worst case left (docs/api.md).
+SQLITE_WALK_ROWS = 10_000
+SQLITE_FALLBACK_SORT_CAP = 100_000
 
 
 async def list_events(
@@ -103,66 +119,80 @@ async def list_events(
         else [CalendarEvent.project_id == project_id]
     )
     dialect = session.get_bind().dialect.name
+    sort_column = getattr(CalendarEvent, order_column)
+    keyset: dict[str, Any] = {
+        "sort_column": sort_column,
+        "id_column": CalendarEvent.id,
+        "descending": descending,
+        "after": after,
+        "backwards": backwards,
+        "limit": limit,
+        # Only the ascending updated_at walk has a filter bound on its own sort column.
+        "lower_bound": filters.updated_at_gte if order_column == "updated_at" else None,
+    }
+
+    def statement(driving: str | None) -> Select[*TupleAny]:
+        def column(name: str) -> Any:
+            # Once a driving index is chosen, every other time column is written `+column` so SQLite cannot
+            # wander onto its index.
+            attribute = getattr(CalendarEvent, name)
+            return attribute if driving is None or name == driving else sqlite_unindexed(attribute)
+
+        stmt = select(*event_columns(dialect, include_raw=include_raw)).where(*scope)
+        if filters.calendar_ids is not None:
+            # The calendars were resolved within the project; the project term only guards. On SQLite with a
+            # chosen plan it must not offer the project-wide indexes, which the probe did not count.
+            project = CalendarEvent.project_id if driving is None else sqlite_unindexed(CalendarEvent.project_id)
+            stmt = stmt.where(project == project_id)
+        if filters.event_object_id is not None:
+            stmt = stmt.where(CalendarEvent.object_id == filters.event_object_id)
+        for name, (lower, upper) in ranges.items():
+            if lower is not None:
+                stmt = stmt.where(column(name) >= lower)
+            if upper is not None:
+                stmt = stmt.where(column(name) <= upper)
+        if filters.is_deleted is not None:
+            stmt = stmt.where(CalendarEvent.is_deleted.is_(filters.is_deleted))
+        return stmt
+
     driving: str | None = None
-    if dialect == "sqlite" and filters.event_object_id is None:
-        driving = await _sqlite_driving_column(session, scope, ranges, order_column)
-
-    def column(name: str) -> Any:
-        # Once a driving index is chosen, every other time column is written `+column` so SQLite cannot
-        # wander onto its index.
-        attribute = getattr(CalendarEvent, name)
-        return attribute if driving is None or name == driving else sqlite_unindexed(attribute)
-
-    stmt = select(*event_columns(dialect, include_raw=include_raw)).where(*scope)
-    if filters.calendar_ids is not None:
-        # The calendars were resolved within the project; the project term only guards. On SQLite with a chosen
-        # plan it must not offer the project-wide indexes, which the probe did not count.
-        project = CalendarEvent.project_id if driving is None else sqlite_unindexed(CalendarEvent.project_id)
-        stmt = stmt.where(project == project_id)
-    if filters.event_object_id is not None:
-        stmt = stmt.where(CalendarEvent.object_id == filters.event_object_id)
-    for name, (lower, upper) in ranges.items():
-        if lower is not None:
-            stmt = stmt.where(column(name) >= lower)
-        if upper is not None:
-            stmt = stmt.where(column(name) <= upper)
-    if filters.is_deleted is not None:
-        stmt = stmt.where(CalendarEvent.is_deleted.is_(filters.is_deleted))
+    if dialect == "sqlite" and filters.event_object_id is None and any(name != order_column for name in ranges):
+        driving = _smallest(await _sqlite_range_sizes(session, scope, ranges, SQLITE_SORT_CAP), SQLITE_SORT_CAP)
+        if driving is None:
+            driving = order_column
+            until = await _sqlite_walk_end(session, scope, ranges.get(order_column), sort_column, keyset)
+            if until is not None:
+                page = await fetch_keyset_rows_until(session, statement(order_column), until=until, **keyset)
+                if page is not None:
+                    return page
+                sizes = await _sqlite_range_sizes(session, scope, ranges, SQLITE_FALLBACK_SORT_CAP)
+                driving = _smallest(sizes, SQLITE_FALLBACK_SORT_CAP) or order_column
     return await fetch_keyset_rows(
         session,
-        stmt,
-        sort_column=getattr(CalendarEvent, order_column),
-        id_column=CalendarEvent.id,
-        descending=descending,
-        after=after,
-        backwards=backwards,
-        limit=limit,
-        # Only the ascending updated_at walk has a filter bound on its own sort column.
-        lower_bound=filters.updated_at_gte if order_column == "updated_at" else None,
+        statement(driving),
+        **keyset,
         unindexed_sort=driving is not None and driving != order_column,
     )
 
 
-async def _sqlite_driving_column(
+async def _sqlite_range_sizes(
     session: AsyncSession,
     scope: list[ColumnElement[bool]],
     ranges: dict[str, tuple[datetime | None, datetime | None]],
-    order_column: str,
-) -> str | None:
-    """Which (scope, column, id) index a SQLite page is read through: a filtered column's (then sorted) or
-    the ordering's (walked, filtering as it goes). None: no choice to make, SQLite's own plan stands.
+    cap: int,
+) -> dict[str, int]:
+    """How many rows each filtered column's range holds in its (scope, column, id) index, counted up to `cap`
+    (index-only, ~35 ns a row).
 
     SQLite has no range statistics: with a range on another column than the ordering's it guesses, and a
     wrong guess either walks the ordering index past a million non-matching rows (`updated_at_gte` of the
     last hour with `ordering=start_time`: 2 s) or sorts every row of an unselective range (a 3-day window
-    with the default ordering: 112 ms). So count, up to SQLITE_SORT_CAP, the rows each filtered column's
-    range holds in its index (index-only, ≤ 0.5 ms each). The smallest range under the cap drives: sorting it
-    is bounded by the cap, and walking the ordering's own range reads at most that many rows. With every
-    range at or over the cap the ordering index is walked: matches are then at least cap/rows dense, which
-    keeps a 1,000,000-row walk to a few ms unless the filter and the ordering are correlated."""
-    if not any(name != order_column for name in ranges):
-        return None
-    best: tuple[int, str] | None = None
+    with the default ordering: 112 ms). So `list_events` counts: the smallest range under SQLITE_SORT_CAP is
+    read through its index and sorted (bounded by the cap; walking the ordering's own range would read at least
+    as many rows). With every range at or over the cap the ordering index is walked, for at most
+    SQLITE_WALK_ROWS rows; a walk that found too few matches there (a filter correlated with the ordering)
+    counts again, up to SQLITE_FALLBACK_SORT_CAP."""
+    sizes: dict[str, int] = {}
     for name, (lower, upper) in ranges.items():
         attribute = getattr(CalendarEvent, name)
         probe = select(literal(1)).where(*scope)
@@ -170,12 +200,37 @@ async def _sqlite_driving_column(
             probe = probe.where(attribute >= lower)
         if upper is not None:
             probe = probe.where(attribute <= upper)
-        count = (
-            await session.execute(select(func.count()).select_from(probe.limit(SQLITE_SORT_CAP).subquery()))
+        sizes[name] = (
+            await session.execute(select(func.count()).select_from(probe.limit(cap).subquery()))
         ).scalar_one()
-        if count < SQLITE_SORT_CAP and (best is None or count < best[0]):
-            best = (count, name)
-    return best[1] if best is not None else order_column
+    return sizes
+
+
+def _smallest(sizes: dict[str, int], cap: int) -> str | None:
+    """The column with the smallest range under `cap` (the first one of equals), if any."""
+    under = [(count, name) for name, count in sizes.items() if count < cap]
+    return min(under, key=lambda item: item[0])[1] if under else None
+
+
+async def _sqlite_walk_end(
+    session: AsyncSession,
+    scope: list[ColumnElement[bool]],
+    own_range: tuple[datetime | None, datetime | None] | None,
+    sort_column: InstrumentedAttribute[Any],
+    keyset: dict[str, Any],
+) -> SeekKey | None:
+    """The key SQLITE_WALK_ROWS rows into the walk (from the seek key, within the filter's range on the sort
+    column itself), read index-only (~35 ns a row); None when the walk has fewer rows left than that."""
+    walk = select(sort_column, CalendarEvent.id).where(*scope)
+    if own_range is not None:
+        lower, upper = own_range
+        if lower is not None:
+            walk = walk.where(sort_column >= lower)
+        if upper is not None:
+            walk = walk.where(sort_column <= upper)
+    walk = keyset_statement(walk, **keyset).limit(1).offset(SQLITE_WALK_ROWS - 1)
+    row = (await session.execute(walk)).one_or_none()
+    return None if row is None else SeekKey(row[0], row[1])
 
 
 def _earliest(*values: datetime | None) -> datetime | None:
