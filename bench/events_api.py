@@ -296,9 +296,25 @@ def cases(pop: Population) -> list[Case]:
             fixed={"updated_at_gte": iso(now - timedelta(days=1))},
         ),
         Case(
+            "updated_at_gte=now-7d, ordering=created_at",
+            "created_at",
+            fixed={"updated_at_gte": iso(now - timedelta(days=7))},
+        ),
+        Case(
             "end_time_gte=now+29d, ordering=start_time",
             "start_time",
             fixed={"end_time_gte": iso(now + timedelta(days=29))},
+        ),
+        Case(
+            "end_time_gte=now+29d, ordering=start_time, deep page",
+            "start_time",
+            deep=True,
+            fixed={"end_time_gte": iso(now + timedelta(days=29))},
+        ),
+        Case(
+            "end_time_gte=now, ordering=start_time (remaining worst case)",
+            "start_time",
+            fixed={"end_time_gte": iso(now)},
         ),
         Case(
             "start_time_gte=now & end_time_lte=now+3d (default ordering)",
