@@ -38,88 +38,13 @@ def sqlite_unindexed(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
     return UnaryExpression(column.expression, operator=operators.custom_op("+"), type_=column.type)
 
 
-async def fetch_keyset_page(
-    session: AsyncSession,
-    stmt: Select[T],
-    *,
-    sort_column: InstrumentedAttribute[Any],
-    id_column: InstrumentedAttribute[Any],
-    descending: bool,
-    after: SeekKey | None,
-    backwards: bool,
-    limit: int,
-    lower_bound: datetime | None = None,
-) -> KeysetPage[T]:
-    """A page of one selected entity (or column)."""
-    seek = _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound)
-    rows = list((await session.execute(seek.statement(stmt))).scalars().all())
-    return seek.page(rows)
-
-
-async def fetch_keyset_rows(
-    session: AsyncSession,
-    stmt: Select[*TupleAny],
-    *,
-    sort_column: InstrumentedAttribute[Any],
-    id_column: InstrumentedAttribute[Any],
-    descending: bool,
-    after: SeekKey | None,
-    backwards: bool,
-    limit: int,
-    lower_bound: datetime | None = None,
-    unindexed_sort: bool = False,
-) -> KeysetPage[Row[*TupleAny]]:
-    """A page of Core rows (named columns, which must include the sort and id columns under their own names):
-    no ORM instances to build where a page is only serialized.
-
-    `unindexed_sort` (SQLite only): seek and order by `+sort_column`, so that no index on the sort column
-    serves the page; the caller has picked a filter's index to read the rows through, and they are sorted."""
-    seek = _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound, unindexed_sort)
-    rows = list((await session.execute(seek.statement(stmt))).all())
-    return seek.page(rows)
-
-
-async def fetch_keyset_rows_until(
-    session: AsyncSession,
-    stmt: Select[*TupleAny],
-    *,
-    until: SeekKey,
-    sort_column: InstrumentedAttribute[Any],
-    id_column: InstrumentedAttribute[Any],
-    descending: bool,
-    after: SeekKey | None,
-    backwards: bool,
-    limit: int,
-    lower_bound: datetime | None = None,
-) -> KeysetPage[Row[*TupleAny]] | None:
-    """As `fetch_keyset_rows` (sort column indexed), but the walk stops at `until`, a key in the walk's own
-    direction (inclusive): it is bounded by the index rows up to there. None when fewer than `limit + 1` rows
-    before `until` matched, so that the page (or whether another follows) is not decided by them."""
-    seek = _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound)
-    key = tuple_(sort_column, id_column)
-    bound = tuple_(until.value, until.row_id)
-    stmt = stmt.where(key >= bound if seek.walk_descending else key <= bound)
-    rows = list((await session.execute(seek.statement(stmt))).all())
-    return seek.page(rows) if len(rows) > limit else None
-
-
-def keyset_statement(
-    stmt: S,
-    *,
-    sort_column: InstrumentedAttribute[Any],
-    id_column: InstrumentedAttribute[Any],
-    descending: bool,
-    after: SeekKey | None,
-    backwards: bool,
-    limit: int,
-    lower_bound: datetime | None = None,
-) -> S:
-    """`stmt` seeking and ordered as a page's query is (limit + 1 rows)."""
-    return _Seek(sort_column, id_column, descending, after, backwards, limit, lower_bound).statement(stmt)
-
-
 @dataclass(frozen=True)
-class _Seek:
+class Keyset:
+    """How one page is cut from an ordering by (sort column, unique id): direction, the seek key to continue
+    from, and the page size. `lower_bound` is the filter's own lower bound on the sort column, if any.
+    `unindexed_sort` (SQLite only): seek and order by `+sort_column`, so that no index on the sort column serves
+    the page; the caller has picked a filter's index to read the rows through, and they are sorted."""
+
     sort_column: InstrumentedAttribute[Any]
     id_column: InstrumentedAttribute[Any]
     descending: bool
@@ -135,6 +60,7 @@ class _Seek:
         return self.descending != self.backwards
 
     def statement(self, stmt: S) -> S:
+        """`stmt` seeking and ordered as a page's query is (limit + 1 rows)."""
         walk_descending = self.walk_descending
         after, lower_bound, id_column = self.after, self.lower_bound, self.id_column
         # A seek key behind the filter's own lower bound on the sort column (an old cursor with a newer filter)
@@ -169,3 +95,31 @@ class _Seek:
             next_key=key_of(rows[-1]) if has_more else None,
             previous_key=key_of(rows[0]) if self.after is not None else None,
         )
+
+
+async def fetch_keyset_page(session: AsyncSession, stmt: Select[T], keyset: Keyset) -> KeysetPage[T]:
+    """A page of one selected entity (or column)."""
+    rows = list((await session.execute(keyset.statement(stmt))).scalars().all())
+    return keyset.page(rows)
+
+
+async def fetch_keyset_rows(
+    session: AsyncSession, stmt: Select[*TupleAny], keyset: Keyset
+) -> KeysetPage[Row[*TupleAny]]:
+    """A page of Core rows (named columns, which must include the sort and id columns under their own names):
+    no ORM instances to build where a page is only serialized."""
+    rows = list((await session.execute(keyset.statement(stmt))).all())
+    return keyset.page(rows)
+
+
+async def fetch_keyset_rows_until(
+    session: AsyncSession, stmt: Select[*TupleAny], keyset: Keyset, *, until: SeekKey
+) -> KeysetPage[Row[*TupleAny]] | None:
+    """As `fetch_keyset_rows` (sort column indexed), but the walk stops at `until`, a key in the walk's own
+    direction (inclusive): it is bounded by the index rows up to there. None when fewer than `limit + 1` rows
+    before `until` matched, so that the page (or whether another follows) is not decided by them."""
+    key = tuple_(keyset.sort_column, keyset.id_column)
+    bound = tuple_(until.value, until.row_id)
+    stmt = stmt.where(key >= bound if keyset.walk_descending else key <= bound)
+    rows = list((await session.execute(keyset.statement(stmt))).all())
+    return keyset.page(rows) if len(rows) > keyset.limit else None

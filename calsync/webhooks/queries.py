@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
-from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page
+from calsync.store.keyset import Keyset, KeysetPage, SeekKey, fetch_keyset_page
 from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
 
 WEBHOOK_ID_PREFIX = "whk_"
@@ -103,16 +103,16 @@ async def get_subscription(
 async def list_subscriptions(
     session: AsyncSession, project_id: int, *, after: SeekKey | None, backwards: bool, limit: int
 ) -> KeysetPage[WebhookSubscription]:
-    return await fetch_keyset_page(
-        session,
-        select(WebhookSubscription).where(WebhookSubscription.project_id == project_id),
-        sort_column=WebhookSubscription.created_at,
-        id_column=WebhookSubscription.id,
+    keyset = Keyset(
+        WebhookSubscription.created_at,
+        WebhookSubscription.id,
         descending=True,
         after=after,
         backwards=backwards,
         limit=limit,
     )
+    stmt = select(WebhookSubscription).where(WebhookSubscription.project_id == project_id)
+    return await fetch_keyset_page(session, stmt, keyset)
 
 
 @dataclass(frozen=True)
@@ -139,16 +139,10 @@ async def list_deliveries(
         stmt = stmt.where(WebhookDelivery.trigger == filters.trigger)
     if filters.calendar_object_id is not None:
         stmt = stmt.where(WebhookDelivery.calendar_object_id == filters.calendar_object_id)
-    return await fetch_keyset_page(
-        session,
-        stmt,
-        sort_column=WebhookDelivery.created_at,
-        id_column=WebhookDelivery.id,
-        descending=True,
-        after=after,
-        backwards=backwards,
-        limit=limit,
+    keyset = Keyset(
+        WebhookDelivery.created_at, WebhookDelivery.id, descending=True, after=after, backwards=backwards, limit=limit
     )
+    return await fetch_keyset_page(session, stmt, keyset)
 
 
 async def get_delivery(

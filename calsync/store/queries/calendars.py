@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
-from calsync.store.keyset import KeysetPage, SeekKey, fetch_keyset_page
+from calsync.store.keyset import Keyset, KeysetPage, SeekKey, fetch_keyset_page
 from calsync.store.models import Calendar, CalendarEvent, CalendarState, PushChannel
 
 
@@ -115,12 +115,7 @@ async def list_calendars(
     return await fetch_keyset_page(
         session,
         stmt,
-        sort_column=Calendar.created_at,
-        id_column=Calendar.id,
-        descending=True,
-        after=after,
-        backwards=backwards,
-        limit=limit,
+        Keyset(Calendar.created_at, Calendar.id, descending=True, after=after, backwards=backwards, limit=limit),
     )
 
 

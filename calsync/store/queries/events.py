@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +14,11 @@ from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.typing import TupleAny
 
 from calsync.store.keyset import (
+    Keyset,
     KeysetPage,
     SeekKey,
     fetch_keyset_rows,
     fetch_keyset_rows_until,
-    keyset_statement,
     sqlite_unindexed,
 )
 from calsync.store.models import Calendar, CalendarEvent
@@ -120,16 +120,16 @@ async def list_events(
     )
     dialect = session.get_bind().dialect.name
     sort_column = getattr(CalendarEvent, order_column)
-    keyset: dict[str, Any] = {
-        "sort_column": sort_column,
-        "id_column": CalendarEvent.id,
-        "descending": descending,
-        "after": after,
-        "backwards": backwards,
-        "limit": limit,
+    keyset = Keyset(
+        sort_column,
+        CalendarEvent.id,
+        descending=descending,
+        after=after,
+        backwards=backwards,
+        limit=limit,
         # Only the ascending updated_at walk has a filter bound on its own sort column.
-        "lower_bound": filters.updated_at_gte if order_column == "updated_at" else None,
-    }
+        lower_bound=filters.updated_at_gte if order_column == "updated_at" else None,
+    )
 
     def statement(driving: str | None) -> Select[*TupleAny]:
         def column(name: str) -> Any:
@@ -162,17 +162,13 @@ async def list_events(
             driving = order_column
             until = await _sqlite_walk_end(session, scope, ranges.get(order_column), sort_column, keyset)
             if until is not None:
-                page = await fetch_keyset_rows_until(session, statement(order_column), until=until, **keyset)
+                page = await fetch_keyset_rows_until(session, statement(order_column), keyset, until=until)
                 if page is not None:
                     return page
                 sizes = await _sqlite_range_sizes(session, scope, ranges, SQLITE_FALLBACK_SORT_CAP)
                 driving = _smallest(sizes, SQLITE_FALLBACK_SORT_CAP) or order_column
-    return await fetch_keyset_rows(
-        session,
-        statement(driving),
-        **keyset,
-        unindexed_sort=driving is not None and driving != order_column,
-    )
+    unindexed_sort = driving is not None and driving != order_column
+    return await fetch_keyset_rows(session, statement(driving), replace(keyset, unindexed_sort=unindexed_sort))
 
 
 async def _sqlite_range_sizes(
@@ -217,7 +213,7 @@ async def _sqlite_walk_end(
     scope: list[ColumnElement[bool]],
     own_range: tuple[datetime | None, datetime | None] | None,
     sort_column: InstrumentedAttribute[Any],
-    keyset: dict[str, Any],
+    keyset: Keyset,
 ) -> SeekKey | None:
     """The key SQLITE_WALK_ROWS rows into the walk (from the seek key, within the filter's range on the sort
     column itself), read index-only (~35 ns a row); None when the walk has fewer rows left than that."""
@@ -228,7 +224,7 @@ async def _sqlite_walk_end(
             walk = walk.where(sort_column >= lower)
         if upper is not None:
             walk = walk.where(sort_column <= upper)
-    walk = keyset_statement(walk, **keyset).limit(1).offset(SQLITE_WALK_ROWS - 1)
+    walk = keyset.statement(walk).limit(1).offset(SQLITE_WALK_ROWS - 1)
     row = (await session.execute(walk)).one_or_none()
     return None if row is None else SeekKey(row[0], row[1])
 
