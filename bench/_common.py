@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,26 @@ def spawn_emulator() -> Iterator[ChildEmulator]:
         yield ChildEmulator(f"http://127.0.0.1:{port}", proc.pid)
     finally:
         stop_process(proc)
+
+
+def seed_in_window(emulator_url: str, *, seed: int, calendars: int, events: int, recurring: int, lazy: bool) -> None:
+    """Seed `calendars` accounts (half Google, half Microsoft, as `seeded_accounts` lists them) whose events all
+    fall inside calsync's default window (days today+8 .. today+26)."""
+    from calsync.emulator.client import SyncEmulatorControl
+
+    with SyncEmulatorControl(emulator_url, timeout=300) as control:
+        today = control.now().date()
+        half = calendars // 2
+        control.seed(
+            seed=seed,
+            google_accounts=half,
+            microsoft_accounts=calendars - half,
+            events_per_calendar=events,
+            recurring_per_calendar=recurring,
+            start=today + timedelta(days=8),
+            days=19,
+            lazy=lazy,
+        )
 
 
 def calsync_env(database_url: str, encryption_key: str, emulator_url: str | None, **extra: str) -> dict[str, str]:

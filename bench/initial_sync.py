@@ -24,7 +24,6 @@ import contextlib
 import statistics
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,12 @@ from _common import (
     print_table,
     proc_status,
     quiet_logs,
+    seed_in_window,
     seeded_accounts,
     spawn_calsync,
     spawn_emulator,
     stored_events,
 )
-
-from calsync.emulator.client import SyncEmulatorControl
 
 SEED = 11
 
@@ -151,19 +149,9 @@ def main() -> None:
 
     results: dict[str, list[dict[str, Any]]] = {}
     with spawn_emulator() as emulator:
-        with SyncEmulatorControl(emulator.url, timeout=300) as control:
-            today = control.now().date()
-            half = args.calendars // 2
-            control.seed(
-                seed=SEED,
-                google_accounts=half,
-                microsoft_accounts=args.calendars - half,
-                events_per_calendar=args.events,
-                recurring_per_calendar=args.recurring,
-                start=today + timedelta(days=8),
-                days=19,
-                lazy=False,
-            )
+        seed_in_window(
+            emulator.url, seed=SEED, calendars=args.calendars, events=args.events, recurring=args.recurring, lazy=False
+        )
         for kind in database_kinds(args.db):
             results[kind] = []
             for rep in range(args.repeat):

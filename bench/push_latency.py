@@ -53,12 +53,13 @@ from _common import (
     print_table,
     proc_status,
     quiet_logs,
+    seed_in_window,
     seeded_accounts,
     spawn_calsync,
     spawn_emulator,
 )
 
-from calsync.emulator.client import EmulatorControl, SyncEmulatorControl
+from calsync.emulator.client import EmulatorControl
 
 SEED = 31
 TARGET_P99_S = 2.0
@@ -237,19 +238,7 @@ def main() -> None:
     quiet_logs()
 
     with spawn_emulator() as emulator:
-        with SyncEmulatorControl(emulator.url, timeout=300) as control:
-            today = control.now().date()
-            half = args.calendars // 2
-            control.seed(
-                seed=SEED,
-                google_accounts=half,
-                microsoft_accounts=args.calendars - half,
-                events_per_calendar=args.events,
-                recurring_per_calendar=0,
-                start=today + timedelta(days=8),
-                days=19,
-                lazy=True,
-            )
+        seed_in_window(emulator.url, seed=SEED, calendars=args.calendars, events=args.events, recurring=0, lazy=True)
         with bench_database(args.db, "push", args.database_url) as db:
             result = asyncio.run(run(args, args.db, db.url, emulator))
 

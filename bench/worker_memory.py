@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +39,12 @@ from _common import (
     print_table,
     proc_status,
     quiet_logs,
+    seed_in_window,
     seeded_accounts,
     spawn_calsync,
     spawn_emulator,
     stored_events,
 )
-
-from calsync.emulator.client import SyncEmulatorControl
 
 SEED = 21
 TARGET_MB = 300.0
@@ -129,19 +127,9 @@ def main() -> None:
 
     results: dict[str, dict[str, Any]] = {}
     with spawn_emulator() as emulator:
-        with SyncEmulatorControl(emulator.url, timeout=300) as control:
-            today = control.now().date()
-            half = args.calendars // 2
-            control.seed(
-                seed=SEED,
-                google_accounts=half,
-                microsoft_accounts=args.calendars - half,
-                events_per_calendar=args.events,
-                recurring_per_calendar=args.recurring,
-                start=today + timedelta(days=8),
-                days=19,
-                lazy=True,
-            )
+        seed_in_window(
+            emulator.url, seed=SEED, calendars=args.calendars, events=args.events, recurring=args.recurring, lazy=True
+        )
         for kind in database_kinds(args.db):
             with bench_database(kind, "memory", args.database_url) as db:
                 results[kind] = asyncio.run(one_run(args, db.url, emulator))

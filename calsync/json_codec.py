@@ -13,16 +13,12 @@ from typing import Any
 import orjson
 
 
-def _fallback_default(value: Any) -> str:
-    return str(value)
-
-
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON (no ASCII escaping); values JSON has no type for are written as `str(value)`."""
     try:
-        return orjson.dumps(value, default=_fallback_default)
+        return orjson.dumps(value, default=str)
     except orjson.JSONEncodeError:
-        return json.dumps(value, default=_fallback_default, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def dumps_text(value: Any) -> str:

@@ -22,7 +22,7 @@ from calsync.providers.base import (
     TokenGrant,
 )
 from calsync.providers.google_normalize import normalize_event
-from calsync.providers.http import Classifier, as_str, expect_object, path_segment, send, token_grant
+from calsync.providers.http import Classifier, as_str, expect_object, path_segment, send, token_grant, unless_not_found
 
 PAGE_SIZE = 2500  # events.list maximum
 CALENDAR_LIST_PAGE_SIZE = 250  # calendarList.list maximum
@@ -178,19 +178,16 @@ class GoogleProvider:
             return
 
     async def get_event(self, access_token: str, calendar_id: str | None, event_id: str) -> NormalizedEvent | None:
-        try:
-            response = await self._call(
+        response = await unless_not_found(
+            self._call(
                 "GET",
                 f"{self._events_path(calendar_id)}/{path_segment(event_id)}",
                 access_token,
                 what="events.get",
                 classify=errors.ITEM_CLASSIFIER,
             )
-        except ProviderError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return None
-            raise
-        return normalize_event(expect_object(response, "events.get"))
+        )
+        return None if response is None else normalize_event(expect_object(response, "events.get"))
 
     async def list_calendars(self, access_token: str) -> list[PlatformCalendar]:
         calendars: list[PlatformCalendar] = []
@@ -269,8 +266,8 @@ class GoogleProvider:
         return None  # Google channels cannot be extended: the caller opens a replacement, then closes this one.
 
     async def close_channel(self, access_token: str, channel: PushChannel) -> None:
-        try:
-            await self._call(
+        await unless_not_found(
+            self._call(
                 "POST",
                 "/channels/stop",
                 access_token,
@@ -278,9 +275,7 @@ class GoogleProvider:
                 classify=errors.ITEM_CLASSIFIER,
                 json_payload={"id": channel.id, "resourceId": channel.resource_id},
             )
-        except ProviderError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
+        )
 
     async def aclose(self) -> None:
         return None  # the HTTP client is shared and owned by the caller

@@ -13,7 +13,7 @@ import httpx
 
 from calsync.clock import Clock
 from calsync.providers.base import ErrorKind, ProviderError
-from calsync.providers.http import Classifier, as_str, detail, json_object, retry_after_of
+from calsync.providers.http import Classifier, api_error, as_str, detail, json_object, kind_by_status, retry_after_of
 
 # --- OAuth token endpoint (RFC 6749 §5.2 bodies) -------------------------------------------------------------------
 
@@ -56,7 +56,7 @@ def classify_oauth_error(response: httpx.Response, clock: Clock) -> ProviderErro
     subtype = as_str(body.get("error_subtype"))
     kind = _OAUTH_ERRORS.get(error or "")
     if kind is None:
-        kind = _by_status(status, unknown=ErrorKind.INVALID_REQUEST)
+        kind = kind_by_status(status, unknown=ErrorKind.INVALID_REQUEST)
     # `invalid_rapt` (session-control reauth) is more specific than `invalid_grant`; keep it as the code.
     code = subtype or error
     description = detail(as_str(body.get("error_description")))
@@ -115,14 +115,6 @@ def _locations(error: dict[str, Any]) -> set[str]:
     return {loc for entry in entries if isinstance(entry, dict) and (loc := as_str(entry.get("location")))}
 
 
-def _by_status(status: int, *, unknown: ErrorKind) -> ErrorKind:
-    if status == 429:
-        return ErrorKind.THROTTLED
-    if status >= 500 or status == 408:
-        return ErrorKind.TRANSIENT
-    return unknown
-
-
 def api_classifier(*, not_found: ErrorKind, gone: ErrorKind = ErrorKind.NOT_FOUND) -> Classifier:
     """A classifier for one kind of call. `not_found` is what a 404 means there (the calendar for a listing,
     the item for a single GET); `gone` is what a 410 means (an expired sync token for a listing)."""
@@ -162,11 +154,16 @@ def api_classifier(*, not_found: ErrorKind, gone: ErrorKind = ErrorKind.NOT_FOUN
             # as GRANT_REVOKED from the token endpoint.
             kind = ErrorKind.TRANSIENT
         else:
-            kind = _by_status(status, unknown=ErrorKind.INVALID_REQUEST)
-        text = detail(as_str(error.get("message")))
-        message = f"{_STATUS_MESSAGES.get(kind, 'unexpected reply')} (HTTP {status}{', ' + code if code else ''}"
-        message += f": {text})" if text else ")"
-        return ProviderError(kind, message, code=code, status=status, retry_after=retry_after_of(response, clock))
+            kind = kind_by_status(status, unknown=ErrorKind.INVALID_REQUEST)
+        return api_error(
+            kind,
+            _STATUS_MESSAGES.get(kind, "unexpected reply"),
+            status=status,
+            code=code,
+            platform_text=as_str(error.get("message")),
+            response=response,
+            clock=clock,
+        )
 
     return classify
 

@@ -6,10 +6,10 @@ connection or an HTML error page can never escape as an httpx or JSON exception.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -28,6 +28,44 @@ _PATH_SAFE = "!$&'()*,;=:@"
 _MAX_DETAIL_CHARS = 300
 
 Classifier = Callable[[httpx.Response, Clock], ProviderError]
+T = TypeVar("T")
+
+
+def kind_by_status(status: int, *, unknown: ErrorKind) -> ErrorKind:
+    """The class of a reply whose body names no reason either platform documents: 429 is throttling, 408 and
+    5xx are transient, anything else is `unknown`."""
+    if status == 429:
+        return ErrorKind.THROTTLED
+    if status >= 500 or status == 408:
+        return ErrorKind.TRANSIENT
+    return unknown
+
+
+def api_error(
+    kind: ErrorKind,
+    summary: str,
+    *,
+    status: int,
+    code: str | None,
+    platform_text: str | None,
+    response: httpx.Response,
+    clock: Clock,
+) -> ProviderError:
+    """The error of a classified API reply: "<summary> (HTTP <status>[, <code>][: <the platform's text>])"."""
+    text = detail(platform_text)
+    message = f"{summary} (HTTP {status}{', ' + code if code else ''}"
+    message += f": {text})" if text else ")"
+    return ProviderError(kind, message, code=code, status=status, retry_after=retry_after_of(response, clock))
+
+
+async def unless_not_found(call: Awaitable[T]) -> T | None:
+    """The result of `call`, or None when the platform says the item is not there (`ErrorKind.NOT_FOUND`)."""
+    try:
+        return await call
+    except ProviderError as exc:
+        if exc.kind is ErrorKind.NOT_FOUND:
+            return None
+        raise
 
 
 def make_http_client(timeout_seconds: float, *, max_connections: int = 100) -> httpx.AsyncClient:

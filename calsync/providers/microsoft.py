@@ -29,6 +29,7 @@ from calsync.providers.http import (
     same_origin,
     send,
     token_grant,
+    unless_not_found,
 )
 from calsync.providers.microsoft_normalize import normalize_event
 from calsync.providers.normalize import parse_datetime
@@ -200,19 +201,16 @@ class MicrosoftProvider:
             return
 
     async def get_event(self, access_token: str, calendar_id: str | None, event_id: str) -> NormalizedEvent | None:
-        try:
-            response = await self._call(
+        response = await unless_not_found(
+            self._call(
                 "GET",
                 f"{self._calendar_path(calendar_id)}/events/{path_segment(event_id)}",
                 access_token,
                 what="events.get",
                 classify=errors.ITEM_CLASSIFIER,
             )
-        except ProviderError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return None
-            raise
-        return normalize_event(expect_object(response, "events.get"))
+        )
+        return None if response is None else normalize_event(expect_object(response, "events.get"))
 
     async def list_calendars(self, access_token: str) -> list[PlatformCalendar]:
         calendars: list[PlatformCalendar] = []
@@ -286,17 +284,15 @@ class MicrosoftProvider:
         return self._channel(expect_object(response, "subscriptions.update"), channel.token, expires_at, response)
 
     async def close_channel(self, access_token: str, channel: PushChannel) -> None:
-        try:
-            await self._call(
+        await unless_not_found(
+            self._call(
                 "DELETE",
                 f"/subscriptions/{path_segment(channel.id)}",
                 access_token,
                 what="subscriptions.delete",
                 classify=errors.ITEM_CLASSIFIER,
             )
-        except ProviderError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
+        )
 
     async def aclose(self) -> None:
         return None  # the HTTP client is shared and owned by the caller

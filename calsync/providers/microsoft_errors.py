@@ -13,7 +13,7 @@ import httpx
 
 from calsync.clock import Clock
 from calsync.providers.base import ErrorKind, ProviderError
-from calsync.providers.http import Classifier, as_str, detail, json_object, retry_after_of
+from calsync.providers.http import Classifier, api_error, as_str, detail, json_object, kind_by_status, retry_after_of
 
 # --- Token endpoint ------------------------------------------------------------------------------------------------
 
@@ -67,14 +67,6 @@ def _error_codes(body: dict[str, Any]) -> list[int]:
     return [c for c in codes if isinstance(c, int) and not isinstance(c, bool)]
 
 
-def _by_status(status: int, *, unknown: ErrorKind) -> ErrorKind:
-    if status == 429:
-        return ErrorKind.THROTTLED
-    if status >= 500 or status == 408:
-        return ErrorKind.TRANSIENT
-    return unknown
-
-
 def classify_oauth_error(response: httpx.Response, clock: Clock) -> ProviderError:
     status = response.status_code
     body = json_object(response) or {}
@@ -83,7 +75,7 @@ def classify_oauth_error(response: httpx.Response, clock: Clock) -> ProviderErro
     codes = _error_codes(body)
     kind = next((_AADSTS_KINDS[c] for c in codes if c in _AADSTS_KINDS), None)
     if kind is None:
-        kind = _OAUTH_ERRORS.get(error or "") or _by_status(status, unknown=ErrorKind.INVALID_REQUEST)
+        kind = _OAUTH_ERRORS.get(error or "") or kind_by_status(status, unknown=ErrorKind.INVALID_REQUEST)
     # The AADSTS number is the most precise machine reason; fall back to the OAuth `error`.
     code = f"AADSTS{codes[0]}" if codes else error
     extra = ", ".join(x for x in (error if codes else None, f"suberror {suberror}" if suberror else None) if x)
@@ -181,11 +173,16 @@ def graph_classifier(*, not_found: ErrorKind, gone: ErrorKind = ErrorKind.NOT_FO
         elif lowered & _TRANSIENT_CODES:
             kind = ErrorKind.TRANSIENT
         else:
-            kind = _by_status(status, unknown=ErrorKind.INVALID_REQUEST)
-        text = detail(as_str(error.get("message")))
-        message = f"{_GRAPH_MESSAGES.get(kind, 'unexpected reply')} (HTTP {status}{', ' + code if code else ''}"
-        message += f": {text})" if text else ")"
-        return ProviderError(kind, message, code=code, status=status, retry_after=retry_after_of(response, clock))
+            kind = kind_by_status(status, unknown=ErrorKind.INVALID_REQUEST)
+        return api_error(
+            kind,
+            _GRAPH_MESSAGES.get(kind, "unexpected reply"),
+            status=status,
+            code=code,
+            platform_text=as_str(error.get("message")),
+            response=response,
+            clock=clock,
+        )
 
     return classify
 

@@ -5,6 +5,7 @@ instead of failing when a read lock is upgraded) while reads stay concurrent und
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -74,14 +75,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction; commits on success, rolls back on any exception."""
-        if not self.is_sqlite:
-            async with self._write() as session, session.begin():
-                yield session
-            return
         # SQLite admits one writer at a time. Left to the busy handler, waiting writers sleep and poll (1, 2, 5 …
         # 100 ms), so the lock sits idle between them; queueing this process's writers here hands it over at once
         # (bench/initial_sync.py). The busy timeout still arbitrates between processes.
-        async with self._sqlite_writer_gate(), self._write() as session, session.begin():
+        gate = self._sqlite_writer_gate() if self.is_sqlite else contextlib.nullcontext()
+        async with gate, self._write() as session, session.begin():
             yield session
 
     def _sqlite_writer_gate(self) -> asyncio.Lock:

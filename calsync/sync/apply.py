@@ -150,8 +150,10 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
         connection = await session.connection()
         await connection.execute(insert(EVENTS_TABLE), plan.inserts)
     # Bulk UPDATE by primary key wants one shape per batch; tombstones and full updates differ.
-    for shape in {tuple(sorted(u)) for u in plan.updates}:
-        batch = [u for u in plan.updates if tuple(sorted(u)) == shape]
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in plan.updates:
+        by_shape.setdefault(tuple(sorted(row)), []).append(row)
+    for batch in by_shape.values():
         await session.execute(update(CalendarEvent), batch)
     clock.close()
 
