@@ -5,7 +5,8 @@ Rows are bulk-inserted straight into a fresh, migrated database (PostgreSQL: one
 generate_series` with the secondary indexes dropped during the load and re-created from their own
 definitions; SQLite: a recursive CTE), spread over 2,000 calendars of one project: starts over 60 days
 around now, 30/60/90-minute events, `created_at` over 90..30 days ago, `updated_at` up to 30 days after,
-5% deleted, a few attendees, an organizer and a ~0.6 kB `raw` each (the API returns `raw` by default).
+5% deleted, a few attendees, an organizer and a ~0.6 kB `raw` each (the API returns `raw` by default). The span
+class (calsync.store.event_spans) of a 30·(1 + g % 3)-minute event is g % 3.
 
 The API runs as `calsync api` (the production entry point: uvicorn, one process) on 127.0.0.1; this process
 sends the requests one at a time over one keep-alive connection and times each. Per case, the parameters
@@ -65,7 +66,7 @@ DAY_MINUTES = 1440
 COLUMNS = (
     "object_id, project_id, calendar_id, platform_uuid, name, start_time, end_time, is_all_day, time_zone, "
     "is_deleted, status, location, meeting_url, meeting_platform, organizer, attendees, ical_uid, "
-    "recurring_event_id, html_link, raw, content_hash, created_at, updated_at, change_seq"
+    "recurring_event_id, html_link, raw, content_hash, created_at, updated_at, change_seq, span_class"
 )
 
 PG_LOAD = f"""
@@ -94,7 +95,8 @@ SELECT
     'attendees', jsonb_build_array(jsonb_build_object('email', 'guest' || (g % 1000) || '@example.com',
                                                       'responseStatus', 'accepted')),
     'reminders', jsonb_build_object('useDefault', true), 'eventType', 'default'),
-  md5(g::text) || md5((g + 1)::text), t.ca, t.ca + make_interval(mins => ((g * 7907) % (30 * {DAY_MINUTES}))::int), g
+  md5(g::text) || md5((g + 1)::text), t.ca, t.ca + make_interval(mins => ((g * 7907) % (30 * {DAY_MINUTES}))::int), g,
+  g % 3
 FROM generate_series(1::bigint, $4::bigint) AS g,
 LATERAL (SELECT
   $5::timestamptz + make_interval(mins => (((g * 7919) % (60 * {DAY_MINUTES})) / 15 * 15)::int) AS st,
@@ -134,7 +136,7 @@ SELECT
   lower(hex(randomblob(32))),
   {SQLITE_TS.format(base=":created_base", minutes="g * (60 * 1440) / :n")},
   {SQLITE_TS.format(base=":created_base", minutes=f"g * (60 * 1440) / :n + (g * 7907) % (30 * {DAY_MINUTES})")},
-  g
+  g, g % 3
 FROM gen
 """
 
@@ -311,16 +313,27 @@ def cases(pop: Population) -> list[Case]:
             deep=True,
             fixed={"end_time_gte": iso(now + timedelta(days=29))},
         ),
+        Case("end_time_gte=now, ordering=start_time", "start_time", fixed={"end_time_gte": iso(now)}),
+        Case("end_time_gte=now, ordering=-start_time", "-start_time", fixed={"end_time_gte": iso(now)}),
         Case(
-            "end_time_gte=now, ordering=start_time (remaining worst case)",
+            "end_time_gte=now, ordering=start_time, deep page",
             "start_time",
+            deep=True,
             fixed={"end_time_gte": iso(now)},
         ),
+        Case("start_time_lte=now, ordering=-end_time", "-end_time", fixed={"start_time_lte": iso(now)}),
+        Case("start_time_lte=now, ordering=end_time", "end_time", fixed={"start_time_lte": iso(now)}),
         Case(
             "start_time_gte=now & end_time_lte=now+3d (default ordering)",
             fixed={"start_time_gte": iso(now), "end_time_lte": iso(now + timedelta(days=3))},
         ),
         Case("start_time_gte=now", fixed={"start_time_gte": iso(now)}),
+        Case("start_time_gte=now, ordering=end_time", "end_time", fixed={"start_time_gte": iso(now)}),
+        Case(
+            "start_time_gte=now & end_time_lte=now+1d, ordering=end_time",
+            "end_time",
+            fixed={"start_time_gte": iso(now), "end_time_lte": iso(now + timedelta(days=1))},
+        ),
         Case("start_time_gte=now, ordering=start_time", "start_time", fixed={"start_time_gte": iso(now)}),
         Case("end_time_lte=now", fixed={"end_time_lte": iso(now)}),
         Case("end_time_lte=now, ordering=-end_time", "-end_time", fixed={"end_time_lte": iso(now)}),

@@ -16,6 +16,7 @@ from sqlalchemy.util.typing import TupleAny
 T = TypeVar("T")
 R = TypeVar("R")
 S = TypeVar("S", bound="Select[*TupleAny]")
+OrderKey = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 @dataclass(frozen=True)
@@ -61,21 +62,28 @@ class Keyset:
 
     def statement(self, stmt: S) -> S:
         """`stmt` seeking and ordered as a page's query is (limit + 1 rows)."""
-        walk_descending = self.walk_descending
-        after, lower_bound, id_column = self.after, self.lower_bound, self.id_column
+        sort_key = sqlite_unindexed(self.sort_column) if self.unindexed_sort else self.sort_column
+        return self.ordered(self.seek(stmt), sort_key, self.id_column)
+
+    def seek(self, stmt: S) -> S:
+        """`stmt` restricted to the rows after the seek key, in the walk's direction."""
+        after, lower_bound = self.after, self.lower_bound
+        if after is None:
+            return stmt
         # A seek key behind the filter's own lower bound on the sort column (an old cursor with a newer filter)
         # excludes nothing the filter admits; left in, PostgreSQL starts its index scan at the looser key.
-        redundant = lower_bound is not None and not walk_descending and after is not None and after.value < lower_bound
+        if lower_bound is not None and not self.walk_descending and after.value < lower_bound:
+            return stmt
         sort_key = sqlite_unindexed(self.sort_column) if self.unindexed_sort else self.sort_column
-        if after is not None and not redundant:
-            key = tuple_(sort_key, id_column)
-            bound = tuple_(after.value, after.row_id)
-            stmt = stmt.where(key < bound if walk_descending else key > bound)
-        if walk_descending:
-            stmt = stmt.order_by(sort_key.desc(), id_column.desc())
-        else:
-            stmt = stmt.order_by(sort_key.asc(), id_column.asc())
-        return stmt.limit(self.limit + 1)
+        key = tuple_(sort_key, self.id_column)
+        bound = tuple_(after.value, after.row_id)
+        return stmt.where(key < bound if self.walk_descending else key > bound)
+
+    def ordered(self, stmt: S, sort_key: OrderKey, id_key: OrderKey) -> S:
+        """`stmt` in the walk's order of (`sort_key`, `id_key`), limit + 1 rows: the page and whether one follows."""
+        if self.walk_descending:
+            return stmt.order_by(sort_key.desc(), id_key.desc()).limit(self.limit + 1)
+        return stmt.order_by(sort_key.asc(), id_key.asc()).limit(self.limit + 1)
 
     def page(self, rows: list[R]) -> KeysetPage[R]:
         has_more = len(rows) > self.limit
@@ -103,23 +111,21 @@ async def fetch_keyset_page(session: AsyncSession, stmt: Select[T], keyset: Keys
     return keyset.page(rows)
 
 
-async def fetch_keyset_rows(
-    session: AsyncSession, stmt: Select[*TupleAny], keyset: Keyset
-) -> KeysetPage[Row[*TupleAny]]:
-    """A page of Core rows (named columns, which must include the sort and id columns under their own names):
-    no ORM instances to build where a page is only serialized."""
-    rows = list((await session.execute(keyset.statement(stmt))).all())
-    return keyset.page(rows)
+async def fetch_walk_rows(session: AsyncSession, stmt: Select[*TupleAny], keyset: Keyset) -> list[Row[*TupleAny]]:
+    """The rows of a page's walk (up to limit + 1, in walk order; `Keyset.page` cuts the page from them), as Core
+    rows (named columns, which must include the sort and id columns under their own names): no ORM instances to
+    build where a page is only serialized."""
+    return list((await session.execute(keyset.statement(stmt))).all())
 
 
-async def fetch_keyset_rows_until(
+async def fetch_walk_rows_until(
     session: AsyncSession, stmt: Select[*TupleAny], keyset: Keyset, *, until: SeekKey
-) -> KeysetPage[Row[*TupleAny]] | None:
-    """As `fetch_keyset_rows` (sort column indexed), but the walk stops at `until`, a key in the walk's own
+) -> list[Row[*TupleAny]] | None:
+    """As `fetch_walk_rows` (sort column indexed), but the walk stops at `until`, a key in the walk's own
     direction (inclusive): it is bounded by the index rows up to there. None when fewer than `limit + 1` rows
     before `until` matched, so that the page (or whether another follows) is not decided by them."""
     key = tuple_(keyset.sort_column, keyset.id_column)
     bound = tuple_(until.value, until.row_id)
     stmt = stmt.where(key >= bound if keyset.walk_descending else key <= bound)
     rows = list((await session.execute(keyset.statement(stmt))).all())
-    return keyset.page(rows) if len(rows) > keyset.limit else None
+    return rows if len(rows) > keyset.limit else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from calsync import json_codec
 from calsync.providers.base import NormalizedEvent
+from calsync.store.event_spans import span_class
 
 # Keys of `raw` that change on every touch without the event changing (etags, modification stamps).
 _VOLATILE_RAW_KEYS = frozenset(
@@ -28,13 +29,22 @@ TRACKED_FIELDS = (
 )
 
 
+# Columns derived from others: left out of the digest, so that adding one never makes stored events "changed".
+_DERIVED_COLUMNS = ("span_class",)
+
+
 def event_values(event: NormalizedEvent) -> dict[str, Any]:
     """Column values for a live event (times are required for storage)."""
+    assert event.start_time is not None and event.end_time is not None
+    # A stored event never ends before it starts (a platform can send such a body; neither platform lets one be
+    # created): the events API derives bounds on one time column from the other and relies on it.
+    end_time = max(event.end_time, event.start_time)
     return {
         "platform_uuid": event.platform_uuid,
         "name": event.name,
         "start_time": event.start_time,
-        "end_time": event.end_time,
+        "end_time": end_time,
+        "span_class": span_class(event.start_time, end_time),
         "is_all_day": event.is_all_day,
         "time_zone": event.time_zone[:64] if event.time_zone else None,
         "is_deleted": event.is_deleted,
@@ -61,7 +71,7 @@ def event_values(event: NormalizedEvent) -> dict[str, Any]:
 
 
 def content_hash(values: dict[str, Any]) -> str:
-    stable = dict(values)
+    stable = {key: value for key, value in values.items() if key not in _DERIVED_COLUMNS}
     raw = stable.get("raw")
     if isinstance(raw, dict):
         stable["raw"] = {k: v for k, v in raw.items() if k not in _VOLATILE_RAW_KEYS}

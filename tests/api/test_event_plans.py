@@ -40,7 +40,7 @@ CASES: list[dict[str, str]] = [
     {"updated_at_gte": at(STAMP + timedelta(hours=1)), "ordering": "created_at"},
     {"start_time_gte": at(T0 + timedelta(hours=30)), "end_time_lte": at(T0 + timedelta(hours=200))},
     {"start_time_gte": at(T0 + timedelta(hours=30)), "end_time_lte": at(T0 + timedelta(hours=200)), "ordering": "-created_at"},
-    {"end_time_gte": at(T0 + timedelta(hours=100)), "ordering": "start_time"},
+    {"end_time_gte": at(T0 + timedelta(hours=100)), "ordering": "-created_at"},
     {"updated_at_gte": at(STAMP + timedelta(hours=1)), "is_deleted": "false", "ordering": "-start_time"},
     {"updated_at_gte": at(STAMP + timedelta(hours=2)), "start_time_lte": at(T0 + timedelta(hours=200)), "ordering": "start_time"},
     {"calendar_deduplication_key": "b", "updated_at_gte": at(STAMP + timedelta(hours=1)), "ordering": "-start_time"},
@@ -169,7 +169,7 @@ async def test_a_bounded_walk_that_finds_the_page_is_the_page(
 ) -> None:
     """The bounded walk's success path: a dense filter's first page within 150 rows, read by that walk alone."""
     await seed(tenant, context)
-    params = {"end_time_gte": at(T0), "ordering": "start_time"}  # every event matches
+    params = {"updated_at_gte": at(STAMP), "ordering": "start_time"}  # every event matches
     monkeypatch.setattr(event_queries, "SQLITE_SORT_CAP", 0)
     monkeypatch.setattr(event_queries, "SQLITE_WALK_ROWS", 150)
     with captured_sql(context) as statements:

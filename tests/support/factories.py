@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from calsync.context import AppContext
 from calsync.ids import new_id
+from calsync.store.event_spans import span_class
 from calsync.store.models import Calendar, CalendarEvent, Project
 
 
@@ -22,7 +23,22 @@ async def insert_events(
     stamp: datetime | None = None,
     deleted_every: int = 0,
 ) -> list[str]:
-    """Insert `count` events one `step` apart, all stamped `stamp` (default now), as one write."""
+    """Insert `count` 30-minute events one `step` apart, all stamped `stamp` (default now), as one write."""
+    spans = [(start + step * index, start + step * index + timedelta(minutes=30)) for index in range(count)]
+    return await insert_spans(context, calendar_object_id, spans, stamp=stamp, deleted_every=deleted_every)
+
+
+async def insert_spans(
+    context: AppContext,
+    calendar_object_id: str,
+    spans: list[tuple[datetime, datetime]],
+    *,
+    stamp: datetime | None = None,
+    deleted_every: int = 0,
+    classify: bool = True,
+) -> list[str]:
+    """Insert one event per (start, end), all stamped `stamp` (default now), as one write. Without `classify`
+    the span class is left to the column's default, as a writer other than the sync engine would."""
     async with context.db.write() as session:
         calendar = (
             await session.execute(select(Calendar).where(Calendar.object_id == calendar_object_id))
@@ -31,26 +47,27 @@ async def insert_events(
         assert project is not None
         now = stamp or context.clock()
         ids = []
-        for index in range(count):
+        for index, (start, end) in enumerate(spans):
             project.change_seq += 1
             object_id = new_id("evt_")
             ids.append(object_id)
-            session.add(
-                CalendarEvent(
-                    object_id=object_id,
-                    project_id=calendar.project_id,
-                    calendar_id=calendar.id,
-                    platform_uuid=f"p{object_id}",
-                    name=f"Event {index}",
-                    start_time=start + step * index,
-                    end_time=start + step * index + timedelta(minutes=30),
-                    is_all_day=False,
-                    is_deleted=bool(deleted_every) and index % deleted_every == 0,
-                    raw={"id": object_id},
-                    content_hash=hashlib.sha256(object_id.encode()).hexdigest(),
-                    created_at=now,
-                    updated_at=now,
-                    change_seq=project.change_seq,
-                )
+            event = CalendarEvent(
+                object_id=object_id,
+                project_id=calendar.project_id,
+                calendar_id=calendar.id,
+                platform_uuid=f"p{object_id}",
+                name=f"Event {index}",
+                start_time=start,
+                end_time=end,
+                is_all_day=False,
+                is_deleted=bool(deleted_every) and index % deleted_every == 0,
+                raw={"id": object_id},
+                content_hash=hashlib.sha256(object_id.encode()).hexdigest(),
+                created_at=now,
+                updated_at=now,
+                change_seq=project.change_seq,
             )
+            if classify:
+                event.span_class = span_class(start, end)
+            session.add(event)
     return ids

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from calsync.store.event_spans import UNBOUNDED_SPAN
 from calsync.store.models.base import Base
 from calsync.store.types import BigIntPK, JSONType, UTCDateTime
 
@@ -28,6 +29,8 @@ class CalendarEvent(Base):
     __table_args__ = (
         UniqueConstraint("calendar_id", "platform_uuid"),
         Index("ix_events_project_change_seq", "project_id", "change_seq"),
+        # The events running at a point in time, one short range per span class (calsync.store.event_spans).
+        Index("ix_events_project_span_start", "project_id", "span_class", "start_time", "end_time"),
         *_ordering_indexes(),
     )
 
@@ -40,6 +43,8 @@ class CalendarEvent(Base):
     name: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     start_time: Mapped[datetime] = mapped_column(UTCDateTime())
     end_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    # An upper bound of end_time - start_time, as a class (calsync.store.event_spans); the default is always true.
+    span_class: Mapped[int] = mapped_column(SmallInteger, server_default=str(UNBOUNDED_SPAN))
     is_all_day: Mapped[bool] = mapped_column(Boolean, default=False)
     time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -7,18 +7,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Dialect, Row, Select, Text, func, literal, null, select, type_coerce
+from sqlalchemy import ColumnElement, Dialect, Row, Select, Text, func, literal, null, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.typing import TupleAny
 
+from calsync.store.event_spans import UNBOUNDED_SPAN, earliest_start
 from calsync.store.keyset import (
     Keyset,
     KeysetPage,
     SeekKey,
-    fetch_keyset_rows,
-    fetch_keyset_rows_until,
+    fetch_walk_rows,
+    fetch_walk_rows_until,
     sqlite_unindexed,
 )
 from calsync.store.models import Calendar, CalendarEvent
@@ -84,6 +85,48 @@ SQLITE_WALK_ROWS = 10_000
 SQLITE_FALLBACK_SORT_CAP = 100_000
 
 
+@dataclass(frozen=True)
+class RunningSplit:
+    """A filter that bounds the *other* time column than the ordering's, cut at its bound (the point) into two
+    queries that each read only what they return.
+
+    Every event runs from start to end (end >= start, calsync.sync.rows), so for `end_time_gte=X` ordered by
+    start: the events starting at or after X all match (`clear`: a start_time range, dense), and the others are
+    the ones running at X (start < X <= end), found by span class (calsync.store.event_spans). Ordered by start,
+    the running ones come first. Mirrored for `start_time_lte=Y` ordered by end: the events ending by Y all
+    match, then the ones running at Y (start <= Y < end). Read as one walk, these filters are correlated with the
+    ordering: "on now or coming up, in start order" walked every event that had ended (1.1 s at a million)."""
+
+    point: datetime
+    clear: EventFilters  # past the point along the ordering; the split bound is implied there
+    running: EventFilters | None  # the other filters for the events running at the point; None: there are none
+    running_first: bool  # in ascending order, the running events come before the clear ones
+    start_before_point: bool  # running means start < point <= end (end_time_gte) or start <= point < end
+
+
+def split_at_running(filters: EventFilters, order_column: str) -> RunningSplit | None:
+    start_gte, start_lte, end_gte, end_lte = (
+        filters.start_time_gte,
+        filters.start_time_lte,
+        filters.end_time_gte,
+        filters.end_time_lte,
+    )
+    if order_column == "start_time" and end_gte is not None:
+        clear = replace(filters, end_time_gte=None, start_time_gte=_latest(start_gte, end_gte))
+        running = None if start_gte is not None and start_gte >= end_gte else replace(filters, end_time_gte=None)
+        return RunningSplit(end_gte, clear, running, running_first=True, start_before_point=True)
+    if order_column == "end_time" and start_lte is not None:
+        clear = replace(filters, start_time_lte=None, end_time_lte=_earliest(end_lte, start_lte))
+        running = None if end_lte is not None and end_lte <= start_lte else replace(filters, start_time_lte=None)
+        return RunningSplit(start_lte, clear, running, running_first=False, start_before_point=False)
+    if order_column == "end_time" and start_gte is not None and (end_gte is None or end_gte < start_gte):
+        # Not a split, only the implied bound stated: "starts at or after X" implies "ends at or after X", which
+        # is the walk's own range, so the walk starts at X instead of passing every event that ended before it.
+        stated = replace(filters, end_time_gte=start_gte)
+        return RunningSplit(start_gte, stated, running=None, running_first=False, start_before_point=False)
+    return None
+
+
 async def list_events(
     session: AsyncSession,
     project_id: int,
@@ -99,29 +142,9 @@ async def list_events(
     """The page's rows carry the columns of `event_columns` (see there for the JSON ones)."""
     if filters.calendar_ids is not None and not filters.calendar_ids:
         return KeysetPage([], None, None)
-    # An event never ends before it starts, so "ends by X" implies "starts by X". Stating it lets the planner
-    # range-scan a start_time index for the next-hour question instead of filtering a million rows under
-    # another ordering (bench/events_api.py: 1.6 s → 0.8 ms). The mirror bound (ends after a start bound) is
-    # deliberately not stated: with ranges on both columns PostgreSQL underestimates the matches by the
-    # product of two correlated selectivities and picks a fetch-everything-and-sort plan (55 ms for a day).
-    ranges = {
-        column: bounds
-        for column, bounds in (
-            ("updated_at", (filters.updated_at_gte, None)),
-            ("start_time", (filters.start_time_gte, _earliest(filters.start_time_lte, filters.end_time_lte))),
-            ("end_time", (filters.end_time_gte, filters.end_time_lte)),
-        )
-        if bounds != (None, None)
-    }
-    scope: list[ColumnElement[bool]] = (
-        [CalendarEvent.calendar_id.in_(filters.calendar_ids)]
-        if filters.calendar_ids is not None
-        else [CalendarEvent.project_id == project_id]
-    )
-    dialect = session.get_bind().dialect.name
-    sort_column = getattr(CalendarEvent, order_column)
+    reader = _EventReader(session, project_id, session.get_bind().dialect.name, include_raw)
     keyset = Keyset(
-        sort_column,
+        getattr(CalendarEvent, order_column),
         CalendarEvent.id,
         descending=descending,
         after=after,
@@ -130,45 +153,145 @@ async def list_events(
         # Only the ascending updated_at walk has a filter bound on its own sort column.
         lower_bound=filters.updated_at_gte if order_column == "updated_at" else None,
     )
+    split = split_at_running(filters, order_column) if filters.event_object_id is None else None
+    if split is None:
+        return keyset.page(await reader.walk_rows(filters, keyset))
+    if split.running is None:
+        return keyset.page(await reader.walk_rows(split.clear, keyset))
+    running, clear = split.running, split.clear
 
-    def statement(driving: str | None) -> Select[*TupleAny]:
+    async def running_rows() -> list[Row[*TupleAny]]:
+        return await reader.running_rows(split, running, keyset)
+
+    async def clear_rows() -> list[Row[*TupleAny]]:
+        return await reader.walk_rows(clear, keyset)
+
+    first, second = (
+        (running_rows, clear_rows) if split.running_first != keyset.walk_descending else (clear_rows, running_rows)
+    )
+    rows = await first()
+    if len(rows) <= keyset.limit:  # the page (and whether another follows) reaches past the first part
+        rows += await second()
+    return keyset.page(rows[: keyset.limit + 1])
+
+
+class _EventReader:
+    """Builds and runs the queries of one page."""
+
+    def __init__(self, session: AsyncSession, project_id: int, dialect: str, include_raw: bool) -> None:
+        self.session = session
+        self.project_id = project_id
+        self.sqlite = dialect == "sqlite"
+        self.columns = event_columns(dialect, include_raw=include_raw)
+
+    def scope(self, filters: EventFilters) -> list[ColumnElement[bool]]:
+        """The term that scopes a probe to the filter's calendars or else the project (indexable)."""
+        if filters.calendar_ids is None:
+            return [CalendarEvent.project_id == self.project_id]
+        return [CalendarEvent.calendar_id.in_(filters.calendar_ids)]
+
+    def where(self, filters: EventFilters, driving: str | None, *, by_project: bool = False) -> list[Any]:
+        """The filters' terms. On SQLite with a `driving` column chosen, every other time column is written
+        `+column` so SQLite cannot wander onto its index; `by_project` keeps the project's term indexable (and
+        not the calendars') for an index that leads with the project."""
+
         def column(name: str) -> Any:
-            # Once a driving index is chosen, every other time column is written `+column` so SQLite cannot
-            # wander onto its index.
             attribute = getattr(CalendarEvent, name)
-            return attribute if driving is None or name == driving else sqlite_unindexed(attribute)
+            return attribute if driving is None or name == driving else self._unindexed(attribute)[0]
 
-        stmt = select(*event_columns(dialect, include_raw=include_raw)).where(*scope)
-        if filters.calendar_ids is not None:
+        terms: list[Any] = []
+        if filters.calendar_ids is None:
+            terms.append(CalendarEvent.project_id == self.project_id)
+        else:
             # The calendars were resolved within the project; the project term only guards. On SQLite with a
             # chosen plan it must not offer the project-wide indexes, which the probe did not count.
-            project = CalendarEvent.project_id if driving is None else sqlite_unindexed(CalendarEvent.project_id)
-            stmt = stmt.where(project == project_id)
+            calendars = CalendarEvent.calendar_id if not by_project else column("calendar_id")
+            project = column("project_id") if not by_project else CalendarEvent.project_id
+            terms += [calendars.in_(filters.calendar_ids), project == self.project_id]
         if filters.event_object_id is not None:
-            stmt = stmt.where(CalendarEvent.object_id == filters.event_object_id)
-        for name, (lower, upper) in ranges.items():
+            terms.append(CalendarEvent.object_id == filters.event_object_id)
+        for name, (lower, upper) in _ranges(filters).items():
             if lower is not None:
-                stmt = stmt.where(column(name) >= lower)
+                terms.append(column(name) >= lower)
             if upper is not None:
-                stmt = stmt.where(column(name) <= upper)
+                terms.append(column(name) <= upper)
         if filters.is_deleted is not None:
-            stmt = stmt.where(CalendarEvent.is_deleted.is_(filters.is_deleted))
-        return stmt
+            terms.append(CalendarEvent.is_deleted.is_(filters.is_deleted))
+        return terms
 
-    driving: str | None = None
-    if dialect == "sqlite" and filters.event_object_id is None and any(name != order_column for name in ranges):
-        driving = _smallest(await _sqlite_range_sizes(session, scope, ranges, SQLITE_SORT_CAP), SQLITE_SORT_CAP)
-        if driving is None:
-            driving = order_column
-            until = await _sqlite_walk_end(session, scope, ranges.get(order_column), sort_column, keyset)
-            if until is not None:
-                page = await fetch_keyset_rows_until(session, statement(order_column), keyset, until=until)
-                if page is not None:
-                    return page
-                sizes = await _sqlite_range_sizes(session, scope, ranges, SQLITE_FALLBACK_SORT_CAP)
-                driving = _smallest(sizes, SQLITE_FALLBACK_SORT_CAP) or order_column
-    unindexed_sort = driving is not None and driving != order_column
-    return await fetch_keyset_rows(session, statement(driving), replace(keyset, unindexed_sort=unindexed_sort))
+    def statement(self, filters: EventFilters, driving: str | None) -> Select[*TupleAny]:
+        return select(*self.columns).where(*self.where(filters, driving))
+
+    async def walk_rows(self, filters: EventFilters, keyset: Keyset) -> list[Row[*TupleAny]]:
+        """The page's walk (up to limit + 1 rows) along the ordering's index, or through a filter's index and
+        sorted (SQLite: chosen by counting, `_sqlite_range_sizes`; PostgreSQL: its planner)."""
+        session, order_column = self.session, keyset.sort_column.key
+        ranges = _ranges(filters)
+        driving: str | None = None
+        if self.sqlite and filters.event_object_id is None and any(name != order_column for name in ranges):
+            scope = self.scope(filters)
+            driving = _smallest(await _sqlite_range_sizes(session, scope, ranges, SQLITE_SORT_CAP), SQLITE_SORT_CAP)
+            if driving is None:
+                driving = order_column
+                walk_end = await _sqlite_walk_end(session, scope, ranges.get(order_column), keyset)
+                if walk_end is not None:
+                    statement = self.statement(filters, order_column)
+                    rows = await fetch_walk_rows_until(session, statement, keyset, until=walk_end)
+                    if rows is not None:
+                        return rows
+                    sizes = await _sqlite_range_sizes(session, scope, ranges, SQLITE_FALLBACK_SORT_CAP)
+                    driving = _smallest(sizes, SQLITE_FALLBACK_SORT_CAP) or order_column
+        unindexed_sort = driving is not None and driving != order_column
+        return await fetch_walk_rows(
+            session, self.statement(filters, driving), replace(keyset, unindexed_sort=unindexed_sort)
+        )
+
+    async def running_rows(self, split: RunningSplit, filters: EventFilters, keyset: Keyset) -> list[Row[*TupleAny]]:
+        """The page's walk over the events running at the split's point: one range of the span index per class,
+        each bounded by the class's longest span. The keys of all of them (few: the events on at one time) are
+        merged and sorted, and only the page's rows are read in full.
+
+        On SQLite the outer orderings are written `+column`: left plain, SQLite merges the classes in order and
+        therefore reads each through the start_time index, past every event that started before the point."""
+        point, start = split.point, CalendarEvent.start_time
+        end = CalendarEvent.end_time if not self.sqlite else sqlite_unindexed(CalendarEvent.end_time)
+        at_point = [start < point, end >= point] if split.start_before_point else [start <= point, end > point]
+        sort_column = keyset.sort_column
+        shared = replace(keyset, unindexed_sort=self.sqlite).seek(
+            select(CalendarEvent.id, sort_column).where(*self.where(filters, "start_time", by_project=True), *at_point)
+        )
+        branches = []
+        for span in range(UNBOUNDED_SPAN + 1):
+            earliest = earliest_start(span, point)
+            branch = shared.where(CalendarEvent.span_class == span)
+            branches.append(branch if earliest is None else branch.where(start >= earliest))
+        keys = union_all(*branches).subquery("running")
+        page_ids = keyset.ordered(select(keys.c.id), *self._unindexed(keys.c[sort_column.key], keys.c.id))
+        statement = select(*self.columns).where(CalendarEvent.id.in_(page_ids.scalar_subquery()))
+        statement = keyset.ordered(statement, *self._unindexed(sort_column, CalendarEvent.id))
+        return list((await self.session.execute(statement)).all())
+
+    def _unindexed(self, *columns: Any) -> list[Any]:
+        return [sqlite_unindexed(column) if self.sqlite else column for column in columns]
+
+
+def _ranges(filters: EventFilters) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """The filters as a range per time column.
+
+    An event never ends before it starts, so "ends by X" implies "starts by X". Stating it lets the planner
+    range-scan a start_time index for the next-hour question instead of filtering a million rows under another
+    ordering (bench/events_api.py: 1.6 s → 0.8 ms). The mirror bound (ends after a start bound) is deliberately
+    not stated: with ranges on both columns PostgreSQL underestimates the matches by the product of two
+    correlated selectivities and picks a fetch-everything-and-sort plan (55 ms for a day)."""
+    return {
+        column: bounds
+        for column, bounds in (
+            ("updated_at", (filters.updated_at_gte, None)),
+            ("start_time", (filters.start_time_gte, _earliest(filters.start_time_lte, filters.end_time_lte))),
+            ("end_time", (filters.end_time_gte, filters.end_time_lte)),
+        )
+        if bounds != (None, None)
+    }
 
 
 async def _sqlite_range_sizes(
@@ -212,11 +335,11 @@ async def _sqlite_walk_end(
     session: AsyncSession,
     scope: list[ColumnElement[bool]],
     own_range: tuple[datetime | None, datetime | None] | None,
-    sort_column: InstrumentedAttribute[Any],
     keyset: Keyset,
 ) -> SeekKey | None:
     """The key SQLITE_WALK_ROWS rows into the walk (from the seek key, within the filter's range on the sort
     column itself), read index-only (~35 ns a row); None when the walk has fewer rows left than that."""
+    sort_column = keyset.sort_column
     walk = select(sort_column, CalendarEvent.id).where(*scope)
     if own_range is not None:
         lower, upper = own_range
@@ -232,6 +355,11 @@ async def _sqlite_walk_end(
 def _earliest(*values: datetime | None) -> datetime | None:
     present = [value for value in values if value is not None]
     return min(present) if present else None
+
+
+def _latest(*values: datetime | None) -> datetime | None:
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
 
 
 async def calendar_object_ids(session: AsyncSession, calendar_ids: set[int]) -> dict[int, str]:

@@ -1,0 +1,56 @@
+"""event span class: find the events running at a point in time by index
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-24 03:50:00
+
+Adds `calendar_events.span_class` (calsync.store.event_spans) and its index. Existing rows get their class
+from their stored times, computed exactly (integer microseconds on SQLite). The limits are written out here
+rather than imported: a migration must keep meaning what it meant when it shipped.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# calsync.store.event_spans.SPAN_CLASS_LIMITS at this revision, in seconds; the class after the last is unbounded.
+LIMITS_SECONDS = (1800, 3600, 7200, 14400, 28800, 93600, 259200, 691200, 2764800, 31708800)
+UNBOUNDED = len(LIMITS_SECONDS)
+
+# Stored text is "YYYY-MM-DD HH:MM:SS.ffffff" (calsync.store.types.UTCDateTime): whole seconds by strftime,
+# microseconds from the text, so the length is exact.
+SQLITE_LENGTH_US = (
+    "((CAST(strftime('%s', end_time) AS INTEGER) - CAST(strftime('%s', start_time) AS INTEGER)) * 1000000"
+    " + CAST(substr(end_time, 21, 6) AS INTEGER) - CAST(substr(start_time, 21, 6) AS INTEGER))"
+)
+POSTGRES_LENGTH_US = "(EXTRACT(EPOCH FROM end_time - start_time) * 1000000)"
+
+
+def upgrade() -> None:
+    op.add_column(
+        "calendar_events",
+        sa.Column("span_class", sa.SmallInteger(), server_default=str(UNBOUNDED), nullable=False),
+    )
+    length = SQLITE_LENGTH_US if op.get_bind().dialect.name == "sqlite" else POSTGRES_LENGTH_US
+    cases = " ".join(
+        f"WHEN {length} <= {seconds * 1_000_000} THEN {index}" for index, seconds in enumerate(LIMITS_SECONDS)
+    )
+    # Only the constants above go into the text.
+    op.execute(f"UPDATE calendar_events SET span_class = CASE {cases} ELSE {UNBOUNDED} END")  # noqa: S608
+    op.create_index(
+        "ix_events_project_span_start",
+        "calendar_events",
+        ["project_id", "span_class", "start_time", "end_time"],
+        unique=False,
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_events_project_span_start", table_name="calendar_events")
+    op.drop_column("calendar_events", "span_class")

@@ -1,0 +1,107 @@
+"""A filter on the other time column than the ordering's is split at its bound (store/queries/events.py
+`split_at_running`): the events past the bound along the ordering, read as a plain walk, and the events running at
+the bound, read by span class. The pages must be exactly the pages of one walk with the filter as given, forwards
+and backwards, whatever the events' lengths: at every class limit, one second either side of it, zero-length,
+longer than any limit, and rows whose class was left to the column's default."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from calsync.context import AppContext
+from calsync.store.event_spans import SPAN_CLASS_LIMITS
+from calsync.store.queries import events as event_queries
+from tests.api.test_calendar_events import new_calendar
+from tests.api.test_event_plans import PAGE, STAMP, T0, admitted, all_events, at, captured_sql, walk_both_ways
+from tests.support.factories import insert_spans
+from tests.support.service import Tenant
+
+POINT = T0 + timedelta(days=10)
+SECOND = timedelta(seconds=1)
+LATER = at(POINT + timedelta(minutes=7))
+
+
+async def seed(tenant: Tenant, context: AppContext) -> dict[str, str]:
+    first = await new_calendar(tenant, "a")
+    second = await new_calendar(tenant, "b")
+    # Dense 30-minute meetings every 20 minutes for two days either side of the point (so they overlap it).
+    meetings = [(POINT + timedelta(minutes=20 * n), POINT + timedelta(minutes=20 * n + 30)) for n in range(-144, 144)]
+    await insert_spans(context, first, meetings, stamp=STAMP, deleted_every=5)
+    # 150 events of lengths from 8 minutes to 2 days, all on at the point: more than a page of running events.
+    running = [(POINT - (k + 1) * timedelta(minutes=7), POINT + k * timedelta(minutes=13) + SECOND) for k in range(150)]
+    await insert_spans(context, first, running, stamp=STAMP + timedelta(hours=3))
+    edges = [(POINT, POINT), (POINT - SECOND, POINT), (POINT, POINT + SECOND)]
+    for limit in SPAN_CLASS_LIMITS:
+        edges += [
+            (POINT - limit, POINT),  # the longest of its class, ending exactly at the point
+            (POINT - limit, POINT - SECOND),  # ... and one ending just before it
+            (POINT - limit + SECOND, POINT + SECOND),
+            (POINT - limit - SECOND, POINT),  # one second too long for the class: the next one's
+            (POINT, POINT + limit),
+        ]
+    edges += [
+        (POINT - timedelta(days=400), POINT + timedelta(days=400)),  # unbounded, running
+        (POINT - timedelta(days=1100), POINT - timedelta(days=700)),  # unbounded, long over
+        (POINT + timedelta(days=1), POINT + timedelta(days=500)),  # unbounded, not begun
+    ]
+    await insert_spans(context, second, edges, stamp=STAMP + timedelta(hours=1), deleted_every=7)
+    unclassified = [(POINT - timedelta(days=5), POINT + timedelta(days=5)), (POINT - timedelta(hours=1), POINT)]
+    await insert_spans(context, second, unclassified, stamp=STAMP + timedelta(hours=2), classify=False)
+    return {"a": first, "b": second}
+
+
+CASES: list[dict[str, str]] = [
+    {"end_time_gte": at(POINT), "ordering": "start_time"},
+    {"end_time_gte": at(POINT), "ordering": "-start_time"},
+    {"end_time_gte": LATER, "ordering": "start_time"},
+    {"start_time_lte": at(POINT), "ordering": "end_time"},
+    {"start_time_lte": at(POINT), "ordering": "-end_time"},
+    {"start_time_lte": LATER, "ordering": "end_time"},
+    {"end_time_gte": at(POINT), "start_time_lte": at(POINT + timedelta(days=1)), "ordering": "start_time"},
+    {"end_time_gte": at(POINT), "start_time_gte": at(POINT - timedelta(hours=3)), "ordering": "-start_time"},
+    {"end_time_gte": at(POINT), "end_time_lte": at(POINT + timedelta(days=1)), "is_deleted": "false", "ordering": "start_time"},
+    {"start_time_lte": at(POINT), "end_time_gte": at(POINT - timedelta(days=1)), "calendar_deduplication_key": "b", "ordering": "-end_time"},
+    {"end_time_gte": LATER, "updated_at_gte": at(STAMP + timedelta(hours=1)), "ordering": "start_time"},
+    # The other bound excludes every running event: no span-class read.
+    *(NONE_RUNNING := [
+        {"end_time_gte": at(POINT), "start_time_gte": at(POINT + timedelta(hours=1)), "ordering": "start_time"},
+        {"start_time_lte": at(POINT), "end_time_lte": at(POINT - timedelta(hours=1)), "ordering": "end_time"},
+    ]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("params", CASES, ids=[",".join(sorted(c)) + ":" + c["ordering"] for c in CASES])
+async def test_split_pages_equal_one_walk(
+    tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    calendars = await seed(tenant, context)
+    with captured_sql(context) as statements:
+        split = await walk_both_ways(tenant, params)
+    running_read = any("UNION ALL" in statement for statement in statements)
+    assert running_read == (params not in NONE_RUNNING), "the running events are read by span class"
+    monkeypatch.setattr(event_queries, "split_at_running", lambda *_: None)
+    assert split == await walk_both_ways(tenant, params), "the same pages as one walk"
+
+    forward, backward = split
+    assert list(reversed(backward)) == forward[:-1], "previous links give back the same pages"
+    everything = {row["id"]: row for row in await all_events(tenant)}
+    rows = [everything[event_id] for page in forward for event_id in page]
+    column = params["ordering"].lstrip("-")
+    keys = [row[column] for row in rows]
+    assert keys == sorted(keys, reverse=params["ordering"].startswith("-"))
+    expected = {event_id for event_id, row in everything.items() if admitted(row, params, calendars)}
+    assert [row["id"] for row in rows if row["id"] in expected] == [row["id"] for row in rows], "only matches"
+    assert {row["id"] for row in rows} == expected and len(rows) == len(expected), "every match, once"
+    assert expected, "the case matches something"
+
+
+async def test_split_spans_pages(tenant: Tenant, context: AppContext) -> None:
+    """The running events fill more than one page here, and the page boundary falls between the two parts."""
+    await seed(tenant, context)
+    forward, _ = await walk_both_ways(tenant, {"end_time_gte": at(POINT), "ordering": "start_time"})
+    starts = {row["id"]: datetime.fromisoformat(row["start_time"]) for row in await all_events(tenant)}
+    running_per_page = [sum(starts[event_id] < POINT for event_id in page) for page in forward]
+    assert running_per_page[0] == PAGE, "the first page is all running events"
+    assert any(0 < count < PAGE for count in running_per_page), "a page holds the end of one part and the other"
