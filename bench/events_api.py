@@ -303,6 +303,17 @@ def cases(pop: Population) -> list[Case]:
             fixed={"updated_at_gte": iso(now - timedelta(days=7))},
         ),
         Case(
+            "updated_at_gte=now-7d, ordering=-created_at, deep page",
+            "-created_at",
+            deep=True,
+            fixed={"updated_at_gte": iso(now - timedelta(days=7))},
+        ),
+        Case(
+            "updated_at_gte=now-20d, ordering=created_at (over MODIFIED_SORT_CAP)",
+            "created_at",
+            fixed={"updated_at_gte": iso(now - timedelta(days=20))},
+        ),
+        Case(
             "end_time_gte=now+29d, ordering=start_time",
             "start_time",
             fixed={"end_time_gte": iso(now + timedelta(days=29))},

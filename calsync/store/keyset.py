@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, tuple_
+from sqlalchemy import ColumnElement, DateTime, Row, Select, TypeDecorator, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.util.typing import TupleAny
 
 T = TypeVar("T")
@@ -32,19 +33,44 @@ class KeysetPage(Generic[T]):
     previous_key: SeekKey | None  # page backwards before this row
 
 
-def sqlite_unindexed(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
-    """`+column`: the same value (SQLite's unary plus is a no-op on any type), but a term written with it can
-    use no index. It is how a query tells SQLite which index *not* to choose (SQLite has no index hints that
-    SQLAlchemy renders, and `INDEXED BY` would fail outright if the index were ever renamed)."""
-    return UnaryExpression(column.expression, operator=operators.custom_op("+"), type_=column.type)
+class Unindexed(ColumnElement[Any]):
+    """The same value as `column`, written so that no index can serve a term or an ordering on it: how a query
+    tells the database which index *not* to choose. Neither database has index hints SQLAlchemy renders
+    (SQLite's `INDEXED BY` would also fail outright if the index were ever renamed).
+
+    SQLite: `+column` (unary plus is a no-op on any type). PostgreSQL: `column + interval '0'` for a time,
+    `column + 0` otherwise (a function call the planner does not fold away, unlike a cast to the same type)."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any] | InstrumentedAttribute[Any]) -> None:
+        self.column = column.expression if isinstance(column, InstrumentedAttribute) else column
+        self.type = self.column.type
+
+
+@compiles(Unindexed, "sqlite")
+def _unindexed_sqlite(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(+ {compiler.process(element.column, **kw)})"
+
+
+@compiles(Unindexed)
+def _unindexed_default(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    type_ = element.type.impl_instance if isinstance(element.type, TypeDecorator) else element.type
+    zero = "interval '0'" if isinstance(type_, DateTime) else "0"
+    return f"({compiler.process(element.column, **kw)} + {zero})"
+
+
+def unindexed(column: ColumnElement[Any] | InstrumentedAttribute[Any]) -> ColumnElement[Any]:
+    return Unindexed(column)
 
 
 @dataclass(frozen=True)
 class Keyset:
     """How one page is cut from an ordering by (sort column, unique id): direction, the seek key to continue
     from, and the page size. `lower_bound` is the filter's own lower bound on the sort column, if any.
-    `unindexed_sort` (SQLite only): seek and order by `+sort_column`, so that no index on the sort column serves
-    the page; the caller has picked a filter's index to read the rows through, and they are sorted."""
+    `unindexed_sort`: seek and order by `unindexed(sort_column)`, so that no index on the sort column serves the
+    page; the caller has picked a filter's index to read the rows through, and they are sorted."""
 
     sort_column: InstrumentedAttribute[Any]
     id_column: InstrumentedAttribute[Any]
@@ -62,7 +88,7 @@ class Keyset:
 
     def statement(self, stmt: S) -> S:
         """`stmt` seeking and ordered as a page's query is (limit + 1 rows)."""
-        sort_key = sqlite_unindexed(self.sort_column) if self.unindexed_sort else self.sort_column
+        sort_key = unindexed(self.sort_column) if self.unindexed_sort else self.sort_column
         return self.ordered(self.seek(stmt), sort_key, self.id_column)
 
     def seek(self, stmt: S) -> S:
@@ -74,7 +100,7 @@ class Keyset:
         # excludes nothing the filter admits; left in, PostgreSQL starts its index scan at the looser key.
         if lower_bound is not None and not self.walk_descending and after.value < lower_bound:
             return stmt
-        sort_key = sqlite_unindexed(self.sort_column) if self.unindexed_sort else self.sort_column
+        sort_key = unindexed(self.sort_column) if self.unindexed_sort else self.sort_column
         key = tuple_(sort_key, self.id_column)
         bound = tuple_(after.value, after.row_id)
         return stmt.where(key < bound if self.walk_descending else key > bound)

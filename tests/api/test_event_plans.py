@@ -37,7 +37,7 @@ def at(value: datetime) -> str:
 CASES: list[dict[str, str]] = [
     {"updated_at_gte": at(STAMP + timedelta(hours=2)), "ordering": "start_time"},
     {"updated_at_gte": at(STAMP + timedelta(hours=1)), "ordering": "-end_time"},
-    {"updated_at_gte": at(STAMP + timedelta(hours=1)), "ordering": "created_at"},
+    {"start_time_lte": at(T0 + timedelta(hours=200)), "ordering": "created_at"},
     {"start_time_gte": at(T0 + timedelta(hours=30)), "end_time_lte": at(T0 + timedelta(hours=200))},
     {"start_time_gte": at(T0 + timedelta(hours=30)), "end_time_lte": at(T0 + timedelta(hours=200)), "ordering": "-created_at"},
     {"end_time_gte": at(T0 + timedelta(hours=100)), "ordering": "-created_at"},

@@ -14,10 +14,16 @@ from calsync.store.types import BigIntPK, JSONType, UTCDateTime
 ORDERABLE_COLUMNS = ("updated_at", "start_time", "end_time", "created_at")
 
 
+# Columns a project's ordering index holds after its id: the updated_at one also answers "updated since X, in
+# creation order" from the index alone (ModifiedSplit in calsync.store.queries.events).
+PROJECT_INDEX_EXTRAS = {"updated_at": ("created_at",)}
+
+
 def _ordering_indexes() -> tuple[Index, ...]:
     indexes = []
     for column in ORDERABLE_COLUMNS:
-        indexes.append(Index(f"ix_events_project_{column}", "project_id", column, "id"))
+        extras = PROJECT_INDEX_EXTRAS.get(column, ())
+        indexes.append(Index(f"ix_events_project_{column}", "project_id", column, "id", *extras))
         indexes.append(Index(f"ix_events_calendar_{column}", "calendar_id", column, "id"))
     return tuple(indexes)
 

@@ -1,11 +1,12 @@
-"""event span class: find the events running at a point in time by index
+"""event query indexes: the events running at a point in time, and the updated_at index covering created_at
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-24 03:50:00
 
 Adds `calendar_events.span_class` (calsync.store.event_spans) and its index. Existing rows get their class
-from their stored times, computed exactly (integer microseconds on SQLite). The limits are written out here
+from their stored times, computed exactly (integer microseconds on SQLite). `ix_events_project_updated_at`
+gains `created_at` after its id (same order; calsync.store.queries.events `ModifiedSplit` reads it index-only). The limits are written out here
 rather than imported: a migration must keep meaning what it meant when it shipped.
 """
 
@@ -49,8 +50,15 @@ def upgrade() -> None:
         ["project_id", "span_class", "start_time", "end_time"],
         unique=False,
     )
+    _rebuild_updated_at_index(["project_id", "updated_at", "id", "created_at"])
 
 
 def downgrade() -> None:
+    _rebuild_updated_at_index(["project_id", "updated_at", "id"])
     op.drop_index("ix_events_project_span_start", table_name="calendar_events")
     op.drop_column("calendar_events", "span_class")
+
+
+def _rebuild_updated_at_index(columns: list[str]) -> None:
+    op.drop_index("ix_events_project_updated_at", table_name="calendar_events")
+    op.create_index("ix_events_project_updated_at", "calendar_events", columns, unique=False)

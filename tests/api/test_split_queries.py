@@ -1,21 +1,28 @@
-"""A filter on the other time column than the ordering's is split at its bound (store/queries/events.py
-`split_at_running`): the events past the bound along the ordering, read as a plain walk, and the events running at
-the bound, read by span class. The pages must be exactly the pages of one walk with the filter as given, forwards
+"""Filters correlated with the ordering are split at their bound (store/queries/events.py): the events past the
+bound along the ordering, read as a plain walk, and the rest, read through another index.
+
+`split_at_running`: a bound on the other time column than the ordering's; the rest are the events running at the
+bound, read by span class. The pages must be exactly the pages of one walk with the filter as given, forwards
 and backwards, whatever the events' lengths: at every class limit, one second either side of it, zero-length,
-longer than any limit, and rows whose class was left to the column's default."""
+longer than any limit, and rows whose class was left to the column's default.
+
+`split_modified`: `updated_at_gte` ordered by created_at; the rest are the events created before the bound and
+modified since, read through the updated_at index and sorted, unless more than MODIFIED_SORT_CAP were updated."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from calsync.context import AppContext
 from calsync.store.event_spans import SPAN_CLASS_LIMITS
+from calsync.store.models import CalendarEvent
 from calsync.store.queries import events as event_queries
 from tests.api.test_calendar_events import new_calendar
 from tests.api.test_event_plans import PAGE, STAMP, T0, admitted, all_events, at, captured_sql, walk_both_ways
-from tests.support.factories import insert_spans
+from tests.support.factories import insert_events, insert_spans
 from tests.support.service import Tenant
 
 POINT = T0 + timedelta(days=10)
@@ -105,3 +112,59 @@ async def test_split_spans_pages(tenant: Tenant, context: AppContext) -> None:
     running_per_page = [sum(starts[event_id] < POINT for event_id in page) for page in forward]
     assert running_per_page[0] == PAGE, "the first page is all running events"
     assert any(0 < count < PAGE for count in running_per_page), "a page holds the end of one part and the other"
+
+
+async def seed_modified(tenant: Tenant, context: AppContext) -> dict[str, str]:
+    """Five write batches an hour apart; at STAMP+3h half of the first two batches are modified (so they were
+    created before the bounds below and updated after), every third of those deleted."""
+    first = await new_calendar(tenant, "a")
+    second = await new_calendar(tenant, "b")
+    batch1 = await insert_events(context, first, 150, start=T0, stamp=STAMP)
+    batch2 = await insert_events(context, second, 120, start=T0 + timedelta(hours=20), stamp=STAMP + timedelta(hours=1))
+    await insert_events(context, first, 130, start=T0 + timedelta(hours=40), stamp=STAMP + timedelta(hours=2))
+    touched = batch1[::2] + batch2[::2]
+    async with context.db.write() as session:
+        await session.execute(
+            update(CalendarEvent)
+            .where(CalendarEvent.object_id.in_(touched))
+            .values(updated_at=STAMP + timedelta(hours=3), is_deleted=CalendarEvent.id % 3 == 0)
+        )
+    await insert_events(context, second, 120, start=T0 + timedelta(hours=60), stamp=STAMP + timedelta(hours=4))
+    return {"a": first, "b": second}
+
+
+MODIFIED_CASES: list[dict[str, str]] = [
+    {"updated_at_gte": at(STAMP + timedelta(hours=2)), "ordering": "created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(hours=2)), "ordering": "-created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(hours=3)), "ordering": "created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(minutes=30)), "ordering": "-created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(hours=2)), "is_deleted": "false", "ordering": "created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(hours=1)), "calendar_deduplication_key": "b", "ordering": "created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(hours=2)), "start_time_gte": at(T0 + timedelta(hours=30)), "ordering": "-created_at"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "params", MODIFIED_CASES, ids=[",".join(sorted(c)) + ":" + c["ordering"] for c in MODIFIED_CASES]
+)
+async def test_modified_split_pages_equal_one_walk(
+    tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    calendars = await seed_modified(tenant, context)
+    with captured_sql(context) as statements:
+        split = await walk_both_ways(tenant, params)
+    assert any("calendar_events.id IN (SELECT" in s and "UNION" not in s for s in statements), "read by updated_at"
+    monkeypatch.setattr(event_queries, "MODIFIED_SORT_CAP", 1)  # every range is over it: one walk
+    with captured_sql(context) as statements:
+        assert split == await walk_both_ways(tenant, params), "the same pages as one walk"
+    assert not any("calendar_events.id IN (SELECT" in s for s in statements)
+
+    forward, backward = split
+    assert list(reversed(backward)) == forward[:-1], "previous links give back the same pages"
+    everything = {row["id"]: row for row in await all_events(tenant)}
+    rows = [everything[event_id] for page in forward for event_id in page]
+    keys = [row["created_at"] for row in rows]
+    assert keys == sorted(keys, reverse=params["ordering"].startswith("-"))
+    expected = {event_id for event_id, row in everything.items() if admitted(row, params, calendars)}
+    assert {row["id"] for row in rows} == expected and len(rows) == len(expected), "every match, once"
+    assert len(forward) > 1, "the case spans pages"
