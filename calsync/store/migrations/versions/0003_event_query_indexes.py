@@ -1,4 +1,4 @@
-"""event query indexes: the events running at a point in time, and the updated_at index covering created_at
+"""event query indexes: the events running at a point in time, and a covering updated_at index
 
 Revision ID: 0003
 Revises: 0002
@@ -6,7 +6,8 @@ Create Date: 2026-11-24 03:50:00
 
 Adds `calendar_events.span_class` (calsync.store.event_spans) and its index. Existing rows get their class
 from their stored times, computed exactly (integer microseconds on SQLite). `ix_events_project_updated_at`
-gains `created_at` after its id (same order; calsync.store.queries.events `ModifiedSplit` reads it index-only). The limits are written out here
+gains `created_at, start_time, end_time, is_deleted` after its id (same order), so that walks along it test the
+filters on the index alone and `ModifiedSplit` (calsync.store.queries.events) reads it index-only. The limits are written out here
 rather than imported: a migration must keep meaning what it meant when it shipped.
 """
 
@@ -50,7 +51,7 @@ def upgrade() -> None:
         ["project_id", "span_class", "start_time", "end_time"],
         unique=False,
     )
-    _rebuild_updated_at_index(["project_id", "updated_at", "id", "created_at"])
+    _rebuild_updated_at_index(["project_id", "updated_at", "id", "created_at", "start_time", "end_time", "is_deleted"])
 
 
 def downgrade() -> None:
