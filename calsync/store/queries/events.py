@@ -255,7 +255,7 @@ class _EventReader:
 
         def column(name: str) -> Any:
             attribute = getattr(CalendarEvent, name)
-            return attribute if driving is None or name == driving else self._unindexed(attribute)
+            return attribute if driving is None or name == driving else self._unindexed_on_sqlite(attribute)
 
         terms: list[Any] = []
         if filters.calendar_ids is None:
@@ -312,7 +312,7 @@ class _EventReader:
         On SQLite the outer orderings are written `+column`: left plain, SQLite merges the classes in order and
         therefore reads each through the start_time index, past every event that started before the point."""
         point, start = split.point, CalendarEvent.start_time
-        end = self._unindexed(CalendarEvent.end_time)
+        end = self._unindexed_on_sqlite(CalendarEvent.end_time)
         at_point = [start < point, end >= point] if split.start_before_point else [start <= point, end > point]
         sort_column = keyset.sort_column
         shared = replace(keyset, unindexed_sort=self.sqlite).seek(
@@ -324,7 +324,7 @@ class _EventReader:
             branch = shared.where(CalendarEvent.span_class == span)
             branches.append(branch if earliest is None else branch.where(start >= earliest))
         keys = union_all(*branches).subquery("running")
-        unindexed = self._unindexed
+        unindexed = self._unindexed_on_sqlite
         page_ids = keyset.ordered(select(keys.c.id), unindexed(keys.c[sort_column.key]), unindexed(keys.c.id))
         statement = select(*self.columns).where(CalendarEvent.id.in_(page_ids.scalar_subquery()))
         statement = keyset.ordered(statement, unindexed(sort_column), unindexed(CalendarEvent.id))
@@ -344,10 +344,11 @@ class _EventReader:
         sorted_keys = replace(keyset, unindexed_sort=True)
         page_ids = sorted_keys.ordered(sorted_keys.seek(keys), created, unindexed(CalendarEvent.id))
         statement = select(*self.columns).where(CalendarEvent.id.in_(page_ids.scalar_subquery()))
-        statement = keyset.ordered(statement, self._unindexed(keyset.sort_column), self._unindexed(CalendarEvent.id))
+        on_sqlite = self._unindexed_on_sqlite
+        statement = keyset.ordered(statement, on_sqlite(keyset.sort_column), on_sqlite(CalendarEvent.id))
         return list((await self.session.execute(statement)).all())
 
-    def _unindexed(self, column: Any) -> Any:
+    def _unindexed_on_sqlite(self, column: Any) -> Any:
         """`+column` on SQLite (no index can serve the term); PostgreSQL chooses by its statistics."""
         return unindexed(column) if self.sqlite else column
 
@@ -357,9 +358,10 @@ def _ranges(filters: EventFilters) -> Ranges:
 
     An event never ends before it starts, so "ends by X" implies "starts by X". Stating it lets the planner
     range-scan a start_time index for the next-hour question instead of filtering a million rows under another
-    ordering (bench/events_api.py: 1.6 s → 0.8 ms). The mirror bound (ends after a start bound) is deliberately
-    not stated: with ranges on both columns PostgreSQL underestimates the matches by the product of two
-    correlated selectivities and picks a fetch-everything-and-sort plan (55 ms for a day)."""
+    ordering (bench/events_api.py: 1.6 s → 0.8 ms). The mirror bound (ends after a start bound) is not stated
+    here: with ranges on both columns PostgreSQL underestimates the matches by the product of two correlated
+    selectivities and picks a fetch-everything-and-sort plan (55 ms for a day). `split_at_running` states it
+    where the ordering is by end, since there it is the walk's own range."""
     return {
         column: bounds
         for column, bounds in (
@@ -384,11 +386,12 @@ async def _range_sizes(
     SQLite has no range statistics: with a range on another column than the ordering's it guesses, and a
     wrong guess either walks the ordering index past a million non-matching rows (`updated_at_gte` of the
     last hour with `ordering=start_time`: 2 s) or sorts every row of an unselective range (a 3-day window
-    with the default ordering: 112 ms). So `list_events` counts: the smallest range under SQLITE_SORT_CAP is
+    with the default ordering: 112 ms). So `walk_rows` counts: the smallest range under SQLITE_SORT_CAP is
     read through its index and sorted (bounded by the cap; walking the ordering's own range would read at least
     as many rows). With every range at or over the cap the ordering index is walked, for at most
     SQLITE_WALK_ROWS rows; a walk that found too few matches there (a filter correlated with the ordering)
-    counts again, up to SQLITE_FALLBACK_SORT_CAP."""
+    counts again, up to SQLITE_FALLBACK_SORT_CAP. On both databases, `ModifiedSplit` counts the events updated
+    since its bound the same way."""
     sizes: dict[str, int] = {}
     for name, (lower, upper) in ranges.items():
         attribute = getattr(CalendarEvent, name)
