@@ -149,7 +149,6 @@ class ModifiedSplit:
 
     point: datetime
     clear: EventFilters
-    modified: EventFilters  # the filters but the split one; `created_at < point` is added when read
 
 
 def split_modified(filters: EventFilters, order_column: str) -> ModifiedSplit | None:
@@ -157,7 +156,7 @@ def split_modified(filters: EventFilters, order_column: str) -> ModifiedSplit | 
     if order_column != "created_at" or point is None:
         return None
     clear = replace(filters, updated_at_gte=None, created_at_gte=_latest(filters.created_at_gte, point))
-    return ModifiedSplit(point, clear, filters)
+    return ModifiedSplit(point, clear)
 
 
 async def list_events(
@@ -183,17 +182,15 @@ async def list_events(
         after=after,
         backwards=backwards,
         limit=limit,
-        # Only the ascending updated_at walk has a filter bound on its own sort column.
-        lower_bound=filters.updated_at_gte if order_column == "updated_at" else None,
     )
     if filters.event_object_id is not None:  # one event at most
         return keyset.page(await reader.walk_rows(filters, keyset))
     modified = split_modified(filters, order_column)
-    if modified is not None and await reader.range_size(modified.modified, "updated_at") < MODIFIED_SORT_CAP:
+    if modified is not None and await reader.range_size(filters, "updated_at") < MODIFIED_SORT_CAP:
         modified_first = not keyset.walk_descending
         return keyset.page(
             await _joined(
-                lambda: reader.modified_rows(modified, keyset),
+                lambda: reader.modified_rows(modified, filters, keyset),
                 lambda: reader.walk_rows(modified.clear, keyset),
                 keyset,
                 first_part_first=modified_first,
@@ -285,6 +282,8 @@ class _EventReader:
         sorted (SQLite: chosen by counting, `_range_sizes`; PostgreSQL: its planner)."""
         session, order_column = self.session, keyset.sort_column.key
         ranges = _seek_bounded(_ranges(filters), keyset)
+        # The filter's own lower bound on the sort column, which makes a seek key behind it redundant (Keyset).
+        keyset = replace(keyset, lower_bound=ranges.get(order_column, (None, None))[0])
         driving: str | None = None
         if self.sqlite and filters.event_object_id is None and any(name != order_column for name in ranges):
             scope = self.scope(filters)
@@ -335,12 +334,12 @@ class _EventReader:
         ranges = {column: _ranges(filters)[column]}
         return (await _range_sizes(self.session, self.scope(filters), ranges, MODIFIED_SORT_CAP))[column]
 
-    async def modified_rows(self, split: ModifiedSplit, keyset: Keyset) -> list[Row[*TupleAny]]:
+    async def modified_rows(self, split: ModifiedSplit, filters: EventFilters, keyset: Keyset) -> list[Row[*TupleAny]]:
         """The page's walk over the events created before the split's point and updated since: their keys read
         through the updated_at index and sorted (the ordering is written `unindexed` on both databases, so that
         neither walks the created_at index instead), then only the page's rows read in full."""
         created = unindexed(CalendarEvent.created_at)
-        keys = select(CalendarEvent.id).where(*self.where(split.modified, "updated_at"), created < split.point)
+        keys = select(CalendarEvent.id).where(*self.where(filters, "updated_at"), created < split.point)
         sorted_keys = replace(keyset, unindexed_sort=True)
         page_ids = sorted_keys.ordered(sorted_keys.seek(keys), created, unindexed(CalendarEvent.id))
         statement = select(*self.columns).where(CalendarEvent.id.in_(page_ids.scalar_subquery()))
