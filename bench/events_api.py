@@ -6,7 +6,8 @@ generate_series` with the secondary indexes dropped during the load and re-creat
 definitions; SQLite: a recursive CTE), spread over 2,000 calendars of one project: starts over 60 days
 around now, 30/60/90-minute events, `created_at` over 90..30 days ago, `updated_at` up to 30 days after,
 5% deleted, a few attendees, an organizer and a ~0.6 kB `raw` each (the API returns `raw` by default). The span
-class (calsync.store.event_spans) of a 30·(1 + g % 3)-minute event is g % 3.
+class (calsync.store.duration_classes) of a 30·(1 + g % 3)-minute event is g % 3; its update-lag class is
+computed from its lag by the load's SQL.
 
 The API runs as `calsync api` (the production entry point: uvicorn, one process) on 127.0.0.1; this process
 sends the requests one at a time over one keep-alive connection and times each. Per case, the parameters
@@ -57,6 +58,8 @@ from _common import (
     spawn_calsync,
 )
 
+from calsync.store.duration_classes import CLASS_LIMITS, UNBOUNDED_CLASS
+
 TARGET_P99_MS = 25.0
 # A case whose median is this far over target stops after this many requests (it would take minutes).
 SLOW_CAP_MS = 100.0
@@ -66,7 +69,19 @@ DAY_MINUTES = 1440
 COLUMNS = (
     "object_id, project_id, calendar_id, platform_uuid, name, start_time, end_time, is_all_day, time_zone, "
     "is_deleted, status, location, meeting_url, meeting_platform, organizer, attendees, ical_uid, "
-    "recurring_event_id, html_link, raw, content_hash, created_at, updated_at, change_seq, span_class"
+    "recurring_event_id, html_link, raw, content_hash, created_at, updated_at, change_seq, span_class, "
+    "update_lag_class"
+)
+# Minutes from an event's creation to its last write (its `updated_at` is `created_at` plus these), and their
+# update-lag class (calsync.store.duration_classes), as SQL both databases run.
+LAG_MINUTES = f"((g * 7907) % (30 * {DAY_MINUTES}))"
+LAG_CLASS = (
+    "CASE "
+    + " ".join(
+        f"WHEN {LAG_MINUTES} * 60 <= {int(limit.total_seconds())} THEN {index}"
+        for index, limit in enumerate(CLASS_LIMITS)
+    )
+    + f" ELSE {UNBOUNDED_CLASS} END"
 )
 
 PG_LOAD = f"""
@@ -95,8 +110,8 @@ SELECT
     'attendees', jsonb_build_array(jsonb_build_object('email', 'guest' || (g % 1000) || '@example.com',
                                                       'responseStatus', 'accepted')),
     'reminders', jsonb_build_object('useDefault', true), 'eventType', 'default'),
-  md5(g::text) || md5((g + 1)::text), t.ca, t.ca + make_interval(mins => ((g * 7907) % (30 * {DAY_MINUTES}))::int), g,
-  g % 3
+  md5(g::text) || md5((g + 1)::text), t.ca, t.ca + make_interval(mins => {LAG_MINUTES}::int), g,
+  g % 3, {LAG_CLASS}
 FROM generate_series(1::bigint, $4::bigint) AS g,
 LATERAL (SELECT
   $5::timestamptz + make_interval(mins => (((g * 7919) % (60 * {DAY_MINUTES})) / 15 * 15)::int) AS st,
@@ -135,8 +150,8 @@ SELECT
     'reminders', json_object('useDefault', json('true')), 'eventType', 'default'),
   lower(hex(randomblob(32))),
   {SQLITE_TS.format(base=":created_base", minutes="g * (60 * 1440) / :n")},
-  {SQLITE_TS.format(base=":created_base", minutes=f"g * (60 * 1440) / :n + (g * 7907) % (30 * {DAY_MINUTES})")},
-  g, g % 3
+  {SQLITE_TS.format(base=":created_base", minutes=f"g * (60 * 1440) / :n + {LAG_MINUTES}")},
+  g, g % 3, {LAG_CLASS}
 FROM gen
 """
 
@@ -438,12 +453,12 @@ def params_for(case: Case, pop: Population, rng: random.Random, event_ids: list[
     return params
 
 
-def measure(base_url: str, pop: Population, requests: int, seed: int) -> list[dict[str, Any]]:
+def measure(base_url: str, pop: Population, requests: int, seed: int, only: str | None) -> list[dict[str, Any]]:
     """Round-robin over the cases (request i of every case, then i+1 …), so bursts of load from elsewhere on a
     shared machine spread over all cases instead of spoiling one."""
     rng = random.Random(seed)
     headers = {"Authorization": f"Token {pop.api_key}"}
-    all_cases = cases(pop)
+    all_cases = [case for case in cases(pop) if only is None or only in case.name]
     times: dict[str, list[float]] = {c.name: [] for c in all_cases}
     sizes: dict[str, list[int]] = {c.name: [] for c in all_cases}
     counts: dict[str, list[int]] = {c.name: [] for c in all_cases}
@@ -548,6 +563,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 events, 50 requests per case, 1 pass")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the PostgreSQL cases over target")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--only", default=None, help="measure only the cases whose name contains this text")
     args = parser.parse_args()
     if args.quick:
         args.events = args.sqlite_events = 100_000
@@ -567,7 +583,7 @@ def main() -> None:
                 passes = []
                 for n in range(args.passes):
                     print(f"{kind}: pass {n + 1}/{args.passes}, load average {os.getloadavg()}", flush=True)
-                    passes.append(measure(f"http://127.0.0.1:{port}", pop, args.requests, seed=5 + n))
+                    passes.append(measure(f"http://127.0.0.1:{port}", pop, args.requests, seed=5 + n, only=args.only))
             results = combine(passes)
             plans: dict[str, list[str]] = {}
             if kind == "postgres":

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
 from calsync.providers.base import NormalizedEvent
+from calsync.store.duration_classes import update_lag_class
 from calsync.store.models import Calendar, CalendarEvent, Project
 from calsync.sync.changes import AppliedChanges
 from calsync.sync.rows import TRACKED_FIELDS, changed_fields, content_hash, event_values
@@ -30,6 +31,7 @@ _EXISTING_COLUMNS = (
     CalendarEvent.object_id,
     CalendarEvent.platform_uuid,
     CalendarEvent.content_hash,
+    CalendarEvent.created_at,
     *(getattr(CalendarEvent, name) for name in TRACKED_FIELDS),
 )
 
@@ -88,7 +90,12 @@ class PagePlan:
 
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    created_at: dict[int, datetime] = field(default_factory=dict)  # of each updated row, by id: its lag class
     changes: AppliedChanges = field(default_factory=AppliedChanges)
+
+    def update(self, values: dict[str, Any], stored: dict[str, Any]) -> None:
+        self.updates.append(values)
+        self.created_at[stored["id"]] = stored["created_at"]
 
 
 async def plan_page(
@@ -107,7 +114,7 @@ async def plan_page(
         row = existing.get(uuid)
         if event.is_deleted or event.start_time is None or event.end_time is None:
             if row is not None and not row["is_deleted"]:
-                plan.updates.append(_tombstone(row))
+                plan.update(_tombstone(row), row)
                 changes.deleted.append(row["object_id"])
             # A cancellation of an event never stored (e.g. an instance outside the window) has nothing to update.
             continue
@@ -122,13 +129,13 @@ async def plan_page(
             changes.created.append(object_id)
         elif row["content_hash"] != digest:
             values.update(id=row["id"], content_hash=digest)
-            plan.updates.append(values)
+            plan.update(values, row)
             changes.updated[row["object_id"]] = changed_fields(row, values)
 
     for uuid in gone:
         row = existing.get(uuid)
         if row is not None and not row["is_deleted"]:
-            plan.updates.append(_tombstone(row))
+            plan.update(_tombstone(row), row)
             changes.deleted.append(row["object_id"])
     return plan
 
@@ -139,11 +146,14 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
     if not plan.inserts and not plan.updates:
         return
     clock = await lock_change_clock(session, calendar.project_id, now)
+    # The update-lag class goes with every stamp: the events API trusts it to bound created_at (duration_classes).
     for row in plan.inserts:
         row["created_at"] = row["updated_at"] = clock.stamp
+        row["update_lag_class"] = update_lag_class(clock.stamp, clock.stamp)
         row["change_seq"] = clock.next_seq()
     for row in plan.updates:
         row["updated_at"] = clock.stamp
+        row["update_lag_class"] = update_lag_class(plan.created_at[row["id"]], clock.stamp)
         row["change_seq"] = clock.next_seq()
     if plan.inserts:
         # Core executemany on the session's connection (not the ORM bulk path): no per-row instance bookkeeping.

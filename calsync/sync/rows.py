@@ -7,7 +7,7 @@ from typing import Any
 
 from calsync import json_codec
 from calsync.providers.base import NormalizedEvent
-from calsync.store.event_spans import span_class
+from calsync.store.duration_classes import span_class
 
 # Keys of `raw` that change on every touch without the event changing (etags, modification stamps).
 _VOLATILE_RAW_KEYS = frozenset(

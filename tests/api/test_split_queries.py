@@ -7,22 +7,21 @@ and backwards, whatever the events' lengths: at every class limit, one second ei
 longer than any limit, and rows whose class was left to the column's default.
 
 `split_modified`: `updated_at_gte` ordered by created_at; the rest are the events created before the bound and
-modified since, read through the updated_at index and sorted, unless more than MODIFIED_SORT_CAP were updated."""
+modified since, read through the updated_at index and sorted, unless more than MODIFIED_SORT_CAP were updated.
+Then the project's page is read by update-lag class (`_EventReader.lag_rows`), a calendar's as one walk."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import update
 
 from calsync.context import AppContext
-from calsync.store.event_spans import SPAN_CLASS_LIMITS
-from calsync.store.models import CalendarEvent
+from calsync.store.duration_classes import CLASS_LIMITS
 from calsync.store.queries import events as event_queries
 from tests.api.test_calendar_events import new_calendar
 from tests.api.test_event_plans import PAGE, STAMP, T0, admitted, all_events, at, captured_sql, walk_both_ways
-from tests.support.factories import insert_events, insert_spans
+from tests.support.factories import insert_events, insert_spans, restamp
 from tests.support.service import Tenant
 
 POINT = T0 + timedelta(days=10)
@@ -40,7 +39,7 @@ async def seed(tenant: Tenant, context: AppContext) -> dict[str, str]:
     running = [(POINT - (k + 1) * timedelta(minutes=7), POINT + k * timedelta(minutes=13) + SECOND) for k in range(150)]
     await insert_spans(context, first, running, stamp=STAMP + timedelta(hours=3))
     edges = [(POINT, POINT), (POINT - SECOND, POINT), (POINT, POINT + SECOND)]
-    for limit in SPAN_CLASS_LIMITS:
+    for limit in CLASS_LIMITS:
         edges += [
             (POINT - limit, POINT),  # the longest of its class, ending exactly at the point
             (POINT - limit, POINT - SECOND),  # ... and one ending just before it
@@ -131,12 +130,8 @@ async def seed_modified(tenant: Tenant, context: AppContext) -> dict[str, str]:
     batch2 = await insert_events(context, second, 120, start=T0 + timedelta(hours=20), stamp=STAMP + timedelta(hours=1))
     await insert_events(context, first, 130, start=T0 + timedelta(hours=40), stamp=STAMP + timedelta(hours=2))
     touched = batch1[::2] + batch2[::2]
-    async with context.db.write() as session:
-        await session.execute(
-            update(CalendarEvent)
-            .where(CalendarEvent.object_id.in_(touched))
-            .values(updated_at=STAMP + timedelta(hours=3), is_deleted=CalendarEvent.id % 3 == 0)
-        )
+    await restamp(context, touched[::3], STAMP + timedelta(hours=3), is_deleted=True)
+    await restamp(context, [event for index, event in enumerate(touched) if index % 3], STAMP + timedelta(hours=3))
     await insert_events(context, second, 120, start=T0 + timedelta(hours=60), stamp=STAMP + timedelta(hours=4))
     return {"a": first, "b": second}
 
@@ -162,10 +157,81 @@ async def test_modified_split_pages_equal_one_walk(
     with captured_sql(context) as statements:
         split = await walk_both_ways(tenant, params)
     assert any("calendar_events.id IN (SELECT" in s and "UNION" not in s for s in statements), "read by updated_at"
-    monkeypatch.setattr(event_queries, "MODIFIED_SORT_CAP", 1)  # every range is over it: one walk
-    with captured_sql(context) as statements:
-        assert split == await walk_both_ways(tenant, params), "the same pages as one walk"
-    assert not any("calendar_events.id IN (SELECT" in s for s in statements)
+    assert split == await pages_over_the_cap(tenant, context, monkeypatch, params)
 
     await pages_hold_the_matches(tenant, split, params, calendars)
     assert len(split[0]) > 1, "the case spans pages"
+
+
+async def pages_over_the_cap(
+    tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """The pages with more events updated since the bound than MODIFIED_SORT_CAP, which must be the pages of one
+    plain walk: read by update-lag class for the project, as one walk for a calendar."""
+    monkeypatch.setattr(event_queries, "MODIFIED_SORT_CAP", 1)  # every range is over it
+    with captured_sql(context) as statements:
+        over_cap = await walk_both_ways(tenant, params)
+    assert not any("calendar_events.id IN (SELECT" in s and "UNION" not in s for s in statements)
+    by_lag = any("update_lag_class" in s for s in statements)
+    assert by_lag == ("calendar_deduplication_key" not in params), "the project's pages are read by lag class"
+    monkeypatch.setattr(event_queries, "split_modified", lambda *_: None)
+    assert over_cap == await walk_both_ways(tenant, params), "the same pages as one walk"
+    return over_cap
+
+
+LAG_POINT = STAMP + timedelta(days=800)
+
+
+async def seed_lagged(tenant: Tenant, context: AppContext) -> dict[str, str]:
+    """Events created and last written at every distance from LAG_POINT that the update-lag classes tell apart:
+    at each class limit and one second either side of it, never rewritten, written again more than a year later,
+    and written again by a writer that left the class to the column's default."""
+    first = await new_calendar(tenant, "a")
+    second = await new_calendar(tenant, "b")
+    starts = iter(T0 + timedelta(hours=hour) for hour in range(10_000))
+
+    async def event(calendar: str, created: datetime, updated: datetime, *, deleted: bool = False) -> None:
+        ids = await insert_events(context, calendar, 1, start=next(starts), stamp=created)
+        if updated != created or deleted:
+            await restamp(context, ids, updated, is_deleted=deleted)
+
+    for limit in CLASS_LIMITS:
+        await event(first, LAG_POINT - limit, LAG_POINT)  # the earliest creation of its class that matches
+        await event(first, LAG_POINT - limit - SECOND, LAG_POINT)  # one second more: the next class
+        await event(first, LAG_POINT - limit, LAG_POINT - SECOND, deleted=True)  # a second too early
+        await event(second, LAG_POINT - limit + SECOND, LAG_POINT + SECOND)
+        await event(first, LAG_POINT - 2 * limit, LAG_POINT - limit)  # long over
+    await event(first, LAG_POINT - timedelta(days=500), LAG_POINT + timedelta(days=1))  # unbounded
+    await event(second, LAG_POINT - timedelta(days=900), LAG_POINT - timedelta(days=10))  # unbounded, too early
+    # 150 events of one class, all matching: more than a page from one class's walk.
+    for minutes in range(0, 750, 5):
+        await event(first, LAG_POINT - timedelta(days=2, minutes=minutes), LAG_POINT + timedelta(hours=1))
+    # Never written again: created since the point (all match) and before it (none do).
+    await insert_events(context, first, 60, start=next(starts), stamp=LAG_POINT + timedelta(minutes=3))
+    await insert_events(context, second, 40, start=next(starts), stamp=LAG_POINT - timedelta(minutes=3))
+    unclassified = await insert_spans(
+        context, second, [(next(starts), next(starts))], stamp=LAG_POINT - timedelta(days=40), classify=False
+    )
+    await restamp(context, unclassified, LAG_POINT + timedelta(hours=2), classify=False)
+    return {"a": first, "b": second}
+
+
+LAG_CASES: list[dict[str, str]] = [
+    {"updated_at_gte": at(LAG_POINT), "ordering": "created_at"},
+    {"updated_at_gte": at(LAG_POINT), "ordering": "-created_at"},
+    {"updated_at_gte": at(LAG_POINT + SECOND), "ordering": "created_at"},
+    {"updated_at_gte": at(LAG_POINT - SECOND), "ordering": "-created_at"},
+    {"updated_at_gte": at(LAG_POINT), "is_deleted": "false", "ordering": "created_at"},
+    {"updated_at_gte": at(LAG_POINT), "start_time_gte": at(T0 + timedelta(hours=30)), "ordering": "created_at"},
+    {"updated_at_gte": at(LAG_POINT - SECOND), "calendar_deduplication_key": "b", "ordering": "created_at"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("params", LAG_CASES, ids=[",".join(sorted(c)) + ":" + c["ordering"] for c in LAG_CASES])
+async def test_lag_class_pages_equal_one_walk(
+    tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
+) -> None:
+    calendars = await seed_lagged(tenant, context)
+    pages = await pages_over_the_cap(tenant, context, monkeypatch, params)
+    await pages_hold_the_matches(tenant, pages, params, calendars)
+    assert len(pages[0]) > 1 or "calendar_deduplication_key" in params, "the case spans pages"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from calsync.context import AppContext
 from calsync.ids import new_id
-from calsync.store.event_spans import span_class
+from calsync.store.duration_classes import span_class, update_lag_class
 from calsync.store.models import Calendar, CalendarEvent, Project
 
 
@@ -38,7 +39,8 @@ async def insert_spans(
     classify: bool = True,
 ) -> list[str]:
     """Insert one event per (start, end), all stamped `stamp` (default now), as one write. Without `classify`
-    the span class is left to the column's default, as a writer other than the sync engine would."""
+    the span and update-lag classes are left to the columns' default, as a writer other than the sync engine
+    would."""
     async with context.db.write() as session:
         calendar = (
             await session.execute(select(Calendar).where(Calendar.object_id == calendar_object_id))
@@ -69,5 +71,22 @@ async def insert_spans(
             )
             if classify:
                 event.span_class = span_class(start, end)
+                event.update_lag_class = update_lag_class(now, now)
             session.add(event)
     return ids
+
+
+async def restamp(
+    context: AppContext, object_ids: list[str], updated_at: datetime, *, classify: bool = True, **values: Any
+) -> None:
+    """Write the events again at `updated_at` (with `values`), with their update-lag class as the sync engine
+    writes it; without `classify` the class is left as it was (for rows inserted unclassified: the column's
+    default, always true)."""
+    async with context.db.write() as session:
+        events = (await session.execute(select(CalendarEvent).where(CalendarEvent.object_id.in_(object_ids)))).scalars()
+        for event in events:
+            event.updated_at = updated_at
+            if classify:
+                event.update_lag_class = update_lag_class(event.created_at, updated_at)
+            for name, value in values.items():
+                setattr(event, name, value)

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from calsync.store.event_spans import UNBOUNDED_SPAN
+from calsync.store.duration_classes import UNBOUNDED_CLASS
 from calsync.store.models.base import Base
 from calsync.store.types import BigIntPK, JSONType, UTCDateTime
 
@@ -37,8 +37,21 @@ class CalendarEvent(Base):
     __table_args__ = (
         UniqueConstraint("calendar_id", "platform_uuid"),
         Index("ix_events_project_change_seq", "project_id", "change_seq"),
-        # The events running at a point in time, one short range per span class (calsync.store.event_spans).
+        # The events running at a point in time, one short range per span class (calsync.store.duration_classes).
         Index("ix_events_project_span_start", "project_id", "span_class", "start_time", "end_time"),
+        # The events updated since a point, in creation order: one walk per update-lag class, whose filters are
+        # tested on the index alone (calsync.store.duration_classes).
+        Index(
+            "ix_events_project_lag_created",
+            "project_id",
+            "update_lag_class",
+            "created_at",
+            "id",
+            "updated_at",
+            "start_time",
+            "end_time",
+            "is_deleted",
+        ),
         *_ordering_indexes(),
     )
 
@@ -51,8 +64,8 @@ class CalendarEvent(Base):
     name: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     start_time: Mapped[datetime] = mapped_column(UTCDateTime())
     end_time: Mapped[datetime] = mapped_column(UTCDateTime())
-    # An upper bound of end_time - start_time, as a class (calsync.store.event_spans); the default is always true.
-    span_class: Mapped[int] = mapped_column(SmallInteger, server_default=str(UNBOUNDED_SPAN))
+    # An upper bound of end_time - start_time, as a class (calsync.store.duration_classes); the default is always true.
+    span_class: Mapped[int] = mapped_column(SmallInteger, server_default=str(UNBOUNDED_CLASS))
     is_all_day: Mapped[bool] = mapped_column(Boolean, default=False)
     time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -72,3 +85,6 @@ class CalendarEvent(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Monotonic per project, assigned under the project's change-clock lock: a gap-free change cursor.
     change_seq: Mapped[int] = mapped_column(BigInteger)
+    # An upper bound of updated_at - created_at, as a class (calsync.store.duration_classes); the default is always
+    # true. Whatever writes updated_at writes this with it (calsync.sync.apply.write_page is the only writer).
+    update_lag_class: Mapped[int] = mapped_column(SmallInteger, server_default=str(UNBOUNDED_CLASS))

@@ -8,13 +8,26 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Dialect, Row, Select, Text, func, literal, null, select, type_coerce, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Row,
+    Select,
+    Subquery,
+    Text,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.typing import TupleAny
 
-from calsync.store.event_spans import UNBOUNDED_SPAN, earliest_start
+from calsync.store.duration_classes import UNBOUNDED_CLASS, earliest_begin
 from calsync.store.keyset import (
     Keyset,
     KeysetPage,
@@ -97,7 +110,7 @@ class RunningSplit:
 
     Every event runs from start to end (end >= start, calsync.sync.rows), so for `end_time_gte=X` ordered by
     start: the events starting at or after X all match (`clear`: a start_time range, dense), and the others are
-    the ones running at X (start < X <= end), found by span class (calsync.store.event_spans). Ordered by start,
+    the ones running at X (start < X <= end), found by span class (calsync.store.duration_classes). Ordered by start,
     the running ones come first. Mirrored for `start_time_lte=Y` ordered by end: the events ending by Y all
     match, then the ones running at Y (start <= Y < end). Read as one walk, these filters are correlated with the
     ordering: "on now or coming up, in start order" walked every event that had ended (1.1 s at a million).
@@ -196,6 +209,8 @@ async def list_events(
                 first_part_first=modified_first,
             )
         )
+    if modified is not None and filters.calendar_ids is None:
+        return keyset.page(await reader.lag_rows(filters, keyset))
     split = split_at_running(filters, order_column)
     if split is None:
         return keyset.page(await reader.walk_rows(filters, keyset))
@@ -306,10 +321,7 @@ class _EventReader:
     async def running_rows(self, split: RunningSplit, filters: EventFilters, keyset: Keyset) -> list[Row[*TupleAny]]:
         """The page's walk over the events running at the split's point: one range of the span index per class,
         each bounded by the class's longest span. The keys of all of them (few: the events on at one time) are
-        merged and sorted, and only the page's rows are read in full.
-
-        On SQLite the outer orderings are written `+column`: left plain, SQLite merges the classes in order and
-        therefore reads each through the start_time index, past every event that started before the point."""
+        merged and sorted, and only the page's rows are read in full."""
         point, start = split.point, CalendarEvent.start_time
         end = self._unindexed_on_sqlite(CalendarEvent.end_time)
         at_point = [start < point, end >= point] if split.start_before_point else [start <= point, end > point]
@@ -318,15 +330,49 @@ class _EventReader:
             select(CalendarEvent.id, sort_column).where(*self.where(filters, "start_time", by_project=True), *at_point)
         )
         branches = []
-        for span in range(UNBOUNDED_SPAN + 1):
-            earliest = earliest_start(span, point)
+        for span in range(UNBOUNDED_CLASS + 1):
+            earliest = earliest_begin(span, point)
             branch = shared.where(CalendarEvent.span_class == span)
             branches.append(branch if earliest is None else branch.where(start >= earliest))
-        keys = union_all(*branches).subquery("running")
+        return await self._rows_of_merged(union_all(*branches).subquery("running"), keyset)
+
+    async def lag_rows(self, filters: EventFilters, keyset: Keyset) -> list[Row[*TupleAny]]:
+        """The page's walk over the events updated at or after `updated_at_gte`, in creation order: one walk of the
+        update-lag index per class, each starting at the earliest creation an event of its class updated since
+        the bound can have (calsync.store.duration_classes). The index holds updated_at and the other filtered
+        columns, so the rows a walk passes are tested on index entries; each stops after limit + 1 matches.
+        Their keys are merged and sorted, and only the page's rows are read in full."""
+        point = filters.updated_at_gte
+        assert point is not None and keyset.sort_column.key == "created_at"
+        created_lower, created_upper = _ranges(filters).get("created_at", (None, None))
+        branches = []
+        for lag in range(UNBOUNDED_CLASS + 1):
+            created = (_latest(created_lower, earliest_begin(lag, point)), created_upper)
+            ranges = _seek_bounded({**_ranges(filters), "created_at": created}, keyset)
+            walk = replace(keyset, lower_bound=ranges["created_at"][0]).statement(
+                select(CalendarEvent.id, CalendarEvent.created_at).where(
+                    *self.where(filters, "created_at", by_project=True, ranges=ranges),
+                    CalendarEvent.update_lag_class == lag,
+                )
+            )
+            branches.append(select(walk.subquery()))
+        return await self._rows_of_merged(union_all(*branches).subquery("modified"), keyset)
+
+    async def _rows_of_merged(self, keys: Subquery, keyset: Keyset) -> list[Row[*TupleAny]]:
+        """The page's rows, read in full, of the (id, sort column) keys several index ranges gave: sorted here.
+        On SQLite the orderings are written `+column`: left plain, SQLite merges the ranges in order and reads
+        each through the sort column's index instead (the running events: past every event that started before
+        the point)."""
         unindexed = self._unindexed_on_sqlite
+        sort_column = keyset.sort_column
         page_ids = keyset.ordered(select(keys.c.id), unindexed(keys.c[sort_column.key]), unindexed(keys.c.id))
+        return await self._rows_of(page_ids, keyset)
+
+    async def _rows_of(self, page_ids: Select[*TupleAny], keyset: Keyset) -> list[Row[*TupleAny]]:
+        """The rows of the page's ids, read in full, in walk order."""
         statement = select(*self.columns).where(CalendarEvent.id.in_(page_ids.scalar_subquery()))
-        statement = keyset.ordered(statement, unindexed(sort_column), unindexed(CalendarEvent.id))
+        on_sqlite = self._unindexed_on_sqlite
+        statement = keyset.ordered(statement, on_sqlite(keyset.sort_column), on_sqlite(CalendarEvent.id))
         return list((await self.session.execute(statement)).all())
 
     async def range_size(self, filters: EventFilters, column: str) -> int:
@@ -342,10 +388,7 @@ class _EventReader:
         keys = select(CalendarEvent.id).where(*self.where(filters, "updated_at"), created < split.point)
         sorted_keys = replace(keyset, unindexed_sort=True)
         page_ids = sorted_keys.ordered(sorted_keys.seek(keys), created, unindexed(CalendarEvent.id))
-        statement = select(*self.columns).where(CalendarEvent.id.in_(page_ids.scalar_subquery()))
-        on_sqlite = self._unindexed_on_sqlite
-        statement = keyset.ordered(statement, on_sqlite(keyset.sort_column), on_sqlite(CalendarEvent.id))
-        return list((await self.session.execute(statement)).all())
+        return await self._rows_of(page_ids, keyset)
 
     def _unindexed_on_sqlite(self, column: Any) -> Any:
         """`+column` on SQLite (no index can serve the term); PostgreSQL chooses by its statistics."""

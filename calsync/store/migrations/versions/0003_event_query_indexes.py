@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-24 03:50:00
 
-Adds `calendar_events.span_class` (calsync.store.event_spans) and its index. Existing rows get their class
+Adds `calendar_events.span_class` (calsync.store.duration_classes) and its index. Existing rows get their class
 from their stored times, computed exactly (integer microseconds on SQLite). `ix_events_project_updated_at`
 gains `created_at, start_time, end_time, is_deleted` after its id (same order), so that walks along it test the
 filters on the index alone and `ModifiedSplit` (calsync.store.queries.events) reads it index-only. The limits are written out here
@@ -21,14 +21,16 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# calsync.store.event_spans.SPAN_CLASS_LIMITS at this revision, in seconds; the class after the last is unbounded.
+# calsync.store.duration_classes.CLASS_LIMITS at this revision, in seconds; the class after the last is unbounded.
 LIMITS_SECONDS = (1800, 3600, 7200, 14400, 28800, 93600, 259200, 691200, 2764800, 31708800)
 UNBOUNDED = len(LIMITS_SECONDS)
 
-# Stored text is "YYYY-MM-DD HH:MM:SS.ffffff" (calsync.store.types.UTCDateTime): whole seconds by strftime,
-# microseconds from the text, so the length is exact.
+# Stored text is "YYYY-MM-DD HH:MM:SS.ffffff" (calsync.store.types.UTCDateTime): whole seconds by strftime of the
+# text without its fraction (strftime rounds a fraction to milliseconds, so '%s' of ":58.9995" is 59), microseconds
+# from the text, so the length is exact.
 SQLITE_LENGTH_US = (
-    "((CAST(strftime('%s', end_time) AS INTEGER) - CAST(strftime('%s', start_time) AS INTEGER)) * 1000000"
+    "((CAST(strftime('%s', substr(end_time, 1, 19)) AS INTEGER)"
+    " - CAST(strftime('%s', substr(start_time, 1, 19)) AS INTEGER)) * 1000000"
     " + CAST(substr(end_time, 21, 6) AS INTEGER) - CAST(substr(start_time, 21, 6) AS INTEGER))"
 )
 POSTGRES_LENGTH_US = "(EXTRACT(EPOCH FROM end_time - start_time) * 1000000)"
