@@ -324,8 +324,25 @@ def cases(pop: Population) -> list[Case]:
             fixed={"updated_at_gte": iso(now - timedelta(days=7))},
         ),
         Case(
-            "updated_at_gte=now-20d, ordering=created_at (over MODIFIED_SORT_CAP)",
+            "updated_at_gte=now-20d, ordering=created_at",
             "created_at",
+            fixed={"updated_at_gte": iso(now - timedelta(days=20))},
+        ),
+        Case(
+            "updated_at_gte=now-20d, ordering=created_at, deep page",
+            "created_at",
+            deep=True,
+            fixed={"updated_at_gte": iso(now - timedelta(days=20))},
+        ),
+        Case(
+            "updated_at_gte=now-20d & is_deleted=true, ordering=-created_at",
+            "-created_at",
+            fixed={"updated_at_gte": iso(now - timedelta(days=20)), "is_deleted": "true"},
+        ),
+        Case(
+            "calendar_id & updated_at_gte=now-20d, ordering=created_at",
+            "created_at",
+            vary="calendar_id",
             fixed={"updated_at_gte": iso(now - timedelta(days=20))},
         ),
         Case(

@@ -7,8 +7,9 @@ and backwards, whatever the events' lengths: at every class limit, one second ei
 longer than any limit, and rows whose class was left to the column's default.
 
 `split_modified`: `updated_at_gte` ordered by created_at; the rest are the events created before the bound and
-modified since, read through the updated_at index and sorted, unless more than MODIFIED_SORT_CAP were updated.
-Then the project's page is read by update-lag class (`_EventReader.lag_rows`), a calendar's as one walk."""
+modified since, read through the updated_at index and sorted: a calendar's pages, unless more than
+MODIFIED_SORT_CAP of its events were updated (then one walk). The project's pages are read by update-lag class
+(`_EventReader.lag_rows`) instead."""
 
 from __future__ import annotations
 
@@ -142,41 +143,49 @@ MODIFIED_CASES: list[dict[str, str]] = [
     {"updated_at_gte": at(STAMP + timedelta(hours=3)), "ordering": "created_at"},
     {"updated_at_gte": at(STAMP + timedelta(minutes=30)), "ordering": "-created_at"},
     {"updated_at_gte": at(STAMP + timedelta(hours=2)), "is_deleted": "false", "ordering": "created_at"},
-    {"updated_at_gte": at(STAMP + timedelta(hours=1)), "calendar_deduplication_key": "b", "ordering": "created_at"},
     {"updated_at_gte": at(STAMP + timedelta(hours=2)), "start_time_gte": at(T0 + timedelta(hours=30)), "ordering": "-created_at"},
+    # A calendar's pages: split at the bound.
+    {"updated_at_gte": at(STAMP + timedelta(hours=1)), "calendar_deduplication_key": "b", "ordering": "created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(minutes=30)), "calendar_deduplication_key": "a", "ordering": "-created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(hours=2)), "calendar_deduplication_key": "b", "is_deleted": "false", "ordering": "-created_at"},
+    {"updated_at_gte": at(STAMP + timedelta(minutes=30)), "calendar_deduplication_key": "a", "start_time_gte": at(T0 + timedelta(hours=30)), "ordering": "created_at"},
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "params", MODIFIED_CASES, ids=[",".join(sorted(c)) + ":" + c["ordering"] for c in MODIFIED_CASES]
 )
-async def test_modified_split_pages_equal_one_walk(
+async def test_modified_pages_equal_one_walk(
     tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
 ) -> None:
     calendars = await seed_modified(tenant, context)
-    with captured_sql(context) as statements:
-        split = await walk_both_ways(tenant, params)
-    assert any("calendar_events.id IN (SELECT" in s and "UNION" not in s for s in statements), "read by updated_at"
-    assert split == await pages_over_the_cap(tenant, context, monkeypatch, params)
-
-    await pages_hold_the_matches(tenant, split, params, calendars)
-    assert len(split[0]) > 1, "the case spans pages"
+    pages = await pages_of_every_plan(tenant, context, monkeypatch, params)
+    await pages_hold_the_matches(tenant, pages, params, calendars)
+    assert len(pages[0]) > 1, "the case spans pages"
 
 
-async def pages_over_the_cap(
+def read_by_updated_at(statement: str) -> bool:
+    return "calendar_events.id IN (SELECT" in statement and "UNION" not in statement
+
+
+async def pages_of_every_plan(
     tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
 ) -> tuple[list[list[str]], list[list[str]]]:
-    """The pages with more events updated since the bound than MODIFIED_SORT_CAP, which must be the pages of one
-    plain walk: read by update-lag class for the project, as one walk for a calendar."""
-    monkeypatch.setattr(event_queries, "MODIFIED_SORT_CAP", 1)  # every range is over it
+    """The pages, which must be the pages of one plain walk: the project's read by update-lag class; a calendar's
+    split at the bound, and as one walk when more than MODIFIED_SORT_CAP of its events were updated since."""
+    by_calendar = "calendar_deduplication_key" in params
     with captured_sql(context) as statements:
-        over_cap = await walk_both_ways(tenant, params)
-    assert not any("calendar_events.id IN (SELECT" in s and "UNION" not in s for s in statements)
-    by_lag = any("update_lag_class" in s for s in statements)
-    assert by_lag == ("calendar_deduplication_key" not in params), "the project's pages are read by lag class"
+        pages = await walk_both_ways(tenant, params)
+    assert any("update_lag_class" in s for s in statements) != by_calendar, "the project's, by lag class"
+    assert any(read_by_updated_at(s) for s in statements) == by_calendar, "a calendar's, split"
+    if by_calendar:
+        monkeypatch.setattr(event_queries, "MODIFIED_SORT_CAP", 1)  # every range is over it
+        with captured_sql(context) as statements:
+            assert pages == await walk_both_ways(tenant, params), "the same pages over the cap"
+        assert not any(read_by_updated_at(s) or "update_lag_class" in s for s in statements), "one walk"
     monkeypatch.setattr(event_queries, "split_modified", lambda *_: None)
-    assert over_cap == await walk_both_ways(tenant, params), "the same pages as one walk"
-    return over_cap
+    assert pages == await walk_both_ways(tenant, params), "the same pages as one walk"
+    return pages
 
 
 LAG_POINT = STAMP + timedelta(days=800)
@@ -232,6 +241,6 @@ async def test_lag_class_pages_equal_one_walk(
     tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
 ) -> None:
     calendars = await seed_lagged(tenant, context)
-    pages = await pages_over_the_cap(tenant, context, monkeypatch, params)
+    pages = await pages_of_every_plan(tenant, context, monkeypatch, params)
     await pages_hold_the_matches(tenant, pages, params, calendars)
     assert len(pages[0]) > 1 or "calendar_deduplication_key" in params, "the case spans pages"

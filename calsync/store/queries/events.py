@@ -147,7 +147,8 @@ def split_at_running(filters: EventFilters, order_column: str) -> RunningSplit |
     return None
 
 
-# The most events updated since a bound that a page sorts by creation; beyond it, one plain walk (docs/api.md).
+# The most events of a calendar updated since a bound that a page sorts by creation; beyond it, one plain walk of
+# the calendar's created_at index (docs/api.md).
 MODIFIED_SORT_CAP = 50_000
 
 
@@ -158,7 +159,10 @@ class ModifiedSplit:
     created_at range, dense) and the others were created before X and modified since: read through the
     updated_at index, which holds created_at too, and their keys sorted. In ascending order they come first.
     Read as one walk, the filter is correlated with the ordering: the recently modified events were mostly
-    created late, and PostgreSQL walked the created_at index past them (0.35 s at a million)."""
+    created late, and PostgreSQL walked the created_at index past them (0.35 s at a million).
+
+    Used for a calendar's pages (its updated_at index bounds the sort); the project's are read by update-lag
+    class (`_EventReader.lag_rows`), which sorts at most 11 pages of keys however many events were updated."""
 
     point: datetime
     clear: EventFilters
@@ -199,6 +203,8 @@ async def list_events(
     if filters.event_object_id is not None:  # one event at most
         return keyset.page(await reader.walk_rows(filters, keyset))
     modified = split_modified(filters, order_column)
+    if modified is not None and filters.calendar_ids is None:
+        return keyset.page(await reader.lag_rows(filters, keyset))
     if modified is not None and await reader.range_size(filters, "updated_at") < MODIFIED_SORT_CAP:
         modified_first = not keyset.walk_descending
         return keyset.page(
@@ -209,8 +215,6 @@ async def list_events(
                 first_part_first=modified_first,
             )
         )
-    if modified is not None and filters.calendar_ids is None:
-        return keyset.page(await reader.lag_rows(filters, keyset))
     split = split_at_running(filters, order_column)
     if split is None:
         return keyset.page(await reader.walk_rows(filters, keyset))
