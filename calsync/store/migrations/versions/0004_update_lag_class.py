@@ -8,8 +8,10 @@ Adds `calendar_events.update_lag_class` (calsync.store.duration_classes: how lon
 last written, as a class) and the index `ix_events_project_lag_created` on (project_id, update_lag_class,
 created_at, id) holding updated_at, start_time, end_time and is_deleted after them, so that each class is one walk
 in creation order whose filters are tested on the index alone. Existing rows get their class from their stored
-stamps, computed exactly (integer microseconds on SQLite), and their span class again (see `upgrade`). The limits
-are written out here rather than imported: a migration must keep meaning what it meant when it shipped.
+stamps, computed exactly (integer microseconds on SQLite), and their span class again (see `upgrade`).
+`ix_events_project_updated_at` no longer holds created_at: the project's pages of "updated since, in creation
+order" read the new index instead. The limits are written out here rather than imported: a migration must keep
+meaning what it meant when it shipped.
 """
 
 from collections.abc import Sequence
@@ -75,8 +77,15 @@ def upgrade() -> None:
         ],
         unique=False,
     )
+    _rebuild_updated_at_index(["project_id", "updated_at", "id", "start_time", "end_time", "is_deleted"])
 
 
 def downgrade() -> None:
+    _rebuild_updated_at_index(["project_id", "updated_at", "id", "created_at", "start_time", "end_time", "is_deleted"])
     op.drop_index("ix_events_project_lag_created", table_name="calendar_events")
     op.drop_column("calendar_events", "update_lag_class")
+
+
+def _rebuild_updated_at_index(columns: list[str]) -> None:
+    op.drop_index("ix_events_project_updated_at", table_name="calendar_events")
+    op.create_index("ix_events_project_updated_at", "calendar_events", columns, unique=False)
