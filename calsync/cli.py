@@ -103,7 +103,7 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
 
 async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker: bool) -> None:
     await _announce_first_run(context)
-    tune_garbage_collector()
+    tune_garbage_collector(runs_worker=worker)
     runner = WorkerRunner(context, build_loops(context)) if worker else None
     if not api:
         assert runner is not None

@@ -14,13 +14,21 @@ import gc
 #      20,000   ~155 ms                     146 MB
 #      50,000    ~95 ms                     166 MB
 #     100,000    ~80 ms                     184 MB (234 MB with 10,000 calendars)
-YOUNG_GENERATION_THRESHOLD = 50_000
+WORKER_YOUNG_GENERATION_THRESHOLD = 50_000
+
+# A process that only serves the API wants short pauses instead: a collection walks every young object, so at
+# 50,000 each one stopped the API for ~18 ms, and it fell on the requests that allocate most (the statements of
+# the split event queries), whose p99 went from ~15 to ~40 ms at a million events (docs/benchmarks.md §3). At
+# 2,000 a young collection takes ~0.5 ms and the total GC time per request is the same.
+API_YOUNG_GENERATION_THRESHOLD = 2_000
 
 
-def tune_garbage_collector() -> None:
+def tune_garbage_collector(*, runs_worker: bool) -> None:
     """Collect once, freeze what start-up loaded (modules, the app, settings live as long as the process, so
-    later full collections need not walk them), and collect the young generation less often."""
+    later collections need not walk them), and set how often the young generation is collected: rarely where
+    syncs run (throughput), often where only the API does (latency)."""
     gc.collect()
     gc.freeze()
     _young, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, oldest)
+    young = WORKER_YOUNG_GENERATION_THRESHOLD if runs_worker else API_YOUNG_GENERATION_THRESHOLD
+    gc.set_threshold(young, middle, oldest)

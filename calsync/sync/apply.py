@@ -90,10 +90,11 @@ class PagePlan:
 
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
-    created_at: dict[int, datetime] = field(default_factory=dict)  # of each updated row, by id: its lag class
+    # The stored created_at of each updated row, by id: with the new stamp it gives the row's update-lag class.
+    created_at: dict[int, datetime] = field(default_factory=dict)
     changes: AppliedChanges = field(default_factory=AppliedChanges)
 
-    def update(self, values: dict[str, Any], stored: dict[str, Any]) -> None:
+    def add_update(self, values: dict[str, Any], stored: dict[str, Any]) -> None:
         self.updates.append(values)
         self.created_at[stored["id"]] = stored["created_at"]
 
@@ -114,7 +115,7 @@ async def plan_page(
         row = existing.get(uuid)
         if event.is_deleted or event.start_time is None or event.end_time is None:
             if row is not None and not row["is_deleted"]:
-                plan.update(_tombstone(row), row)
+                plan.add_update(_tombstone(row), row)
                 changes.deleted.append(row["object_id"])
             # A cancellation of an event never stored (e.g. an instance outside the window) has nothing to update.
             continue
@@ -129,13 +130,13 @@ async def plan_page(
             changes.created.append(object_id)
         elif row["content_hash"] != digest:
             values.update(id=row["id"], content_hash=digest)
-            plan.update(values, row)
+            plan.add_update(values, row)
             changes.updated[row["object_id"]] = changed_fields(row, values)
 
     for uuid in gone:
         row = existing.get(uuid)
         if row is not None and not row["is_deleted"]:
-            plan.update(_tombstone(row), row)
+            plan.add_update(_tombstone(row), row)
             changes.deleted.append(row["object_id"])
     return plan
 

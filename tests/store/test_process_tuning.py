@@ -5,7 +5,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from calsync.process_tuning import YOUNG_GENERATION_THRESHOLD, tune_garbage_collector
+from calsync.process_tuning import (
+    API_YOUNG_GENERATION_THRESHOLD,
+    WORKER_YOUNG_GENERATION_THRESHOLD,
+    tune_garbage_collector,
+)
 
 
 @pytest.fixture
@@ -16,8 +20,13 @@ def restored_gc() -> Iterator[None]:
     gc.set_threshold(*threshold)
 
 
-def test_long_running_processes_freeze_start_up_objects_and_collect_young_objects_less_often(restored_gc) -> None:
+@pytest.mark.parametrize(
+    ("runs_worker", "young"), [(True, WORKER_YOUNG_GENERATION_THRESHOLD), (False, API_YOUNG_GENERATION_THRESHOLD)]
+)
+def test_long_running_processes_freeze_start_up_objects_and_set_the_young_threshold_by_role(
+    restored_gc: None, runs_worker: bool, young: int
+) -> None:
     _young, middle, oldest = gc.get_threshold()
-    tune_garbage_collector()
-    assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, middle, oldest)
+    tune_garbage_collector(runs_worker=runs_worker)
+    assert gc.get_threshold() == (young, middle, oldest)
     assert gc.get_freeze_count() > 0

@@ -110,10 +110,10 @@ class RunningSplit:
 
     Every event runs from start to end (end >= start, calsync.sync.rows), so for `end_time_gte=X` ordered by
     start: the events starting at or after X all match (`clear`: a start_time range, dense), and the others are
-    the ones running at X (start < X <= end), found by span class (calsync.store.duration_classes). Ordered by start,
-    the running ones come first. Mirrored for `start_time_lte=Y` ordered by end: the events ending by Y all
-    match, then the ones running at Y (start <= Y < end). Read as one walk, these filters are correlated with the
-    ordering: "on now or coming up, in start order" walked every event that had ended (1.1 s at a million).
+    the ones running at X (start < X <= end), found by span class (calsync.store.duration_classes). Ordered by
+    start, the running ones come first. Mirrored for `start_time_lte=Y` ordered by end: the events ending by Y
+    all match, then the ones running at Y (start <= Y < end). Read as one walk, these filters are correlated with
+    the ordering: "on now or coming up, in start order" walked every event that had ended (1.1 s at a million).
     Where no event past the bound can run at it (`start_time_gte=X` ordered by end), only the implied bound is
     stated and `running` is None."""
 
@@ -157,7 +157,7 @@ class ModifiedSplit:
     """`updated_at_gte=X` ordered by created_at, split at X. An event is updated at or after it is created
     (both are stamps of the project's change clock), so the events created at or after X all match (`clear`: a
     created_at range, dense) and the others were created before X and modified since: read through the
-    updated_at index, which holds created_at too, and their keys sorted. In ascending order they come first.
+    updated_at index and their keys sorted. In ascending order they come first.
     Read as one walk, the filter is correlated with the ordering: the recently modified events were mostly
     created late, and PostgreSQL walked the created_at index past them (0.35 s at a million).
 
