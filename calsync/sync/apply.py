@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import JSON, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from calsync import json_codec
 from calsync.ids import new_id
 from calsync.providers.base import NormalizedEvent
 from calsync.store.duration_classes import update_lag_class
@@ -22,6 +23,7 @@ from calsync.sync.changes import AppliedChanges
 from calsync.sync.rows import TRACKED_FIELDS, changed_fields, content_hash, event_values
 
 EVENTS_TABLE: Table = CalendarEvent.__table__  # type: ignore[assignment]
+_JSON_COLUMNS = frozenset(column.name for column in EVENTS_TABLE.columns if isinstance(column.type, JSON))
 
 # SQLite allows 32766 bound parameters; keep IN lists well below any limit.
 IN_CHUNK = 500
@@ -157,9 +159,7 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
         row["update_lag_class"] = update_lag_class(plan.created_at[row["id"]], clock.stamp)
         row["change_seq"] = clock.next_seq()
     if plan.inserts:
-        # Core executemany on the session's connection (not the ORM bulk path): no per-row instance bookkeeping.
-        connection = await session.connection()
-        await connection.execute(insert(EVENTS_TABLE), plan.inserts)
+        await _insert(await session.connection(), plan.inserts)
     # Bulk UPDATE by primary key wants one shape per batch; tombstones and full updates differ.
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in plan.updates:
@@ -167,6 +167,29 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
     for batch in by_shape.values():
         await session.execute(update(CalendarEvent), batch)
     clock.close()
+
+
+async def _insert(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """New events, on the session's connection (not the ORM bulk path: no per-row instance bookkeeping).
+
+    PostgreSQL: one binary COPY (asyncpg's `copy_records_to_table`) in the same transaction. An executemany
+    INSERT spent a sixth of an initial-sync worker's CPU in SQLAlchemy's per-row parameter processing and
+    asyncpg's per-row messages (bench/initial_sync.py, docs/benchmarks.md §2). JSON columns are encoded here as
+    SQLAlchemy's JSON type would (None as JSON null); the driver's jsonb codec takes the text."""
+    if connection.dialect.name != "postgresql":
+        await connection.execute(insert(EVENTS_TABLE), rows)
+        return
+    columns = list(rows[0])
+    is_json = [name in _JSON_COLUMNS for name in columns]
+    records = [
+        tuple(
+            json_codec.dumps_text(row[name]) if json else row[name] for name, json in zip(columns, is_json, strict=True)
+        )
+        for row in rows
+    ]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(EVENTS_TABLE.name, records=records, columns=columns)
 
 
 async def apply_page(
