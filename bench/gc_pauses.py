@@ -12,6 +12,7 @@ list_events (no HTTP), so compare them between thresholds, not with docs/benchma
 
     .venv/bin/python bench/gc_pauses.py                              # thresholds 700, 2000, 10000, 50000
     .venv/bin/python bench/gc_pauses.py --thresholds 2000 50000 --calls 6000
+    .venv/bin/python bench/gc_pauses.py --quick
 """
 
 from __future__ import annotations
@@ -115,8 +116,11 @@ def main() -> None:
     parser.add_argument("--thresholds", type=int, nargs="+", default=[700, 2000, 10000, 50000])
     parser.add_argument("--calls", type=int, default=3000, help="list_events calls per threshold")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # run one threshold, print JSON
+    parser.add_argument("--quick", action="store_true", help="thresholds 2,000 and 50,000, 600 calls each")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.thresholds, args.calls = [2000, 50000], 600
     if args.one is not None:
         print(json.dumps(asyncio.run(measure(args.one, args.calls))))
         return

@@ -18,7 +18,7 @@ WORKER_YOUNG_GENERATION_THRESHOLD = 50_000
 
 # A process that only serves the API wants short pauses instead: a collection walks every young object, so at
 # 50,000 each one stopped the API for ~18 ms, and it fell on the requests that allocate most (the statements of
-# the split event queries), whose p99 went from ~15 to ~40 ms at a million events (docs/benchmarks.md §3). At
+# the split event queries), whose p99 went from ~15 to ~40 ms at a million events (docs/benchmarks.md §3 (h)). At
 # 2,000 a young collection takes ~0.5 ms and the total GC time per request is the same.
 API_YOUNG_GENERATION_THRESHOLD = 2_000
 
