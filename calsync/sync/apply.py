@@ -6,15 +6,15 @@ row committed later with an older stamp — the anchor's race (weakness 18)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Dialect, Table, select, update
+from sqlalchemy import JSON, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from calsync import json_codec
 from calsync.ids import new_id
 from calsync.providers.base import NormalizedEvent
 from calsync.store.duration_classes import update_lag_class
@@ -23,6 +23,7 @@ from calsync.sync.changes import AppliedChanges
 from calsync.sync.rows import TRACKED_FIELDS, changed_fields, content_hash, event_values
 
 EVENTS_TABLE: Table = CalendarEvent.__table__  # type: ignore[assignment]
+_JSON_COLUMNS = frozenset(column.name for column in EVENTS_TABLE.columns if isinstance(column.type, JSON))
 
 # SQLite allows 32766 bound parameters; keep IN lists well below any limit.
 IN_CHUNK = 500
@@ -169,38 +170,26 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
 
 
 async def _insert(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """New events, on the session's connection, as records the driver takes as they are: each value converted
-    once by its column type's own bind processor (what SQLAlchemy would send, JSON nulls included), without
-    SQLAlchemy's per-statement, per-row parameter machinery. py-spy on an initial-sync worker showed an
-    executemany INSERT spending ~15% of its CPU there and in asyncpg's per-row messages (docs/benchmarks.md §2).
+    """New events, on the session's connection (not the ORM bulk path: no per-row instance bookkeeping).
 
-    PostgreSQL: one binary COPY (asyncpg's `copy_records_to_table`) in the transaction. SQLite: the driver's
-    executemany of one INSERT."""
+    PostgreSQL: one binary COPY (asyncpg's `copy_records_to_table`) in the same transaction. An executemany
+    INSERT spent a sixth of an initial-sync worker's CPU in SQLAlchemy's per-row parameter processing and
+    asyncpg's per-row messages (bench/initial_sync.py, docs/benchmarks.md §2). JSON columns are encoded here as
+    SQLAlchemy's JSON type would (None as JSON null); the driver's jsonb codec takes the text."""
+    if connection.dialect.name != "postgresql":
+        await connection.execute(insert(EVENTS_TABLE), rows)
+        return
     columns = list(rows[0])
-    dialect = connection.dialect
-    convert = [_bind_processor(dialect, name) for name in columns]
+    is_json = [name in _JSON_COLUMNS for name in columns]
     records = [
         tuple(
-            row[name] if to_driver is None else to_driver(row[name])
-            for name, to_driver in zip(columns, convert, strict=True)
+            json_codec.dumps_text(row[name]) if json else row[name] for name, json in zip(columns, is_json, strict=True)
         )
         for row in rows
     ]
-    if dialect.name == "postgresql":
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        await driver.copy_records_to_table(EVENTS_TABLE.name, records=records, columns=columns)
-        return
-    placeholders = ", ".join("?" for _ in columns)
-    # Only the table's own column names go into the text.
-    statement = f"INSERT INTO {EVENTS_TABLE.name} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
-    await connection.exec_driver_sql(statement, records)
-
-
-@functools.cache
-def _bind_processor(dialect: Dialect, column: str) -> Callable[[Any], Any] | None:
-    column_type = EVENTS_TABLE.c[column].type
-    return column_type.dialect_impl(dialect).bind_processor(dialect)
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(EVENTS_TABLE.name, records=records, columns=columns)
 
 
 async def apply_page(
