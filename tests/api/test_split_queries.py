@@ -59,6 +59,10 @@ async def seed(tenant: Tenant, context: AppContext) -> dict[str, str]:
     return {"a": first, "b": second}
 
 
+def case_ids(cases: list[dict[str, str]]) -> list[str]:
+    return [",".join(sorted(case)) + ":" + case["ordering"] for case in cases]
+
+
 CASES: list[dict[str, str]] = [
     {"end_time_gte": at(POINT), "ordering": "start_time"},
     {"end_time_gte": at(POINT), "ordering": "-start_time"},
@@ -79,7 +83,7 @@ CASES: list[dict[str, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("params", CASES, ids=[",".join(sorted(c)) + ":" + c["ordering"] for c in CASES])
+@pytest.mark.parametrize("params", CASES, ids=case_ids(CASES))
 async def test_split_pages_equal_one_walk(
     tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
 ) -> None:
@@ -152,9 +156,7 @@ MODIFIED_CASES: list[dict[str, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "params", MODIFIED_CASES, ids=[",".join(sorted(c)) + ":" + c["ordering"] for c in MODIFIED_CASES]
-)
+@pytest.mark.parametrize("params", MODIFIED_CASES, ids=case_ids(MODIFIED_CASES))
 async def test_modified_pages_equal_one_walk(
     tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
 ) -> None:
@@ -236,7 +238,7 @@ LAG_CASES: list[dict[str, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("params", LAG_CASES, ids=[",".join(sorted(c)) + ":" + c["ordering"] for c in LAG_CASES])
+@pytest.mark.parametrize("params", LAG_CASES, ids=case_ids(LAG_CASES))
 async def test_lag_class_pages_equal_one_walk(
     tenant: Tenant, context: AppContext, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]
 ) -> None:

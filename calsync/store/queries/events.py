@@ -348,11 +348,12 @@ class _EventReader:
         Their keys are merged and sorted, and only the page's rows are read in full."""
         point = filters.updated_at_gte
         assert point is not None and keyset.sort_column.key == "created_at"
-        created_lower, created_upper = _ranges(filters).get("created_at", (None, None))
+        filtered = _ranges(filters)
+        created_lower, created_upper = filtered.get("created_at", (None, None))
         branches = []
         for lag in range(UNBOUNDED_CLASS + 1):
             created = (_latest(created_lower, earliest_begin(lag, point)), created_upper)
-            ranges = _seek_bounded({**_ranges(filters), "created_at": created}, keyset)
+            ranges = _seek_bounded({**filtered, "created_at": created}, keyset)
             walk = replace(keyset, lower_bound=ranges["created_at"][0]).statement(
                 select(CalendarEvent.id, CalendarEvent.created_at).where(
                     *self.where(filters, "created_at", by_project=True, ranges=ranges),
