@@ -20,6 +20,7 @@ from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
 from calsync.logs import configure_logging
 from calsync.process_tuning import tune_garbage_collector
+from calsync.push.upkeep import PushUpkeep
 from calsync.security.secret_box import SecretsConfigError, generate_key
 from calsync.settings import Settings
 from calsync.store import migrate as migrations
@@ -111,19 +112,26 @@ async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker
         _on_stop_signals(stop.set)
         await run_until(stop.wait(), runner)
         return
-    config = uvicorn.Config(create_app(context), host=host, port=port, log_config=None, access_log=False)
+    application = create_app(context)
+    config = uvicorn.Config(application, host=host, port=port, log_config=None, access_log=False)
     server = _Server(config)
+    upkeep_stop = asyncio.Event()
+    upkeep = asyncio.create_task(PushUpkeep(context, application.state.missed_pushes).run(upkeep_stop))
 
     def stop_server() -> None:
         server.should_exit = True
 
     _on_stop_signals(stop_server)
     console.print(f"calsync listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    if runner is None:
-        await server.serve()
-        return
-    # When the server has shut down, the worker stops and finishes (or hands back) what it holds.
-    await run_until(server.serve(), runner)
+    try:
+        if runner is None:
+            await server.serve()
+        else:
+            # When the server has shut down, the worker stops and finishes (or hands back) what it holds.
+            await run_until(server.serve(), runner)
+    finally:
+        upkeep_stop.set()
+        await upkeep
 
 
 @app.command()

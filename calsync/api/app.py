@@ -20,6 +20,7 @@ from calsync.api.routes import calendar_events, calendars, health, platform_cale
 from calsync.api.routes import webhooks as webhook_routes
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
+from calsync.push.missed import MissedNotifications
 
 DESCRIPTION = """calsync keeps your users' Google and Microsoft calendars mirrored and tells you by signed webhook
 when events change. Its calendar API is wire-compatible with Attendee's.
@@ -38,6 +39,8 @@ def create_app(context: AppContext) -> FastAPI:
         default_response_class=JSONResponse,
     )
     app.state.context = context
+    # Notifications answered 503 while the database was unreachable, recorded later by calsync.push.upkeep.
+    app.state.missed_pushes = MissedNotifications()
     app.state.create_limiter = SlidingWindowLimiter(context.settings.calendar_create_rate_per_minute, context.clock)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)

@@ -18,3 +18,8 @@ SYNC_SECONDS = Histogram("calsync_sync_duration_seconds", "Wall time of one cale
 PUSH_NOTIFICATIONS = Counter(
     "calsync_push_notifications_total", "Platform push notifications received", ["platform", "outcome"]
 )
+CHANGE_CLOCK_WAIT = Histogram(
+    "calsync_change_clock_wait_seconds",
+    "Time a sync transaction waited for its project's change clock (the one lock syncs of a project share)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
