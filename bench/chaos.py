@@ -129,6 +129,7 @@ class Options:
     json_path: str | None
     pg_server: str
     keep_database: bool
+    db_outage: str  # proxy | refuse
 
     @property
     def webhook_lease(self) -> float:
@@ -161,6 +162,13 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--json", dest="json_path", help="write the JSON report here ('-' = stdout)")
     parser.add_argument("--pg-server", default=None, help="PostgreSQL server URL without a database")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the PostgreSQL database")
+    parser.add_argument(
+        "--db-outage",
+        choices=["proxy", "refuse"],
+        default="proxy",
+        help="how the database goes away: proxy (calsync reaches PostgreSQL through a relay here that resets and "
+        "refuses connections, as in a restart) or refuse (ALTER DATABASE … ALLOW_CONNECTIONS false, maintenance)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     chaos_seconds = 60 * (args.minutes if args.minutes is not None else (1 if quick else 10))
@@ -183,6 +191,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         json_path=args.json_path,
         pg_server=args.pg_server or pg_server_url(),
         keep_database=args.keep_database,
+        db_outage=args.db_outage,
     )
     options.settle_seconds = (
         args.settle_seconds if args.settle_seconds is not None else max(safety_net, options.webhook_lease) + 60
@@ -264,6 +273,74 @@ def run_cli(args: list[str], env: dict[str, str], log_path: Path) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"calsync {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
     return result.stdout
+
+
+# --- the network between calsync and PostgreSQL ----------------------------------------------------------------
+
+
+class PgProxy:
+    """A TCP relay on 127.0.0.1 between calsync and PostgreSQL. `outage()` is the database going away as a
+    client sees a server restart or a failover: open connections are reset and new ones refused, then it is back.
+    (PostgreSQL itself is shared with other work on this machine, so it is not restarted.)"""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.listen_port = 0
+        self.down = False
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self.connections = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.listen_port, reuse_address=True)
+        self.listen_port = self._server.sockets[0].getsockname()[1]
+        self.down = False
+
+    async def stop(self) -> None:
+        self.down = True
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._open):
+            writer.transport.abort()
+        self._open.clear()
+
+    async def outage(self, seconds: float) -> None:
+        await self.stop()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await self.start()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._open.update((writer, upstream_writer))
+        try:
+            pumps = [
+                asyncio.ensure_future(self._pump(reader, upstream_writer)),
+                asyncio.ensure_future(self._pump(upstream_reader, writer)),
+            ]
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            for pump in pumps:
+                pump.cancel()
+        finally:
+            for end in (writer, upstream_writer):
+                self._open.discard(end)
+                end.transport.abort() if self.down else end.close()
 
 
 # --- the webhook receiver ------------------------------------------------------------------------------------
@@ -767,6 +844,8 @@ class Harness:
         self.pg_stats_before: dict[str, int] = {}
         self.revoked_cals: list[Cal] = []
         self.pg_log_offsets: dict[Path, int] = {}
+        self.proxy: PgProxy | None = None
+        self.chaos_log: list[dict[str, Any]] = []
 
     # -- processes
 
@@ -832,16 +911,23 @@ class Harness:
         if self.o.db == "postgres":
             self.database_name = f"calsync_chaos_{os.getpid()}_{uuid.uuid4().hex[:6]}"
             await self.pg(f'CREATE DATABASE "{self.database_name}"')
-            self.database_url = f"{self.o.pg_server.rstrip('/')}/{self.database_name}"
+            from sqlalchemy.engine import make_url
+
+            server = make_url(self.o.pg_server)
+            self.proxy = PgProxy(server.host or "127.0.0.1", server.port or 5432)
+            await self.proxy.start()
+            self.database_url = server.set(
+                host="127.0.0.1", port=self.proxy.listen_port, database=self.database_name
+            ).render_as_string(hide_password=False)
             self.note_pg_logs()
             rows = await self.pg("SELECT deadlocks FROM pg_stat_database WHERE datname = $1", self.database_name)
             self.deadlocks_before = int(rows[0]["deadlocks"] or 0) if rows else 0
         cli_log = self.run_dir / "cli.log"
         probe_env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
-        encryption_key = run_cli(["generate-key"], probe_env, cli_log).strip()
+        encryption_key = (await asyncio.to_thread(run_cli, ["generate-key"], probe_env, cli_log)).strip()
         env = self.base_env(api_port, emulator_url, encryption_key)
-        run_cli(["migrate"], env, cli_log)
-        created = run_cli(["projects", "create", "chaos"], env, cli_log)
+        await asyncio.to_thread(run_cli, ["migrate"], env, cli_log)
+        created = await asyncio.to_thread(run_cli, ["projects", "create", "chaos"], env, cli_log)
         match = re.search(r"API key \(shown once\):\s*(\S+)", created)
         if match is None:
             raise RuntimeError(f"no API key in: {created!r}")
@@ -901,6 +987,8 @@ class Harness:
                 with contextlib.suppress(Exception):
                     await closer.aclose()
         await self.receiver.stop()
+        if self.proxy is not None:
+            await self.proxy.stop()
         if self.database_name and not self.o.keep_database:
             with contextlib.suppress(Exception):
                 await self.pg(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
@@ -1010,6 +1098,7 @@ class Harness:
         await self.control.revoke_grant(cal.account["id"], "revoked")
         self.revoked_cals.append(cal)
         self.events["grant_revoked"] += 1
+        self.note("grant_revoked", calendar=cal.api_id, account=cal.account["id"])
 
     async def _monkey(self, deadline: float) -> None:
         actions: list[tuple[str, float]]
@@ -1038,6 +1127,7 @@ class Harness:
                     await self.control.remove_fault(fault_id)
             if receiver_until and now >= receiver_until:
                 self.receiver.mode, receiver_until = "ok", 0.0
+                self.note("receiver_ok")
             action = self.rng.choices(names, weights)[0]
             if action == "kill_worker":
                 if not self._kill_and_restart(self.rng.choice(self.workers)):
@@ -1053,11 +1143,12 @@ class Harness:
                     self.database_name,
                 )
                 self.events["backends_terminated"] += int(rows[0]["n"])
+                self.note("pg_terminate", backends=int(rows[0]["n"]))
             elif action == "db_outage":
                 if self.outages and self.outages[-1][1] == 0.0:
                     action = "emulator_fault"  # one at a time
                 else:
-                    task = asyncio.create_task(self._db_outage(self.rng.uniform(1.0, 3.0)))
+                    task = asyncio.create_task(self._db_outage(self.rng.uniform(1.0, 5.0)))
                     self.restarts.add(task)
                     task.add_done_callback(self.restarts.discard)
             if action == "emulator_fault":
@@ -1069,6 +1160,11 @@ class Harness:
                 self.receiver.fault_fraction = self.rng.uniform(0.3, 0.7)
                 self.events[f"receiver_{self.receiver.mode}"] += 1
                 receiver_until = now + self.rng.uniform(2.0, 5.0)
+                self.note(
+                    f"receiver_{self.receiver.mode}",
+                    fraction=round(self.receiver.fault_fraction, 2),
+                    seconds=round(receiver_until - now, 1),
+                )
             if action not in ("receiver_fault",):
                 self.events[action] += 1
 
@@ -1076,12 +1172,14 @@ class Harness:
         if not child.alive:
             return False
         child.kill()
+        self.note("sigkill", process=child.name)
         delay = self.rng.uniform(0.3, 2.5)
 
         async def restart() -> None:
             await asyncio.sleep(delay)
             if not child.alive:
                 child.start()
+                self.note("restart", process=child.name)
                 with contextlib.suppress(RuntimeError):
                     await child.wait_healthy(60)
 
@@ -1094,7 +1192,12 @@ class Harness:
         name = self.database_name
         started = time.time()
         self.outages.append((started, 0.0))
+        self.note("db_outage", mode=self.o.db_outage, seconds=round(seconds, 1))
         try:
+            if self.o.db_outage == "proxy":
+                assert self.proxy is not None
+                await self.proxy.outage(seconds)
+                return
             await self.pg(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
             await self.pg(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
@@ -1102,8 +1205,13 @@ class Harness:
             )
             await asyncio.sleep(seconds)
         finally:
-            await self.pg(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            if self.o.db_outage == "refuse":
+                await self.pg(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
             self.outages[-1] = (started, time.time())
+            self.note("db_outage_end")
+
+    def note(self, action: str, **detail: Any) -> None:
+        self.chaos_log.append({"at": now_utc().isoformat(), "action": action, **detail})
 
     async def _emulator_fault(self) -> tuple[float, str | None]:
         assert self.control is not None
@@ -1150,7 +1258,19 @@ class Harness:
             latency_ms=latency,
         )
         self.fault_kinds[kind] += 1
-        return rng.uniform(2.0, 6.0), rule.get("id")
+        seconds = rng.uniform(2.0, 6.0)
+        self.note(
+            "emulator_fault",
+            kind=kind,
+            platform=platform,
+            path=path,
+            count=count,
+            fraction=fraction,
+            retry_after=retry_after,
+            latency_ms=latency,
+            seconds=round(seconds, 1),
+        )
+        return seconds, rule.get("id")
 
     async def _reader(self, deadline: float) -> None:
         """A customer polling the API during chaos (its 5xx are violations, connection errors are not)."""
@@ -1195,6 +1315,7 @@ class Harness:
         assert self.control is not None
         await self.control.clear_faults()
         self.receiver.mode = "ok"
+        self.note("calm")
         for task in list(self.restarts):
             with contextlib.suppress(Exception):
                 await task
@@ -1465,7 +1586,7 @@ class Harness:
                 continue
             name, _, value = line.rpartition(" ")
             family = name.split("{")[0]
-            if wanted.search(family) and not family.endswith("_created"):
+            if wanted.search(family) and not family.endswith(("_created", "_bucket")):
                 with contextlib.suppress(ValueError):
                     out[name] = float(value)
         return out
@@ -1567,6 +1688,9 @@ async def run(options: Options) -> dict[str, Any]:
         report["postgres_log_deadlocks"] = harness.pg_log_deadlocks()[:SHOW]
     finally:
         await harness.stop()
+        with (options.run_dir / "chaos-events.jsonl").open("w") as events_file:
+            for entry in harness.chaos_log:
+                events_file.write(json.dumps(entry, default=str) + "\n")
     logs = harness.scan_logs()
     push = harness.push_answers()
     api = harness.api_answers()
