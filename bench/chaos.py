@@ -100,6 +100,12 @@ def pg_server_url() -> str:
     return make_url(configured).set(database=None).render_as_string(hide_password=False)
 
 
+def ephemeral_ports_start() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 32768
+
+
 def asyncpg_dsn(sqlalchemy_url: str, database: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -130,6 +136,7 @@ class Options:
     pg_server: str
     keep_database: bool
     db_outage: str  # proxy | refuse
+    min_kill_gap: float
 
     @property
     def webhook_lease(self) -> float:
@@ -162,6 +169,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--json", dest="json_path", help="write the JSON report here ('-' = stdout)")
     parser.add_argument("--pg-server", default=None, help="PostgreSQL server URL without a database")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the PostgreSQL database")
+    parser.add_argument("--min-kill-gap", type=float, default=8.0, help="seconds at least between two SIGKILLs")
     parser.add_argument(
         "--db-outage",
         choices=["proxy", "refuse"],
@@ -192,6 +200,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         pg_server=args.pg_server or pg_server_url(),
         keep_database=args.keep_database,
         db_outage=args.db_outage,
+        min_kill_gap=args.min_kill_gap,
     )
     options.settle_seconds = (
         args.settle_seconds if args.settle_seconds is not None else max(safety_net, options.webhook_lease) + 60
@@ -292,9 +301,25 @@ class PgProxy:
         self.connections = 0
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.listen_port, reuse_address=True)
-        self.listen_port = self._server.sockets[0].getsockname()[1]
-        self.down = False
+        """Listen on a port below the kernel's ephemeral range: while the relay is down, an outgoing connection
+        of any process could otherwise be given its port, and the relay could not come back."""
+        if not self.listen_port:
+            low = ephemeral_ports_start()
+            candidates = random.Random().sample(range(max(1025, low - 12000), low - 1), 50)
+        else:
+            candidates = [self.listen_port] * 100  # the same port again, for up to ~10 s
+        error: OSError | None = None
+        for port in candidates:
+            try:
+                self._server = await asyncio.start_server(self._handle, "127.0.0.1", port, reuse_address=True)
+            except OSError as exc:
+                error = exc
+                await asyncio.sleep(0.1 if self.listen_port else 0)
+                continue
+            self.listen_port = port
+            self.down = False
+            return
+        raise RuntimeError(f"the database relay cannot listen again: {error!r}")
 
     async def stop(self) -> None:
         self.down = True
@@ -846,6 +871,10 @@ class Harness:
         self.pg_log_offsets: dict[Path, int] = {}
         self.proxy: PgProxy | None = None
         self.chaos_log: list[dict[str, Any]] = []
+        self.restarting: set[str] = set()
+        self.harness_errors: list[str] = []
+        self.unexpected_exits: list[dict[str, Any]] = []
+        self.last_kill = 0.0
 
     # -- processes
 
@@ -911,6 +940,10 @@ class Harness:
         if self.o.db == "postgres":
             self.database_name = f"calsync_chaos_{os.getpid()}_{uuid.uuid4().hex[:6]}"
             await self.pg(f'CREATE DATABASE "{self.database_name}"')
+            # Lock waits over half a second are written to the server log (this database only): the report
+            # counts them by lock and statement. Deadlock detection runs after the same half second.
+            await self.pg(f'ALTER DATABASE "{self.database_name}" SET log_lock_waits = on')
+            await self.pg(f"ALTER DATABASE \"{self.database_name}\" SET deadlock_timeout = '500ms'")
             from sqlalchemy.engine import make_url
 
             server = make_url(self.o.pg_server)
@@ -1129,6 +1162,8 @@ class Harness:
                 self.receiver.mode, receiver_until = "ok", 0.0
                 self.note("receiver_ok")
             action = self.rng.choices(names, weights)[0]
+            if action in ("kill_worker", "kill_serve") and now - self.last_kill < self.o.min_kill_gap:
+                action = "emulator_fault"
             if action == "kill_worker":
                 if not self._kill_and_restart(self.rng.choice(self.workers)):
                     action = "emulator_fault"
@@ -1148,9 +1183,7 @@ class Harness:
                 if self.outages and self.outages[-1][1] == 0.0:
                     action = "emulator_fault"  # one at a time
                 else:
-                    task = asyncio.create_task(self._db_outage(self.rng.uniform(1.0, 5.0)))
-                    self.restarts.add(task)
-                    task.add_done_callback(self.restarts.discard)
+                    self.background(self._db_outage(self.rng.uniform(1.0, 5.0)), "db_outage")
             if action == "emulator_fault":
                 expires, fault_id = await self._emulator_fault()
                 if fault_id:
@@ -1172,21 +1205,48 @@ class Harness:
         if not child.alive:
             return False
         child.kill()
+        self.last_kill = time.monotonic()
         self.note("sigkill", process=child.name)
         delay = self.rng.uniform(0.3, 2.5)
 
         async def restart() -> None:
-            await asyncio.sleep(delay)
-            if not child.alive:
-                child.start()
-                self.note("restart", process=child.name)
-                with contextlib.suppress(RuntimeError):
-                    await child.wait_healthy(60)
+            try:
+                await asyncio.sleep(delay)
+                if not child.alive:
+                    child.start()
+                    self.note("restart", process=child.name)
+            finally:
+                self.restarting.discard(child.name)
+            with contextlib.suppress(RuntimeError):
+                await child.wait_healthy(60)
 
-        task = asyncio.create_task(restart())
-        self.restarts.add(task)
-        task.add_done_callback(self.restarts.discard)
+        self.restarting.add(child.name)
+        self.background(restart(), f"restart {child.name}")
         return True
+
+    def background(self, coro: Any, what: str) -> None:
+        """A chaos task running beside the others; its failure is the harness's, reported, never silent."""
+        task = asyncio.create_task(coro, name=what)
+        self.restarts.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.restarts.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                self.harness_errors.append(f"{what}: {finished.exception()!r}")
+                self.note("harness_error", what=what, error=repr(finished.exception()))
+
+        task.add_done_callback(done)
+
+    def supervise(self) -> None:
+        """Like a process supervisor: a calsync process that exited by itself (not killed here) is an
+        unexpected exit, reported, and started again."""
+        for child in self.children:
+            if child.alive or child.name in self.restarting or child.proc is None:
+                continue
+            code = child.proc.returncode
+            self.unexpected_exits.append({"process": child.name, "exit_code": code, "at": now_utc().isoformat()})
+            self.note("unexpected_exit", process=child.name, exit_code=code)
+            child.start()
 
     async def _db_outage(self, seconds: float) -> None:
         name = self.database_name
@@ -1290,6 +1350,7 @@ class Harness:
         """Copies the emulator's notification log (a ring) and samples PostgreSQL lock waits."""
         next_copy = 0.0
         while time.monotonic() < deadline:
+            self.supervise()
             if time.monotonic() >= next_copy:
                 await self.copy_notifications()
                 next_copy = time.monotonic() + 5.0
@@ -1319,15 +1380,15 @@ class Harness:
         for task in list(self.restarts):
             with contextlib.suppress(Exception):
                 await task
+        self.supervise()
         for child in self.children:
-            if not child.alive:
-                child.start()
             await child.wait_healthy(60)
 
     async def settle(self) -> tuple[Check, float]:
         self.timeline["settle_start"] = started = time.time()
         deadline = time.monotonic() + self.o.settle_seconds
         while True:
+            self.supervise()
             check = await self.check()
             if check.converged or time.monotonic() >= deadline:
                 break
@@ -1548,6 +1609,37 @@ class Harness:
             with contextlib.suppress(OSError):
                 self.pg_log_offsets[log] = log.stat().st_size
 
+    def pg_log_lock_waits(self) -> dict[str, Any]:
+        """`log_lock_waits` lines of this database: how often a statement waited over 0.5 s, and for what."""
+        waits: Counter[str] = Counter()
+        longest = 0.0
+        pattern = re.compile(r"still waiting for (\w+) on (\w+).* after ([\d.]+) ms")
+        acquired = re.compile(r"acquired (\w+) on (\w+).* after ([\d.]+) ms")
+        for log, offset in self.pg_log_offsets.items():
+            try:
+                with log.open("rb") as handle:
+                    handle.seek(offset)
+                    lines = handle.read().decode(errors="replace").splitlines()
+            except OSError:
+                continue
+            for i, line in enumerate(lines):
+                if f"@{self.database_name} LOG:" not in line:
+                    continue
+                if match := pattern.search(line):
+                    statement = ""
+                    for follow in lines[i + 1 : i + 8]:
+                        if " STATEMENT: " in follow:
+                            statement = " ".join(follow.split(" STATEMENT: ", 1)[1].split())[:110]
+                            break
+                    waits[f"{match.group(1)} on {match.group(2)}: {statement}"] += 1
+                elif match := acquired.search(line):
+                    longest = max(longest, float(match.group(3)) / 1000)
+        return {
+            "over_0_5_s": sum(waits.values()),
+            "longest_seconds": round(longest, 2),
+            "by_statement": dict(waits.most_common(8)),
+        }
+
     def pg_log_deadlocks(self) -> list[str]:
         """The server log's account of each deadlock in this database (PostgreSQL logs who waited for what)."""
         found: list[str] = []
@@ -1624,7 +1716,7 @@ class Harness:
                     elif level == "warning":
                         warnings[f"{process_kind}: {record.get('event')}"] += 1
                     continue
-                if line.startswith("Traceback") and not in_traceback:
+                if "Traceback (most recent call last)" in line and not in_traceback:
                     in_traceback = True
                     (emulator_errors if process_kind == "emulator" else errors).append(
                         {"log": path.name, "event": "Traceback (plain text)", "line": line[:200]}
@@ -1686,11 +1778,15 @@ async def run(options: Options) -> dict[str, Any]:
         report["metrics"] = await harness.metrics()
         report["postgres"] = await harness.pg_stats()
         report["postgres_log_deadlocks"] = harness.pg_log_deadlocks()[:SHOW]
+        report["postgres_lock_waits"] = harness.pg_log_lock_waits()
     finally:
         await harness.stop()
         with (options.run_dir / "chaos-events.jsonl").open("w") as events_file:
             for entry in harness.chaos_log:
                 events_file.write(json.dumps(entry, default=str) + "\n")
+        with (options.run_dir / "notifications.jsonl").open("w") as notes_file:
+            for record in sorted(harness.notifications.values(), key=lambda r: str(r.get("at"))):
+                notes_file.write(json.dumps(record, default=str) + "\n")
     logs = harness.scan_logs()
     push = harness.push_answers()
     api = harness.api_answers()
@@ -1716,6 +1812,8 @@ async def run(options: Options) -> dict[str, Any]:
     violations["deadlocks"] = int((report.get("postgres") or {}).get("deadlocks_during_run") or 0)
     violations["deadlock_log_lines"] = logs["deadlock_lines"]
     violations["log_errors"] = logs["errors"]
+    violations["unexpected_exits"] = harness.unexpected_exits
+    violations["harness_errors"] = harness.harness_errors
     counts = count_violations(violations)
     deliveries = harness.receiver.deliveries
     kills = sum(child.kills for child in harness.children)
@@ -1788,6 +1886,7 @@ def print_report(report: dict[str, Any]) -> None:
         ["settle seconds (deadline)", f"{report['settle_seconds']} ({report['settle_deadline_seconds']:.0f})"],
         ["final state", report["final_state"]],
         ["lock waiters (max, p95 of 1 s samples)", activity["lock_waiters_sampled"]],
+        ["lock waits > 0.5 s (PostgreSQL log)", (report.get("postgres_lock_waits") or {}).get("over_0_5_s", "-")],
     ]
     print_table("activity", ["what", "value"], facts)
     for name, examples in report["violations"].items():
