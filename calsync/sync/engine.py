@@ -28,6 +28,7 @@ from calsync.providers.base import (
 )
 from calsync.store.models import Calendar, CalendarState
 from calsync.store.models import PushChannel as PushChannelRow
+from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import DatabaseUnavailable
 from calsync.sync import channels, metrics
 from calsync.sync.announce import announce_event_changes, announce_state_change
@@ -349,6 +350,8 @@ class CalendarSyncer:
             opened: base.PushChannel | None = None
             renewed: base.PushChannel | None = None
             to_stop = list(plan.stop)
+            # Whether a channel notified until the new one exists (a Google replacement overlaps its predecessor).
+            covered = new_only or plan.renew is not None
             if plan.keep is None and plan.renew is not None:
                 try:
                     renewed = await provider.renew_channel(
@@ -357,6 +360,7 @@ class CalendarSyncer:
                 except ProviderError as exc:
                     if exc.kind is not ErrorKind.NOT_FOUND:
                         raise
+                    covered = False  # the platform had dropped it: nothing notified for a while
                 if renewed is None:
                     to_stop.append(plan.renew)
             if plan.keep is None and renewed is None:
@@ -373,6 +377,10 @@ class CalendarSyncer:
             async def record(session: AsyncSession, calendar: Calendar) -> None:
                 if opened is not None:
                     session.add(channels.record_channel(calendar, opened, now))
+                    if not covered:
+                        # Opened after this sync's listing with no channel notifying before: one more
+                        # incremental sync covers changes made in between.
+                        mark_due(calendar, "channel_opened", self._now)
                 if renewed is not None and plan.renew is not None:
                     row = await session.get(PushChannelRow, plan.renew.id)
                     if row is not None:
