@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -14,7 +16,9 @@ import uvicorn
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Column, Table
+from sqlalchemy.engine import make_url
 
+from calsync import __version__
 from calsync.api.app import create_app
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
@@ -26,12 +30,15 @@ from calsync.settings import Settings
 from calsync.store import migrate as migrations
 from calsync.store.queries import projects as project_queries
 from calsync.store.rotate_keys import rotate_secrets
+from calsync.store.transient import sqlstate, transient_kind
 from calsync.webhooks import admin as webhook_admin
 from calsync.webhooks.payloads import TRIGGERS as WEBHOOK_TRIGGERS
 from calsync.worker.loops import build_loops
 from calsync.worker.runner import WorkerRunner, run_until
 
-app = typer.Typer(help="calsync: calendar sync service.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="calsync: calendar sync service.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
 projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -39,12 +46,35 @@ app.add_typer(keys_app, name="api-keys")
 webhooks_app = typer.Typer(help="Manage customer webhooks.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 
-console = Console()
-err = Console(stderr=True)
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"calsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """calsync: calendar sync service."""
+
+
+def _console(*, stderr: bool = False) -> Console:
+    # Output read by scripts and CI logs is never wrapped: Rich would otherwise break lines (and table cells such
+    # as URLs) at 80 columns when stdout is not a terminal.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
+
+
+console = _console()
+err = _console(stderr=True)
 T = TypeVar("T")
 
-HostOption = Annotated[str | None, typer.Option(help="Bind address (default CALSYNC_HOST)")]
-PortOption = Annotated[int | None, typer.Option(help="Port (default CALSYNC_PORT)")]
+HostOption = Annotated[str | None, typer.Option(metavar="HOST", help="Bind address (default CALSYNC_HOST)")]
+PortOption = Annotated[int | None, typer.Option(metavar="PORT", help="Port (default CALSYNC_PORT)")]
 
 
 def _settings() -> Settings:
@@ -75,7 +105,32 @@ def _run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None =
 
 
 def _migrate(settings: Settings) -> None:
-    migrations.upgrade(settings.resolved_database_url)
+    try:
+        migrations.upgrade(settings.resolved_database_url)
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        err.print(f"[red]error:[/red] cannot open the database {_safe_url(settings)}: {problem}")
+        raise typer.Exit(2) from None
+
+
+def _safe_url(settings: Settings) -> str:
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def _database_problem(exc: BaseException) -> str | None:
+    """One line for the faults an operator fixes outside calsync (no database, no role, no server), else None."""
+    code = sqlstate(exc)
+    if code == "3D000":
+        return "it does not exist (create it: createdb -O <role> <name>, see docs/deployment.md)"
+    if code is not None and code.startswith("28"):
+        return "the server refused these credentials (check the role and password in CALSYNC_DATABASE_URL)"
+    if transient_kind(exc) is not None:
+        return f"the server is unreachable or refused the connection ({type(exc).__name__})"
+    if "unable to open database file" in str(exc):
+        return "the SQLite file cannot be created there (check CALSYNC_DATA_DIR and its permissions)"
+    return None
 
 
 async def _announce_first_run(context: AppContext) -> None:
@@ -102,18 +157,33 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, callback)
 
 
-async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker: bool) -> None:
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a busy port is one clear error, not a worker
+    that starts and a server that fails after saying it listens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    return sock
+
+
+async def _serve(context: AppContext, sock: socket.socket | None, *, worker: bool) -> None:
     await _announce_first_run(context)
     tune_garbage_collector(runs_worker=worker)
     runner = WorkerRunner(context, build_loops(context)) if worker else None
-    if not api:
+    if sock is None:
         assert runner is not None
         stop = asyncio.Event()
         _on_stop_signals(stop.set)
         await run_until(stop.wait(), runner)
         return
     application = create_app(context)
-    config = uvicorn.Config(application, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(application, log_config=None, access_log=context.settings.access_log)
     server = _Server(config)
     upkeep_stop = asyncio.Event()
     upkeep = asyncio.create_task(PushUpkeep(context, application.state.missed_pushes).run(upkeep_stop))
@@ -122,13 +192,14 @@ async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker
         server.should_exit = True
 
     _on_stop_signals(stop_server)
+    host, port = sock.getsockname()[:2]
     console.print(f"calsync listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     try:
         if runner is None:
-            await server.serve()
+            await server.serve(sockets=[sock])
         else:
             # When the server has shut down, the worker stops and finishes (or hands back) what it holds.
-            await run_until(server.serve(), runner)
+            await run_until(server.serve(sockets=[sock]), runner)
     finally:
         upkeep_stop.set()
         await upkeep
@@ -138,16 +209,18 @@ async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker
 def serve(host: HostOption = None, port: PortOption = None) -> None:
     """API and background workers in one process (embedded SQLite by default)."""
     settings = _settings()
+    sock = _bind(host or settings.host, port or settings.port)
     _migrate(settings)
-    _run(lambda ctx: _serve(ctx, host or settings.host, port or settings.port, api=True, worker=True), settings)
+    _run(lambda ctx: _serve(ctx, sock, worker=True), settings)
 
 
 @app.command()
 def api(host: HostOption = None, port: PortOption = None) -> None:
     """The HTTP API only (run `calsync worker` processes beside it)."""
     settings = _settings()
+    sock = _bind(host or settings.host, port or settings.port)
     _migrate(settings)
-    _run(lambda ctx: _serve(ctx, host or settings.host, port or settings.port, api=True, worker=False), settings)
+    _run(lambda ctx: _serve(ctx, sock, worker=False), settings)
 
 
 @app.command()
@@ -155,7 +228,7 @@ def worker() -> None:
     """Background workers only; stops cleanly on SIGTERM or SIGINT."""
     settings = _settings()
     _migrate(settings)
-    _run(lambda ctx: _serve(ctx, settings.host, settings.port, api=False, worker=True), settings)
+    _run(lambda ctx: _serve(ctx, None, worker=True), settings)
 
 
 @app.command()
@@ -191,8 +264,8 @@ def rotate_keys() -> None:
 
 @app.command()
 def emulator(
-    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8800,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port")] = 8800,
 ) -> None:
     """Run the local Google Calendar + Microsoft Graph emulator."""
     from calsync.emulator.server import run as run_emulator
@@ -207,7 +280,7 @@ def emulator(
 
 
 @projects_app.command("create")
-def projects_create(name: Annotated[str, typer.Argument(help="Project name")]) -> None:
+def projects_create(name: Annotated[str, typer.Argument(metavar="NAME", help="Project name")]) -> None:
     """Create a project and its first API key."""
     settings = _settings()
     _migrate(settings)
@@ -247,8 +320,8 @@ def _project_or_exit(found: object, project_id: str) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    project_id: Annotated[str, typer.Argument(help="proj_… id")],
-    name: Annotated[str, typer.Option(help="A label for the key")] = "cli",
+    project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID", help="proj_… id")],
+    name: Annotated[str, typer.Option(metavar="LABEL", help="A label for the key")] = "cli",
 ) -> None:
     """Create an API key for a project (printed once)."""
 
@@ -265,7 +338,11 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(project_id: Annotated[str | None, typer.Argument(help="proj_… id (all when omitted)")] = None) -> None:
+def keys_list(
+    project_id: Annotated[
+        str | None, typer.Argument(metavar="[PROJECT_ID]", help="proj_… id (all when omitted)")
+    ] = None,
+) -> None:
     """List API keys (never the keys themselves)."""
 
     async def run(context: AppContext) -> list[tuple[str, str, str, str, str]] | None:
@@ -297,7 +374,7 @@ def keys_list(project_id: Annotated[str | None, typer.Argument(help="proj_… id
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="key_… id")]) -> None:
+def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="key_… id")]) -> None:
     """Revoke an API key; requests with it are rejected from now on."""
 
     async def run(context: AppContext) -> bool:
@@ -317,10 +394,11 @@ def _print_secret(secret: dict[str, object]) -> None:
 
 @webhooks_app.command("create")
 def webhooks_create(
-    project_id: Annotated[str, typer.Argument(help="proj_… id")],
-    url: Annotated[str, typer.Argument(help="https URL that receives the webhooks")],
+    project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID", help="proj_… id")],
+    url: Annotated[str, typer.Argument(metavar="URL", help="https URL that receives the webhooks")],
     trigger: Annotated[
-        list[str] | None, typer.Option(help=f"Repeatable; default all: {', '.join(WEBHOOK_TRIGGERS)}")
+        list[str] | None,
+        typer.Option(metavar="TRIGGER", help=f"Repeatable; default all: {', '.join(WEBHOOK_TRIGGERS)}"),
     ] = None,
     inactive: Annotated[bool, typer.Option(help="Create it disabled")] = False,
 ) -> None:
@@ -344,7 +422,9 @@ def webhooks_create(
 
 @webhooks_app.command("list")
 def webhooks_list(
-    project_id: Annotated[str | None, typer.Argument(help="proj_… id (all when omitted)")] = None,
+    project_id: Annotated[
+        str | None, typer.Argument(metavar="[PROJECT_ID]", help="proj_… id (all when omitted)")
+    ] = None,
 ) -> None:
     """List webhooks with their health."""
     # Ids never truncated (they are what `delete` takes); the URL folds instead.
@@ -357,7 +437,7 @@ def webhooks_list(
 
 
 @webhooks_app.command("delete")
-def webhooks_delete(webhook_id: Annotated[str, typer.Argument(help="whk_… id")]) -> None:
+def webhooks_delete(webhook_id: Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="whk_… id")]) -> None:
     """Delete a webhook with its queued deliveries and its delivery log."""
     if not _run(lambda ctx: webhook_admin.delete_webhook(ctx, webhook_id)):
         err.print(f"[red]error:[/red] no webhook {webhook_id}")
@@ -367,8 +447,10 @@ def webhooks_delete(webhook_id: Annotated[str, typer.Argument(help="whk_… id")
 
 @webhooks_app.command("rotate-secret")
 def webhooks_rotate_secret(
-    project_id: Annotated[str, typer.Argument(help="proj_… id")],
-    overlap_hours: Annotated[float, typer.Option(help="How long the previous secret keeps signing too")] = 72.0,
+    project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID", help="proj_… id")],
+    overlap_hours: Annotated[
+        float, typer.Option(metavar="HOURS", help="How long the previous secret keeps signing too")
+    ] = 72.0,
 ) -> None:
     """Create a new signing secret (printed once); the previous one signs beside it for --overlap-hours."""
     try:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # Logs
     log_level: str = "INFO"
     log_format: str = Field(default="console", description="console or json")
+    access_log: bool = Field(default=False, description="Log every HTTP request (method, path, status).")
 
     # Rate limits
     calendar_create_rate_per_minute: int = 3000
