@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Column, Table
@@ -228,6 +229,9 @@ def worker() -> None:
     """Background workers only; stops cleanly on SIGTERM or SIGINT."""
     settings = _settings()
     _migrate(settings)
+    if settings.worker_metrics_port:
+        # Workers serve no API; their counters (syncs, webhook attempts, database faults) are scraped here.
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
     _run(lambda ctx: _serve(ctx, None, worker=True), settings)
 
 

@@ -239,6 +239,8 @@ class CalendarSyncer:
             batch.add(page.events, page.removed_ids)
             if batch.full:
                 result.changes.extend(await self._apply(snap, *batch.take()))
+                # A long (initial) sync shows its progress, one line per batch written.
+                log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
         result.changes.extend(await self._apply(snap, *batch.take()))
         return cursor
@@ -444,6 +446,7 @@ class CalendarSyncer:
                 calendar.connection_failure_data = None
                 calendar.updated_at = now
                 await announce_state_change(session, calendar, previous_state, now)
+                metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
 
         await self._write(snap.id, record, "record_success")
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
@@ -489,6 +492,7 @@ class CalendarSyncer:
                 if previous_state != CalendarState.DISCONNECTED.value:
                     calendar.updated_at = now
                     await announce_state_change(session, calendar, previous_state, now)
+                    metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
             else:
                 calendar.consecutive_failures += 1
                 calendar.last_sync_error = failure
