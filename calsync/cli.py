@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
@@ -19,8 +19,9 @@ from rich.progress import Progress
 from rich.table import Column, Table
 from sqlalchemy.engine import make_url
 
-from calsync import __version__
+from calsync import __version__, json_codec
 from calsync.api.app import create_app
+from calsync.api.serializers import calendar_json
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
 from calsync.logs import configure_logging
@@ -29,9 +30,12 @@ from calsync.push.upkeep import PushUpkeep
 from calsync.security.secret_box import SecretsConfigError, generate_key
 from calsync.settings import Settings
 from calsync.store import migrate as migrations
+from calsync.store.models import Project
+from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import projects as project_queries
 from calsync.store.rotate_keys import rotate_secrets
 from calsync.store.transient import sqlstate, transient_kind
+from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import admin as webhook_admin
 from calsync.webhooks.payloads import TRIGGERS as WEBHOOK_TRIGGERS
 from calsync.worker.loops import build_loops
@@ -467,3 +471,122 @@ def webhooks_rotate_secret(
 
 if __name__ == "__main__":
     app()
+
+
+calendars_app = typer.Typer(help="Inspect, sync and delete calendars (operators: every project).", no_args_is_help=True)
+app.add_typer(calendars_app, name="calendars")
+CalendarArgument = Annotated[str, typer.Argument(metavar="CALENDAR_ID", help="cal_… id")]
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else "-"
+
+
+def _calendar_or_exit(found: object, calendar_id: str) -> None:
+    if found is None:
+        err.print(f"[red]error:[/red] no calendar {calendar_id}")
+        raise typer.Exit(1)
+
+
+@calendars_app.command("list")
+def calendars_list(
+    project_id: Annotated[
+        str | None, typer.Argument(metavar="[PROJECT_ID]", help="proj_… id (all when omitted)")
+    ] = None,
+    state: Annotated[str | None, typer.Option(metavar="STATE", help="connected or disconnected")] = None,
+    platform: Annotated[str | None, typer.Option(metavar="PLATFORM", help="google or microsoft")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="Newest first, at most this many")] = 50,
+) -> None:
+    """List calendars with their sync and push state (never their credentials)."""
+
+    async def run(context: AppContext) -> list[tuple[str, ...]] | None:
+        async with context.db.read() as session:
+            project = None
+            if project_id is not None:
+                project = await project_queries.get_project(session, project_id)
+                if project is None:
+                    return None
+            rows = await calendar_queries.list_all_calendars(
+                session,
+                project.id if project is not None else None,
+                calendar_queries.CalendarFilters(state=state, platform=platform),
+                limit=limit,
+            )
+            projects = {p.id: p.object_id for p in await project_queries.list_projects(session)}
+        return [
+            (
+                c.object_id,
+                projects.get(c.project_id, "?"),
+                c.platform,
+                c.state,
+                c.push_state,
+                _when(c.last_successful_sync_at),
+                _when(c.sync_due_at),
+                str((c.last_sync_error or c.connection_failure_data or {}).get("code") or "-"),
+            )
+            for c in rows
+        ]
+
+    rows = _run(run)
+    if project_id is not None:
+        _project_or_exit(rows, project_id)
+    table = Table("id", "project", "platform", "state", "push", "last sync", "next sync", "error")
+    for row in rows or []:
+        table.add_row(*row)
+    console.print(table)
+
+
+@calendars_app.command("show")
+def calendars_show(calendar_id: CalendarArgument) -> None:
+    """A calendar as the API shows it (JSON; no secrets), with its project."""
+
+    async def run(context: AppContext) -> dict[str, object] | None:
+        async with context.db.read() as session:
+            calendar = await calendar_queries.find_calendar(session, calendar_id)
+            if calendar is None:
+                return None
+            project = await session.get(Project, calendar.project_id)
+            return {**calendar_json(calendar), "project_id": project.object_id if project else None}
+
+    shown = _run(run)
+    _calendar_or_exit(shown, calendar_id)
+    console.print_json(json_codec.dumps_text(shown))
+
+
+@calendars_app.command("sync")
+def calendars_sync(calendar_id: CalendarArgument) -> None:
+    """Sync a calendar now (a worker picks it up within moments)."""
+
+    async def run(context: AppContext) -> bool:
+        async with context.db.write() as session:
+            calendar = await calendar_queries.find_calendar(session, calendar_id, for_update=True)
+            if calendar is None:
+                return False
+            calendar_queries.mark_due(calendar, "requested", context.clock())
+            await notify_work_in_transaction(session)
+            return True
+
+    _calendar_or_exit(_run(run) or None, calendar_id)
+    console.print(f"{calendar_id} is due now.")
+
+
+@calendars_app.command("delete")
+def calendars_delete(
+    calendar_id: CalendarArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete a calendar and its events (its push channels are stopped on the platform by a worker)."""
+    if not yes:
+        typer.confirm(f"Delete {calendar_id} and all its events?", abort=True)
+
+    async def run(context: AppContext) -> bool:
+        async with context.db.write() as session:
+            calendar = await calendar_queries.find_calendar(session, calendar_id, for_update=True)
+            if calendar is None:
+                return False
+            await calendar_queries.delete_calendar(session, calendar, context.clock())
+            await notify_work_in_transaction(session)
+            return True
+
+    _calendar_or_exit(_run(run) or None, calendar_id)
+    console.print(f"Deleted {calendar_id}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -17,7 +18,11 @@ from typer.testing import CliRunner
 
 from calsync import __version__
 from calsync.cli import app
+from calsync.context import AppContext
 from calsync.security.secret_box import generate_key
+from calsync.settings import Settings
+from calsync.store.queries import calendars as calendar_queries
+from calsync.store.queries import projects as project_queries
 from tests.support.databases import postgres_admin_url
 
 
@@ -131,3 +136,39 @@ def test_migrate_against_a_missing_postgres_database_prints_one_line(cli_env: di
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "does not exist" in lines[0] and "Traceback" not in result.stderr.decode()
+
+
+def test_calendars_commands_list_show_sync_and_delete_without_secrets(cli_env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(app, ["projects", "create", "acme"])
+    project_id = next(word for word in created.output.split() if word.startswith("proj_"))
+    calendar_id = asyncio.run(_insert_calendar(project_id))
+
+    listed = runner.invoke(app, ["calendars", "list", project_id])
+    assert listed.exit_code == 0 and calendar_id in listed.output and "connected" in listed.output
+    shown = runner.invoke(app, ["calendars", "show", calendar_id])
+    assert shown.exit_code == 0 and f'"project_id": "{project_id}"' in shown.output
+    assert "1//secret-refresh" not in shown.output and "GOCSPX-secret" not in shown.output
+    assert runner.invoke(app, ["calendars", "sync", calendar_id]).exit_code == 0
+    assert runner.invoke(app, ["calendars", "delete", calendar_id], input="n\n").exit_code == 1, "asks first"
+    assert runner.invoke(app, ["calendars", "delete", calendar_id, "--yes"]).exit_code == 0
+    assert runner.invoke(app, ["calendars", "show", calendar_id]).exit_code == 1
+    assert runner.invoke(app, ["calendars", "list", "proj_nope"]).exit_code == 1
+
+
+async def _insert_calendar(project_object_id: str) -> str:
+    context = AppContext.from_settings(Settings())
+    try:
+        async with context.db.write() as session:
+            project = await project_queries.get_project(session, project_object_id)
+            assert project is not None
+            credentials = context.secrets.encrypt_json(
+                {"client_secret": "GOCSPX-secret", "refresh_token": "1//secret-refresh"}
+            )
+            new = calendar_queries.NewCalendar(
+                "google", "client.apps.googleusercontent.com", credentials, None, None, None
+            )
+            calendar = await calendar_queries.create_calendar(session, project.id, new, context.clock())
+            return calendar.object_id
+    finally:
+        await context.aclose()
