@@ -572,3 +572,6 @@ class CalendarSyncer:
             return
         except DatabaseUnavailable as exc:
             log.warning("calendar_release_deferred_to_lease", calendar_id=calendar_id, what=what, kind=exc.kind)
+        except Exception:
+            # A bug: logged with its traceback; the lease still expires and the calendar is retried.
+            log.exception("calendar_release_failed", calendar_id=calendar_id, what=what)
