@@ -377,7 +377,8 @@ class CalendarSyncer:
             stopped = await channels.stop_remote(provider, token, to_stop)
 
             async def record(session: AsyncSession, calendar: Calendar) -> None:
-                if opened is not None:
+                # Not again when this transaction is re-run after a commit whose outcome was lost.
+                if opened is not None and not await channels.is_recorded(session, opened.id):
                     session.add(channels.record_channel(calendar, opened, now))
                     if not covered:
                         # Opened after this sync's listing with no channel notifying before: one more
