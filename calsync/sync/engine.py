@@ -28,6 +28,7 @@ from calsync.providers.base import (
 )
 from calsync.store.models import Calendar, CalendarState
 from calsync.store.models import PushChannel as PushChannelRow
+from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import DatabaseUnavailable
 from calsync.sync import channels, metrics
 from calsync.sync.announce import announce_event_changes, announce_state_change
@@ -238,6 +239,8 @@ class CalendarSyncer:
             batch.add(page.events, page.removed_ids)
             if batch.full:
                 result.changes.extend(await self._apply(snap, *batch.take()))
+                # A long (initial) sync shows its progress, one line per batch written.
+                log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
         result.changes.extend(await self._apply(snap, *batch.take()))
         return cursor
@@ -349,6 +352,8 @@ class CalendarSyncer:
             opened: base.PushChannel | None = None
             renewed: base.PushChannel | None = None
             to_stop = list(plan.stop)
+            # Whether a channel notified until the new one exists (a Google replacement overlaps its predecessor).
+            covered = new_only or plan.renew is not None
             if plan.keep is None and plan.renew is not None:
                 try:
                     renewed = await provider.renew_channel(
@@ -357,6 +362,7 @@ class CalendarSyncer:
                 except ProviderError as exc:
                     if exc.kind is not ErrorKind.NOT_FOUND:
                         raise
+                    covered = False  # the platform had dropped it: nothing notified for a while
                 if renewed is None:
                     to_stop.append(plan.renew)
             if plan.keep is None and renewed is None:
@@ -371,8 +377,13 @@ class CalendarSyncer:
             stopped = await channels.stop_remote(provider, token, to_stop)
 
             async def record(session: AsyncSession, calendar: Calendar) -> None:
-                if opened is not None:
+                # Not again when this transaction is re-run after a commit whose outcome was lost.
+                if opened is not None and not await channels.is_recorded(session, opened.id):
                     session.add(channels.record_channel(calendar, opened, now))
+                    if not covered:
+                        # Opened after this sync's listing with no channel notifying before: one more
+                        # incremental sync covers changes made in between.
+                        mark_due(calendar, "channel_opened", self._now)
                 if renewed is not None and plan.renew is not None:
                     row = await session.get(PushChannelRow, plan.renew.id)
                     if row is not None:
@@ -436,6 +447,7 @@ class CalendarSyncer:
                 calendar.connection_failure_data = None
                 calendar.updated_at = now
                 await announce_state_change(session, calendar, previous_state, now)
+                metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
 
         await self._write(snap.id, record, "record_success")
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
@@ -481,6 +493,7 @@ class CalendarSyncer:
                 if previous_state != CalendarState.DISCONNECTED.value:
                     calendar.updated_at = now
                     await announce_state_change(session, calendar, previous_state, now)
+                    metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
             else:
                 calendar.consecutive_failures += 1
                 calendar.last_sync_error = failure
@@ -560,3 +573,6 @@ class CalendarSyncer:
             return
         except DatabaseUnavailable as exc:
             log.warning("calendar_release_deferred_to_lease", calendar_id=calendar_id, what=what, kind=exc.kind)
+        except Exception:
+            # A bug: logged with its traceback; the lease still expires and the calendar is retried.
+            log.exception("calendar_release_failed", calendar_id=calendar_id, what=what)
