@@ -31,7 +31,9 @@ T = TypeVar("T")
 
 # Everything a receiver does with the database, retries included, finishes within this or gives up.
 RECEIVER_BUDGET_SECONDS = 1.5
-RETRY_ATTEMPTS = 2
+# Enough for a pool whose connections were all closed by the server: the first failure makes SQLAlchemy replace
+# them, but concurrent requests may each meet one dead connection first.
+RETRY_ATTEMPTS = 4
 # PostgreSQL: how long a receiver waits for a calendar row that a sync holds (a sync's write transaction lasts
 # until its commit, which can queue behind the project's change clock under load).
 LOCK_TIMEOUT = "250ms"
@@ -43,8 +45,8 @@ class ReceiverUnavailable(Exception):
 
 
 class ReceiverBusy(ReceiverUnavailable):
-    """The database is up but the calendar rows were held by syncs: keep the notification and record it shortly,
-    without making the platform wait or retry."""
+    """The database answers, but not within the budget (calendar rows held by syncs, a loaded server): keep the
+    notification and record it in a moment, without making the platform wait or retry."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ async def _within_budget(context: AppContext, what: str, body: Callable[[AsyncSe
         async with asyncio.timeout(RECEIVER_BUDGET_SECONDS):
             return await context.db.write_retrying(body, what=what, attempts=RETRY_ATTEMPTS, max_delay=0.2)
     except TimeoutError as exc:
-        raise ReceiverUnavailable("timeout") from exc
+        # Slow is not down: a database that cannot be reached fails fast (refused, reset, terminated).
+        raise ReceiverBusy("timeout") from exc
     except Exception as exc:
         kind = transient_kind(exc)
         if kind == LOCK_TIMEOUT_SQLSTATE:

@@ -81,6 +81,8 @@ def transient_kind(error: BaseException) -> str | None:
         message = str(error.orig).lower()
         if any(text in message for text in _SQLITE_TRANSIENT):
             return "sqlite_locked"
+        if any(text in message for text in _ASYNCPG_CLOSED_CONNECTION):
+            return "disconnect"
         if isinstance(error.orig, OSError) or ("connection" in message and "closed" in message):
             return "disconnect"
         return None
