@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync import __version__
+from calsync.api import openapi
 from calsync.api.errors import (
     ApiError,
     BodySizeLimitMiddleware,
@@ -18,6 +19,7 @@ from calsync.api.errors import (
 from calsync.api.ratelimit import SlidingWindowLimiter
 from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
 from calsync.api.routes import webhooks as webhook_routes
+from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
 
@@ -36,6 +38,8 @@ def create_app(context: AppContext) -> FastAPI:
         redoc_url="/redoc",
         openapi_url="/openapi.json",
         default_response_class=JSONResponse,
+        # Input rules every operation shares, checked before an endpoint reads its parameters or body.
+        dependencies=[Depends(reject_unstorable_parameters), Depends(require_json_media_type)],
     )
     app.state.context = context
     app.state.create_limiter = SlidingWindowLimiter(context.settings.calendar_create_rate_per_minute, context.clock)
@@ -48,6 +52,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(push.router)
     app.include_router(platform_calendars.router)
     app.include_router(webhook_routes.router)
+    openapi.install(app)
     # Outermost first: the catch-all must wrap everything, including the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=context.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

@@ -6,12 +6,34 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler, WithJsonSchema
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from calsync.api import examples
+from calsync.api.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, trimmed_text_pattern
 
 MAX_METADATA_LENGTH = 1000
+
+
+class RequestModel(BaseModel):
+    """A request body: unknown fields are refused (the anchor's "Unexpected field(s)"). A field that is optional but
+    never null (the anchor's) defaults to None in Python only: its JSON Schema offers no `"default": null` that
+    the field's own schema would refuse."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for prop in schema.get("properties", {}).values():
+            if "default" in prop and prop["default"] is None and not _admits_null(prop):
+                del prop["default"]
+        return schema
+
+
+def _admits_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(_admits_null(option) for option in schema.get("anyOf", ()))
 
 
 def _char_field(max_length: int) -> BeforeValidator:
@@ -30,9 +52,26 @@ def _char_field(max_length: int) -> BeforeValidator:
             raise PydanticCustomError(
                 "max_length", "Ensure this field has no more than {max_length} characters.", {"max_length": max_length}
             )
-        return text
+        return check_text(text)
 
     return BeforeValidator(validate)
+
+
+def _char_schema(max_length: int) -> WithJsonSchema:
+    """What `_char_field` accepts, exactly, for the OpenAPI document (never null, even where optional)."""
+    return WithJsonSchema(
+        {"anyOf": [{"type": "string", "pattern": trimmed_text_pattern(max_length)}, {"type": "number"}]}
+    )
+
+
+def _metadata_schema(*, min_properties: int) -> dict[str, Any]:
+    # Not expressible here: the anchor's limit on the object's JSON length (MAX_METADATA_LENGTH).
+    return {
+        "type": "object",
+        "minProperties": min_properties,
+        "propertyNames": {"pattern": NO_NUL_PATTERN},
+        "additionalProperties": {"type": "string", "pattern": NO_NUL_PATTERN},
+    }
 
 
 def _platform(value: Any) -> str:
@@ -41,7 +80,8 @@ def _platform(value: Any) -> str:
     if value is None:
         raise PydanticCustomError("null", "This field may not be null.")
     shown = json.dumps(value) if not isinstance(value, str) else value
-    raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": shown})
+    # Quoted input must be encodable: pydantic itself fails on a lone surrogate in an error's context.
+    raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": printable(shown)})
 
 
 def validate_metadata(value: Any) -> dict[str, str]:
@@ -53,7 +93,13 @@ def validate_metadata(value: Any) -> dict[str, str]:
         raise PydanticCustomError("metadata_empty", "Metadata must have at least one key")
     for key, item in value.items():
         if not isinstance(item, str):
-            raise PydanticCustomError("metadata_value", "Value for key '{key}' must be a string", {"key": key})
+            raise PydanticCustomError(
+                "metadata_value", "Value for key '{key}' must be a string", {"key": printable(key)}
+            )
+    # Stored as jsonb on PostgreSQL, which refuses U+0000 in keys and values alike.
+    problem = first_text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError(*problem)
     if len(json.dumps(value)) > MAX_METADATA_LENGTH:
         raise PydanticCustomError(
             "metadata_length", "Metadata must be less than {limit} characters", {"limit": MAX_METADATA_LENGTH}
@@ -68,17 +114,24 @@ def _patch_metadata(value: Any) -> dict[str, str] | None:
     return validate_metadata(value)
 
 
-ClientId = Annotated[str, _char_field(255)]
-Secret = Annotated[str, _char_field(8192)]
-OptionalSecret = Annotated[str | None, _char_field(8192)]
-Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
+ClientId = Annotated[str, _char_field(255), _char_schema(255)]
+Secret = Annotated[str, _char_field(8192), _char_schema(8192)]
 # Optional on input but never null: the validator runs (and rejects null) whenever the field is sent.
-OptionalLongKey = Annotated[str | None, _char_field(1024)]
-OptionalMetadata = Annotated[dict[str, str] | None, BeforeValidator(validate_metadata)]
+OptionalSecret = Annotated[str | None, _char_field(8192), _char_schema(8192)]
+Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
+OptionalLongKey = Annotated[str | None, _char_field(1024), _char_schema(1024)]
+OptionalMetadata = Annotated[
+    dict[str, str] | None, BeforeValidator(validate_metadata), WithJsonSchema(_metadata_schema(min_properties=1))
+]
+PatchMetadata = Annotated[
+    dict[str, str] | None,
+    BeforeValidator(_patch_metadata),
+    WithJsonSchema({"anyOf": [_metadata_schema(min_properties=0), {"type": "null"}]}),
+]
 
 
-class CreateCalendarRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.CREATE_CALENDAR_REQUEST]})
+class CreateCalendarRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.CREATE_CALENDAR_REQUEST]})
 
     client_id: ClientId = Field(description="The client ID for the calendar platform authentication")
     client_secret: Secret = Field(description="The client secret for the calendar platform authentication")
@@ -101,14 +154,12 @@ class CreateCalendarRequest(BaseModel):
 CREATE_FIELDS = tuple(CreateCalendarRequest.model_fields)
 
 
-class PatchCalendarRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PATCH_CALENDAR_REQUEST]})
+class PatchCalendarRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PATCH_CALENDAR_REQUEST]})
 
     client_secret: OptionalSecret = Field(default=None, description="New client secret (reconnects the calendar)")
     refresh_token: OptionalSecret = Field(default=None, description="New refresh token (reconnects the calendar)")
-    metadata: Annotated[dict[str, str] | None, BeforeValidator(_patch_metadata)] = Field(
-        default=None, description="Replaces the stored metadata; null or {} clears it"
-    )
+    metadata: PatchMetadata = Field(default=None, description="Replaces the stored metadata; null or {} clears it")
 
 
 PATCH_FIELDS = tuple(PatchCalendarRequest.model_fields)
