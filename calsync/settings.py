@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default is SQLite in the data directory."
     )
+    # PostgreSQL connections per process: kept open, extra under load, and how long to wait for a free one.
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # HTTP
     host: str = "127.0.0.1"
@@ -37,6 +41,11 @@ class Settings(BaseSettings):
     # Logs
     log_level: str = "INFO"
     log_format: str = Field(default="console", description="console or json")
+    access_log: bool = Field(default=False, description="Log every HTTP request (method, path, status).")
+    # Metrics: `GET /metrics` asks for `Authorization: Bearer <token>` when set; a worker serves its own metrics
+    # on this port (127.0.0.1 by default: CALSYNC_HOST) when set.
+    metrics_token: str | None = None
+    worker_metrics_port: int | None = None
 
     # Rate limits
     calendar_create_rate_per_minute: int = 3000
@@ -58,6 +67,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = 16
     worker_poll_interval_seconds: float = 5.0
     lease_seconds: float = 120.0
+    # With a healthy push channel a calendar is still synced this often: the bound on staleness when every
+    # notification is lost, and on noticing a revoked Google grant (docs/sync.md, "Bounds").
+    push_safety_net_seconds: float = Field(default=3600.0, gt=0)
+    # A push receiver (api/serve process) checks the database this often; when it could not for longer than
+    # the gap, notifications may have been refused meanwhile and calendars with channels get a catch-up sync.
+    push_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    push_catchup_gap_seconds: float = Field(default=15.0, gt=0)
 
     # Customer webhooks
     webhook_allow_http: bool = False

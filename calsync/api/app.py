@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync import __version__
@@ -22,6 +23,7 @@ from calsync.api.routes import webhooks as webhook_routes
 from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
+from calsync.push.missed import MissedNotifications
 
 DESCRIPTION = """calsync keeps your users' Google and Microsoft calendars mirrored and tells you by signed webhook
 when events change. Its calendar API is wire-compatible with Attendee's.
@@ -29,19 +31,28 @@ when events change. Its calendar API is wire-compatible with Attendee's.
 Authenticate with `Authorization: Token <api key>`."""
 
 
+DOCS_ASSETS_PATH = "/docs-assets"
+
+
 def create_app(context: AppContext) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI and ReDoc assets are served by calsync itself (fastapi-offline): the docs work with no network.
+    app = FastAPIOffline(
+        docs_url="/docs",
+        redoc_url="/redoc",
         title="calsync",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
-        redoc_url="/redoc",
         openapi_url="/openapi.json",
         default_response_class=JSONResponse,
+        static_url=DOCS_ASSETS_PATH,
+        # No "valid" badge fetched from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
         # Input rules every operation shares, checked before an endpoint reads its parameters or body.
         dependencies=[Depends(reject_unstorable_parameters), Depends(require_json_media_type)],
     )
     app.state.context = context
+    # Notifications answered 503 while the database was unreachable, recorded later by calsync.push.upkeep.
+    app.state.missed_pushes = MissedNotifications()
     app.state.create_limiter = SlidingWindowLimiter(context.settings.calendar_create_rate_per_minute, context.clock)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calsync.api.inputs import SURROGATE_MESSAGE, printable
 from calsync.json_response import JSONResponse
+from calsync.store.transient import transient_kind
 
 log = structlog.get_logger(__name__)
 
@@ -178,7 +179,22 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
+            fault = transient_kind(exc)
+            if fault is not None and not started:
+                # An expected event (the database dropped a connection, deadlocked, or refuses new ones): the
+                # client may retry the request, nothing was half-done (every request is one transaction).
+                log.warning("request_database_unavailable", path=scope.get("path"), database_fault=fault)
+                response = JSONResponse(
+                    {
+                        "detail": "The database is temporarily unavailable; retry shortly.",
+                        "code": "database_unavailable",
+                    },
+                    status_code=503,
+                    headers={"Retry-After": "2"},
+                )
+                await response(scope, receive, send)
+                return
             error_id = str(uuid.uuid4())
             log.exception("unhandled_error", error_id=error_id, path=scope.get("path"), method=scope.get("method"))
             if started:

@@ -76,7 +76,11 @@ ERRORS: dict[str, dict[str, Any]] = {
         "headers": {"Retry-After": {**_HEADER, "description": "Seconds to wait"}},
     },
     "502": {"description": "The calendar platform refused or failed", "content": _body("ErrorMessage")},
-    "503": {"description": "Not ready", "content": {"application/json": {"schema": {"type": "object"}}}},
+    "503": {
+        "description": "The database is unavailable for a moment (`code`: `database_unavailable`, with Retry-After): "
+        "retry",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
 }
 
 
@@ -126,7 +130,8 @@ def _describe_operation(operation: dict[str, Any]) -> None:
 
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
-    statuses = set(responses) | {"400"}
+    # 503: any request meets a database fault as an expected event (calsync.api.errors.CatchAllMiddleware).
+    statuses = set(responses) | {"400", "503"}
     if any(p["in"] == "header" and p["name"] == "Authorization" for p in parameters):
         statuses.add("401")
     if any(p["in"] == "path" or p["name"] == "cursor" for p in parameters):

@@ -279,13 +279,18 @@ async def account_patch(
 
 @router.post("/accounts/{account_id}/revoke")
 async def account_revoke(
-    account_id: str, body: RevokeIn, state: EmulatorState = Depends(emulator_state)
+    request: Request, account_id: str, body: RevokeIn, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
     account = state.account(account_id)
     reasons = GOOGLE_GRANT_ERRORS if account.platform is Platform.GOOGLE else MICROSOFT_GRANT_ERRORS
     if body.reason not in reasons:
         raise ValueError(f"reason must be one of {sorted(reasons)}")
     state.revoke_grant(account, body.reason, keep_access_tokens=body.keep_access_tokens)
+    if account.platform is Platform.MICROSOFT:
+        # Graph tells a subscriber whose access was revoked with a `reauthorizationRequired` lifecycle event
+        # (provider-protocols.md); Google tells nobody.
+        for sub in [s for s in state.subscriptions.values() if s.account_id == account.id]:
+            _notifier(request).graph_lifecycle(sub, "reauthorizationRequired")
     return account_out(account)
 
 

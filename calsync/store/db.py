@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -16,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from calsync import json_codec
 from calsync.settings import Settings
+from calsync.store.transient import run_with_retries
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -44,8 +48,20 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+@dataclass(frozen=True)
+class PoolBudget:
+    """How many PostgreSQL connections one process may hold: `size` kept open, `overflow` more under load, and how
+    long a transaction waits for a free one. A wait that runs out is a transient fault (calsync.store.transient):
+    the work is retried, not failed. docs/architecture.md ("Database connections") adds up a deployment."""
+
+    size: int = 5
+    overflow: int = 5
+    timeout_seconds: float = 30.0
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool: PoolBudget | None = None) -> None:
+        pool = pool or PoolBudget()
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -56,7 +72,13 @@ class Database:
             # every checkout, which was a quarter of a worker's CPU per calendar (bench/initial_sync.py). After a
             # server restart the first statement on a dead connection fails instead; SQLAlchemy then invalidates
             # the whole pool, the sync records the failure and is retried, an API call answers a JSON 500 once.
-            self.read_engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **JSON_CODEC)
+            self.read_engine = create_async_engine(
+                url,
+                pool_size=pool.size,
+                max_overflow=pool.overflow,
+                pool_timeout=pool.timeout_seconds,
+                **JSON_CODEC,
+            )
             self.write_engine = self.read_engine
         self._writer_gate: asyncio.Lock | None = None
         self._writer_gate_loop: asyncio.AbstractEventLoop | None = None
@@ -65,7 +87,8 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.resolved_database_url)
+        budget = PoolBudget(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds)
+        return cls(settings.resolved_database_url, pool=budget)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -81,6 +104,25 @@ class Database:
         gate = self._sqlite_writer_gate() if self.is_sqlite else contextlib.nullcontext()
         async with gate, self._write() as session, session.begin():
             yield session
+
+    async def write_retrying(
+        self, body: Callable[[AsyncSession], Awaitable[T]], *, what: str, attempts: int = 5, max_delay: float = 2.0
+    ) -> T:
+        """`body` in one write transaction, run again on transient faults (calsync.store.transient): `body` must
+        derive what it writes from what it reads, so a re-run after an unknown commit outcome is harmless."""
+
+        async def once() -> T:
+            async with self.write() as session:
+                return await body(session)
+
+        return await run_with_retries(once, what=what, attempts=attempts, max_delay=max_delay)
+
+    async def read_retrying(self, body: Callable[[AsyncSession], Awaitable[T]], *, what: str) -> T:
+        async def once() -> T:
+            async with self.read() as session:
+                return await body(session)
+
+        return await run_with_retries(once, what=what)
 
     def _sqlite_writer_gate(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

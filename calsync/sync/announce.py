@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +27,11 @@ async def announce_event_changes(
 ) -> int:
     if not changes:
         return 0
+    # The sync writing these changes is the one that produced them: its time is the payload's
+    # last_successful_sync_at, not the previous sync's (still on the row until this sync finishes).
+    snapshot = dataclasses.replace(_snapshot(calendar), last_successful_sync_at=now, last_attempted_sync_at=now)
     data = payloads.events_update_data(
-        _snapshot(calendar),
+        snapshot,
         payloads.EventChanges(created=changes.created, updated=changes.updated, deleted=changes.deleted),
     )
     return await enqueue_calendar_webhook(

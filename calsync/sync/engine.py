@@ -7,10 +7,10 @@ was taken over can no longer write)."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import structlog
 from sqlalchemy import select
@@ -28,6 +28,8 @@ from calsync.providers.base import (
 )
 from calsync.store.models import Calendar, CalendarState
 from calsync.store.models import PushChannel as PushChannelRow
+from calsync.store.queries.calendars import mark_due
+from calsync.store.transient import DatabaseUnavailable
 from calsync.sync import channels, metrics
 from calsync.sync.announce import announce_event_changes, announce_state_change
 from calsync.sync.apply import live_event_ids_in_window, plan_page, write_page
@@ -39,9 +41,10 @@ from calsync.sync.tokens import cached_access_token, store_grant, stored_credent
 from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
-# With a healthy push channel the periodic fallback sync runs this often (it also renews channels).
-PUSH_SAFETY_NET = timedelta(hours=6)
+# A sync the database failed (beyond its transaction retries) is due again after 1-2 times this.
+DATABASE_FAULT_RETRY = timedelta(seconds=2)
 # After a full list, stored events the list did not return are checked one by one, up to this many.
 MAX_INDIVIDUAL_CHECKS = 100
 
@@ -65,6 +68,7 @@ class CalendarSnapshot:
     access_token: str | None
     deleted: bool = False
     account_key: str = ""
+    channels_maintained: bool = False  # this sync already opened, renewed or stopped channels (or tried to)
 
 
 @dataclass
@@ -92,21 +96,29 @@ class CalendarSyncer:
     def _now(self) -> datetime:
         return self.context.clock()
 
-    @asynccontextmanager
-    async def _owned(self, calendar_id: int) -> AsyncIterator[tuple[AsyncSession, Calendar]]:
-        async with self.context.db.write() as session:
-            calendar = (
-                await session.execute(select(Calendar).where(Calendar.id == calendar_id).with_for_update())
-            ).scalar_one_or_none()
+    async def _write(self, calendar_id: int, body: Callable[[AsyncSession, Calendar], Awaitable[T]], what: str) -> T:
+        """`body` in one short write transaction that first checks this worker still holds the calendar's lease
+        (a fence) and extends it. Transient database faults re-run the whole transaction (bounded): every body
+        derives its writes from what it reads here, so a re-run never writes anything twice."""
+
+        async def fenced(session: AsyncSession) -> T:
+            # FOR NO KEY UPDATE: the fence changes no key, so it does not conflict with the foreign-key locks
+            # (FOR KEY SHARE) that inserts of this calendar's events and outbox rows take on the same row.
+            statement = select(Calendar).where(Calendar.id == calendar_id).with_for_update(key_share=True)
+            calendar = (await session.execute(statement)).scalar_one_or_none()
             if calendar is None or calendar.lease_owner != self.worker_id:
                 raise LeaseLost
             # Each write extends the lease, so a long full sync keeps it while it makes progress.
             calendar.lease_expires_at = self._now + timedelta(seconds=self.context.settings.lease_seconds)
-            yield session, calendar
+            return await body(session, calendar)
+
+        return await self.context.db.write_retrying(fenced, what=what)
 
     async def _snapshot(self, calendar_id: int) -> CalendarSnapshot:
-        async with self.context.db.read() as session:
-            calendar = await session.get(Calendar, calendar_id)
+        async def read(session: AsyncSession) -> Calendar | None:
+            return await session.get(Calendar, calendar_id)
+
+        calendar = await self.context.db.read_retrying(read, what="sync_snapshot")
         if calendar is None or calendar.lease_owner != self.worker_id:
             raise LeaseLost
         return CalendarSnapshot(
@@ -133,8 +145,11 @@ class CalendarSyncer:
             return snap.access_token
         grant = await provider.refresh_access_token(snap.credentials)
         metrics.TOKEN_REFRESHES.labels(snap.platform).inc()
-        async with self._owned(snap.id) as (_session, calendar):
+
+        async def store(_session: AsyncSession, calendar: Calendar) -> None:
             store_grant(self.context.secrets, calendar, grant)
+
+        await self._write(snap.id, store, "store_grant")
         snap.access_token = grant.access_token
         if grant.refresh_token:
             snap.credentials = Credentials(
@@ -161,6 +176,10 @@ class CalendarSyncer:
         if wait_until is not None:
             await self._reschedule(snap, wait_until, claimed_due_at)
             return SyncResult(mode="skipped")
+        # A calendar without a working channel gets one before it is listed: a change made while the channel is
+        # being opened is then in the listing or notified, never neither (issue 11 item 4). Renewals happen after
+        # the sync, while the old channel still notifies.
+        await self._maintain_channels(snap, provider, new_only=True)
         try:
             try:
                 await self._run(snap, provider, result)
@@ -175,7 +194,8 @@ class CalendarSyncer:
             result.error = exc
             await self._record_failure(snap, exc, claimed_due_at)
             return result
-        await self._maintain_channels(snap, provider)
+        if not snap.channels_maintained:
+            await self._maintain_channels(snap, provider)
         await self._record_success(snap, result, claimed_due_at)
         return result
 
@@ -219,6 +239,8 @@ class CalendarSyncer:
             batch.add(page.events, page.removed_ids)
             if batch.full:
                 result.changes.extend(await self._apply(snap, *batch.take()))
+                # A long (initial) sync shows its progress, one line per batch written.
+                log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
         result.changes.extend(await self._apply(snap, *batch.take()))
         return cursor
@@ -228,12 +250,17 @@ class CalendarSyncer:
     ) -> AppliedChanges:
         if not events and not removed_ids:
             return AppliedChanges()
-        async with self._owned(snap.id) as (session, calendar):
+
+        async def write(session: AsyncSession, calendar: Calendar) -> AppliedChanges:
+            now = self._now
             plan = await plan_page(session, calendar, events, removed_ids)
-            await announce_event_changes(session, calendar, plan.changes, self._now)
-            # Last: the project's change clock is held from here to the commit.
-            await write_page(session, calendar, plan, self._now)
-        changes = plan.changes
+            # The change is announced as of this sync (issue 11 item 7), in the transaction that makes it.
+            await announce_event_changes(session, calendar, plan.changes, now)
+            # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
+            await write_page(session, calendar, plan, now)
+            return plan.changes
+
+        changes = await self._write(snap.id, write, "apply_page")
         if changes:
             self.context.work_signal.kick()
         return changes
@@ -248,8 +275,11 @@ class CalendarSyncer:
         cursor = await self._consume(snap, pages, result, seen)
         # A full list carries no tombstones: stored events it did not return were deleted, or moved out of
         # the window. Ask for each (a few at most, normally) rather than guess.
-        async with self.context.db.read() as session:
-            missing = sorted(await live_event_ids_in_window(session, snap.id, window_start, window_end) - seen)
+
+        async def stored(session: AsyncSession) -> set[str]:
+            return await live_event_ids_in_window(session, snap.id, window_start, window_end)
+
+        missing = sorted(await self.context.db.read_retrying(stored, what="live_event_ids") - seen)
         found: list[NormalizedEvent] = []
         removed: list[str] = missing[MAX_INDIVIDUAL_CHECKS:]
         for uuid in missing[:MAX_INDIVIDUAL_CHECKS]:
@@ -259,7 +289,8 @@ class CalendarSyncer:
             else:
                 found.append(event)
         result.changes.extend(await self._apply(snap, found, removed))
-        async with self._owned(snap.id) as (_session, calendar):
+
+        async def finish(_session: AsyncSession, calendar: Calendar) -> None:
             calendar.sync_cursor = cursor
             calendar.window_start, calendar.window_end = window_start, window_end
             calendar.last_full_sync_at = now
@@ -267,13 +298,19 @@ class CalendarSyncer:
             if result.mode == "reconcile":
                 # Everything a scheduled reconcile changes is something incremental sync had missed.
                 calendar.last_drift_count = result.changes.count
-                metrics.DRIFT.labels(snap.platform).inc(result.changes.count)
+
+        await self._write(snap.id, finish, "finish_full_sync")
+        if result.mode == "reconcile":
+            metrics.DRIFT.labels(snap.platform).inc(result.changes.count)
 
     async def _store_cursor(self, snap: CalendarSnapshot, cursor: str | None) -> None:
         if cursor is None:
             return
-        async with self._owned(snap.id) as (_session, calendar):
+
+        async def store(_session: AsyncSession, calendar: Calendar) -> None:
             calendar.sync_cursor = cursor
+
+        await self._write(snap.id, store, "store_cursor")
 
     # -- outcomes ------------------------------------------------------------------------------------------
 
@@ -290,21 +327,33 @@ class CalendarSyncer:
 
     # -- push channels -------------------------------------------------------------------------------------
 
-    async def _maintain_channels(self, snap: CalendarSnapshot, provider: CalendarProvider) -> None:
+    async def _maintain_channels(
+        self, snap: CalendarSnapshot, provider: CalendarProvider, *, new_only: bool = False
+    ) -> None:
+        """Open, renew, replace and stop the calendar's push channels as `channels.ChannelPlan` says. With
+        `new_only`, act only when no channel notifies at all (nothing to keep or renew)."""
         where = channels.addresses(self.context.settings, snap.platform)
         if where is None:
             return
         address, lifecycle_address = where
         now = self._now
-        async with self.context.db.read() as session:
-            plan = channels.ChannelPlan(await channels.channels_of(session, snap.id), now)
+
+        async def read(session: AsyncSession) -> list[PushChannelRow]:
+            return await channels.channels_of(session, snap.id)
+
+        plan = channels.ChannelPlan(await self.context.db.read_retrying(read, what="channels_of"), now)
+        if new_only and (plan.keep is not None or plan.renew is not None):
+            return
         if plan.keep is not None and not plan.stop:
             return
+        snap.channels_maintained = True
         try:
             token = await self._access_token(snap, provider)
             opened: base.PushChannel | None = None
             renewed: base.PushChannel | None = None
             to_stop = list(plan.stop)
+            # Whether a channel notified until the new one exists (a Google replacement overlaps its predecessor).
+            covered = new_only or plan.renew is not None
             if plan.keep is None and plan.renew is not None:
                 try:
                     renewed = await provider.renew_channel(
@@ -313,6 +362,7 @@ class CalendarSyncer:
                 except ProviderError as exc:
                     if exc.kind is not ErrorKind.NOT_FOUND:
                         raise
+                    covered = False  # the platform had dropped it: nothing notified for a while
                 if renewed is None:
                     to_stop.append(plan.renew)
             if plan.keep is None and renewed is None:
@@ -325,46 +375,70 @@ class CalendarSyncer:
                     expires_at=now + channels.CHANNEL_LIFETIME,
                 )
             stopped = await channels.stop_remote(provider, token, to_stop)
-            async with self._owned(snap.id) as (session, calendar):
-                if opened is not None:
+
+            async def record(session: AsyncSession, calendar: Calendar) -> None:
+                # Not again when this transaction is re-run after a commit whose outcome was lost.
+                if opened is not None and not await channels.is_recorded(session, opened.id):
                     session.add(channels.record_channel(calendar, opened, now))
+                    if not covered:
+                        # Opened after this sync's listing with no channel notifying before: one more
+                        # incremental sync covers changes made in between.
+                        mark_due(calendar, "channel_opened", self._now)
                 if renewed is not None and plan.renew is not None:
                     row = await session.get(PushChannelRow, plan.renew.id)
                     if row is not None:
                         row.expires_at = renewed.expires_at
                 await channels.forget(session, stopped)
                 calendar.push_state, calendar.push_error = "active", None
+
+            await self._write(snap.id, record, "record_channels")
         except ProviderError as exc:
             log.warning("push_channel_failed", calendar=snap.object_id, kind=exc.kind.value, message=exc.message)
-            async with self._owned(snap.id) as (_session, calendar):
-                calendar.push_state, calendar.push_error = "failing", exc.message
+
+            message = exc.message
+
+            async def failing(_session: AsyncSession, calendar: Calendar) -> None:
+                calendar.push_state, calendar.push_error = "failing", message
+
+            await self._write(snap.id, failing, "record_channel_failure")
 
     async def _tear_down(self, snap: CalendarSnapshot, provider: CalendarProvider) -> None:
         """A deleted calendar: stop its channels on the platform (best effort), then remove the row."""
-        async with self.context.db.read() as session:
-            rows = await channels.channels_of(session, snap.id)
+
+        async def read(session: AsyncSession) -> list[PushChannelRow]:
+            return await channels.channels_of(session, snap.id)
+
+        rows = await self.context.db.read_retrying(read, what="channels_of")
         try:
             token = await self._access_token(snap, provider)
             await channels.stop_remote(provider, token, rows)
         except ProviderError as exc:
             log.info("channel_stop_skipped", calendar=snap.object_id, kind=exc.kind.value)
-        async with self._owned(snap.id) as (session, calendar):
+
+        async def remove(session: AsyncSession, calendar: Calendar) -> None:
             await channels.forget(session, [row.id for row in rows])
             await session.delete(calendar)
 
+        await self._write(snap.id, remove, "tear_down")
+
+    def _safety_net(self, calendar: Calendar) -> float:
+        """Seconds until the next sync when nothing asks for one sooner."""
+        settings = self.context.settings
+        if calendar.push_state == "active":
+            # Push is an accelerator; this sync bounds staleness if every notification is lost, and notices a
+            # revoked Google grant (Google does not notify it) within the hour by default.
+            return settings.push_safety_net_seconds
+        return settings.sync_fallback_interval_seconds
+
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
-        now = self._now
-        async with self._owned(snap.id) as (session, calendar):
+        async def record(session: AsyncSession, calendar: Calendar) -> None:
+            now = self._now
             previous_state = calendar.state
             calendar.last_successful_sync_at = now
             calendar.last_attempted_sync_at = now
             calendar.last_sync_error = None
             calendar.consecutive_failures = 0
-            # With a working push channel, polling is only a safety net.
-            interval = self.context.settings.sync_fallback_interval_seconds
-            if calendar.push_state == "active":
-                interval = max(interval, PUSH_SAFETY_NET.total_seconds())
-            fallback = now + timedelta(seconds=interval)
+            fallback = now + timedelta(seconds=self._safety_net(calendar))
             calendar.sync_due_at = self._next_due(calendar, claimed_due_at, fallback)
             calendar.sync_reason = "fallback" if calendar.sync_due_at == fallback else calendar.sync_reason
             self._release(calendar)
@@ -373,6 +447,9 @@ class CalendarSyncer:
                 calendar.connection_failure_data = None
                 calendar.updated_at = now
                 await announce_state_change(session, calendar, previous_state, now)
+                metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
+
+        await self._write(snap.id, record, "record_success")
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
         log.info(
             "calendar_synced",
@@ -391,10 +468,14 @@ class CalendarSyncer:
             "kind": error.kind.value,
             "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
+        throttle_wait: timedelta | None = None
         if error.kind is ErrorKind.THROTTLED:
-            wait = timedelta(seconds=error.retry_after) if error.retry_after else retry_delay(3, self.rng, base=10)
-            await record_throttle(self.context.db, snap.platform, snap.client_id, now + wait)
-        async with self._owned(snap.id) as (session, calendar):
+            throttle_wait = (
+                timedelta(seconds=error.retry_after) if error.retry_after else retry_delay(3, self.rng, base=10)
+            )
+            await record_throttle(self.context.db, snap.platform, snap.client_id, now + throttle_wait)
+
+        async def record(session: AsyncSession, calendar: Calendar) -> None:
             calendar.last_attempted_sync_at = now
             self._release(calendar)
             if error.disconnects:
@@ -412,17 +493,15 @@ class CalendarSyncer:
                 if previous_state != CalendarState.DISCONNECTED.value:
                     calendar.updated_at = now
                     await announce_state_change(session, calendar, previous_state, now)
+                    metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
             else:
                 calendar.consecutive_failures += 1
                 calendar.last_sync_error = failure
-                if error.kind is ErrorKind.THROTTLED:
-                    wait = (
-                        timedelta(seconds=error.retry_after) if error.retry_after else retry_delay(3, self.rng, base=10)
-                    )
-                else:
-                    wait = retry_delay(calendar.consecutive_failures, self.rng)
+                wait = throttle_wait or retry_delay(calendar.consecutive_failures, self.rng)
                 calendar.sync_due_at = self._next_due(calendar, claimed_due_at, now + wait)
                 calendar.sync_reason = "retry"
+
+        await self._write(snap.id, record, "record_failure")
         metrics.SYNCS.labels(snap.platform, "failed", error.kind.value).inc()
         log.warning(
             "calendar_sync_failed",
@@ -435,36 +514,65 @@ class CalendarSyncer:
         )
 
     async def _reschedule(self, snap: CalendarSnapshot, due: datetime, claimed_due_at: datetime) -> None:
-        async with self._owned(snap.id) as (_session, calendar):
+        async def record(_session: AsyncSession, calendar: Calendar) -> None:
             calendar.sync_due_at = max(due, self._next_due(calendar, claimed_due_at, due))
             calendar.sync_reason = "throttled"
             self._release(calendar)
 
+        await self._write(snap.id, record, "reschedule")
+
     async def record_crash(self, calendar_id: int, error: BaseException) -> None:
-        """An unexpected failure (a bug, a database hiccup): visible on the calendar, retried with backoff."""
-        now = self._now
-        try:
-            async with self._owned(calendar_id) as (_session, calendar):
-                calendar.consecutive_failures += 1
-                calendar.last_attempted_sync_at = now
-                calendar.last_sync_error = {
-                    "error": f"internal error ({type(error).__name__}); see the worker log",
-                    "code": "internal_error",
-                    "kind": "internal_error",
-                    "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                }
-                calendar.sync_due_at = now + retry_delay(calendar.consecutive_failures, self.rng)
-                calendar.sync_reason = "retry"
-                self._release(calendar)
-        except Exception:
-            # The database itself may be what failed: the lease then simply expires and the work is retried.
-            log.exception("crash_not_recorded", calendar_id=calendar_id)
+        """An unexpected failure (a bug): visible on the calendar, retried with backoff."""
+
+        async def record(_session: AsyncSession, calendar: Calendar) -> None:
+            now = self._now
+            calendar.consecutive_failures += 1
+            calendar.last_attempted_sync_at = now
+            calendar.last_sync_error = {
+                "error": f"internal error ({type(error).__name__}); see the worker log",
+                "code": "internal_error",
+                "kind": "internal_error",
+                "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
+            calendar.sync_due_at = now + retry_delay(calendar.consecutive_failures, self.rng)
+            calendar.sync_reason = "retry"
+            self._release(calendar)
+
+        await self._give_back(calendar_id, record, "record_crash")
+
+    async def defer_after_database_fault(self, calendar_id: int, claimed_due_at: datetime) -> None:
+        """The database failed under this sync beyond its transaction retries (calsync.store.transient). Not the
+        calendar's fault: no failure is counted and nothing is shown on the calendar. It is due again in a few
+        seconds, or at once if something asked for it meanwhile; if even this write fails, the lease expires
+        and any worker takes it over (`lease_seconds`)."""
+
+        async def record(_session: AsyncSession, calendar: Calendar) -> None:
+            retry_at = self._now + DATABASE_FAULT_RETRY * self.rng.uniform(1.0, 2.0)
+            calendar.sync_due_at = self._next_due(calendar, claimed_due_at, retry_at)
+            calendar.sync_reason = "database_retry" if calendar.sync_due_at == retry_at else calendar.sync_reason
+            self._release(calendar)
+
+        await self._give_back(calendar_id, record, "defer_after_database_fault")
 
     async def release_unfinished(self, calendar_id: int) -> None:
         """Give a claimed calendar back (worker shutting down) so another worker takes it at once."""
+
+        async def record(_session: AsyncSession, calendar: Calendar) -> None:
+            self._release(calendar)
+            calendar.sync_due_at = self._now
+
+        await self._give_back(calendar_id, record, "release_unfinished")
+
+    async def _give_back(
+        self, calendar_id: int, body: Callable[[AsyncSession, Calendar], Awaitable[None]], what: str
+    ) -> None:
+        """Best effort: when the database stays unreachable the lease expires and the work is retried anyway."""
         try:
-            async with self._owned(calendar_id) as (_session, calendar):
-                self._release(calendar)
-                calendar.sync_due_at = self._now
+            await self._write(calendar_id, body, what)
         except LeaseLost:
             return
+        except DatabaseUnavailable as exc:
+            log.warning("calendar_release_deferred_to_lease", calendar_id=calendar_id, what=what, kind=exc.kind)
+        except Exception:
+            # A bug: logged with its traceback; the lease still expires and the calendar is retried.
+            log.exception("calendar_release_failed", calendar_id=calendar_id, what=what)

@@ -185,11 +185,17 @@ async def record_attempt(
     stmt = select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id)
     subscription_stmt = select(WebhookSubscription).where(WebhookSubscription.id == job.subscription_id)
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-        subscription_stmt = subscription_stmt.with_for_update()
+        # NO KEY UPDATE: only health and status columns change, so new outbox rows (whose foreign keys take
+        # FOR KEY SHARE on the subscription) are never blocked by a delivery being recorded.
+        stmt = stmt.with_for_update(key_share=True)
+        subscription_stmt = subscription_stmt.with_for_update(key_share=True)
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
         return None  # deleted with its webhook meanwhile: nothing to log against
+    if row.lease_owner != owner and row.last_attempt_at == attempted_at:
+        # This attempt was recorded already: the transaction is being re-run after a commit whose outcome the
+        # dropped connection hid (calsync.store.transient). Log it once.
+        return row.status
     session.add(
         WebhookDeliveryAttempt(
             delivery_id=job.delivery_id,

@@ -22,10 +22,12 @@ from datetime import datetime, timedelta
 
 import httpx
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.ids import lease_owner_id
-from calsync.webhooks import claims
+from calsync.store.transient import DatabaseUnavailable
+from calsync.webhooks import claims, metrics
 from calsync.webhooks.backoff import RetryPolicy
 from calsync.webhooks.sender import AttemptResult, make_client, send_webhook
 from calsync.webhooks.signing import build_headers
@@ -104,20 +106,23 @@ class WebhookDeliveryLoop:
             self._backlogged = True
             return 0
         full = [sub_id for sub_id, n in self._per_subscription.items() if n >= self._limits.get(sub_id, n + 1)]
-        now = self.context.clock()
-        async with self.context.db.write() as session:
-            claim = await claims.claim_due(
+        concurrency = claims.Concurrency(
+            self.per_subscription, self.per_struggling_subscription, dict(self._per_subscription)
+        )
+
+        async def claim_due(session: AsyncSession) -> claims.Claim:
+            return await claims.claim_due(
                 session,
                 self.context.secrets,
                 owner=self.owner,
-                now=now,
+                now=self.context.clock(),
                 lease=self.lease,
                 limit=min(room, self.batch_size),
-                concurrency=claims.Concurrency(
-                    self.per_subscription, self.per_struggling_subscription, dict(self._per_subscription)
-                ),
+                concurrency=concurrency,
                 full=full,
             )
+
+        claim = await self.context.db.write_retrying(claim_due, what="claim_deliveries")
         self._backlogged = claim.deferred > 0 or bool(full)
         for job in claim.jobs:
             self._per_subscription[job.subscription_id] += 1
@@ -166,27 +171,39 @@ class WebhookDeliveryLoop:
             # One lock order for every worker (PostgreSQL): subscription rows are shared between batches.
             batch.sort(key=lambda outcome: (outcome.job.subscription_id, outcome.job.delivery_id))
             statuses: list[str | None] = []
+
+            async def record(session: AsyncSession, batch: list[_Outcome] = batch) -> list[str | None]:
+                now = self.context.clock()
+                return [
+                    await claims.record_attempt(
+                        session,
+                        outcome.job,
+                        outcome.result,
+                        owner=self.owner,
+                        attempted_at=outcome.attempted_at,
+                        now=now,
+                        policy=self.retry_policy,
+                        rng=self.rng,
+                    )
+                    for outcome in batch
+                ]
+
             try:
-                async with self.context.db.write() as session:
-                    now = self.context.clock()
-                    for outcome in batch:
-                        statuses.append(
-                            await claims.record_attempt(
-                                session,
-                                outcome.job,
-                                outcome.result,
-                                owner=self.owner,
-                                attempted_at=outcome.attempted_at,
-                                now=now,
-                                policy=self.retry_policy,
-                                rng=self.rng,
-                            )
-                        )
+                # A dropped connection or deadlock re-runs the batch (record_attempt reads before it writes);
+                # only a database that stays down leaves the rows to their lease, to be attempted again.
+                statuses = await self.context.db.write_retrying(record, what="record_deliveries")
+            except DatabaseUnavailable as exc:
+                log.warning(
+                    "webhook_record_deferred_to_lease",
+                    delivery_ids=[o.job.delivery_id for o in batch],
+                    database_fault=exc.kind,
+                )
             except Exception:
                 # The leases expire and these deliveries are attempted again: at least once, never lost.
                 log.exception("webhook_record_failed", delivery_ids=[o.job.delivery_id for o in batch])
-                statuses = []
             for outcome, status in zip(batch, statuses, strict=False):
+                metrics.ATTEMPTS.labels(status or "lease_lost").inc()
+                metrics.ATTEMPT_SECONDS.observe(outcome.result.duration_ms / 1000)
                 if status is None:
                     log.warning("webhook_lease_lost", delivery_id=outcome.job.delivery_id)
                 elif status != "succeeded":
@@ -216,16 +233,15 @@ class WebhookDeliveryLoop:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         if pending:
+            ids = [job.delivery_id for job in pending.values()]
+
+            async def release(session: AsyncSession) -> None:
+                await claims.release(session, ids, owner=self.owner, now=self.context.clock())
+
             try:
-                async with self.context.db.write() as session:
-                    await claims.release(
-                        session,
-                        (job.delivery_id for job in pending.values()),
-                        owner=self.owner,
-                        now=self.context.clock(),
-                    )
-            except Exception:
-                log.exception("webhook_release_failed")  # the leases expire instead
+                await self.context.db.write_retrying(release, what="release_deliveries")
+            except DatabaseUnavailable:
+                log.warning("webhook_release_deferred_to_lease", delivery_ids=ids)  # the leases expire instead
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None

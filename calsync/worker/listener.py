@@ -30,6 +30,8 @@ class PostgresListener:
             self._connection = await asyncpg.connect(self.dsn, timeout=10)
             await self._connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
             log.info("listening", channel=NOTIFY_CHANNEL)
+            # Notifications sent while no connection listened are gone: look for due work now.
+            self.signal.kick()
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             log.warning("listen_failed", error=type(exc).__name__)
             self._connection = None

@@ -9,6 +9,7 @@ from typing import Protocol
 import structlog
 
 from calsync.context import AppContext
+from calsync.store.transient import transient_kind
 
 log = structlog.get_logger(__name__)
 
@@ -53,9 +54,9 @@ class WorkerRunner:
         while not self._stopping.is_set():
             try:
                 handled = await loop.run_once()
-            except Exception:
+            except Exception as exc:
                 # A loop must survive anything one item does; the item itself records its failure.
-                log.exception("work_loop_failed", loop=loop.name)
+                _log_loop_failure("work_loop_failed", loop.name, exc)
                 handled = 0
             if handled:
                 continue
@@ -68,8 +69,8 @@ class WorkerRunner:
             return poll
         try:
             due_in: float | None = await seconds_until_due()
-        except Exception:
-            log.exception("next_due_lookup_failed", loop=loop.name)
+        except Exception as exc:
+            _log_loop_failure("next_due_lookup_failed", loop.name, exc)
             return poll
         return poll if due_in is None else max(0.01, min(poll, due_in))
 
@@ -79,6 +80,15 @@ class WorkerRunner:
         await asyncio.wait({stop, kick}, return_when=asyncio.FIRST_COMPLETED)
         for task in (stop, kick):
             task.cancel()
+
+
+def _log_loop_failure(event: str, loop: str, exc: Exception) -> None:
+    """A database fault is an expected event (the loop polls again); anything else is a bug, with its traceback."""
+    kind = transient_kind(exc)
+    if kind is not None:
+        log.warning(event, loop=loop, database_fault=kind)
+    else:
+        log.exception(event, loop=loop)
 
 
 async def run_until(signal_received: Awaitable[object], runner: WorkerRunner) -> None:

@@ -11,6 +11,7 @@ from calsync.context import AppContext
 from calsync.ids import lease_owner_id
 from calsync.providers.base import CalendarProvider
 from calsync.providers.registry import PLATFORMS, make_provider
+from calsync.store.transient import run_with_retries, transient_kind
 from calsync.sync import metrics
 from calsync.sync.engine import CalendarSyncer, LeaseLost
 from calsync.worker.claims import Claim, claim_due_calendars, seconds_until_next_due
@@ -41,12 +42,15 @@ class SyncLoop:
 
     async def run_once(self) -> int:
         free = self.context.settings.worker_concurrency - len(self._running)
-        claims = await claim_due_calendars(
-            self.context.db,
-            self.worker_id,
-            self.context.clock(),
-            limit=free,
-            lease_seconds=self.context.settings.lease_seconds,
+        claims = await run_with_retries(
+            lambda: claim_due_calendars(
+                self.context.db,
+                self.worker_id,
+                self.context.clock(),
+                limit=free,
+                lease_seconds=self.context.settings.lease_seconds,
+            ),
+            what="claim_calendars",
         )
         for claim in claims:
             task = asyncio.create_task(self._sync(claim), name=f"sync-{claim.calendar_id}")
@@ -63,8 +67,14 @@ class SyncLoop:
         except LeaseLost:
             log.info("lease_lost", calendar_id=claim.calendar_id)
         except Exception as exc:
-            log.exception("sync_crashed", calendar_id=claim.calendar_id)
-            await self.syncer.record_crash(claim.calendar_id, exc)
+            kind = transient_kind(exc)
+            if kind is not None:
+                # An expected event (deadlock, dropped or refused connection), not the calendar's failure.
+                log.warning("sync_deferred_database_fault", calendar_id=claim.calendar_id, kind=kind)
+                await self.syncer.defer_after_database_fault(claim.calendar_id, claim.due_at)
+            else:
+                log.exception("sync_crashed", calendar_id=claim.calendar_id)
+                await self.syncer.record_crash(claim.calendar_id, exc)
         finally:
             self._running.pop(claim.calendar_id, None)
             # A slot is free: look for more work now rather than at the next poll.

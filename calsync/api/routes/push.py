@@ -1,86 +1,51 @@
-"""Receivers of platform push notifications (the anchor's paths). Each notification is authenticated in
-constant time against the channel's secret (Google channel token, Graph clientState), then only moves the
-calendar's due time: a burst becomes one sync after the debounce delay. Replies are immediate (Graph wants
-an answer within 3 seconds)."""
+"""Receivers of platform push notifications (the anchor's paths): the HTTP side of calsync.push.receiver, which
+authenticates each notification and marks its calendar due. Replies come within a second and a half whatever the
+database does (Graph wants one within 3 seconds): 503 with Retry-After when it cannot be reached."""
 
 from __future__ import annotations
 
-import hmac
-from datetime import timedelta
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
 
 from calsync import json_codec
 from calsync.api.auth import get_context
 from calsync.api.inputs import first_text_problem
-from calsync.context import AppContext
 from calsync.json_response import JSONResponse
-from calsync.store.models import Calendar, PushChannel
-from calsync.store.queries.calendars import mark_due
-from calsync.store.work_signal import notify_work_in_transaction
-from calsync.sync.channels import GOOGLE_PATH, MICROSOFT_LIFECYCLE_PATH, MICROSOFT_PATH, token_digest
+from calsync.push import receiver
+from calsync.push.missed import MissedNotifications
+from calsync.push.receiver import Notification
+from calsync.sync.channels import GOOGLE_PATH, MICROSOFT_LIFECYCLE_PATH, MICROSOFT_PATH
 from calsync.sync.metrics import PUSH_NOTIFICATIONS
 
 router = APIRouter(tags=["Platform push"], include_in_schema=False)
 log = structlog.get_logger(__name__)
 
 MAX_VALIDATION_TOKEN = 1024
+RETRY_AFTER_SECONDS = "5"
 
 
-def _authentic(channel: PushChannel, presented: str | None) -> bool:
-    # Digests of equal length compared with compare_digest: no timing signal about the secret.
-    return hmac.compare_digest(channel.token_hash, token_digest(presented or ""))
+async def _record(request: Request, platform: str, notifications: list[Notification]) -> tuple[int, int] | Response:
+    """Record the notifications, or answer 503 when the database cannot take them in time: the platform may retry,
+    and this process keeps them to record as soon as the database is back (calsync.push.upkeep)."""
+    try:
+        return await receiver.record(get_context(request), notifications)
+    except receiver.ReceiverUnavailable as exc:
+        missed_notifications(request).add(notifications)
+        PUSH_NOTIFICATIONS.labels(platform, "deferred").inc(len(notifications))
+        log.warning("push_deferred_database_unavailable", platform=platform, count=len(notifications), error=str(exc))
+        return JSONResponse(
+            {"detail": "Temporarily unavailable; retry later.", "code": "database_unavailable"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
 
 
-async def _request_sync(
-    context: AppContext, items: list[tuple[str, str | None]], *, full_resync: bool = False, reason: str = "push"
-) -> tuple[int, int]:
-    """Mark the calendars of authentic notifications due; returns (accepted, rejected)."""
-    accepted = rejected = 0
-    now = context.clock()
-    due = now + timedelta(seconds=context.settings.sync_debounce_seconds)
-    async with context.db.write() as session:
-        ids = [channel_id for channel_id, _ in items]
-        channels = {
-            row.channel_id: row
-            for row in (await session.execute(select(PushChannel).where(PushChannel.channel_id.in_(ids)))).scalars()
-        }
-        authentic: list[PushChannel] = []
-        for channel_id, presented in items:
-            channel = channels.get(channel_id)
-            if channel is None or not _authentic(channel, presented):
-                rejected += 1
-                continue
-            accepted += 1
-            channel.last_notification_at = now
-            authentic.append(channel)
-        # One query for the whole batch (a Graph POST can carry many notifications), locked in id order.
-        calendar_ids = sorted({channel.calendar_id for channel in authentic})
-        calendars: list[Calendar] = []
-        if calendar_ids:
-            calendars = list(
-                (
-                    await session.execute(
-                        select(Calendar)
-                        .where(Calendar.id.in_(calendar_ids), Calendar.deleted_at.is_(None))
-                        .order_by(Calendar.id)
-                        .with_for_update()
-                    )
-                ).scalars()
-            )
-        for calendar in calendars:
-            mark_due(calendar, reason, due)
-            if full_resync:
-                calendar.next_full_sync_at = now
-        if accepted:
-            await notify_work_in_transaction(session)
-    if accepted:
-        context.work_signal.kick()
-    return accepted, rejected
+def missed_notifications(request: Request) -> MissedNotifications:
+    missed: MissedNotifications = request.app.state.missed_pushes
+    return missed
 
 
 @router.post(GOOGLE_PATH)
@@ -92,10 +57,13 @@ async def google_notification(request: Request) -> Response:
         PUSH_NOTIFICATIONS.labels("google", "malformed").inc()
         return JSONResponse({"detail": "Missing X-Goog-Channel-ID"}, status_code=400)
     if state == "sync":
-        # The handshake after a watch: nothing changed yet.
+        # The handshake after a watch: nothing changed yet (the sync that opened the channel schedules one more
+        # incremental sync itself, which covers changes made while the channel was being opened).
         return Response(status_code=200)
-    accepted, _ = await _request_sync(get_context(request), [(channel_id, headers.get("x-goog-channel-token"))])
-    if not accepted:
+    outcome = await _record(request, "google", [Notification(channel_id, headers.get("x-goog-channel-token"))])
+    if isinstance(outcome, Response):
+        return outcome
+    if not outcome[0]:
         PUSH_NOTIFICATIONS.labels("google", "rejected").inc()
         log.warning("push_rejected", platform="google", channel=channel_id[:64])
         return JSONResponse({"detail": "Unknown channel or wrong token"}, status_code=401)
@@ -130,58 +98,49 @@ async def _graph_batch(request: Request) -> list[dict[str, Any]] | Response:
     )
 
 
+def _client_state(item: dict[str, Any]) -> str | None:
+    value = item.get("clientState")
+    return value if isinstance(value, str) else None
+
+
 @router.post(MICROSOFT_PATH)
 async def microsoft_notification(request: Request) -> Response:
     items = await _graph_batch(request)
     if isinstance(items, Response):
         return items
     # The whole batch is processed; one unknown subscription never drops the others (anchor weakness 16).
-    pairs = [
-        (str(item["subscriptionId"]), item.get("clientState") if isinstance(item.get("clientState"), str) else None)
-        for item in items
-        if item.get("subscriptionId")
+    notifications = [
+        Notification(str(item["subscriptionId"]), _client_state(item)) for item in items if item.get("subscriptionId")
     ]
-    accepted, rejected = await _request_sync(get_context(request), pairs) if pairs else (0, 0)
+    outcome = await _record(request, "microsoft", notifications)
+    if isinstance(outcome, Response):
+        return outcome
+    accepted, rejected = outcome
     PUSH_NOTIFICATIONS.labels("microsoft", "accepted").inc(accepted)
-    PUSH_NOTIFICATIONS.labels("microsoft", "rejected").inc(rejected + len(items) - len(pairs))
+    PUSH_NOTIFICATIONS.labels("microsoft", "rejected").inc(rejected + len(items) - len(notifications))
     if rejected:
         log.warning("push_rejected", platform="microsoft", rejected=rejected)
     return Response(status_code=202)
 
 
+LIFECYCLE_EVENTS = ("missed", "reauthorizationRequired", "subscriptionRemoved")
+
+
 @router.post(MICROSOFT_LIFECYCLE_PATH)
 async def microsoft_lifecycle(request: Request) -> Response:
+    """`missed`: a full resync; `reauthorizationRequired` / `subscriptionRemoved`: renew or recreate the
+    subscription at once (also how a revoked Graph grant is noticed within seconds: that sync fails to refresh)."""
     items = await _graph_batch(request)
     if isinstance(items, Response):
         return items
-    context = get_context(request)
-    for item in items:
-        event = item.get("lifecycleEvent")
-        subscription = item.get("subscriptionId")
-        if not subscription:
-            continue
-        presented = item.get("clientState") if isinstance(item.get("clientState"), str) else None
-        if event == "missed":
-            # Notifications were lost: only a full resync can be sure to catch up.
-            await _request_sync(context, [(str(subscription), presented)], full_resync=True, reason="missed")
-        elif event in ("reauthorizationRequired", "subscriptionRemoved"):
-            await _expire_channel(context, str(subscription), presented)
+    notifications = [
+        Notification(str(item["subscriptionId"]), _client_state(item), lifecycle=str(item["lifecycleEvent"]))
+        for item in items
+        if item.get("subscriptionId") and item.get("lifecycleEvent") in LIFECYCLE_EVENTS
+    ]
+    outcome = await _record(request, "microsoft", notifications)
+    if isinstance(outcome, Response):
+        return outcome
+    if outcome[1]:
+        PUSH_NOTIFICATIONS.labels("microsoft", "rejected").inc(outcome[1])
     return Response(status_code=202)
-
-
-async def _expire_channel(context: AppContext, subscription_id: str, presented: str | None) -> None:
-    """Make the next sync renew (reauthorize) or recreate the subscription, and run that sync soon."""
-    now = context.clock()
-    async with context.db.write() as session:
-        channel = (
-            await session.execute(select(PushChannel).where(PushChannel.channel_id == subscription_id))
-        ).scalar_one_or_none()
-        if channel is None or not _authentic(channel, presented):
-            PUSH_NOTIFICATIONS.labels("microsoft", "rejected").inc()
-            return
-        channel.expires_at = min(channel.expires_at, now + timedelta(minutes=1))
-        calendar = await session.get(Calendar, channel.calendar_id, with_for_update=True)
-        if calendar is not None:
-            mark_due(calendar, "channel_lifecycle", now)
-        await notify_work_in_transaction(session)
-    context.work_signal.kick()

@@ -1,0 +1,126 @@
+"""What a push notification does to the database: authenticate it in constant time against the channel's secret
+(Google channel token, Graph clientState), then only move the calendar's due time forward, so a burst becomes one
+sync after the debounce delay.
+
+A receiver must answer within the platform's limit (Graph: 3 seconds) whatever the database does. Transient faults
+are retried within `RECEIVER_BUDGET_SECONDS`; past it `ReceiverUnavailable` tells the route to answer 503 (the
+platform retries) and to keep the notification for `calsync.push.upkeep` to record once the database is back."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calsync.store.models import Calendar, PushChannel
+from calsync.store.queries.calendars import mark_due
+from calsync.store.transient import is_transient
+from calsync.store.work_signal import notify_work_in_transaction
+from calsync.sync.channels import token_digest
+
+if TYPE_CHECKING:
+    from calsync.context import AppContext
+
+T = TypeVar("T")
+
+# Everything a receiver does with the database, retries included, finishes within this or gives up.
+RECEIVER_BUDGET_SECONDS = 1.5
+RETRY_ATTEMPTS = 3
+
+
+class ReceiverUnavailable(Exception):
+    """The database could not record the notification in time."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification as received, not yet authenticated."""
+
+    channel_id: str
+    presented: str | None  # Google's channel token / Graph's clientState
+    # Graph lifecycle events: `missed` asks for a full resync, the others for a renewed or new subscription.
+    lifecycle: str | None = None
+
+
+def authentic(channel: PushChannel, presented: str | None) -> bool:
+    # Digests of equal length compared with compare_digest: no timing signal about the secret.
+    return hmac.compare_digest(channel.token_hash, token_digest(presented or ""))
+
+
+async def _within_budget(context: AppContext, what: str, body: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    try:
+        async with asyncio.timeout(RECEIVER_BUDGET_SECONDS):
+            return await context.db.write_retrying(body, what=what, attempts=RETRY_ATTEMPTS, max_delay=0.2)
+    except TimeoutError as exc:
+        raise ReceiverUnavailable("timeout") from exc
+    except Exception as exc:
+        if is_transient(exc):
+            raise ReceiverUnavailable(type(exc).__name__) from exc
+        raise
+
+
+async def record(context: AppContext, notifications: Sequence[Notification]) -> tuple[int, int]:
+    """Mark the calendars of the authentic notifications due; returns (accepted, rejected).
+
+    Raises ReceiverUnavailable when the database could not be reached within the budget."""
+    if not notifications:
+        return 0, 0
+    accepted, rejected = await _within_budget(
+        context, "push_notification", lambda s: _record(context, s, notifications)
+    )
+    if accepted:
+        context.work_signal.kick()
+    return accepted, rejected
+
+
+async def _record(context: AppContext, session: AsyncSession, notifications: Sequence[Notification]) -> tuple[int, int]:
+    now = context.clock()
+    debounced = now + timedelta(seconds=context.settings.sync_debounce_seconds)
+    ids = sorted({item.channel_id for item in notifications})
+    channels = {
+        row.channel_id: row
+        for row in (await session.execute(select(PushChannel).where(PushChannel.channel_id.in_(ids)))).scalars()
+    }
+    accepted = rejected = 0
+    # Per calendar, what its notifications ask for: "push" (a change), "missed", or a lifecycle renewal.
+    wanted: dict[int, set[str]] = {}
+    for item in notifications:
+        channel = channels.get(item.channel_id)
+        if channel is None or not authentic(channel, item.presented):
+            rejected += 1
+            continue
+        accepted += 1
+        channel.last_notification_at = now
+        if item.lifecycle in ("reauthorizationRequired", "subscriptionRemoved"):
+            # The next sync renews (reauthorizes) or recreates the subscription.
+            channel.expires_at = min(channel.expires_at, now + timedelta(minutes=1))
+        wanted.setdefault(channel.calendar_id, set()).add(item.lifecycle or "push")
+    if wanted:
+        # One query for the whole batch (a Graph POST can carry many notifications), locked in id order; NO KEY
+        # UPDATE, so event inserts of these calendars (foreign keys: KEY SHARE) are never blocked by a receiver.
+        calendars = (
+            await session.execute(
+                select(Calendar)
+                .where(Calendar.id.in_(sorted(wanted)), Calendar.deleted_at.is_(None))
+                .order_by(Calendar.id)
+                .with_for_update(key_share=True)
+            )
+        ).scalars()
+        for calendar in calendars:
+            kinds = wanted[calendar.id]
+            if "push" in kinds:
+                mark_due(calendar, "push", debounced)
+            if "missed" in kinds:
+                # Notifications were lost: only a full resync can be sure to catch up.
+                mark_due(calendar, "missed", debounced)
+                calendar.next_full_sync_at = now
+            if kinds - {"push", "missed"}:
+                mark_due(calendar, "channel_lifecycle", now)
+        await notify_work_in_transaction(session)
+    return accepted, rejected
