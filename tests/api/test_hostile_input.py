@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from calsync.context import AppContext
-from calsync.sync.channels import MICROSOFT_LIFECYCLE_PATH, MICROSOFT_PATH
+from calsync.sync.channels import GOOGLE_PATH, MICROSOFT_LIFECYCLE_PATH, MICROSOFT_PATH
 from tests.api.seed import SEED_REQUEST
 from tests.support.factories import insert_events
 from tests.support.service import Tenant
@@ -306,6 +306,10 @@ async def test_push_receivers_skip_unstorable_ids(tenant: Tenant, api_url: str) 
             assert response.status_code == 202, (path, response.text)
         echoed = await client.post(MICROSOFT_PATH, params={"validationToken": NUL})
         assert echoed.status_code == 400 and echoed.json()["code"] == "null_characters_not_allowed"
+        # Header values arrive as Latin-1 text (HTTP servers refuse NUL in them): any byte is an unknown channel.
+        headers = {"X-Goog-Channel-ID": b"\xff\xfe\x80id", "X-Goog-Channel-Token": b"\xed\xa0\x80"}
+        google = await client.post(GOOGLE_PATH, headers=headers)
+        assert google.status_code == 401, google.text
 
 
 # --- webhook URLs -----------------------------------------------------------------------------------------------
