@@ -36,9 +36,16 @@ def _admits_null(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "null" or any(_admits_null(option) for option in schema.get("anyOf", ()))
 
 
-def _char_field(max_length: int) -> BeforeValidator:
+# A key in a PostgreSQL B-tree index must fit a third of a page (2704 bytes with the rest of the entry), or the
+# insert fails ("index row size exceeds maximum"): 1024 characters of 4-byte UTF-8 do not. Bounded in bytes too,
+# on both databases alike.
+MAX_INDEXED_BYTES = 2048
+
+
+def _char_field(max_length: int, max_bytes: int | None = None) -> BeforeValidator:
     """DRF CharField semantics: numbers are coerced to strings, booleans and containers are not, whitespace
-    is trimmed, blank and null are rejected, and over-long values get a clear message (never a DB error)."""
+    is trimmed, blank and null are rejected, and over-long values get a clear message (never a DB error).
+    `max_bytes`: the UTF-8 length limit of a value that is a key of an index."""
 
     def validate(value: Any) -> str:
         if value is None:
@@ -52,7 +59,12 @@ def _char_field(max_length: int) -> BeforeValidator:
             raise PydanticCustomError(
                 "max_length", "Ensure this field has no more than {max_length} characters.", {"max_length": max_length}
             )
-        return check_text(text)
+        check_text(text)
+        if max_bytes is not None and len(text.encode()) > max_bytes:
+            raise PydanticCustomError(
+                "max_bytes", "Ensure this field has no more than {max_bytes} bytes in UTF-8.", {"max_bytes": max_bytes}
+            )
+        return text
 
     return BeforeValidator(validate)
 
@@ -120,6 +132,7 @@ Secret = Annotated[str, _char_field(8192), _char_schema(8192)]
 OptionalSecret = Annotated[str | None, _char_field(8192), _char_schema(8192)]
 Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
 OptionalLongKey = Annotated[str | None, _char_field(1024), _char_schema(1024)]
+OptionalIndexedKey = Annotated[str | None, _char_field(1024, MAX_INDEXED_BYTES), _char_schema(1024)]
 OptionalMetadata = Annotated[
     dict[str, str] | None, BeforeValidator(validate_metadata), WithJsonSchema(_metadata_schema(min_properties=1))
 ]
@@ -137,10 +150,11 @@ class CreateCalendarRequest(RequestModel):
     client_secret: Secret = Field(description="The client secret for the calendar platform authentication")
     platform: Platform = Field(description="google or microsoft")
     refresh_token: Secret = Field(description="The refresh token for accessing the calendar platform")
-    deduplication_key: OptionalLongKey = Field(
+    deduplication_key: OptionalIndexedKey = Field(
         default=None,
         description="Optional key for deduplicating calendars. If a calendar with this key already exists in the "
-        "project, the new calendar will not be created and an error will be returned.",
+        "project, the new calendar will not be created and an error will be returned. At most 1024 characters "
+        f"and {MAX_INDEXED_BYTES} bytes in UTF-8.",
     )
     metadata: OptionalMetadata = Field(
         default=None, description="JSON object containing metadata to associate with the calendar"

@@ -3,7 +3,8 @@ SCHEMATHESIS_HOOKS.
 
 The OpenAPI document states every input rule JSON Schema can state. What remains depends on state or on rules
 no schema language has (docs/api.md, "Input rules"): uniqueness within a project, the anchor's limit on the
-metadata object's JSON length, a webhook URL's IDNA and address policy, the instant range of a datetime.
+metadata object's JSON length, a key's length in bytes, a webhook URL's IDNA and address policy, the instant
+range of a datetime.
 Generated *valid* cases are kept to those rules here, so that the positive_data_acceptance check ("valid data
 is accepted") holds the server to exactly its promise. Invalid (negative) cases are left alone: each of these
 rules only ever makes the server refuse more.
@@ -18,7 +19,7 @@ from typing import Any
 import schemathesis
 
 from calsync.api.datetimes import OutOfRange, parse_query_datetime
-from calsync.api.schemas import MAX_METADATA_LENGTH
+from calsync.api.schemas import MAX_INDEXED_BYTES, MAX_METADATA_LENGTH
 from calsync.webhooks.ssrf import MAX_URL_LENGTH, validate_webhook_url
 
 # The settings the suite's server runs with (the defaults: https only, no private addresses).
@@ -40,6 +41,9 @@ def _follows_rules(case: Any) -> bool:
     if not _positive(case):
         return True
     body = _body(case)
+    key = body.get("deduplication_key")
+    if isinstance(key, str) and len(key.strip().encode()) > MAX_INDEXED_BYTES:
+        return False
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and len(json.dumps(metadata)) > MAX_METADATA_LENGTH:
         return False
@@ -68,7 +72,8 @@ def _new_keys(case: Any) -> None:
     body = _body(case)
     key = body.get("deduplication_key")
     if isinstance(key, str | int | float) and not isinstance(key, bool):
-        body["deduplication_key"] = f"{str(key).strip().split(_MARK)[0][:900]}{_MARK}{uuid.uuid4().hex}"
+        base = str(key).strip().split(_MARK)[0][:900].encode()[: MAX_INDEXED_BYTES - 100].decode(errors="ignore")
+        body["deduplication_key"] = f"{base}{_MARK}{uuid.uuid4().hex}"
     url = body.get("url")
     if isinstance(url, str):
         url = url.strip().split(_MARK)[0]

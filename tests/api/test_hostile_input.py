@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,6 +180,21 @@ async def test_unstorable_strings_in_calendar_bodies(tenant: Tenant, field: str,
         assert patched.status_code == 400 and patched.json() == {field: [message]}
     listed = (await tenant.client.get("/api/v1/calendars")).json()["results"]
     assert [c["id"] for c in listed] == [calendar["id"]] and listed[0]["updated_at"] == calendar["updated_at"]
+
+
+async def test_keys_are_bounded_in_bytes_as_the_index_needs(tenant: Tenant) -> None:
+    """1024 characters of 4-byte UTF-8 that do not compress overflowed PostgreSQL's B-tree entry limit on the
+    unique (project, deduplication_key) index: a 500. Now at most 2048 bytes, on both databases."""
+    rnd = random.Random(14)
+    wide = "".join(chr(rnd.randrange(0x20000, 0x2A6DF)) for _ in range(1024))  # CJK extension B: 4 bytes each
+    too_long = await tenant.client.post("/api/v1/calendars", json={**SEED_REQUEST, "deduplication_key": wide})
+    assert too_long.status_code == 400
+    assert too_long.json() == {"deduplication_key": ["Ensure this field has no more than 2048 bytes in UTF-8."]}
+    assert (await tenant.client.get("/api/v1/calendars")).json()["results"] == []
+    longest = await create_calendar(tenant, deduplication_key=wide[:512])
+    assert longest["deduplication_key"] == wide[:512]
+    again = await tenant.client.post("/api/v1/calendars", json={**SEED_REQUEST, "deduplication_key": wide[:512]})
+    assert again.status_code == 400 and "already exists" in again.json()["deduplication_key"][0]
 
 
 @pytest.mark.parametrize(
