@@ -12,6 +12,7 @@ in a signed 64-bit integer, or SQLite's driver raises OverflowError and asyncpg 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic_core import PydanticCustomError
@@ -89,6 +90,18 @@ def trimmed_text_pattern(max_length: int) -> str:
     surrounding whitespace is trimmed, none of them NUL. Published as the field's JSON Schema `pattern`."""
     space, solid = f"[{STRIPPED_CLASS}]", f"[^{STRIPPED_CLASS}\\u0000]"
     return f"^{space}*{solid}(?:[^\\u0000]{{0,{max_length - 2}}}{solid})?{space}*$"
+
+
+def quoted(value: Any) -> str:
+    """A client's value as an error message quotes it (`"…" is not a valid choice.`): text as it is, anything else
+    as JSON, always encodable. A value nested too deeply to serialize at this depth of the stack (the JSON parser
+    admitted it, a few frames higher) is named by its type instead of failing the request."""
+    if isinstance(value, str):
+        return str(printable(value))
+    try:
+        return str(printable(json.dumps(value)))
+    except RecursionError:
+        return "array" if isinstance(value, list) else "object"
 
 
 def is_int64(value: object) -> bool:

@@ -11,7 +11,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from calsync.api import examples
-from calsync.api.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, trimmed_text_pattern
+from calsync.api.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, quoted, trimmed_text_pattern
 
 MAX_METADATA_LENGTH = 1000
 
@@ -91,9 +91,8 @@ def _platform(value: Any) -> str:
         return str(value)
     if value is None:
         raise PydanticCustomError("null", "This field may not be null.")
-    shown = json.dumps(value) if not isinstance(value, str) else value
     # Quoted input must be encodable: pydantic itself fails on a lone surrogate in an error's context.
-    raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": printable(shown)})
+    raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": quoted(value)})
 
 
 def validate_metadata(value: Any) -> dict[str, str]:

@@ -29,6 +29,7 @@ from calsync.api.inputs import (
     first_text_problem,
     is_int64,
     printable,
+    quoted,
     text_problem,
     trimmed_text_pattern,
 )
@@ -144,6 +145,8 @@ def test_text_rules() -> None:
         nested = [nested]
     assert first_text_problem(nested) is not None
     assert printable({"\ud800": ["\udfff", 1]}) == {"\\ud800": ["\\udfff", 1]}
+    # Quoting an invalid choice: a value the parser admitted near the recursion limit is named by its type.
+    assert quoted("\ud800") == "\\ud800" and quoted(["x"]) == '["x"]' and quoted(nested) == "array"
     assert is_int64(INT64_MAX) and is_int64(INT64_MIN)
     assert not any(is_int64(v) for v in (INT64_MAX + 1, INT64_MIN - 1, True, 1.0, "1"))
 

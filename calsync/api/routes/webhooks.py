@@ -6,7 +6,6 @@ manual retry. Everything is scoped to the caller's project: another project's id
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -17,7 +16,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.inputs import STRIPPED_CLASS, check_text, printable
+from calsync.api.inputs import STRIPPED_CLASS, check_text, quoted
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
 from calsync.api.schemas import RequestModel
@@ -70,8 +69,7 @@ def _triggers(value: Any) -> list[str]:
         raise PydanticCustomError("empty", "This list may not be empty.")
     for item in value:
         if item not in TRIGGERS:
-            shown = item if isinstance(item, str) else json.dumps(item)
-            raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": printable(shown)})
+            raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": quoted(item)})
     return list(dict.fromkeys(value))  # de-duplicated, order kept
 
 
