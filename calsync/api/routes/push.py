@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 
 from calsync import json_codec
 from calsync.api.auth import get_context
+from calsync.api.inputs import first_text_problem
 from calsync.json_response import JSONResponse
 from calsync.push import receiver
 from calsync.push.missed import MissedNotifications
@@ -97,7 +98,12 @@ async def _graph_batch(request: Request) -> list[dict[str, Any]] | Response:
     except (ValueError, UnicodeDecodeError):
         return JSONResponse({"detail": "Invalid JSON"}, status_code=400)
     value = body.get("value") if isinstance(body, dict) else None
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+    # An item carrying text no database can take (NUL, a lone surrogate) names no channel of ours: skipped.
+    return (
+        [item for item in value if isinstance(item, dict) and first_text_problem(item) is None]
+        if isinstance(value, list)
+        else []
+    )
 
 
 def _client_state(item: dict[str, Any]) -> str | None:
