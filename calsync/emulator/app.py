@@ -75,7 +75,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return exc.response
 
-    known_graph = graph_literals([r.path for r in app.routes if isinstance(r, APIRoute)])
+    known_graph = graph_literals([r.path for r in graph_api.router.routes if isinstance(r, APIRoute)])
 
     # unknown routes and refused requests under the platform prefixes answer in the platform's dialect
     @app.exception_handler(StarletteHTTPException)

@@ -40,12 +40,8 @@ def _graph_unknown_segment(path: str, known: frozenset[str]) -> str:
 
 
 def graph_literals(paths: list[str]) -> frozenset[str]:
-    """The literal segments of the emulator's Graph routes (what counts as a known segment)."""
-    out: set[str] = set()
-    for path in paths:
-        if path.startswith(GRAPH):
-            out.update(s for s in path[len(GRAPH) :].split("/") if s and not s.startswith("{"))
-    return frozenset(out)
+    """The literal segments of the emulator's Graph routes, relative to the Graph root (the known segments)."""
+    return frozenset(s for path in paths for s in path.split("/") if s and not s.startswith("{"))
 
 
 def platform_error(request: Request, status: int, detail: str, known_graph: frozenset[str]) -> JSONResponse | None:
