@@ -7,6 +7,7 @@ blocking, for scripts and benchmarks.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Any, Literal
@@ -48,8 +49,9 @@ class EmulatorControl:
     ) -> None:
         """`verify`: the CA file of an emulator started with --tls (httpx's `verify`)."""
         self.base_url = base_url.rstrip("/")
+        context = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self._client = client or httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, trust_env=False, verify=verify
+            base_url=self.base_url, timeout=timeout, trust_env=False, verify=context
         )
         self._owns_client = client is None
 

@@ -69,8 +69,7 @@ def render(document: dict[str, Any]) -> str:
     lines = [
         '"""The Calendar API v3 response schemas, reduced to property names, for validating `fields` selections.',
         "",
-        "Generated from the discovery document google-api-python-client ships (revision "
-        f"{document['revision']}) by",
+        f"Generated from the discovery document google-api-python-client ships (revision {document['revision']}) by",
         "tests/emulator_sdk/google_schema_gen.py; tests/emulator_sdk/test_google_fields.py keeps it in step.",
         'A value is "" for a scalar, a schema name for an object or an array of objects, and "*name" (or "*")',
         'for a map whose keys are free."""',
