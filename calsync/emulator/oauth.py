@@ -161,7 +161,11 @@ async def microsoft_token(
             )
     if form["grant_type"] != "refresh_token":
         raise aad_error(
-            state, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type 'refresh_token'."
+            state,
+            400,
+            "unsupported_grant_type",
+            70003,
+            f"The app requested an unsupported grant type '{form['grant_type']}'.",
         )
     client_id = form["client_id"]
     secret = state.clients.get((Platform.MICROSOFT, client_id))

@@ -263,3 +263,30 @@ def test_errors_401_403_and_throttling(service, gcontrol, account):
     with pytest.raises(HttpError) as quota:
         service.calendarList().list().execute()
     assert quota.value.status_code == 403 and reasons(quota.value) == ["quotaExceeded"]
+
+
+def test_over_https_with_the_emulators_ca(ms_emu):
+    # what docs/emulator.md says for https: an httplib2.Http trusting the CA, wrapped with the credentials
+    import google_auth_httplib2
+    import httplib2
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.discovery import build
+
+    with ms_emu.sync_control() as control:
+        account = control.create_account("google")
+        credentials = Credentials(
+            None,
+            refresh_token=account["refresh_token"],
+            token_uri=f"{ms_emu.base_url}/google/token",
+            client_id=account["client_id"],
+            client_secret=account["client_secret"],
+        )
+        http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(ca_certs=ms_emu.ca_path))
+        service = build(
+            "calendar",
+            "v3",
+            http=http,
+            static_discovery=True,
+            client_options={"api_endpoint": f"{ms_emu.base_url}/google/calendar/v3/"},
+        )
+        assert service.calendarList().list().execute()["items"][0]["id"] == account["primary_calendar_id"]
