@@ -7,16 +7,18 @@ are covered; the control API under /_emulator keeps FastAPI's errors.
   405 with the envelope; a malformed request is 400 `invalid`.
 - Google OAuth: the RFC 6749 body, `invalid_request`.
 - Microsoft Graph: 400 `BadRequest` "Resource not found for the segment '…'." (Graph's answer for a path
-  it does not know) and 405 `BadRequest` "Specified HTTP method is not allowed for the request target.".
+  it does not know; 404 `ErrorItemNotFound` when every segment is known, e.g. an id holding `%2F`) and 405 `BadRequest` "Specified HTTP method is not allowed for the request target.".
 - Entra: a GET on the token endpoint is AADSTS900561, as Entra answers it; any other unknown path gets
   an OAuth `invalid_request` body (no AADSTS code is documented for it).
 """
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from fastapi import Request
 
-from calsync.emulator.errors import google_error, graph_error, oauth_error
+from calsync.emulator.errors import google_error, graph_error, graph_not_found, oauth_error
 from calsync.emulator.gate import emulator_state
 from calsync.emulator.oauth import aad_error
 from calsync.json_response import JSONResponse
@@ -29,14 +31,16 @@ LOGIN = "/microsoft/login"
 _ID_PARENTS = frozenset({"calendars", "events", "users", "subscriptions", "calendarGroups", "instances"})
 
 
-def _graph_unknown_segment(path: str, known: frozenset[str]) -> str:
-    segments = [s for s in path[len(GRAPH) :].split("/") if s]
+def _graph_unknown_segment(raw_path: str, known: frozenset[str]) -> str | None:
+    """The first segment Graph would not know, or None when every one is known or an id. The raw path is
+    split before decoding, so an id with an encoded `/` stays one segment."""
+    segments = [unquote(s) for s in raw_path[len(GRAPH) :].split("/") if s]
     previous = ""
     for segment in segments:
         if previous not in _ID_PARENTS and segment not in known:
             return segment
         previous = segment
-    return segments[-1] if segments else ""
+    return None
 
 
 def graph_literals(paths: list[str]) -> frozenset[str]:
@@ -63,7 +67,10 @@ def platform_error(request: Request, status: int, detail: str, known_graph: froz
                 405, "BadRequest", "Specified HTTP method is not allowed for the request target.", state.now()
             )
         if status == 404:
-            segment = _graph_unknown_segment(path, known_graph)
+            raw = request.scope.get("raw_path") or path.encode()
+            segment = _graph_unknown_segment(raw.decode("latin-1").split("?", 1)[0], known_graph)
+            if segment is None:  # a known shape that matched no route: an id with an encoded "/", say
+                return graph_not_found(state.now())
             return graph_error(400, "BadRequest", f"Resource not found for the segment '{segment}'.", state.now())
         return graph_error(400, "BadRequest", detail or "Invalid request.", state.now())
     if path.startswith(LOGIN + "/"):

@@ -28,6 +28,9 @@ async def test_graph_unknown_segment_and_method(emu, http):
     error = missing.json()["error"]
     assert error["code"] == "BadRequest" and error["message"] == "Resource not found for the segment 'nothing'."
     assert {"request-id", "date", "client-request-id"} <= error["innerError"].keys()
+    # an id with an encoded "/" matches no route, yet every segment is known: an unknown item, not a segment
+    slashed = await http.get(f"{emu.graph_url}/me/events/nope%23%2F%3F")
+    assert slashed.status_code == 404 and slashed.json()["error"]["code"] == "ErrorItemNotFound"
     method = await http.put(f"{emu.graph_url}/me")
     assert method.status_code == 405 and method.json()["error"]["code"] == "BadRequest"
 
