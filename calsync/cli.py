@@ -36,7 +36,7 @@ from calsync.store.models import Project
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import projects as project_queries
 from calsync.store.rotate_keys import rotate_secrets
-from calsync.store.transient import run_with_retries, sqlstate, transient_kind
+from calsync.store.transient import DatabaseUnavailable, run_with_retries, sqlstate, transient_kind
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import admin as webhook_admin
 from calsync.webhooks.payloads import TRIGGERS as WEBHOOK_TRIGGERS
@@ -178,6 +178,21 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, callback)
 
 
+async def _when_database_answers(context: AppContext, step: Callable[[], Awaitable[None]]) -> None:
+    """A start-up step run again while the database is unreachable, like the migrations before it (it can go away
+    again between the two), up to `CALSYNC_STARTUP_DATABASE_WAIT_SECONDS`."""
+    deadline = time.monotonic() + context.settings.startup_database_wait_seconds
+    while True:
+        try:
+            await run_with_retries(step, what="start")
+            return
+        except DatabaseUnavailable as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("database_unavailable_at_start", retry_in=2.0, error=exc.kind)
+            await asyncio.sleep(2.0)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before anything else starts: a busy port is one clear error, not a worker
     that starts and a server that fails after saying it listens."""
@@ -194,7 +209,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def _serve(context: AppContext, sock: socket.socket | None, *, worker: bool) -> None:
-    await run_with_retries(lambda: _announce_first_run(context), what="first_run")
+    await _when_database_answers(context, lambda: _announce_first_run(context))
     tune_garbage_collector(runs_worker=worker)
     runner = WorkerRunner(context, build_loops(context)) if worker else None
     if sock is None:

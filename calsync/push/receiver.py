@@ -13,8 +13,9 @@ import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from calsync.context import AppContext
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 # Everything a receiver does with the database, retries included, finishes within this or gives up.
 RECEIVER_BUDGET_SECONDS = 1.5
@@ -65,9 +67,14 @@ def authentic(channel: PushChannel, presented: str | None) -> bool:
 
 
 async def _within_budget(context: AppContext, what: str, body: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run the write, but answer the platform within the budget: a write still running then goes on in the
+    background (never cancelled mid-statement: that leaves its connection half-closed) and the caller keeps the
+    notification too. Recording it twice only moves a due time to the same place."""
+    write = asyncio.ensure_future(context.db.write_retrying(body, what=what, attempts=RETRY_ATTEMPTS, max_delay=0.2))
+    _IN_FLIGHT.add(write)
+    write.add_done_callback(_finished)
     try:
-        async with asyncio.timeout(RECEIVER_BUDGET_SECONDS):
-            return await context.db.write_retrying(body, what=what, attempts=RETRY_ATTEMPTS, max_delay=0.2)
+        return await asyncio.wait_for(asyncio.shield(write), RECEIVER_BUDGET_SECONDS)
     except TimeoutError as exc:
         # Slow is not down: a database that cannot be reached fails fast (refused, reset, terminated).
         raise ReceiverBusy("timeout") from exc
@@ -78,6 +85,19 @@ async def _within_budget(context: AppContext, what: str, body: Callable[[AsyncSe
         if kind is not None:
             raise ReceiverUnavailable(kind) from exc
         raise
+
+
+# Writes that outlived their request's budget, referenced until they finish.
+_IN_FLIGHT: set[asyncio.Future[Any]] = set()
+
+
+def _finished(write: asyncio.Future[Any]) -> None:
+    _IN_FLIGHT.discard(write)
+    if write.cancelled():
+        return
+    error = write.exception()  # retrieved here, so a late failure is never "never retrieved"
+    if error is not None and transient_kind(error) is None:
+        log.error("push_write_failed", error=repr(error))
 
 
 async def record(context: AppContext, notifications: Sequence[Notification]) -> tuple[int, int]:
