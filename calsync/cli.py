@@ -305,17 +305,30 @@ def rotate_keys() -> None:
 def emulator(
     host: Annotated[str, typer.Option(metavar="HOST", help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(metavar="PORT", help="Port")] = 8800,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="Serve https with a self-signed certificate made at start (its CA is printed)")
+    ] = False,
+    tls_dir: Annotated[
+        str | None,
+        typer.Option(metavar="DIR", help="With --tls: where to write ca.pem (default: a temporary directory)"),
+    ] = None,
 ) -> None:
     """Run the local Google Calendar + Microsoft Graph emulator."""
+    from calsync.emulator.server import base_url, tls_directory
     from calsync.emulator.server import run as run_emulator
+    from calsync.emulator.tls import make_certificates
 
     configure_logging(Settings().log_level, Settings().log_format)
-    console.print(f"calsync emulator on http://{host}:{port}  — point calsync at it with:")
+    certificates = make_certificates(tls_directory(tls_dir), [host]) if tls else None
+    url = base_url(host, port, tls)
+    console.print(f"calsync emulator on {url}  — point calsync at it with:")
     from calsync.emulator.urls import calsync_settings_env
 
-    for name, value in calsync_settings_env(f"http://{host}:{port}").items():
+    for name, value in calsync_settings_env(url).items():
         console.print(f"  export {name}={value}")
-    run_emulator(host, port)
+    if certificates is not None:
+        console.print(f"CA certificate (trust it to reach the emulator over https): {certificates.ca_path}")
+    run_emulator(host, port, certificates)
 
 
 @projects_app.command("create")
