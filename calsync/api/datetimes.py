@@ -2,7 +2,8 @@
 the OpenAPI document publishes as the parameters' `pattern`, so the contract and the server agree exactly.
 
 Accepted: `YYYY-MM-DD`, `T` or a space, `HH:MM`, optional `:SS` with an optional fraction (`.` or `,`, digits past
-the sixth ignored), an optional offset (`Z`, `±HH`, `±HHMM`, `±HH:MM`); surrounding whitespace is ignored.
+the sixth ignored), an optional offset (`Z`, `±HH`, `±HHMM`, `±HH:MM`, or ` HH:MM` / ` HHMM`: a `+` sent unencoded in a
+query string); surrounding whitespace is ignored.
 Without an offset the value is UTC. Only real calendar dates match (leap years included), so a value the
 pattern admits is always a datetime; what remains is the range: after applying its offset the instant must lie
 within 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z, what Python and both databases can represent (and
@@ -30,7 +31,11 @@ _DATE = (
 )
 _TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?"
 _OFFSET = "(?:[Zz]|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
-_DATETIME = f"{_DATE}[Tt ]{_TIME}(?:{_SPACE}*{_OFFSET})?"
+# `+01:00` written into a URL without encoding arrives as ` 01:00` (a `+` in a query string is a space): taken as
+# the positive offset it was (the anchor's own examples send it so). Minutes are required here, so the space cannot
+# be mistaken for anything else.
+_UNENCODED_PLUS_OFFSET = " (?:[01][0-9]|2[0-3]):?[0-5][0-9]"
+_DATETIME = f"{_DATE}[Tt ]{_TIME}(?:{_SPACE}*{_OFFSET}|{_UNENCODED_PLUS_OFFSET})?"
 
 DATETIME_PATTERN = f"^{_SPACE}*{_DATETIME}{_SPACE}*$"
 # updated_at_gte / updated_after: empty means absent (the anchor falls back from one to the other).
@@ -40,7 +45,7 @@ _VALID = re.compile(DATETIME_PATTERN)
 # The fields of a value `_VALID` admitted (that one has no named groups, which ECMA-262 spells differently).
 _FIELDS = re.compile(
     r"(?P<date>.{10}).(?P<hour>..):(?P<minute>..)(?::(?P<second>..)(?:[.,](?P<fraction>[0-9]+))?)?"
-    r"[ \t\n\r\f\v]*(?:(?P<utc>[Zz])|(?P<sign>[+-])(?P<off_h>..):?(?P<off_m>..)?)?",
+    r"[ \t\n\r\f\v]*(?:(?P<utc>[Zz])|(?P<sign>[+-])(?P<off_h>..):?(?P<off_m>..)?|(?P<plus_h>[0-9]{2}):?(?P<plus_m>..))?",
     re.DOTALL,
 )
 
@@ -71,6 +76,8 @@ def parse_query_datetime(value: str) -> datetime | None:
     if fields["sign"]:
         offset = timedelta(hours=int(fields["off_h"]), minutes=int(fields["off_m"] or 0))
         offset = -offset if fields["sign"] == "-" else offset
+    elif fields["plus_h"]:
+        offset = timedelta(hours=int(fields["plus_h"]), minutes=int(fields["plus_m"]))
     try:
         parsed = datetime(
             year,

@@ -40,6 +40,7 @@ from calsync.context import AppContext
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync.store.duration_classes import CLASS_LIMITS, UNBOUNDED_CLASS, earliest_begin
+from tests.support.service import Tenant
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Unicode scalar values only: a JSON Schema string cannot hold a lone surrogate, so no pattern can refuse one (the
@@ -209,3 +210,17 @@ def test_document_specifics(document: dict[str, Any]) -> None:
     assert "/api/v1/webhook_secret/{secret_id}" in paths  # the route's convertor stays out of the document
     create = document["components"]["schemas"]["CreateCalendarRequest"]["properties"]
     assert "default" not in create["deduplication_key"]  # optional but never null
+
+
+async def test_an_offset_sent_without_url_encoding_is_read_as_the_positive_offset_it_was(tenant: Tenant) -> None:
+    """`?start_time_gte=…+01:00` typed into a URL: the `+` arrives as a space (the anchor's clients send it so)."""
+    raw = await tenant.client.get(
+        "/api/v1/calendar_events?start_time_gte=2026-01-01T10:00:00+01:00&ordering=start_time"
+    )
+    encoded = await tenant.client.get(
+        "/api/v1/calendar_events", params={"start_time_gte": "2026-01-01T10:00:00+01:00", "ordering": "start_time"}
+    )
+    assert raw.status_code == 200, raw.text
+    assert raw.json() == encoded.json()
+    assert parse_query_datetime("2026-01-01T10:00:00 01:00") == datetime(2026, 1, 1, 9, tzinfo=UTC)
+    assert parse_query_datetime("2026-01-01T10:00:00 01") is None, "minutes required after a bare space"
