@@ -96,7 +96,21 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# How every operation but the health checks authenticates, stated once so client generators send the key (the
+# anchor's spec declared `Authorization` as a required header parameter with a placeholder default instead).
+SECURITY_SCHEME = "ApiKey"
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    SECURITY_SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "`Token <api key>` (the key `calsync projects create` or `calsync api-keys create` printed)",
+    }
+}
+
+
 def describe(document: dict[str, Any]) -> dict[str, Any]:
+    document["components"] = {**document.get("components", {}), "securitySchemes": SECURITY_SCHEMES}
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
@@ -110,29 +124,27 @@ def describe(document: dict[str, Any]) -> dict[str, Any]:
 def _describe_operation(operation: dict[str, Any]) -> None:
     body = operation.get("requestBody")
     parameters = []
+    authenticated = False
     for parameter in operation.get("parameters", []):
+        if parameter["in"] == "header" and parameter["name"].lower() == "authorization":
+            authenticated = True  # stated as the security requirement below, not as a parameter
+            continue
         if parameter["in"] == "header" and parameter["name"].lower() == "content-type":
-            if body is None:
-                continue  # a GET or DELETE sends no body, so no media type
-            # Not `required`: the request body's own media type states that a body is JSON, and a body that is
-            # optional may be left out with its header (calsync.api.routes.common.require_json_media_type).
-            parameter = {
-                **parameter,
-                "required": False,
-                "schema": {"type": "string", "pattern": JSON_MEDIA_TYPE_PATTERN, "default": "application/json"},
-                "description": "Required with a body: application/json or another JSON media type (a body sent "
-                "without one is refused with 415)",
-            }
-        elif parameter["in"] in ("query", "path"):
+            # The request body's media type says it: a body sent as anything but JSON is refused with 415
+            # (calsync.api.routes.common.require_json_media_type); a generated client sets the header itself.
+            continue
+        if parameter["in"] in ("query", "path"):
             parameter = {**parameter, "schema": _url_parameter_schema(parameter["schema"])}
         parameters.append(parameter)
     operation["parameters"] = parameters
+    if authenticated:
+        operation["security"] = [{SECURITY_SCHEME: []}]
 
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     # 503: any request meets a database fault as an expected event (calsync.api.errors.CatchAllMiddleware).
     statuses = set(responses) | {"400", "503"}
-    if any(p["in"] == "header" and p["name"] == "Authorization" for p in parameters):
+    if authenticated:
         statuses.add("401")
     if any(p["in"] == "path" or p["name"] == "cursor" for p in parameters):
         statuses.add("404")

@@ -178,19 +178,22 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 def test_document_declares_what_every_operation_can_answer(document: dict[str, Any]) -> None:
     assert "HTTPValidationError" not in document["components"]["schemas"]
+    scheme = document["components"]["securitySchemes"]["ApiKey"]
+    assert scheme == {**scheme, "type": "apiKey", "in": "header", "name": "Authorization"}
+    secured = [path for path, _method, operation in _operations(document) if operation.get("security")]
+    assert "/api/v1/calendars" in secured and "/health" not in secured
     for path, method, operation in _operations(document):
         responses = operation["responses"]
         assert "422" not in responses, (method, path)  # never sent: validation errors are the anchor's 400
         names = {(p["in"], p["name"]) for p in operation.get("parameters", [])}
         assert "400" in responses
-        if ("header", "Authorization") in names:
+        # No header parameters: the key is the security scheme, the media type the request body's.
+        assert not any(where == "header" for where, _ in names), (method, path, names)
+        if operation.get("security"):
+            assert operation["security"] == [{"ApiKey": []}]
             assert responses["401"]["headers"]["WWW-Authenticate"]
         if "requestBody" in operation:
             assert {"413", "415"} <= set(responses), (method, path)
-            [content_type] = [p for p in operation["parameters"] if p["name"] == "Content-Type"]
-            assert content_type["required"] is False and content_type["schema"]["pattern"] == JSON_MEDIA_TYPE_PATTERN
-        else:
-            assert ("header", "Content-Type") not in names, (method, path)
         if any(where == "path" for where, _ in names) or ("query", "cursor") in names:
             assert "404" in responses, (method, path)
         for parameter in operation.get("parameters", []):
