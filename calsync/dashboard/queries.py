@@ -1,0 +1,411 @@
+"""The reads only the dashboard needs: counts for the overview, calendar search, a calendar's channels, and
+merges of existing queries. Everything else comes from calsync.store.queries and calsync.webhooks.queries, so a
+page shows exactly what the API would. Every query is scoped by project.
+
+Cost at 10,000 calendars and 1,000,000 events (bench/dashboard_pages.py, docs/benchmarks.md): the overview's
+counts read the project's calendar rows once each (no index can answer "grouped by state and platform, with a
+sync error" without reading them); every list is one keyset range of an existing index; deliveries are counted
+through the (subscription, status, created_at) index, one range per webhook and status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    String,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util.typing import TupleAny
+
+from calsync.store.keyset import Keyset, KeysetPage, SeekKey, fetch_keyset_page
+from calsync.store.models import (
+    Calendar,
+    CalendarEvent,
+    DeliveryStatus,
+    PushChannel,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from calsync.store.queries import calendars as calendar_queries
+from calsync.store.queries import events as event_queries
+from calsync.webhooks import queries as webhook_queries
+
+CALENDAR_STATES = ("connected", "disconnected")
+PLATFORMS = ("google", "microsoft")
+DELIVERY_STATUSES = tuple(status.value for status in DeliveryStatus)
+
+
+def _is_dialect(session: AsyncSession, name: str) -> bool:
+    return session.get_bind().dialect.name == name
+
+
+def _json_present(column: Any) -> ColumnElement[bool]:
+    """A JSON column holding something: neither SQL NULL nor a stored JSON `null` (the ORM writes Python None as
+    JSON null unless told otherwise)."""
+    return func.coalesce(cast(column, String), "null") != "null"
+
+
+def needs_attention() -> ColumnElement[bool]:
+    """A calendar an operator should look at: disconnected, its last sync failed, or its push channel failing."""
+    return or_(
+        Calendar.state == "disconnected",
+        _json_present(Calendar.last_sync_error),
+        Calendar.push_state == "failing",
+    )
+
+
+# --- overview --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CalendarCounts:
+    by_platform_state: dict[tuple[str, str], int] = field(default_factory=dict)
+    attention: int = 0
+    sync_errors: int = 0
+    push_failing: int = 0
+    push_active: int = 0
+
+    def count(self, platform: str | None = None, state: str | None = None) -> int:
+        return sum(
+            n
+            for (p, s), n in self.by_platform_state.items()
+            if (platform is None or p == platform) and (state is None or s == state)
+        )
+
+    @property
+    def platforms(self) -> list[str]:
+        seen = {p for p, _ in self.by_platform_state}
+        return [p for p in PLATFORMS if p in seen] + sorted(seen - set(PLATFORMS))
+
+
+async def calendar_counts(session: AsyncSession, project_id: int) -> CalendarCounts:
+    """Calendars by platform and state, and how many need attention, in one pass over the project's rows."""
+
+    def flag(condition: ColumnElement[bool]) -> Any:
+        return func.sum(cast(condition, Integer))
+
+    rows = (
+        await session.execute(
+            select(
+                Calendar.platform,
+                Calendar.state,
+                func.count(),
+                flag(needs_attention()),
+                flag(_json_present(Calendar.last_sync_error)),
+                flag(Calendar.push_state == "failing"),
+                flag(Calendar.push_state == "active"),
+            )
+            .where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
+            .group_by(Calendar.platform, Calendar.state)
+        )
+    ).all()
+    counts = CalendarCounts()
+    for platform, state, total, attention, errors, failing, active in rows:
+        counts.by_platform_state[(platform, state)] = int(total)
+        counts.attention += int(attention or 0)
+        counts.sync_errors += int(errors or 0)
+        counts.push_failing += int(failing or 0)
+        counts.push_active += int(active or 0)
+    return counts
+
+
+async def attention_calendars(session: AsyncSession, project_id: int, limit: int) -> list[Calendar]:
+    """The most recently attempted calendars that need attention (the overview's short list)."""
+    stmt = (
+        select(Calendar)
+        .where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None), needs_attention())
+        .order_by(Calendar.last_attempted_sync_at.desc().nulls_last(), Calendar.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+@dataclass(frozen=True)
+class HourBucket:
+    start: datetime
+    succeeded: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed
+
+
+async def sync_activity(session: AsyncSession, project_id: int, now: datetime, hours: int = 24) -> list[HourBucket]:
+    """Per hour of the last `hours`: calendars whose *latest* sync attempt falls in it, split by whether that
+    attempt succeeded. calsync keeps each calendar's last attempt and last success, not every sync, so a calendar
+    synced many times counts once, at its latest attempt; the chart says so."""
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    attempted = Calendar.last_attempted_sync_at
+    if _is_dialect(session, "sqlite"):
+        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): the hour's text, compared with the buckets' text.
+        bucket: Any = func.substr(cast(attempted, String), 1, 13)
+    else:
+        bucket = func.to_char(func.timezone("UTC", attempted), "YYYY-MM-DD HH24")
+    succeeded = func.sum(cast(Calendar.last_successful_sync_at == attempted, Integer))
+    rows = (
+        await session.execute(
+            select(bucket.label("hour"), func.count(), succeeded)
+            .where(
+                Calendar.project_id == project_id,
+                Calendar.deleted_at.is_(None),
+                attempted >= start,
+                attempted < end,
+            )
+            .group_by(bucket)
+        )
+    ).all()
+    by_hour = {str(hour): (int(total), int(ok or 0)) for hour, total, ok in rows}
+    buckets = []
+    for index in range(hours):
+        hour_start = start + timedelta(hours=index)
+        total, ok = by_hour.get(hour_start.strftime("%Y-%m-%d %H"), (0, 0))
+        buckets.append(HourBucket(hour_start, ok, total - ok))
+    return buckets
+
+
+@dataclass
+class WebhookHealth:
+    subscription: WebhookSubscription
+    last_day: dict[str, int]  # deliveries created in the last 24 h, by status
+    backlog: int  # pending or being delivered, of any age
+
+    @property
+    def state(self) -> str:
+        if not self.subscription.is_active:
+            return "inactive"
+        return "failing" if self.subscription.failing_since is not None else "healthy"
+
+
+async def webhook_health(session: AsyncSession, project_id: int, now: datetime) -> list[WebhookHealth]:
+    """Every webhook of the project (at most MAX_WEBHOOKS_PER_PROJECT) with its last day's deliveries by status.
+    Counted through the (subscription, status, created_at, id) index: one short range per webhook and status."""
+    subscriptions = (
+        await webhook_queries.list_subscriptions(
+            session, project_id, after=None, backwards=False, limit=webhook_queries.MAX_WEBHOOKS_PER_PROJECT
+        )
+    ).rows
+    if not subscriptions:
+        return []
+    ids = [s.id for s in subscriptions]
+    since = now - timedelta(hours=24)
+    day_rows = (
+        await session.execute(
+            select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
+            .where(
+                WebhookDelivery.subscription_id.in_(ids),
+                WebhookDelivery.status.in_(DELIVERY_STATUSES),
+                WebhookDelivery.created_at >= since,
+            )
+            .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)
+        )
+    ).all()
+    backlog_rows = (
+        await session.execute(
+            select(WebhookDelivery.subscription_id, func.count())
+            .where(
+                WebhookDelivery.subscription_id.in_(ids),
+                WebhookDelivery.status.in_((DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value)),
+            )
+            .group_by(WebhookDelivery.subscription_id)
+        )
+    ).all()
+    last_day: dict[int, dict[str, int]] = {i: dict.fromkeys(DELIVERY_STATUSES, 0) for i in ids}
+    for subscription_id, status, count in day_rows:
+        last_day[subscription_id][status] = int(count)
+    backlog = {subscription_id: int(count) for subscription_id, count in backlog_rows}
+    return [WebhookHealth(s, last_day[s.id], backlog.get(s.id, 0)) for s in subscriptions]
+
+
+# --- calendars -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarSearch:
+    state: str | None = None
+    platform: str | None = None
+    text: str | None = None  # a calendar id, a deduplication key or a metadata value (exact)
+    attention: bool = False
+
+    @property
+    def is_plain(self) -> bool:
+        return not self.text and not self.attention
+
+
+def _metadata_has_value(session: AsyncSession, value: str) -> ColumnElement[bool]:
+    """Some top-level value of the calendar's metadata equals `value` (metadata is a flat string map)."""
+    if _is_dialect(session, "sqlite"):
+        entries = func.json_each(Calendar.metadata_).table_valued("value", name="meta")
+    else:
+        entries = func.jsonb_each_text(Calendar.metadata_).table_valued("key", "value", name="meta")
+    return exists(select(literal(1)).select_from(entries).where(entries.c.value == value))
+
+
+async def search_calendars(
+    session: AsyncSession,
+    project_id: int,
+    search: CalendarSearch,
+    *,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+) -> KeysetPage[Calendar]:
+    """A page of the project's calendars, newest first, as `GET /api/v1/calendars` pages them. Without a search
+    text or the attention filter this *is* the API's query; with them it is the same keyset walk with one more
+    condition (tested on each row of the walk: the project's calendars are read at most once)."""
+    filters = calendar_queries.CalendarFilters(state=search.state, platform=search.platform)
+    if search.is_plain:
+        return await calendar_queries.list_calendars(
+            session, project_id, filters, after=after, backwards=backwards, limit=limit
+        )
+    stmt = select(Calendar).where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
+    if search.state is not None:
+        stmt = stmt.where(Calendar.state == search.state)
+    if search.platform is not None:
+        stmt = stmt.where(Calendar.platform == search.platform)
+    if search.attention:
+        stmt = stmt.where(needs_attention())
+    if search.text:
+        text = search.text
+        stmt = stmt.where(
+            or_(
+                Calendar.object_id == text,
+                Calendar.deduplication_key == text,
+                _metadata_has_value(session, text),
+            )
+        )
+    keyset = Keyset(Calendar.created_at, Calendar.id, descending=True, after=after, backwards=backwards, limit=limit)
+    return await fetch_keyset_page(session, stmt, keyset)
+
+
+async def push_channels(session: AsyncSession, calendar_id: int) -> list[PushChannel]:
+    stmt = (
+        select(PushChannel)
+        .where(PushChannel.calendar_id == calendar_id)
+        .order_by(PushChannel.created_at.desc(), PushChannel.id.desc())
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def upcoming_events(
+    session: AsyncSession,
+    project_id: int,
+    calendar_id: int,
+    now: datetime,
+    days: int,
+    *,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+) -> KeysetPage[Row[*TupleAny]]:
+    """The calendar's events on now or in the next `days`, in start order: the API's query
+    (`calendar_id & end_time_gte=now & start_time_lte=now+days & is_deleted=false, ordering=start_time`)."""
+    filters = event_queries.EventFilters(
+        calendar_ids=[calendar_id], end_time_gte=now, start_time_lte=now + timedelta(days=days), is_deleted=False
+    )
+    return await event_queries.list_events(
+        session,
+        project_id,
+        filters,
+        order_column="start_time",
+        descending=False,
+        after=after,
+        backwards=backwards,
+        limit=limit,
+        include_raw=False,
+    )
+
+
+async def recent_changes(session: AsyncSession, project_id: int, calendar_id: int, limit: int) -> list[Row[*TupleAny]]:
+    """The calendar's events most recently written by a sync (created, changed or deleted), newest first: each
+    one's `updated_at` is the stamp of the sync that wrote it. The API's `calendar_id, ordering=-updated_at`."""
+    page = await event_queries.list_events(
+        session,
+        project_id,
+        event_queries.EventFilters(calendar_ids=[calendar_id]),
+        order_column="updated_at",
+        descending=True,
+        after=None,
+        backwards=False,
+        limit=limit,
+        include_raw=False,
+    )
+    return page.rows
+
+
+async def event_with_calendar(
+    session: AsyncSession, project_id: int, object_id: str
+) -> tuple[CalendarEvent, Calendar] | None:
+    """One event (all columns, JSON decoded) and its calendar, within the project."""
+    row = (
+        await session.execute(
+            select(CalendarEvent, Calendar)
+            .join(Calendar, Calendar.id == CalendarEvent.calendar_id)
+            .where(
+                CalendarEvent.project_id == project_id,
+                CalendarEvent.object_id == object_id,
+                Calendar.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+# --- webhooks --------------------------------------------------------------------------------------------------
+
+
+async def recent_deliveries(
+    session: AsyncSession,
+    subscriptions: Sequence[WebhookSubscription],
+    filters: webhook_queries.DeliveryFilters,
+    limit: int,
+) -> list[tuple[WebhookDelivery, WebhookSubscription]]:
+    """The newest deliveries over several webhooks: each webhook's delivery log (the API's query, one index
+    range) cut to `limit`, merged. A project has at most MAX_WEBHOOKS_PER_PROJECT webhooks."""
+    merged: list[tuple[WebhookDelivery, WebhookSubscription]] = []
+    for subscription in subscriptions:
+        page = await webhook_queries.list_deliveries(
+            session, subscription.id, filters, after=None, backwards=False, limit=limit
+        )
+        merged.extend((delivery, subscription) for delivery in page.rows)
+    merged.sort(key=lambda pair: (pair[0].created_at, pair[0].id), reverse=True)
+    return merged[:limit]
+
+
+async def all_subscriptions(session: AsyncSession, project_id: int) -> list[WebhookSubscription]:
+    page = await webhook_queries.list_subscriptions(
+        session, project_id, after=None, backwards=False, limit=webhook_queries.MAX_WEBHOOKS_PER_PROJECT
+    )
+    return page.rows
+
+
+def delivery_changes(data: dict[str, Any] | None) -> str:
+    """A one-line summary of an events_update delivery's `changes` (or a state change)."""
+    if not isinstance(data, dict):
+        return ""
+    changes = data.get("changes")
+    if isinstance(changes, dict):
+        parts = []
+        for kind in ("created", "updated", "deleted"):
+            entry = changes.get(kind)
+            count = entry.get("count") if isinstance(entry, dict) else None
+            if isinstance(count, int) and count:
+                parts.append(f"{count} {kind}")
+        return ", ".join(parts) or "no changes"
+    if "previous_state" in data:
+        return f"{data.get('previous_state') or '?'} → {data.get('state') or '?'}"
+    return ""
