@@ -22,6 +22,8 @@ LANE_GAP = 4
 MIN_BAR_WIDTH = 3.0
 # A bar wide enough for its name inside (about 6.5 px per character at the CSS's 11 px font).
 CHARS_PER_PX = 1 / 6.5
+# A label beside its bar (a week is 960 px: an hour is under 6 px) is at most this long.
+LABEL_MAX_CHARS = 24
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,10 @@ class TimelineBar:
     x: float
     width: float
     y: float
-    label: str  # what fits inside the bar ("" when nothing does)
+    label: str  # the name, shortened to LABEL_MAX_CHARS where it does not fit inside the bar
+    label_inside: bool
+    label_x: float
+    label_anchor: str  # SVG text-anchor: "start", or "end" for a label left of its bar
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ def timeline(
     events: Sequence[Any], badges: dict[int, list[EventBadge]], start: datetime, days: int, now: datetime
 ) -> Timeline:
     """Events (rows with object_id, name, start_time, end_time, meeting_*) as bars over `days` from `start`.
-    Overlapping events go to separate lanes (greedy, in start order: the first lane free at the event's start)."""
+    Events that would overlap on screen (their bars or labels) go to separate lanes (greedy, in start order: the
+    first lane free where the event's bar or label begins)."""
     end = start + timedelta(days=days)
     span = (end - start).total_seconds()
     result = Timeline(start=start, end=end)
@@ -80,19 +86,26 @@ def timeline(
         if start <= day < end:
             result.days.append(DayTick(x_of(day), day.strftime("%a %d %b")))
     result.now_x = x_of(now)
-    lane_ends: list[datetime] = []
+    # Lanes are assigned by what a bar occupies on screen, its label included, so that labels never overlap.
+    lane_ends: list[float] = []
     for event in sorted(events, key=lambda e: (e.start_time, e.end_time, e.id)):
-        lane = next((i for i, lane_end in enumerate(lane_ends) if lane_end <= event.start_time), None)
-        if lane is None:
-            lane = len(lane_ends)
-            lane_ends.append(event.end_time)
-        else:
-            lane_ends[lane] = event.end_time
         x = x_of(event.start_time)
         width = max(x_of(event.end_time) - x, MIN_BAR_WIDTH)
         name = event.name or "(no title)"
-        fits = int((width - 8) * CHARS_PER_PX)
-        label = name if len(name) <= fits else (name[: fits - 1] + "…" if fits >= 4 else "")
+        label, inside = _label(name, width)
+        label_px = len(label) / CHARS_PER_PX
+        if inside:
+            label_x, anchor, left, right = x + 4, "start", x, x + width
+        elif x + width + 4 + label_px <= TIMELINE_WIDTH:
+            label_x, anchor, left, right = x + width + 4, "start", x, x + width + 8 + label_px
+        else:  # no room on the right: the label goes to the bar's left
+            label_x, anchor, left, right = x - 4, "end", x - 8 - label_px, x + width
+        lane = next((i for i, lane_end in enumerate(lane_ends) if lane_end <= left), None)
+        if lane is None:
+            lane = len(lane_ends)
+            lane_ends.append(right)
+        else:
+            lane_ends[lane] = right
         result.bars.append(
             TimelineBar(
                 object_id=event.object_id,
@@ -107,10 +120,20 @@ def timeline(
                 width=round(width, 2),
                 y=TIMELINE_LABEL_HEIGHT + lane * (LANE_HEIGHT + LANE_GAP) + LANE_GAP,
                 label=label,
+                label_inside=inside,
+                label_x=round(label_x, 2),
+                label_anchor=anchor,
             )
         )
     result.lanes = len(lane_ends)
     return result
+
+
+def _label(name: str, width: float) -> tuple[str, bool]:
+    """(label, inside): the whole name inside the bar if it fits, else a label of at most LABEL_MAX_CHARS beside it."""
+    if len(name) <= int((width - 8) * CHARS_PER_PX):
+        return name, True
+    return (name if len(name) <= LABEL_MAX_CHARS else name[: LABEL_MAX_CHARS - 1] + "…"), False
 
 
 CHART_WIDTH = 720
