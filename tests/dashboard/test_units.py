@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -112,7 +113,7 @@ def test_timeline_lanes_never_overlap() -> None:
         by_lane.setdefault(bar.lane, []).append(extent)
     for extents in by_lane.values():
         extents.sort()
-        for (_, right), (left, _) in zip(extents, extents[1:], strict=False):
+        for (_, right), (left, _) in itertools.pairwise(extents):
             assert right <= left
     end_bar = next(b for b in layout.bars if b.object_id == "evt_99")
     assert end_bar.label_anchor == "end"  # no room on its right
