@@ -98,7 +98,7 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 class DashboardHeaders:
     """Security headers on every response, no caching of pages (they show customer data), a `Server-Timing`
-    header with the time the server spent (bench/dashboard_pages.py reads it), and an HTML page for an
+    header with the time and CPU the server spent (bench/dashboard_pages.py reads it), and an HTML page for an
     unexpected error or an unavailable database instead of the API's JSON."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -108,7 +108,7 @@ class DashboardHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started_at = time.perf_counter()
+        started_at, cpu_at = time.perf_counter(), time.process_time()
         started = False
         is_static = str(scope.get("path", "")).startswith(f"{scope.get('root_path', '')}/static/")
 
@@ -120,7 +120,10 @@ class DashboardHeaders:
                 headers += SECURITY_HEADERS
                 headers.append((b"cache-control", b"public, max-age=3600" if is_static else b"no-store"))
                 elapsed_ms = (time.perf_counter() - started_at) * 1000
-                headers.append((b"server-timing", f"app;dur={elapsed_ms:.2f}".encode()))
+                # The process's CPU time too: on a shared machine wall time waits for other processes, CPU time
+                # does not (it counts every thread of the process, the SQLite driver's included).
+                cpu_ms = (time.process_time() - cpu_at) * 1000
+                headers.append((b"server-timing", f"app;dur={elapsed_ms:.2f}, cpu;dur={cpu_ms:.2f}".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -15,17 +15,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Row,
     String,
+    and_,
+    case,
     cast,
     exists,
     func,
     literal,
     or_,
     select,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util.typing import TupleAny
@@ -52,17 +55,19 @@ def _is_dialect(session: AsyncSession, name: str) -> bool:
     return session.get_bind().dialect.name == name
 
 
-def _json_present(column: Any) -> ColumnElement[bool]:
+def _json_present(session: AsyncSession, column: Any) -> ColumnElement[bool]:
     """A JSON column holding something: neither SQL NULL nor a stored JSON `null` (the ORM writes Python None as
-    JSON null unless told otherwise)."""
+    JSON null). On SQLite the stored text is compared as it is; PostgreSQL's jsonb is compared as text."""
+    if _is_dialect(session, "sqlite"):
+        return type_coerce(column, String) != "null"
     return func.coalesce(cast(column, String), "null") != "null"
 
 
-def needs_attention() -> ColumnElement[bool]:
+def needs_attention(session: AsyncSession) -> ColumnElement[bool]:
     """A calendar an operator should look at: disconnected, its last sync failed, or its push channel failing."""
     return or_(
         Calendar.state == "disconnected",
-        _json_present(Calendar.last_sync_error),
+        _json_present(session, Calendar.last_sync_error),
         Calendar.push_state == "failing",
     )
 
@@ -91,48 +96,6 @@ class CalendarCounts:
         return [p for p in PLATFORMS if p in seen] + sorted(seen - set(PLATFORMS))
 
 
-async def calendar_counts(session: AsyncSession, project_id: int) -> CalendarCounts:
-    """Calendars by platform and state, and how many need attention, in one pass over the project's rows."""
-
-    def flag(condition: ColumnElement[bool]) -> Any:
-        return func.sum(cast(condition, Integer))
-
-    rows = (
-        await session.execute(
-            select(
-                Calendar.platform,
-                Calendar.state,
-                func.count(),
-                flag(needs_attention()),
-                flag(_json_present(Calendar.last_sync_error)),
-                flag(Calendar.push_state == "failing"),
-                flag(Calendar.push_state == "active"),
-            )
-            .where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
-            .group_by(Calendar.platform, Calendar.state)
-        )
-    ).all()
-    counts = CalendarCounts()
-    for platform, state, total, attention, errors, failing, active in rows:
-        counts.by_platform_state[(platform, state)] = int(total)
-        counts.attention += int(attention or 0)
-        counts.sync_errors += int(errors or 0)
-        counts.push_failing += int(failing or 0)
-        counts.push_active += int(active or 0)
-    return counts
-
-
-async def attention_calendars(session: AsyncSession, project_id: int, limit: int) -> list[Calendar]:
-    """The most recently attempted calendars that need attention (the overview's short list)."""
-    stmt = (
-        select(Calendar)
-        .where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None), needs_attention())
-        .order_by(Calendar.last_attempted_sync_at.desc().nulls_last(), Calendar.id.desc())
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars().all())
-
-
 @dataclass(frozen=True)
 class HourBucket:
     start: datetime
@@ -144,38 +107,68 @@ class HourBucket:
         return self.succeeded + self.failed
 
 
-async def sync_activity(session: AsyncSession, project_id: int, now: datetime, hours: int = 24) -> list[HourBucket]:
-    """Per hour of the last `hours`: calendars whose *latest* sync attempt falls in it, split by whether that
-    attempt succeeded. calsync keeps each calendar's last attempt and last success, not every sync, so a calendar
-    synced many times counts once, at its latest attempt; the chart says so."""
+def _hour_of(session: AsyncSession, column: Any) -> Any:
+    """The UTC hour of a time column as text, "YYYY-MM-DD HH"."""
+    if _is_dialect(session, "sqlite"):
+        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): the hour is the text's first 13 characters.
+        return func.substr(type_coerce(column, String), 1, 13)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+
+
+async def calendar_overview(
+    session: AsyncSession, project_id: int, now: datetime, hours: int = 24
+) -> tuple[CalendarCounts, list[HourBucket]]:
+    """The overview's numbers in one pass over the project's calendars (no index answers "by platform and state,
+    with a sync error, by hour of the last attempt" without reading the rows, so they are read once):
+
+    - calendars by platform and state, and how many need attention, have a failed last sync or a failing or active
+      push channel;
+    - per hour of the last `hours`, the calendars whose *latest* sync attempt falls in it, split by whether that
+      attempt succeeded. calsync keeps each calendar's last attempt and last success, not every sync, so a
+      calendar synced many times counts once, at its latest attempt (the page says so)."""
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     attempted = Calendar.last_attempted_sync_at
-    if _is_dialect(session, "sqlite"):
-        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): the hour's text, compared with the buckets' text.
-        bucket: Any = func.substr(cast(attempted, String), 1, 13)
-    else:
-        bucket = func.to_char(func.timezone("UTC", attempted), "YYYY-MM-DD HH24")
-    succeeded = func.sum(cast(Calendar.last_successful_sync_at == attempted, Integer))
+    hour = case((and_(attempted >= start, attempted < end), _hour_of(session, attempted)), else_=None).label("hour")
+
+    def total(condition: ColumnElement[bool]) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
     rows = (
         await session.execute(
-            select(bucket.label("hour"), func.count(), succeeded)
-            .where(
-                Calendar.project_id == project_id,
-                Calendar.deleted_at.is_(None),
-                attempted >= start,
-                attempted < end,
+            select(
+                Calendar.platform,
+                Calendar.state,
+                hour,
+                func.count(),
+                total(Calendar.last_successful_sync_at == attempted),
+                total(needs_attention(session)),
+                total(_json_present(session, Calendar.last_sync_error)),
+                total(Calendar.push_state == "failing"),
+                total(Calendar.push_state == "active"),
             )
-            .group_by(bucket)
+            .where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
+            .group_by(Calendar.platform, Calendar.state, hour)
         )
     ).all()
-    by_hour = {str(hour): (int(total), int(ok or 0)) for hour, total, ok in rows}
+    counts = CalendarCounts()
+    by_hour: dict[str, tuple[int, int]] = {}
+    for platform, state, hour_text, number, succeeded, attention, errors, failing, active in rows:
+        key = (platform, state)
+        counts.by_platform_state[key] = counts.by_platform_state.get(key, 0) + int(number)
+        counts.attention += int(attention or 0)
+        counts.sync_errors += int(errors or 0)
+        counts.push_failing += int(failing or 0)
+        counts.push_active += int(active or 0)
+        if hour_text is not None:
+            seen, ok = by_hour.get(str(hour_text), (0, 0))
+            by_hour[str(hour_text)] = (seen + int(number), ok + int(succeeded or 0))
     buckets = []
     for index in range(hours):
         hour_start = start + timedelta(hours=index)
-        total, ok = by_hour.get(hour_start.strftime("%Y-%m-%d %H"), (0, 0))
-        buckets.append(HourBucket(hour_start, ok, total - ok))
-    return buckets
+        seen, ok = by_hour.get(hour_start.strftime("%Y-%m-%d %H"), (0, 0))
+        buckets.append(HourBucket(hour_start, ok, seen - ok))
+    return counts, buckets
 
 
 @dataclass
@@ -247,12 +240,20 @@ class CalendarSearch:
 
 
 def _metadata_has_value(session: AsyncSession, value: str) -> ColumnElement[bool]:
-    """Some top-level value of the calendar's metadata equals `value` (metadata is a flat string map)."""
+    """Some top-level value of the calendar's metadata equals `value` (metadata is a flat string map). The stored
+    JSON text is first searched for the value's JSON string (a plain substring test), so the JSON is taken apart
+    only for the calendars that may match."""
+    stored = (
+        type_coerce(Calendar.metadata_, String) if _is_dialect(session, "sqlite") else cast(Calendar.metadata_, String)
+    )
     if _is_dialect(session, "sqlite"):
         entries = func.json_each(Calendar.metadata_).table_valued("value", name="meta")
     else:
         entries = func.jsonb_each_text(Calendar.metadata_).table_valued("key", "value", name="meta")
-    return exists(select(literal(1)).select_from(entries).where(entries.c.value == value))
+    return and_(
+        stored.contains(orjson.dumps(value).decode(), autoescape=True),
+        exists(select(literal(1)).select_from(entries).where(entries.c.value == value)),
+    )
 
 
 async def search_calendars(
@@ -265,8 +266,12 @@ async def search_calendars(
     limit: int,
 ) -> KeysetPage[Calendar]:
     """A page of the project's calendars, newest first, as `GET /api/v1/calendars` pages them. Without a search
-    text or the attention filter this *is* the API's query; with them it is the same keyset walk with one more
-    condition (tested on each row of the walk: the project's calendars are read at most once)."""
+    text or the attention filter this *is* the API's query.
+
+    A search text is first looked up as a calendar id and as a deduplication key (unique indexes); a calendar found
+    that way is the whole answer. Otherwise it is a metadata value, and the page is the same keyset walk as the
+    API's with that condition (and the attention filter) tested on each row: the project's calendars are read at
+    most once, fewer when a page fills up early."""
     filters = calendar_queries.CalendarFilters(state=search.state, platform=search.platform)
     if search.is_plain:
         return await calendar_queries.list_calendars(
@@ -278,17 +283,25 @@ async def search_calendars(
     if search.platform is not None:
         stmt = stmt.where(Calendar.platform == search.platform)
     if search.attention:
-        stmt = stmt.where(needs_attention())
+        stmt = stmt.where(needs_attention(session))
+    keyset = Keyset(Calendar.created_at, Calendar.id, descending=True, after=after, backwards=backwards, limit=limit)
     if search.text:
         text = search.text
-        stmt = stmt.where(
-            or_(
-                Calendar.object_id == text,
-                Calendar.deduplication_key == text,
-                _metadata_has_value(session, text),
+        if after is None:
+            identified = list(
+                (
+                    await session.execute(
+                        stmt.where(or_(Calendar.object_id == text, Calendar.deduplication_key == text))
+                        .order_by(Calendar.created_at.desc(), Calendar.id.desc())
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
             )
-        )
-    keyset = Keyset(Calendar.created_at, Calendar.id, descending=True, after=after, backwards=backwards, limit=limit)
+            if identified:
+                return KeysetPage(identified, next_key=None, previous_key=None)
+        stmt = stmt.where(_metadata_has_value(session, text))
     return await fetch_keyset_page(session, stmt, keyset)
 
 

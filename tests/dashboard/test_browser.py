@@ -342,8 +342,18 @@ async def _walkthrough(
     )
     await screenshots(page, "calendar")
 
-    # The event page: fields, attendees with their answers, the meeting link and where it was found.
-    await upcoming.get_by_role("link", name="Design review").click()
+    # The event page, reached with the keyboard alone: Tab from the top of the page to the event's bar on the
+    # timeline (an SVG link), Enter. Fields, attendees with their answers, the meeting link and where it was found.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(40):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.closest('svg') !== null"):
+            break
+    else:
+        raise AssertionError("the timeline's event is not reachable with the keyboard")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{served.url}/dashboard/events/*")
     assert await page.get_by_role("heading", name="Design review").is_visible()
     main = await page.inner_text("main")
     assert "https://meet.google.com/abc-defg-hij" in main and "description" in main
@@ -352,9 +362,9 @@ async def _walkthrough(
     assert "declined" in await attendees.get_by_role("row", name="Cleo").inner_text()
     raw = page.locator("details", has_text="The event as google sent it")
     assert not await raw.locator("pre").is_visible()  # folded away
+    await screenshots(page, "event")
     await raw.locator("summary").click()
     assert await raw.locator("pre").is_visible()
-    await screenshots(page, "event")
     await page.go_back()
 
     # Move the event on the platform; the push channel brings the change; a reload shows the new time.

@@ -23,9 +23,23 @@ async def overview(request: Request, operator: Annotated[Operator, Depends(signe
     now = state.context.clock()
     context = panel_context(request, operator)
     async with state.context.db.read() as session:
-        counts = await queries.calendar_counts(session, operator.project_id)
-        attention = await queries.attention_calendars(session, operator.project_id, ATTENTION_SHOWN)
-        activity = await queries.sync_activity(session, operator.project_id, now)
+        counts, activity = await queries.calendar_overview(session, operator.project_id, now)
+        # The newest calendars that need attention, as the calendar list with that filter shows them (a walk in
+        # creation order that stops at the ATTENTION_SHOWN-th); read only when there is one.
+        attention = (
+            (
+                await queries.search_calendars(
+                    session,
+                    operator.project_id,
+                    queries.CalendarSearch(attention=True),
+                    after=None,
+                    backwards=False,
+                    limit=ATTENTION_SHOWN,
+                )
+            ).rows
+            if counts.attention
+            else []
+        )
         webhooks = await queries.webhook_health(session, operator.project_id, now)
         # Extensions (bots: "due in the next hour") add their sections here.
         panels = await state.extensions.overview_panels(session, context)
