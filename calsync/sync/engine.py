@@ -239,6 +239,8 @@ class CalendarSyncer:
             batch.add(page.events, page.removed_ids)
             if batch.full:
                 result.changes.extend(await self._apply(snap, *batch.take()))
+                # A long (initial) sync shows its progress, one line per batch written.
+                log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
         result.changes.extend(await self._apply(snap, *batch.take()))
         return cursor
@@ -375,7 +377,8 @@ class CalendarSyncer:
             stopped = await channels.stop_remote(provider, token, to_stop)
 
             async def record(session: AsyncSession, calendar: Calendar) -> None:
-                if opened is not None:
+                # Not again when this transaction is re-run after a commit whose outcome was lost.
+                if opened is not None and not await channels.is_recorded(session, opened.id):
                     session.add(channels.record_channel(calendar, opened, now))
                     if not covered:
                         # Opened after this sync's listing with no channel notifying before: one more
@@ -444,6 +447,7 @@ class CalendarSyncer:
                 calendar.connection_failure_data = None
                 calendar.updated_at = now
                 await announce_state_change(session, calendar, previous_state, now)
+                metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
 
         await self._write(snap.id, record, "record_success")
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
@@ -489,6 +493,7 @@ class CalendarSyncer:
                 if previous_state != CalendarState.DISCONNECTED.value:
                     calendar.updated_at = now
                     await announce_state_change(session, calendar, previous_state, now)
+                    metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
             else:
                 calendar.consecutive_failures += 1
                 calendar.last_sync_error = failure
@@ -568,3 +573,6 @@ class CalendarSyncer:
             return
         except DatabaseUnavailable as exc:
             log.warning("calendar_release_deferred_to_lease", calendar_id=calendar_id, what=what, kind=exc.kind)
+        except Exception:
+            # A bug: logged with its traceback; the lease still expires and the calendar is retried.
+            log.exception("calendar_release_failed", calendar_id=calendar_id, what=what)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calsync.ids import new_id
 from calsync.store.models import Calendar, DeliveryStatus, WebhookDelivery, WebhookSubscription
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.webhooks import metrics
 from calsync.webhooks.payloads import TRIGGERS
 
 DELIVERY_ID_PREFIX = "whd_"
@@ -64,6 +65,7 @@ async def enqueue_calendar_webhook(
             )
         )
     if wanted:
+        metrics.ENQUEUED.labels(trigger).inc(len(wanted))
         await session.flush()
         await notify_work_in_transaction(session)
     return len(wanted)
