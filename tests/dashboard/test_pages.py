@@ -4,12 +4,15 @@ sign-in, CSRF, and that nothing secret is rendered. (test_browser.py drives the 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select, update
 
 from calsync.context import AppContext
+from calsync.dashboard.session import Operator
+from calsync.dashboard.web import render, signed_in
 from calsync.store.models import ApiKey, Calendar, WebhookDelivery
 from tests.api.seed import SEED_REQUEST
 from tests.dashboard.support import dashboard_client, hidden_fields, sign_in
@@ -316,3 +319,95 @@ async def test_unknown_page_and_static_assets(api_url: str, tenant: Tenant) -> N
         # The API's schema does not list the dashboard.
         schema = (await client.get("/openapi.json")).json()
         assert not [p for p in schema["paths"] if p.startswith("/dashboard")]
+
+
+async def test_errors_are_pages(context: AppContext, api_url: str, tenant: Tenant, monkeypatch: Any) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from calsync.dashboard import queries
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    async def unavailable(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    async with dashboard_client(api_url) as client:
+        await sign_in(client, tenant.api_key)
+        monkeypatch.setattr(queries, "calendar_overview", broken)
+        page = await client.get("/dashboard/")
+        assert page.status_code == 500 and "Error ID:" in page.text and "a bug" not in page.text
+        assert "<html" in page.text and page.headers["content-security-policy"]
+        monkeypatch.setattr(queries, "calendar_overview", unavailable)
+        page = await client.get("/dashboard/")
+        assert page.status_code == 503 and page.headers["retry-after"] == "2"
+
+
+_bots_router = APIRouter()
+
+
+@_bots_router.get("/bots")
+async def _bots_page(request: Request, operator: Annotated[Operator, Depends(signed_in)]) -> Response:
+    return render(request, "error.html", title="Bots", message=f"bots of {operator.project_object_id}", status=200)
+
+
+class _BotsLike:
+    """An extension as the bots package will add one (docs/dashboard.md)."""
+
+    name = "bots"
+
+    def nav_links(self) -> list[Any]:
+        from calsync.dashboard.extensions import NavLink
+
+        return [NavLink("Bots", "/bots")]
+
+    def router(self) -> Any:
+
+        from fastapi import APIRouter
+
+        from calsync.dashboard.web import render
+
+        router = APIRouter()
+
+        @router.get("/bots")
+        async def bots_page(request: Request, operator: Annotated[Operator, Depends(signed_in)]) -> Any:
+            return render(
+                request, "error.html", title="Bots", message=f"bots of {operator.project_object_id}", status=200
+            )
+
+        return router
+
+    async def overview_panel(self, session: Any, context: Any) -> Any:
+        from markupsafe import Markup
+
+        return Markup('<section id="bots-due"><h2>Bots due in the next hour</h2></section>')
+
+    async def event_badges(self, session: Any, context: Any, event_ids: Any) -> dict[int, list[Any]]:
+        from calsync.dashboard.extensions import EventBadge
+
+        return {
+            event_id: [EventBadge("bot scheduled", "pending", href=f"{context.base}/bots")] for event_id in event_ids
+        }
+
+
+async def test_an_extension_adds_pages_panels_and_badges(context: AppContext, tenant: Tenant) -> None:
+    from fastapi import FastAPI
+
+    from calsync.dashboard.app import create_dashboard_app
+    from tests.support.service import serve_app
+
+    calendar = await _calendar(tenant)
+    [event_id] = await insert_events(context, calendar["id"], 1, start=context.clock() + timedelta(hours=1))
+    app = FastAPI()
+    app.mount("/dashboard", create_dashboard_app(context, extensions=[_BotsLike()]))
+    async with serve_app(app) as url, dashboard_client(url) as client:
+        await sign_in(client, tenant.api_key)
+        overview = (await client.get("/dashboard/")).text
+        assert 'href="/dashboard/bots"' in overview and "Bots due in the next hour" in overview
+        bots = await client.get("/dashboard/bots")
+        assert bots.status_code == 200 and tenant.project_object_id in bots.text
+        calendar_page = (await client.get(f"/dashboard/calendars/{calendar['id']}")).text
+        assert '<th scope="col">Bots</th>' in calendar_page and "bot scheduled" in calendar_page
+        assert "not part of this build" not in calendar_page
+        event_page = (await client.get(f"/dashboard/events/{event_id}")).text
+        assert "bot scheduled" in event_page
