@@ -29,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util.typing import TupleAny
@@ -171,11 +172,17 @@ async def calendar_overview(
     return counts, buckets
 
 
+# Deliveries are counted up to this many per webhook and status: each count is one bounded index range, so a
+# webhook that delivered half a million times today costs no more than one that delivered a thousand.
+COUNT_CAP = 1000
+DAY_STATUSES = (DeliveryStatus.SUCCEEDED.value, DeliveryStatus.FAILED.value)  # counted over the last 24 hours
+QUEUED_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value)  # counted whatever their age
+
+
 @dataclass
 class WebhookHealth:
     subscription: WebhookSubscription
-    last_day: dict[str, int]  # deliveries created in the last 24 h, by status
-    backlog: int  # pending or being delivered, of any age
+    counts: dict[str, int]  # DAY_STATUSES over the last 24 hours, QUEUED_STATUSES now; each at most COUNT_CAP
 
     @property
     def state(self) -> str:
@@ -183,45 +190,42 @@ class WebhookHealth:
             return "inactive"
         return "failing" if self.subscription.failing_since is not None else "healthy"
 
+    @property
+    def queued(self) -> int:
+        return sum(self.counts[status] for status in QUEUED_STATUSES)
+
+
+def count_text(count: int) -> str:
+    """A count as shown: `1,000+` where counting stopped at the cap."""
+    return f"{COUNT_CAP:,}+" if count >= COUNT_CAP else f"{count:,}"
+
 
 async def webhook_health(session: AsyncSession, project_id: int, now: datetime) -> list[WebhookHealth]:
-    """Every webhook of the project (at most MAX_WEBHOOKS_PER_PROJECT) with its last day's deliveries by status.
-    Counted through the (subscription, status, created_at, id) index: one short range per webhook and status."""
-    subscriptions = (
-        await webhook_queries.list_subscriptions(
-            session, project_id, after=None, backwards=False, limit=webhook_queries.MAX_WEBHOOKS_PER_PROJECT
-        )
-    ).rows
+    """Every webhook of the project (at most MAX_WEBHOOKS_PER_PROJECT) with its deliveries of the last 24 hours
+    that succeeded and failed, and those queued now, each counted up to COUNT_CAP: one statement of one bounded
+    range of the (subscription, status, created_at, id) index per webhook and status."""
+    subscriptions = await all_subscriptions(session, project_id)
     if not subscriptions:
         return []
-    ids = [s.id for s in subscriptions]
     since = now - timedelta(hours=24)
-    day_rows = (
-        await session.execute(
-            select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
-            .where(
-                WebhookDelivery.subscription_id.in_(ids),
-                WebhookDelivery.status.in_(DELIVERY_STATUSES),
-                WebhookDelivery.created_at >= since,
+    branches = []
+    for subscription in subscriptions:
+        for status in DAY_STATUSES + QUEUED_STATUSES:
+            matching = select(literal(1)).where(
+                WebhookDelivery.subscription_id == subscription.id, WebhookDelivery.status == status
             )
-            .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)
-        )
-    ).all()
-    backlog_rows = (
-        await session.execute(
-            select(WebhookDelivery.subscription_id, func.count())
-            .where(
-                WebhookDelivery.subscription_id.in_(ids),
-                WebhookDelivery.status.in_((DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value)),
+            if status in DAY_STATUSES:
+                matching = matching.where(WebhookDelivery.created_at >= since)
+            capped = matching.limit(COUNT_CAP).subquery()
+            branches.append(
+                select(literal(subscription.id).label("id"), literal(status).label("status"), func.count()).select_from(
+                    capped
+                )
             )
-            .group_by(WebhookDelivery.subscription_id)
-        )
-    ).all()
-    last_day: dict[int, dict[str, int]] = {i: dict.fromkeys(DELIVERY_STATUSES, 0) for i in ids}
-    for subscription_id, status, count in day_rows:
-        last_day[subscription_id][status] = int(count)
-    backlog = {subscription_id: int(count) for subscription_id, count in backlog_rows}
-    return [WebhookHealth(s, last_day[s.id], backlog.get(s.id, 0)) for s in subscriptions]
+    counts: dict[int, dict[str, int]] = {s.id: {} for s in subscriptions}
+    for subscription_id, status, count in await session.execute(union_all(*branches)):
+        counts[int(subscription_id)][str(status)] = int(count)
+    return [WebhookHealth(s, counts[s.id]) for s in subscriptions]
 
 
 # --- calendars -------------------------------------------------------------------------------------------------

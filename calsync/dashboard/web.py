@@ -16,6 +16,7 @@ from calsync.api.pagination import Cursor, encode_cursor
 from calsync.context import AppContext
 from calsync.dashboard import session as sessions
 from calsync.dashboard.extensions import Extensions, PanelContext
+from calsync.dashboard.queries import DAY_STATUSES, count_text
 from calsync.store.keyset import KeysetPage, SeekKey
 from calsync.store.models import Calendar
 
@@ -115,6 +116,8 @@ def _environment() -> Environment:
     env.filters["iso"] = fmt_iso
     env.globals["relative"] = fmt_relative
     env.globals["problem_of"] = calendar_problem
+    env.globals["count_text"] = count_text
+    env.globals["day_statuses"] = DAY_STATUSES
     return env
 
 

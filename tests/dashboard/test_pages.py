@@ -411,3 +411,25 @@ async def test_an_extension_adds_pages_panels_and_badges(context: AppContext, te
         assert "not part of this build" not in calendar_page
         event_page = (await client.get(f"/dashboard/events/{event_id}")).text
         assert "bot scheduled" in event_page
+
+
+async def test_delivery_counts_are_capped(context: AppContext, api_url: str, tenant: Tenant, monkeypatch: Any) -> None:
+    from calsync.dashboard import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 2)
+    calendar = await _calendar(tenant)
+    webhook = await create_webhook(tenant, "http://127.0.0.1:9/hook")
+    for _ in range(3):
+        await enqueue(context, calendar["id"])
+    async with context.db.write() as session:
+        first = (await session.execute(select(WebhookDelivery).order_by(WebhookDelivery.id))).scalars().first()
+        assert first is not None
+        first.status, first.next_attempt_at = "failed", None
+    async with context.db.read() as session:
+        [health] = await queries.webhook_health(session, tenant.project_id, context.clock())
+    assert health.counts == {"succeeded": 0, "failed": 1, "pending": 2, "delivering": 0}
+    assert queries.count_text(health.queued) == "2+"
+    async with dashboard_client(api_url) as client:
+        await sign_in(client, tenant.api_key)
+        page = (await client.get(f"/dashboard/webhooks/{webhook['id']}")).text
+        assert "Queued now</dt><dd>2+</dd>" in page

@@ -53,6 +53,5 @@ async def overview(request: Request, operator: Annotated[Operator, Depends(signe
         attention=attention,
         chart=sync_chart(activity),
         webhooks=webhooks,
-        statuses=queries.DELIVERY_STATUSES,
         panels=panels,
     )
