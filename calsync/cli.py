@@ -7,10 +7,12 @@ import contextlib
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
+import structlog
 import typer
 import uvicorn
 from prometheus_client import start_http_server
@@ -24,7 +26,7 @@ from calsync.api.app import create_app
 from calsync.api.serializers import calendar_json
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
-from calsync.logs import configure_logging
+from calsync.logs import configure_logging, log_background_database_faults
 from calsync.process_tuning import tune_garbage_collector
 from calsync.push.upkeep import PushUpkeep
 from calsync.security.secret_box import SecretsConfigError, generate_key
@@ -34,7 +36,7 @@ from calsync.store.models import Project
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import projects as project_queries
 from calsync.store.rotate_keys import rotate_secrets
-from calsync.store.transient import sqlstate, transient_kind
+from calsync.store.transient import DatabaseUnavailable, run_with_retries, sqlstate, transient_kind
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import admin as webhook_admin
 from calsync.webhooks.payloads import TRIGGERS as WEBHOOK_TRIGGERS
@@ -74,6 +76,7 @@ def _console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
 
 
+log = structlog.get_logger(__name__)
 console = _console()
 err = _console(stderr=True)
 T = TypeVar("T")
@@ -101,6 +104,7 @@ def _run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None =
     context = _context(settings)
 
     async def main() -> T:
+        log_background_database_faults(asyncio.get_running_loop())
         try:
             return await make(context)
         finally:
@@ -109,15 +113,27 @@ def _run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None =
     return asyncio.run(main())
 
 
-def _migrate(settings: Settings) -> None:
-    try:
-        migrations.upgrade(settings.resolved_database_url)
-    except Exception as exc:
-        problem = _database_problem(exc)
-        if problem is None:
-            raise
-        err.print(f"[red]error:[/red] cannot open the database {_safe_url(settings)}: {problem}")
-        raise typer.Exit(2) from None
+def _migrate(settings: Settings, *, wait: bool = False) -> None:
+    """Apply migrations. With `wait` (the long-running processes), a database that is unreachable for now is
+    waited for, up to `CALSYNC_STARTUP_DATABASE_WAIT_SECONDS`, as a supervisor would restart us anyway; what an
+    operator must fix (no such database, wrong credentials) fails at once with one line."""
+    deadline = time.monotonic() + settings.startup_database_wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            migrations.upgrade(settings.resolved_database_url)
+            return
+        except Exception as exc:
+            problem = _database_problem(exc)
+            if problem is None:
+                raise
+            if wait and transient_kind(exc) is not None and time.monotonic() + delay < deadline:
+                log.warning("database_unavailable_at_start", retry_in=delay, error=type(exc).__name__)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            err.print(f"[red]error:[/red] cannot open the database {_safe_url(settings)}: {problem}")
+            raise typer.Exit(2) from None
 
 
 def _safe_url(settings: Settings) -> str:
@@ -162,6 +178,21 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, callback)
 
 
+async def _when_database_answers(context: AppContext, step: Callable[[], Awaitable[None]]) -> None:
+    """A start-up step run again while the database is unreachable, like the migrations before it (it can go away
+    again between the two), up to `CALSYNC_STARTUP_DATABASE_WAIT_SECONDS`."""
+    deadline = time.monotonic() + context.settings.startup_database_wait_seconds
+    while True:
+        try:
+            await run_with_retries(step, what="start")
+            return
+        except DatabaseUnavailable as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("database_unavailable_at_start", retry_in=2.0, error=exc.kind)
+            await asyncio.sleep(2.0)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before anything else starts: a busy port is one clear error, not a worker
     that starts and a server that fails after saying it listens."""
@@ -180,7 +211,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def _serve(context: AppContext, sock: socket.socket | None, *, worker: bool) -> None:
-    await _announce_first_run(context)
+    await _when_database_answers(context, lambda: _announce_first_run(context))
     tune_garbage_collector(runs_worker=worker)
     runner = WorkerRunner(context, build_loops(context)) if worker else None
     if sock is None:
@@ -217,7 +248,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     """API and background workers in one process (embedded SQLite by default)."""
     settings = _settings()
     sock = _bind(host or settings.host, port or settings.port)
-    _migrate(settings)
+    _migrate(settings, wait=True)
     _run(lambda ctx: _serve(ctx, sock, worker=True), settings)
 
 
@@ -226,7 +257,7 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
     """The HTTP API only (run `calsync worker` processes beside it)."""
     settings = _settings()
     sock = _bind(host or settings.host, port or settings.port)
-    _migrate(settings)
+    _migrate(settings, wait=True)
     _run(lambda ctx: _serve(ctx, sock, worker=False), settings)
 
 
@@ -234,7 +265,7 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
 def worker() -> None:
     """Background workers only; stops cleanly on SIGTERM or SIGINT."""
     settings = _settings()
-    _migrate(settings)
+    _migrate(settings, wait=True)
     if settings.worker_metrics_port:
         # Workers serve no API; their counters (syncs, webhook attempts, database faults) are scraped here.
         start_http_server(settings.worker_metrics_port, addr=settings.host)
@@ -276,17 +307,30 @@ def rotate_keys() -> None:
 def emulator(
     host: Annotated[str, typer.Option(metavar="HOST", help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(metavar="PORT", help="Port")] = 8800,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="Serve https with a self-signed certificate made at start (its CA is printed)")
+    ] = False,
+    tls_dir: Annotated[
+        str | None,
+        typer.Option(metavar="DIR", help="With --tls: where to write ca.pem (default: a temporary directory)"),
+    ] = None,
 ) -> None:
     """Run the local Google Calendar + Microsoft Graph emulator."""
+    from calsync.emulator.server import base_url, tls_directory
     from calsync.emulator.server import run as run_emulator
+    from calsync.emulator.tls import make_certificates
 
     configure_logging(Settings().log_level, Settings().log_format)
-    console.print(f"calsync emulator on http://{host}:{port}  — point calsync at it with:")
+    certificates = make_certificates(tls_directory(tls_dir), [host]) if tls else None
+    url = base_url(host, port, tls)
+    console.print(f"calsync emulator on {url}  — point calsync at it with:")
     from calsync.emulator.urls import calsync_settings_env
 
-    for name, value in calsync_settings_env(f"http://{host}:{port}").items():
+    for name, value in calsync_settings_env(url).items():
         console.print(f"  export {name}={value}")
-    run_emulator(host, port)
+    if certificates is not None:
+        console.print(f"CA certificate (trust it to reach the emulator over https): {certificates.ca_path}")
+    run_emulator(host, port, certificates)
 
 
 @projects_app.command("create")

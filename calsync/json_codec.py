@@ -31,4 +31,7 @@ def loads(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except RecursionError:  # nested deeper than the interpreter's stack: as invalid as any other refusal
+            raise ValueError("JSON nested too deeply") from None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync import __version__
+from calsync.api import openapi
 from calsync.api.errors import (
     ApiError,
     BodySizeLimitMiddleware,
@@ -19,6 +20,7 @@ from calsync.api.errors import (
 from calsync.api.ratelimit import SlidingWindowLimiter
 from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
 from calsync.api.routes import webhooks as webhook_routes
+from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
 from calsync.context import AppContext
 from calsync.dashboard.app import mount_dashboard
 from calsync.json_response import JSONResponse
@@ -46,6 +48,8 @@ def create_app(context: AppContext) -> FastAPI:
         static_url=DOCS_ASSETS_PATH,
         # No "valid" badge fetched from validator.swagger.io.
         swagger_ui_parameters={"validatorUrl": None},
+        # Input rules every operation shares, checked before an endpoint reads its parameters or body.
+        dependencies=[Depends(reject_unstorable_parameters), Depends(require_json_media_type)],
     )
     app.state.context = context
     # Notifications answered 503 while the database was unreachable, recorded later by calsync.push.upkeep.
@@ -60,6 +64,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(push.router)
     app.include_router(platform_calendars.router)
     app.include_router(webhook_routes.router)
+    openapi.install(app)
     mount_dashboard(app, context)  # /dashboard: the operators' web pages (docs/dashboard.md)
     # Outermost first: the catch-all must wrap everything, including the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=context.settings.max_body_bytes)

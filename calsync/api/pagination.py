@@ -7,7 +7,6 @@ during a walk is returned exactly once; a row that changes moves to where its ne
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,9 @@ from typing import Any
 
 from fastapi import Request
 
+from calsync.api.datetimes import to_utc
 from calsync.api.errors import ApiError
+from calsync.api.inputs import is_int64
 from calsync.store.keyset import KeysetPage, SeekKey
 
 
@@ -37,22 +38,23 @@ def encode_cursor(cursor: Cursor) -> str:
 
 
 def decode_cursor(raw: str | None, ordering: str) -> Cursor | None:
+    """The cursor a client handed back, checked as strictly as any other input: it is base64 of JSON we wrote,
+    but a client can send anything. Whatever we would not have written is the anchor's "Invalid cursor" (404)."""
     if raw is None or raw == "":
         return None
     try:
         padded = raw + "=" * (-len(raw) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        cursor = Cursor(
-            ordering=str(payload["o"]),
-            value=datetime.fromisoformat(payload["v"]),
-            row_id=int(payload["i"]),
-            backwards=bool(payload["b"]),
-        )
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError, json.JSONDecodeError) as exc:
+        ordering_, value, row_id, backwards = payload["o"], payload["v"], payload["i"], payload["b"]
+        # The row id is compared with a BIGINT column: beyond 64 bits the drivers raise instead of comparing.
+        valid = ordering_ == ordering and is_int64(row_id) and isinstance(backwards, bool) and isinstance(value, str)
+        parsed = datetime.fromisoformat(value) if valid else None
+        if parsed is None or parsed.tzinfo is None:
+            raise invalid_cursor()
+        # Compared as UTC: an offset that carries the instant out of range must not reach the driver (OutOfRange).
+        return Cursor(ordering=ordering, value=to_utc(parsed), row_id=row_id, backwards=backwards)
+    except (ValueError, LookupError, TypeError, RecursionError) as exc:  # binascii, JSON, Unicode, ISO and range
         raise invalid_cursor() from exc
-    if cursor.ordering != ordering or cursor.value.tzinfo is None:
-        raise invalid_cursor()
-    return cursor
 
 
 def page_url(request: Request, cursor: Cursor | None) -> str | None:

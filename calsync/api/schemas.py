@@ -6,17 +6,46 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler, WithJsonSchema
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from calsync.api import examples
+from calsync.api.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, quoted, trimmed_text_pattern
 
 MAX_METADATA_LENGTH = 1000
 
 
-def _char_field(max_length: int) -> BeforeValidator:
+class RequestModel(BaseModel):
+    """A request body: unknown fields are refused (the anchor's "Unexpected field(s)"). A field that is optional but
+    never null (the anchor's) defaults to None in Python only: its JSON Schema offers no `"default": null` that
+    the field's own schema would refuse."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for prop in schema.get("properties", {}).values():
+            if "default" in prop and prop["default"] is None and not _admits_null(prop):
+                del prop["default"]
+        return schema
+
+
+def _admits_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(_admits_null(option) for option in schema.get("anyOf", ()))
+
+
+# A key in a PostgreSQL B-tree index must fit a third of a page (2704 bytes with the rest of the entry), or the
+# insert fails ("index row size exceeds maximum"): 1024 characters of 4-byte UTF-8 do not. Bounded in bytes too,
+# on both databases alike.
+MAX_INDEXED_BYTES = 2048
+
+
+def _char_field(max_length: int, max_bytes: int | None = None) -> BeforeValidator:
     """DRF CharField semantics: numbers are coerced to strings, booleans and containers are not, whitespace
-    is trimmed, blank and null are rejected, and over-long values get a clear message (never a DB error)."""
+    is trimmed, blank and null are rejected, and over-long values get a clear message (never a DB error).
+    `max_bytes`: the UTF-8 length limit of a value that is a key of an index."""
 
     def validate(value: Any) -> str:
         if value is None:
@@ -30,9 +59,31 @@ def _char_field(max_length: int) -> BeforeValidator:
             raise PydanticCustomError(
                 "max_length", "Ensure this field has no more than {max_length} characters.", {"max_length": max_length}
             )
+        check_text(text)
+        if max_bytes is not None and len(text.encode()) > max_bytes:
+            raise PydanticCustomError(
+                "max_bytes", "Ensure this field has no more than {max_bytes} bytes in UTF-8.", {"max_bytes": max_bytes}
+            )
         return text
 
     return BeforeValidator(validate)
+
+
+def _char_schema(max_length: int) -> WithJsonSchema:
+    """What `_char_field` accepts, exactly, for the OpenAPI document (never null, even where optional)."""
+    return WithJsonSchema(
+        {"anyOf": [{"type": "string", "pattern": trimmed_text_pattern(max_length)}, {"type": "number"}]}
+    )
+
+
+def _metadata_schema(*, min_properties: int) -> dict[str, Any]:
+    # Not expressible here: the anchor's limit on the object's JSON length (MAX_METADATA_LENGTH).
+    return {
+        "type": "object",
+        "minProperties": min_properties,
+        "propertyNames": {"pattern": NO_NUL_PATTERN},
+        "additionalProperties": {"type": "string", "pattern": NO_NUL_PATTERN},
+    }
 
 
 def _platform(value: Any) -> str:
@@ -40,8 +91,8 @@ def _platform(value: Any) -> str:
         return str(value)
     if value is None:
         raise PydanticCustomError("null", "This field may not be null.")
-    shown = json.dumps(value) if not isinstance(value, str) else value
-    raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": shown})
+    # Quoted input must be encodable: pydantic itself fails on a lone surrogate in an error's context.
+    raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": quoted(value)})
 
 
 def validate_metadata(value: Any) -> dict[str, str]:
@@ -53,7 +104,13 @@ def validate_metadata(value: Any) -> dict[str, str]:
         raise PydanticCustomError("metadata_empty", "Metadata must have at least one key")
     for key, item in value.items():
         if not isinstance(item, str):
-            raise PydanticCustomError("metadata_value", "Value for key '{key}' must be a string", {"key": key})
+            raise PydanticCustomError(
+                "metadata_value", "Value for key '{key}' must be a string", {"key": printable(key)}
+            )
+    # Stored as jsonb on PostgreSQL, which refuses U+0000 in keys and values alike.
+    problem = first_text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError(*problem)
     if len(json.dumps(value)) > MAX_METADATA_LENGTH:
         raise PydanticCustomError(
             "metadata_length", "Metadata must be less than {limit} characters", {"limit": MAX_METADATA_LENGTH}
@@ -68,26 +125,35 @@ def _patch_metadata(value: Any) -> dict[str, str] | None:
     return validate_metadata(value)
 
 
-ClientId = Annotated[str, _char_field(255)]
-Secret = Annotated[str, _char_field(8192)]
-OptionalSecret = Annotated[str | None, _char_field(8192)]
-Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
+ClientId = Annotated[str, _char_field(255), _char_schema(255)]
+Secret = Annotated[str, _char_field(8192), _char_schema(8192)]
 # Optional on input but never null: the validator runs (and rejects null) whenever the field is sent.
-OptionalLongKey = Annotated[str | None, _char_field(1024)]
-OptionalMetadata = Annotated[dict[str, str] | None, BeforeValidator(validate_metadata)]
+OptionalSecret = Annotated[str | None, _char_field(8192), _char_schema(8192)]
+Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
+OptionalLongKey = Annotated[str | None, _char_field(1024), _char_schema(1024)]
+OptionalIndexedKey = Annotated[str | None, _char_field(1024, MAX_INDEXED_BYTES), _char_schema(1024)]
+OptionalMetadata = Annotated[
+    dict[str, str] | None, BeforeValidator(validate_metadata), WithJsonSchema(_metadata_schema(min_properties=1))
+]
+PatchMetadata = Annotated[
+    dict[str, str] | None,
+    BeforeValidator(_patch_metadata),
+    WithJsonSchema({"anyOf": [_metadata_schema(min_properties=0), {"type": "null"}]}),
+]
 
 
-class CreateCalendarRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.CREATE_CALENDAR_REQUEST]})
+class CreateCalendarRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.CREATE_CALENDAR_REQUEST]})
 
     client_id: ClientId = Field(description="The client ID for the calendar platform authentication")
     client_secret: Secret = Field(description="The client secret for the calendar platform authentication")
     platform: Platform = Field(description="google or microsoft")
     refresh_token: Secret = Field(description="The refresh token for accessing the calendar platform")
-    deduplication_key: OptionalLongKey = Field(
+    deduplication_key: OptionalIndexedKey = Field(
         default=None,
         description="Optional key for deduplicating calendars. If a calendar with this key already exists in the "
-        "project, the new calendar will not be created and an error will be returned.",
+        "project, the new calendar will not be created and an error will be returned. At most 1024 characters "
+        f"and {MAX_INDEXED_BYTES} bytes in UTF-8.",
     )
     metadata: OptionalMetadata = Field(
         default=None, description="JSON object containing metadata to associate with the calendar"
@@ -101,14 +167,12 @@ class CreateCalendarRequest(BaseModel):
 CREATE_FIELDS = tuple(CreateCalendarRequest.model_fields)
 
 
-class PatchCalendarRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PATCH_CALENDAR_REQUEST]})
+class PatchCalendarRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PATCH_CALENDAR_REQUEST]})
 
     client_secret: OptionalSecret = Field(default=None, description="New client secret (reconnects the calendar)")
     refresh_token: OptionalSecret = Field(default=None, description="New refresh token (reconnects the calendar)")
-    metadata: Annotated[dict[str, str] | None, BeforeValidator(_patch_metadata)] = Field(
-        default=None, description="Replaces the stored metadata; null or {} clears it"
-    )
+    metadata: PatchMetadata = Field(default=None, description="Replaces the stored metadata; null or {} clears it")
 
 
 PATCH_FIELDS = tuple(PatchCalendarRequest.model_fields)

@@ -4,6 +4,7 @@ Mount points relative to the base URL (see docs/emulator.md and urls.py):
   /google/token                    Google OAuth token endpoint
   /google/calendar/v3/...          Google Calendar API v3
   /microsoft/login/{tenant}/oauth2/v2.0/token
+  /microsoft/login/{tenant}/v2.0/.well-known/openid-configuration, …/discovery/v2.0/keys
   /microsoft/graph/v1.0/...        Microsoft Graph
   /_emulator/...                   control API
 """
@@ -15,10 +16,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from calsync.emulator import control, google_api, graph_api, oauth
+from calsync.emulator import control, google_api, google_freebusy, google_settings, graph_api, oauth, oidc
 from calsync.emulator.errors import ApiError
+from calsync.emulator.fallback import graph_literals, platform_error
 from calsync.emulator.metrics import MetricsMiddleware
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.state import Conflict, EmulatorState
@@ -54,7 +61,10 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     app.state.emulator = state
     app.state.notifier = notifier
     app.include_router(oauth.router)
+    app.include_router(oidc.router)
     app.include_router(google_api.router, prefix=GOOGLE_API_PREFIX)
+    app.include_router(google_freebusy.router, prefix=GOOGLE_API_PREFIX)
+    app.include_router(google_settings.router, prefix=GOOGLE_API_PREFIX)
     app.include_router(graph_api.router, prefix=GRAPH_PREFIX)
     app.include_router(control.router)
     app.add_middleware(
@@ -64,6 +74,19 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return exc.response
+
+    known_graph = graph_literals([r.path for r in graph_api.router.routes if isinstance(r, APIRoute)])
+
+    # unknown routes and refused requests under the platform prefixes answer in the platform's dialect
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        answer = platform_error(request, exc.status_code, str(exc.detail), known_graph)
+        return answer if answer is not None else await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        answer = platform_error(request, 422, "Invalid request.", known_graph)
+        return answer if answer is not None else await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(LookupError)
     async def not_found(_: Request, exc: LookupError) -> JSONResponse:

@@ -7,6 +7,7 @@ blocking, for scripts and benchmarks.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Any, Literal
@@ -38,9 +39,20 @@ def _event_body(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 class EmulatorControl:
-    def __init__(self, base_url: str, *, timeout: float = 30.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+        verify: str | bool = True,
+    ) -> None:
+        """`verify`: the CA file of an emulator started with --tls (httpx's `verify`)."""
         self.base_url = base_url.rstrip("/")
-        self._client = client or httpx.AsyncClient(base_url=self.base_url, timeout=timeout, trust_env=False)
+        context = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        self._client = client or httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, trust_env=False, verify=context
+        )
         self._owns_client = client is None
 
     async def __aenter__(self) -> EmulatorControl:
@@ -342,9 +354,9 @@ class EmulatorControl:
 class SyncEmulatorControl:
     """Blocking twin of EmulatorControl: every async method, run on a private event loop."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, verify: str | bool = True) -> None:
         self._loop = asyncio.new_event_loop()
-        self._async = EmulatorControl(base_url, timeout=timeout)
+        self._async = EmulatorControl(base_url, timeout=timeout, verify=verify)
         self.base_url = self._async.base_url
 
     def __enter__(self) -> SyncEmulatorControl:

@@ -1,4 +1,7 @@
-"""Google Calendar API v3 routes: calendarList, calendars, events.list/get, events.watch, channels.stop."""
+"""Google Calendar API v3 routes: calendarList, calendars, events.list/get/instances, events.watch, channels.stop.
+
+Every router of the Google API uses fields.PartialResponseRoute, so `fields` narrows any answer.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from calsync.emulator import render_google, tokens
+from calsync.emulator import recurrence, render_google, tokens
 from calsync.emulator.errors import (
     ApiError,
     google_bad_request,
@@ -18,14 +21,15 @@ from calsync.emulator.errors import (
     google_not_found,
     google_unauthorized,
 )
+from calsync.emulator.fields import PartialResponseRoute
 from calsync.emulator.gate import admit, emulator_state
-from calsync.emulator.model import Account, Calendar, GoogleChannel, Instance, Platform
+from calsync.emulator.model import Account, Calendar, Event, EventKind, GoogleChannel, Instance, Platform
 from calsync.emulator.state import EmulatorState
-from calsync.emulator.timeutil import find_zone, fmt_google_timestamp, parse_rfc3339
-from calsync.emulator.views import Row, find_row, google_changes, window_rows
+from calsync.emulator.timeutil import find_zone, fmt_google_timestamp, parse_rfc3339, timestamp
+from calsync.emulator.views import Row, find_row, google_changes, row_start, window_rows
 from calsync.json_response import JSONResponse
 
-router = APIRouter()
+router = APIRouter(route_class=PartialResponseRoute)
 
 NOT_WITH_SYNC_TOKEN = (
     "iCalUID",
@@ -247,7 +251,26 @@ async def events_list(
         if order_by == "updated":
             rows.sort(key=lambda r: (r.master if isinstance(r, Instance) else r).updated)
 
-    body: dict[str, Any] = {
+    body = _events_envelope(state, cal, out_tz, snapshot, offset)
+    if state.config.google_empty_page_first and not empty_done:
+        # the documented quirk: a page may hold zero items and still not be the last
+        body["nextPageToken"] = _page_token(request, cal, 0, snapshot)
+        return JSONResponse(body)
+    page = rows[offset : offset + page_size]
+    body["items"] = _rendered(request, account, cal, page, out_tz)
+    if offset + page_size < len(rows):
+        body["nextPageToken"] = _page_token(request, cal, offset + page_size, snapshot)
+    else:
+        body["nextSyncToken"] = tokens.encode(
+            {"k": "gs", "s": snapshot, "lo": lo_hi[0], "hi": lo_hi[1], **state.sync_state_stamp(cal)}
+        )
+    return JSONResponse(body)
+
+
+def _events_envelope(
+    state: EmulatorState, cal: Calendar, out_tz: str | None, snapshot: int, offset: int
+) -> dict[str, Any]:
+    return {
         "kind": "calendar#events",
         "etag": render_google.etag(cal.id, snapshot, offset),
         "summary": cal.name,
@@ -258,26 +281,19 @@ async def events_list(
         "defaultReminders": [{"method": "popup", "minutes": 10}],
         "items": [],
     }
-    if state.config.google_empty_page_first and not empty_done:
-        # the documented quirk: a page may hold zero items and still not be the last
-        body["nextPageToken"] = _page_token(request, cal, 0, snapshot)
-        return JSONResponse(body)
-    page = rows[offset : offset + page_size]
-    max_attendees = params.get("maxAttendees")
-    items = [render_google.event_resource(account, row, out_tz, cal) for row in page]
+
+
+def _rendered(
+    request: Request, account: Account, cal: Calendar, rows: list[Row], out_tz: str | None
+) -> list[dict[str, Any]]:
+    max_attendees = request.query_params.get("maxAttendees")
+    items = [render_google.event_resource(account, row, out_tz, cal) for row in rows]
     if max_attendees is not None and max_attendees.isdigit():
         for item in items:
             if len(item.get("attendees", [])) > int(max_attendees):
                 item["attendees"] = item["attendees"][: int(max_attendees)]
                 item["attendeesOmitted"] = True
-    body["items"] = items
-    if offset + page_size < len(rows):
-        body["nextPageToken"] = _page_token(request, cal, offset + page_size, snapshot)
-    else:
-        body["nextSyncToken"] = tokens.encode(
-            {"k": "gs", "s": snapshot, "lo": lo_hi[0], "hi": lo_hi[1], **state.sync_state_stamp(cal)}
-        )
-    return JSONResponse(body)
+    return items
 
 
 def _page_token(request: Request, cal: Calendar, offset: int, snapshot: int) -> str:
@@ -297,6 +313,97 @@ async def events_get(
     if row is None:
         raise ApiError(google_not_found())
     return JSONResponse(render_google.event_resource(account, row, request.query_params.get("timeZone"), cal))
+
+
+@router.get("/calendars/{calendar_id}/events/{event_id}/instances")
+async def events_instances(
+    request: Request,
+    calendar_id: str,
+    event_id: str,
+    account: Account = Depends(google_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    """The instances of a series in start order: generated ones plus its exceptions, in their current slot."""
+    cal = _calendar(state, account, calendar_id, events=True)
+    params = request.query_params
+    out_tz = params.get("timeZone")
+    if out_tz is not None and find_zone(out_tz) is None:
+        raise ApiError(google_bad_request("Invalid time zone definition for start time.", "timeZone"))
+    show_deleted = bool(_bool(request, "showDeleted"))
+    page_size = _int(
+        request, "maxResults", state.config.google_default_max_results, state.config.google_max_max_results
+    )
+    time_min, time_max = _time_param(request, "timeMin"), _time_param(request, "timeMax")
+    lo = time_min.timestamp() if time_min else None
+    hi = time_max.timestamp() if time_max else None
+    event = cal.events.get(event_id)
+    if event is None or (event.deleted and event.kind is not EventKind.MASTER) or event.kind is EventKind.GONE:
+        raise ApiError(google_not_found())
+    rows: list[Row]
+    if event.kind is EventKind.MASTER:
+        rows = _series_rows(state, cal, event, lo, hi, show_deleted)
+    else:
+        # a one-off event is its own only instance [unverified: Google's answer here is undocumented]
+        rows = [event] if _overlaps(cal, event, lo, hi) else []
+    original = params.get("originalStart")
+    if original is not None:
+        rows = [r for r in rows if _original_start_matches(cal, r, original)]
+
+    offset, snapshot = 0, cal.seq
+    page_token = params.get("pageToken")
+    if page_token is not None:
+        payload = tokens.decode(page_token, "gp")
+        if payload is None or payload.get("f") != _fingerprint(request) or payload.get("c") != cal.id:
+            raise ApiError(google_bad_request("Invalid page token value.", "pageToken"))
+        offset, snapshot = int(payload["o"]), int(payload["t"])
+    body = _events_envelope(state, cal, out_tz, snapshot, offset)
+    body["items"] = _rendered(request, account, cal, rows[offset : offset + page_size], out_tz)
+    if offset + page_size < len(rows):
+        body["nextPageToken"] = _page_token(request, cal, offset + page_size, snapshot)
+    return JSONResponse(body)
+
+
+def _series_rows(
+    state: EmulatorState, cal: Calendar, master: Event, lo: float | None, hi: float | None, show_deleted: bool
+) -> list[Row]:
+    rows: list[Row] = []
+    if not master.deleted:
+        rows.extend(i for i in recurrence.instances_between(master, lo, hi, state.horizon()) if i.id not in cal.events)
+    for other in cal.events.values():
+        if other.kind is not EventKind.OVERRIDE or other.master_id != master.id:
+            continue
+        if other.deleted:
+            # a cancelled instance: a stub in its original slot, only with showDeleted
+            if show_deleted and other.original_start is not None and _overlaps(cal, other, lo, hi, original=True):
+                rows.append(other)
+        elif not master.deleted and _overlaps(cal, other, lo, hi):
+            rows.append(other)
+    rows.sort(key=lambda r: (row_start(cal, r), r.id))
+    return rows
+
+
+def _overlaps(cal: Calendar, event: Event, lo: float | None, hi: float | None, *, original: bool = False) -> bool:
+    if original:
+        # a cancelled instance keeps only its original start: it counts where that start lies
+        assert event.original_start is not None
+        at = timestamp(event.original_start, cal.tz)
+        return (hi is None or at < hi) and (lo is None or at >= lo)
+    start, end = timestamp(event.start, cal.tz), timestamp(event.end, cal.tz)
+    return (hi is None or start < hi) and (lo is None or end > lo)
+
+
+def _original_start_matches(cal: Calendar, row: Row, value: str) -> bool:
+    if isinstance(row, Instance):
+        original = row.start
+    else:
+        original = row.original_start if row.original_start is not None else row.start
+    try:
+        wanted = parse_rfc3339(value).timestamp() if len(value.strip()) > 10 else None
+    except ValueError:
+        raise ApiError(google_bad_request("Invalid value", "originalStart")) from None
+    if wanted is None:  # an all-day series is addressed by its date
+        return not isinstance(original, datetime) and original.isoformat() == value.strip()
+    return isinstance(original, datetime) and original.timestamp() == wanted
 
 
 def _resource_id(cal: Calendar) -> str:

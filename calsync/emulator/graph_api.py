@@ -1,4 +1,4 @@
-"""Microsoft Graph v1.0 routes: /me, calendars, calendarView (+delta), events/{id}, subscriptions.
+"""Microsoft Graph v1.0 routes: /me, calendars, calendarView (+delta), events (list and {id}), subscriptions.
 
 Every route exists under `/me/...` and `/users/{id-or-upn}/...`; calendar-scoped routes also under
 `/me/calendar/...` (the default calendar) and `/me/calendars/{id}/...`.
@@ -14,14 +14,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from calsync.emulator import render_graph, tokens
+from calsync.emulator import odata_filter, render_graph, tokens
 from calsync.emulator.errors import ApiError, graph_error, graph_not_found, graph_unauthorized
 from calsync.emulator.gate import admit, emulator_state
-from calsync.emulator.model import Account, Calendar, GraphSubscription, Platform
+from calsync.emulator.model import Account, Calendar, EventKind, GraphSubscription, Platform
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, parse_graph_datetime
-from calsync.emulator.views import Row, find_row, graph_changes, window_rows
+from calsync.emulator.views import Row, find_row, graph_changes, row_start, window_rows
 from calsync.json_response import JSONResponse
 
 router = APIRouter()
@@ -235,9 +235,14 @@ def _sync_state_not_found(state: EmulatorState, cal: Calendar, generation: int) 
     )
 
 
+# `delta` and the OData function-call form `delta()` (which msgraph-sdk's generated builders send) are one
+# function; links keep the form the round started with
 @_me_routes("/calendarView/delta")
 @_me_routes("/calendar/calendarView/delta")
 @_me_routes("/calendars/{calendar_id}/calendarView/delta")
+@_me_routes("/calendarView/delta()")
+@_me_routes("/calendar/calendarView/delta()")
+@_me_routes("/calendars/{calendar_id}/calendarView/delta()")
 async def calendar_view_delta(
     request: Request,
     calendar_id: str | None = None,
@@ -294,6 +299,62 @@ async def calendar_view_delta(
         token = tokens.encode({"k": "gdl", "s": snapshot, "lo": lo, "hi": hi, **state.sync_state_stamp(cal)})
         body["@odata.deltaLink"] = f"{link_base}?{urlencode({'$deltatoken': token}, safe='$')}"
     return JSONResponse(body, headers=prefs.headers("odata.track-changes"))
+
+
+@_me_routes("/events")
+@_me_routes("/calendar/events")
+@_me_routes("/calendars/{calendar_id}/events")
+async def events_list(
+    request: Request,
+    calendar_id: str | None = None,
+    account: Account = Depends(graph_account),
+    state: EmulatorState = Depends(emulator_state),
+) -> JSONResponse:
+    """List events: single events and series masters (never occurrences or exceptions) of one calendar,
+    `/me/events` being the default calendar's. `$filter`/`$orderby` (odata_filter.py), `$top`/`$skip` with a
+    `$skip` nextLink, `$select`, and `Prefer: outlook.timezone` / `odata.maxpagesize`."""
+    cal = _calendar(state, account, calendar_id, events=True)
+    params = request.query_params
+    prefs = _Prefs(request, state, state.config.graph_default_page_size)
+    page_size = prefs.page_size
+    top = params.get("$top")
+    if top is not None:
+        if not top.isdigit() or int(top) < 1:
+            raise ApiError(graph_error(400, "BadRequest", f"Invalid value '{top}' for $top query option.", state.now()))
+        page_size = min(int(top), state.config.graph_max_page_size)
+    skip = params.get("$skip", "0")
+    if not skip.isdigit():
+        raise ApiError(graph_error(400, "BadRequest", f"Invalid value '{skip}' for $skip query option.", state.now()))
+    offset = int(skip)
+    try:
+        keep = odata_filter.parse_filter(params["$filter"]) if params.get("$filter") else None
+        order = odata_filter.parse_orderby(params["$orderby"]) if params.get("$orderby") else []
+    except odata_filter.FilterError as exc:
+        raise ApiError(graph_error(400, exc.code, str(exc), state.now())) from None
+    rows = sorted(
+        (e for e in cal.events.values() if not e.deleted and e.kind in (EventKind.SINGLE, EventKind.MASTER)),
+        key=lambda e: (row_start(cal, e), e.id),
+    )
+    # filters and sorting see the event as rendered in UTC, whatever zone the answer is rendered in
+    pairs = [(render_graph.event(account, cal, e, "UTC"), e) for e in rows]
+    if keep is not None:
+        pairs = [(utc, e) for utc, e in pairs if keep(utc)]
+    if order:
+        by_id = {id(utc): e for utc, e in pairs}
+        pairs = [(utc, by_id[id(utc)]) for utc in odata_filter.sort_rendered([utc for utc, _ in pairs], order)]
+    page = pairs[offset : offset + page_size]
+    body: dict[str, Any] = {
+        "@odata.context": f"{_root(request)}/$metadata#users('{account.user_id}')/events",
+        "value": [
+            _select(request, utc if prefs.tz_name == "UTC" else render_graph.event(account, cal, e, prefs.tz_name))
+            for utc, e in page
+        ],
+    }
+    if offset + page_size < len(pairs):
+        next_params = [(k, v) for k, v in params.multi_items() if k != "$skip"]
+        next_params.append(("$skip", str(offset + page_size)))
+        body["@odata.nextLink"] = f"{_root(request)}{_suffix(request)}?{urlencode(next_params, safe='$/')}"
+    return JSONResponse(body, headers=prefs.headers())
 
 
 @_me_routes("/events/{event_id}")

@@ -3,7 +3,8 @@
 Failure bodies and statuses follow the protocol reference A.1 and A.2. Google never rotates the
 refresh token. Entra rotates it on every refresh when `offline_access` is among the requested
 scopes; when no `scope` is sent the emulator answers for the consented scopes, which include
-`offline_access`, so it rotates (the old token stays valid, as Entra documents).
+`offline_access`, so it rotates (the old token stays valid, as Entra documents). With `openid` among the
+requested scopes the reply carries an `id_token`, and with `client_info=1` a `client_info` (oidc.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 
-from calsync.emulator import ids
+from calsync.emulator import ids, oidc
 from calsync.emulator.errors import ApiError, oauth_error
 from calsync.emulator.gate import admit, emulator_state
 from calsync.emulator.model import Account, Platform
@@ -160,7 +161,11 @@ async def microsoft_token(
             )
     if form["grant_type"] != "refresh_token":
         raise aad_error(
-            state, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type 'refresh_token'."
+            state,
+            400,
+            "unsupported_grant_type",
+            70003,
+            f"The app requested an unsupported grant type '{form['grant_type']}'.",
         )
     client_id = form["client_id"]
     secret = state.clients.get((Platform.MICROSOFT, client_id))
@@ -221,4 +226,9 @@ async def microsoft_token(
         new_refresh = ids.refresh_token(Platform.MICROSOFT)
         state.add_refresh_token(account, new_refresh)
         body["refresh_token"] = new_refresh
+    # what msal's account cache needs: an id_token when openid was asked for, client_info when requested
+    if "openid" in requested:
+        body["id_token"] = oidc.id_token(request, account, client_id, state.now(), requested)
+    if form.get("client_info") == "1":
+        body["client_info"] = oidc.client_info(account)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -4,6 +4,8 @@
         env = emu.settings_env()               # CALSYNC_* URLs pointing at it
         async with emu.control() as control: ...
 
+    with running_emulator(tls=True) as emu:    # https; trust emu.ca_path (SDKs that insist on https)
+
 The server runs in a background thread with its own event loop on a port the OS picked (the socket
 is bound before the thread starts, so there is no race for the port), and is stopped cleanly on exit.
 Talk to it over HTTP only: its state belongs to that thread.
@@ -13,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import uvicorn
@@ -26,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from calsync.emulator.app import create_app
 from calsync.emulator.client import EmulatorControl, SyncEmulatorControl
 from calsync.emulator.state import EmulatorState
+from calsync.emulator.tls import TlsFiles, make_certificates
 from calsync.emulator.urls import calsync_settings_env
 
 START_TIMEOUT = 10.0
@@ -35,7 +41,13 @@ class ServerThread:
     """uvicorn serving `app` on an already-bound socket in a daemon thread."""
 
     def __init__(
-        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["auto", "on", "off"] = "on"
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        lifespan: Literal["auto", "on", "off"] = "on",
+        tls: TlsFiles | None = None,
     ) -> None:
         # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto is TCP; without it
         # every response waits ~40 ms for a delayed ACK (headers and body are separate writes)
@@ -43,8 +55,16 @@ class ServerThread:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
+        self.tls = tls
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan=lifespan, loop="asyncio", timeout_graceful_shutdown=2
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan=lifespan,
+            loop="asyncio",
+            timeout_graceful_shutdown=2,
+            ssl_certfile=str(tls.cert_path) if tls else None,
+            ssl_keyfile=str(tls.key_path) if tls else None,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -53,7 +73,7 @@ class ServerThread:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread.start()
@@ -87,16 +107,29 @@ class ServerThread:
 class RunningEmulator:
     base_url: str
     state: EmulatorState
+    ca_path: str | None = None  # with tls=True: the CA certificate that signed the emulator's
 
     def settings_env(self) -> dict[str, str]:
         """CALSYNC_GOOGLE_OAUTH_TOKEN_URL & co. pointing at this emulator."""
         return calsync_settings_env(self.base_url)
 
+    @property
+    def verify(self) -> str | bool:
+        """What to hand to requests/httpx/msal as `verify`: the CA file over https, else True."""
+        return self.ca_path or True
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts the emulator (over https) and the system's CAs."""
+        context = ssl.create_default_context()
+        if self.ca_path:
+            context.load_verify_locations(self.ca_path)
+        return context
+
     def control(self) -> EmulatorControl:
-        return EmulatorControl(self.base_url)
+        return EmulatorControl(self.base_url, verify=self.verify)
 
     def sync_control(self) -> SyncEmulatorControl:
-        return SyncEmulatorControl(self.base_url)
+        return SyncEmulatorControl(self.base_url, verify=self.verify)
 
     @property
     def google_token_url(self) -> str:
@@ -114,29 +147,48 @@ class RunningEmulator:
     def graph_url(self) -> str:
         return f"{self.base_url}/microsoft/graph/v1.0"
 
+    @property
+    def microsoft_authority(self) -> str:
+        """The Entra authority (tenant `common`) for msal; msal requires https, so use tls=True."""
+        return f"{self.microsoft_login_url}/common"
+
 
 @contextmanager
-def running_emulator(state: EmulatorState | None = None, *, host: str = "127.0.0.1") -> Iterator[RunningEmulator]:
+def _tls_files(tls: bool) -> Iterator[TlsFiles | None]:
+    if not tls:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="calsync-emulator-tls-") as directory:
+        yield make_certificates(Path(directory))
+
+
+@contextmanager
+def running_emulator(
+    state: EmulatorState | None = None, *, host: str = "127.0.0.1", tls: bool = False
+) -> Iterator[RunningEmulator]:
+    """`tls=True`: https with a certificate made for this run; `RunningEmulator.ca_path` is its CA."""
     state = state or EmulatorState()
-    server = ServerThread(create_app(state), host)
-    server.start()
-    try:
-        yield RunningEmulator(server.base_url, state)
-    finally:
-        server.stop()
+    with _tls_files(tls) as files:
+        server = ServerThread(create_app(state), host, tls=files)
+        server.start()
+        try:
+            yield RunningEmulator(server.base_url, state, str(files.ca_path) if files else None)
+        finally:
+            server.stop()
 
 
 @asynccontextmanager
 async def running_emulator_async(
-    state: EmulatorState | None = None, *, host: str = "127.0.0.1"
+    state: EmulatorState | None = None, *, host: str = "127.0.0.1", tls: bool = False
 ) -> AsyncIterator[RunningEmulator]:
     state = state or EmulatorState()
-    server = ServerThread(create_app(state), host)
-    await server.astart()
-    try:
-        yield RunningEmulator(server.base_url, state)
-    finally:
-        await server.astop()
+    with _tls_files(tls) as files:
+        server = ServerThread(create_app(state), host, tls=files)
+        await server.astart()
+        try:
+            yield RunningEmulator(server.base_url, state, str(files.ca_path) if files else None)
+        finally:
+            await server.astop()
 
 
 # --- a recording HTTP receiver for push notifications ---------------------------------------------------------

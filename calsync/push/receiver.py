@@ -13,14 +13,15 @@ import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+import structlog
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.store.models import Calendar, PushChannel
 from calsync.store.queries.calendars import mark_due
-from calsync.store.transient import is_transient
+from calsync.store.transient import transient_kind
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.sync.channels import token_digest
 
@@ -28,14 +29,26 @@ if TYPE_CHECKING:
     from calsync.context import AppContext
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 # Everything a receiver does with the database, retries included, finishes within this or gives up.
 RECEIVER_BUDGET_SECONDS = 1.5
-RETRY_ATTEMPTS = 3
+# Enough for a pool whose connections were all closed by the server: the first failure makes SQLAlchemy replace
+# them, but concurrent requests may each meet one dead connection first.
+RETRY_ATTEMPTS = 4
+# PostgreSQL: how long a receiver waits for a calendar row that a sync holds (a sync's write transaction lasts
+# until its commit, which can queue behind the project's change clock under load).
+LOCK_TIMEOUT = "250ms"
+LOCK_TIMEOUT_SQLSTATE = "55P03"
 
 
 class ReceiverUnavailable(Exception):
     """The database could not record the notification in time."""
+
+
+class ReceiverBusy(ReceiverUnavailable):
+    """The database answers, but not within the budget (calendar rows held by syncs, a loaded server): keep the
+    notification and record it in a moment, without making the platform wait or retry."""
 
 
 @dataclass(frozen=True)
@@ -54,15 +67,37 @@ def authentic(channel: PushChannel, presented: str | None) -> bool:
 
 
 async def _within_budget(context: AppContext, what: str, body: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run the write, but answer the platform within the budget: a write still running then goes on in the
+    background (never cancelled mid-statement: that leaves its connection half-closed) and the caller keeps the
+    notification too. Recording it twice only moves a due time to the same place."""
+    write = asyncio.ensure_future(context.db.write_retrying(body, what=what, attempts=RETRY_ATTEMPTS, max_delay=0.2))
+    _IN_FLIGHT.add(write)
+    write.add_done_callback(_finished)
     try:
-        async with asyncio.timeout(RECEIVER_BUDGET_SECONDS):
-            return await context.db.write_retrying(body, what=what, attempts=RETRY_ATTEMPTS, max_delay=0.2)
+        return await asyncio.wait_for(asyncio.shield(write), RECEIVER_BUDGET_SECONDS)
     except TimeoutError as exc:
-        raise ReceiverUnavailable("timeout") from exc
+        # Slow is not down: a database that cannot be reached fails fast (refused, reset, terminated).
+        raise ReceiverBusy("timeout") from exc
     except Exception as exc:
-        if is_transient(exc):
-            raise ReceiverUnavailable(type(exc).__name__) from exc
+        kind = transient_kind(exc)
+        if kind == LOCK_TIMEOUT_SQLSTATE:
+            raise ReceiverBusy(kind) from exc
+        if kind is not None:
+            raise ReceiverUnavailable(kind) from exc
         raise
+
+
+# Writes that outlived their request's budget, referenced until they finish.
+_IN_FLIGHT: set[asyncio.Future[Any]] = set()
+
+
+def _finished(write: asyncio.Future[Any]) -> None:
+    _IN_FLIGHT.discard(write)
+    if write.cancelled():
+        return
+    error = write.exception()  # retrieved here, so a late failure is never "never retrieved"
+    if error is not None and transient_kind(error) is None:
+        log.error("push_write_failed", error=repr(error))
 
 
 async def record(context: AppContext, notifications: Sequence[Notification]) -> tuple[int, int]:
@@ -80,6 +115,8 @@ async def record(context: AppContext, notifications: Sequence[Notification]) -> 
 
 
 async def _record(context: AppContext, session: AsyncSession, notifications: Sequence[Notification]) -> tuple[int, int]:
+    if not context.db.is_sqlite:
+        await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     now = context.clock()
     debounced = now + timedelta(seconds=context.settings.sync_debounce_seconds)
     ids = sorted({item.channel_id for item in notifications})

@@ -60,5 +60,8 @@ def update_lag_class(created_at: datetime, updated_at: datetime) -> int:
 
 def earliest_begin(duration: int, point: datetime) -> datetime | None:
     """The earliest a duration of class `duration` that ends at or after `point` can have begun (an event running
-    at `point` started, an event updated since `point` was created); None for the unbounded class."""
-    return point - CLASS_LIMITS[duration] if duration < UNBOUNDED_CLASS else None
+    at `point` started, an event updated since `point` was created); None for the unbounded class, and where
+    the subtraction would pass the earliest datetime (a filter at 0001-01-01): no stored value lies before it."""
+    if duration >= UNBOUNDED_CLASS or point - datetime.min.replace(tzinfo=point.tzinfo) < CLASS_LIMITS[duration]:
+        return None
+    return point - CLASS_LIMITS[duration]

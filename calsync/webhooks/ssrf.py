@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from calsync.webhooks.hostnames import host_problem
+
 if TYPE_CHECKING:
     from calsync.settings import Settings
 
@@ -133,7 +135,8 @@ def refusal_reason(address: str | IPAddress, *, allow_private: bool = False) -> 
 
 
 def validate_webhook_url(url: str, allow_http: bool, *, allow_private: bool = False) -> str | None:
-    """Cheap, synchronous checks for API input; returns an error message or None. No DNS.
+    """Cheap, synchronous checks for API input; returns an error message or None. No DNS. The host must be
+    well-formed (calsync.webhooks.hostnames), so a malformed one never reaches a resolver.
 
     IP literals are checked here too (a URL of http://169.254.169.254/ is refused at creation, not only at
     delivery); names are checked when delivered, because what they resolve to can change.
@@ -142,6 +145,11 @@ def validate_webhook_url(url: str, allow_http: bool, *, allow_private: bool = Fa
         return f"URL must be at most {MAX_URL_LENGTH} characters"
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         return "URL must not contain whitespace or control characters"
+    if not url.isascii():
+        try:
+            url.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (e.g. from a command line): nothing could store or send it
+            return "URL must not contain unpaired surrogate characters"
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a non-numeric or out-of-range port
@@ -159,6 +167,9 @@ def validate_webhook_url(url: str, allow_http: bool, *, allow_private: bool = Fa
         return "URL must have a host"
     if port == 0:
         return "URL port must not be 0"
+    problem = host_problem(host, bracketed=parts.netloc.startswith("["))
+    if problem:
+        return problem
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:

@@ -165,4 +165,4 @@ async def test_platform_calendars_lists_the_accounts_calendars(
     await control.revoke_grant(account["id"])
     await control.expire_access_tokens(account["id"])
     refused = await tenant.client.get(f"/api/v1/calendars/{created['id']}/platform_calendars")
-    assert refused.status_code == 502 and refused.json()["code"] == "grant_revoked"
+    assert refused.status_code == 409 and refused.json()["code"] == "grant_revoked"

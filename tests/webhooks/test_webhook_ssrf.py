@@ -106,6 +106,8 @@ def test_never_a_target_even_with_private_allowed(address):
         ("https://hooks.example.com:0/", False, "port"),
         ("https://hooks.example.com/a b", False, "whitespace"),
         ("https://hooks.example.com/\n", False, "whitespace"),
+        ("https://hooks.example.com/\x00", False, "control"),
+        ("https://hooks.example.com/\ud800", False, "surrogate"),
         ("https://hooks.example.com/" + "a" * MAX_URL_LENGTH, False, "2048"),
         ("https://127.0.0.1/", False, "not allowed"),
         ("https://[::1]:8443/", False, "not allowed"),
@@ -178,3 +180,18 @@ async def test_ip_literal_skips_dns():
 
     target = await vet_url("https://[2606:4700:4700::1111]:8443/", TargetPolicy(), resolver=must_not_resolve)
     assert target.addresses == ("2606:4700:4700::1111",) and target.port == 8443
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1%09:8000/h", "https://%00/", "https://xn--/", "https://127.1/", "https://a_b.example/"]
+)
+async def test_malformed_hosts_are_refused_before_any_lookup(url):
+    """Even where http and private targets are allowed (and for URLs stored before hosts were checked at
+    creation), a host that is not a name or an address is refused at delivery without asking a resolver."""
+
+    async def must_not_resolve(host, port):
+        raise AssertionError(f"resolver called for {host!r}")
+
+    assert validate_webhook_url(url, True, allow_private=True) is not None
+    with pytest.raises(TargetRefused, match="URL host"):
+        await vet_url(url, TargetPolicy(allow_http=True, allow_private=True), resolver=must_not_resolve)

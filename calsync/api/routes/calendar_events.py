@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.datetimes import parse_query_datetime
+from calsync.api.datetimes import (
+    ASCII_SPACE,
+    DATETIME_PATTERN,
+    OPTIONAL_DATETIME_PATTERN,
+    RANGE_TEXT,
+    OutOfRange,
+    parse_query_datetime,
+)
 from calsync.api.errors import bad_query, not_found
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS
@@ -43,23 +50,52 @@ _EXAMPLES = {
 def _datetime_param(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
-    parsed = parse_query_datetime(value)
+    try:
+        parsed = parse_query_datetime(value)
+    except OutOfRange:
+        raise bad_query(
+            f"Invalid {name}: out of range. Use a datetime between {RANGE_TEXT} (after its UTC offset).",
+            code="invalid_datetime",
+            field=name,
+        ) from None
     if parsed is None:
         raise bad_query(
-            f"Invalid {name} format. Use ISO 8601 format (e.g., {_EXAMPLES[name]})", code="invalid_datetime"
+            f"Invalid {name} format. Use ISO 8601 format (e.g., {_EXAMPLES[name]})", code="invalid_datetime", field=name
         )
     return parsed
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+# What `_bool_param` takes, for the OpenAPI document: any case, surrounding ASCII whitespace ignored.
+_BOOL_PATTERN = "^[ \\t\\n\\r\\f\\v]*(?:{})[ \\t\\n\\r\\f\\v]*$".format(
+    "|".join("".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in word) for word in (*_TRUE, *_FALSE))
+)
 
 
 def _bool_param(name: str, value: str | None) -> bool | None:
     if value is None:
         return None
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes"):
+    lowered = value.strip(ASCII_SPACE).lower()
+    if lowered in _TRUE:
         return True
-    if lowered in ("false", "0", "no"):
+    if lowered in _FALSE:
         return False
-    raise bad_query(f"Invalid {name}. Use true or false.")
+    raise bad_query(f"Invalid {name}. Use true or false.", field=name)
+
+
+def _datetime_query(description: str, empty_is_absent: bool = False, deprecated: bool = False) -> Any:
+    """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.api.datetimes).
+    Only the documentation: the value is parsed by the handler, which words its errors as the anchor does."""
+    pattern = OPTIONAL_DATETIME_PATTERN if empty_is_absent else DATETIME_PATTERN
+    return Query(
+        description=f"{description}. Between {RANGE_TEXT} once its UTC offset is applied.",
+        json_schema_extra={"pattern": pattern},
+        deprecated=deprecated,
+    )
+
+
+def _bool_query(description: str) -> Any:
+    return Query(description=description, json_schema_extra={"pattern": _BOOL_PATTERN})
 
 
 @router.get(
@@ -78,21 +114,30 @@ async def list_calendar_events(
     caller: Annotated[Caller, Depends(authenticate)],
     calendar_id: Annotated[str | None, Query(description="A `cal_…` id; unknown ids give an empty list")] = None,
     calendar_deduplication_key: Annotated[str | None, Query()] = None,
-    updated_at_gte: Annotated[str | None, Query(description="ISO 8601 datetime")] = None,
-    updated_after: Annotated[str | None, Query(deprecated=True, description="Alias of updated_at_gte")] = None,
+    updated_at_gte: Annotated[str | None, _datetime_query("ISO 8601 datetime; empty: see updated_after", True)] = None,
+    updated_after: Annotated[
+        str | None, _datetime_query("Alias of updated_at_gte, used when that is absent or empty", True, deprecated=True)
+    ] = None,
     event_id: Annotated[str | None, Query(description="An `evt_…` id")] = None,
-    start_time_gte: Annotated[str | None, Query()] = None,
-    start_time_lte: Annotated[str | None, Query(description="calsync addition")] = None,
-    end_time_gte: Annotated[str | None, Query(description="calsync addition")] = None,
-    end_time_lte: Annotated[str | None, Query()] = None,
-    is_deleted: Annotated[str | None, Query(description="calsync addition: true or false")] = None,
-    include_raw: Annotated[str | None, Query(description="calsync addition: false leaves `raw` out")] = None,
-    ordering: Annotated[str | None, Query(description=", ".join(ORDERINGS))] = None,
+    start_time_gte: Annotated[str | None, _datetime_query("ISO 8601 datetime")] = None,
+    start_time_lte: Annotated[str | None, _datetime_query("calsync addition")] = None,
+    end_time_gte: Annotated[str | None, _datetime_query("calsync addition")] = None,
+    end_time_lte: Annotated[str | None, _datetime_query("ISO 8601 datetime")] = None,
+    is_deleted: Annotated[str | None, _bool_query("calsync addition: true or false")] = None,
+    include_raw: Annotated[str | None, _bool_query("calsync addition: false leaves `raw` out")] = None,
+    ordering: Annotated[
+        str | None,
+        # Empty means the default, as the anchor; anything else is refused with the anchor's message (so the
+        # values are listed here rather than made a Literal, whose refusal FastAPI would word).
+        Query(description=", ".join(ORDERINGS), json_schema_extra={"enum": [*ORDERINGS, ""]}),
+    ] = None,
     cursor: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     chosen = ordering or "-updated_at"
     if chosen not in ORDERINGS:
-        raise bad_query(f"Invalid ordering. Allowed values: {', '.join(ORDERINGS)}", code="invalid_ordering")
+        raise bad_query(
+            f"Invalid ordering. Allowed values: {', '.join(ORDERINGS)}", code="invalid_ordering", field="ordering"
+        )
     updated_value = updated_at_gte if updated_at_gte else (updated_after or None)
     filters = event_queries.EventFilters(
         event_object_id=event_id,

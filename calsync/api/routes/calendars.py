@@ -182,6 +182,7 @@ async def patch_calendar(
 
 @router.delete(
     "/calendars/{object_id}",
+    response_class=Response,
     operation_id="Delete Calendar",
     summary="Delete a calendar and its events",
     responses={200: {"description": "Deleted (empty body, as the anchor)"}, 404: {"description": "Calendar not found"}},

@@ -1,4 +1,5 @@
-"""Pieces every router shares: the OpenAPI header parameters the anchor declares, and body-field hints."""
+"""Pieces every router shares: the OpenAPI header parameters the anchor declares, body-field hints, and the
+check every path and query parameter passes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from typing import Any
 
 from fastapi import Request
 
-# The anchor's spec declares these two headers on every calendar operation; we keep them in the docs.
+from calsync.api.errors import bad_query, is_json_media_type, unsupported_media_type
+from calsync.api.inputs import text_problem
+
+# The anchor's spec declares these two headers on every calendar operation; we keep them in the docs (Content-Type
+# only where there is a body: calsync/api/openapi.py).
 ANCHOR_HEADERS: list[dict[str, Any]] = [
     {
         "name": "Authorization",
@@ -34,3 +39,38 @@ def allowed_fields(fields: Sequence[str]) -> Any:
         request.state.allowed_fields = fields
 
     return mark
+
+
+async def reject_unstorable_parameters(request: Request) -> None:
+    """An app-wide dependency: no path or query parameter of any endpoint (ids, filters, keys, their names too)
+    may carry a string the databases cannot take (calsync.api.inputs). Runs before the endpoint's own
+    parameters are read, so no handler ever sees one. (Async: a sync dependency would cost a thread hop.)"""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        problem = text_problem(name) or text_problem(str(value))
+        if problem is not None:
+            code, message = problem
+            raise bad_query(f"Invalid {name}: {message}", code, field=name)
+
+
+async def require_json_media_type(request: Request) -> None:
+    """An app-wide dependency: an operation that takes a body takes JSON only, declared as such. Without this, a
+    body sent without a Content-Type would be refused only when it also failed validation. A body that is
+    optional may be left out (with any or no Content-Type)."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None:
+        return
+    content_type = request.headers.get("content-type")
+    if content_type is not None and is_json_media_type(content_type):
+        return
+    if content_type is None and not body_field.field_info.is_required() and not _has_body(request):
+        return
+    raise unsupported_media_type(content_type or "")
+
+
+def _has_body(request: Request) -> bool:
+    if "transfer-encoding" in request.headers:
+        return True
+    try:
+        return int(request.headers.get("content-length", "0")) > 0
+    except ValueError:
+        return True

@@ -33,7 +33,7 @@ async def health() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/ready", summary="The database is reachable")
+@router.get("/ready", summary="The database is reachable", responses={503: {"description": "The database is not"}})
 async def ready(request: Request) -> JSONResponse:
     try:
         await get_context(request).db.ping()

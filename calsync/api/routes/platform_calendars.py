@@ -13,7 +13,7 @@ from calsync.api.errors import ApiError, not_found
 from calsync.api.routes.common import ANCHOR_HEADERS
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
-from calsync.providers.base import ErrorKind, ProviderError
+from calsync.providers.base import DISCONNECTING_KINDS, ErrorKind, ProviderError
 from calsync.providers.registry import make_provider
 from calsync.store.models import Calendar
 from calsync.store.queries import calendars as calendar_queries
@@ -44,17 +44,28 @@ async def _access_token(context: AppContext, calendar: Calendar, request: Reques
 
 
 def _platform_error(exc: ProviderError) -> ApiError:
+    """Throttling is the platform's 429, passed on. A refusal of the calendar's own grant or app credentials (what
+    disconnects a calendar: a revoked grant, a wrong client secret) is the calendar's state, not a failure of the
+    platform: 409, fixed by PATCHing new credentials. Only the platform failing (outage, timeout, a reply we do not
+    understand) is a 502."""
+    body = {"error": exc.message, "code": exc.kind.value}
     if exc.kind is ErrorKind.THROTTLED:
-        seconds = str(max(1, int(exc.retry_after or 30)))
-        return ApiError(429, {"error": exc.message, "code": exc.kind.value}, headers={"Retry-After": seconds})
-    return ApiError(502, {"error": exc.message, "code": exc.kind.value})
+        return ApiError(429, body, headers={"Retry-After": str(max(1, int(exc.retry_after or 30)))})
+    if exc.kind in DISCONNECTING_KINDS:
+        return ApiError(409, body)
+    return ApiError(502, body)
 
 
 @router.get(
     "/calendars/{object_id}/platform_calendars",
     operation_id="List Platform Calendars",
     summary="List the account's calendars on the platform (calsync addition)",
-    responses={404: {"description": "Calendar not found"}, 502: {"description": "The platform refused"}},
+    responses={
+        404: {"description": "Calendar not found"},
+        409: {"description": "The platform refused the calendar's credentials (`code` says why): PATCH new ones"},
+        429: {"description": "The platform throttled"},
+        502: {"description": "The platform failed or is unreachable"},
+    },
     openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_platform_calendars(

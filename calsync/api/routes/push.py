@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 
 from calsync import json_codec
 from calsync.api.auth import get_context
+from calsync.api.inputs import first_text_problem
 from calsync.json_response import JSONResponse
 from calsync.push import receiver
 from calsync.push.missed import MissedNotifications
@@ -26,11 +27,18 @@ MAX_VALIDATION_TOKEN = 1024
 RETRY_AFTER_SECONDS = "5"
 
 
-async def _record(request: Request, platform: str, notifications: list[Notification]) -> tuple[int, int] | Response:
-    """Record the notifications, or answer 503 when the database cannot take them in time: the platform may retry,
-    and this process keeps them to record as soon as the database is back (calsync.push.upkeep)."""
+async def _record(
+    request: Request, platform: str, notifications: list[Notification], *, accepted: Response
+) -> tuple[int, int] | Response:
+    """Record the notifications. When syncs hold the calendar rows, keep them to record in a moment and answer
+    `accepted` at once. When the database cannot be reached, keep them too and answer 503, so the platform retries
+    as well (calsync.push.upkeep records what was kept as soon as the database is back)."""
     try:
         return await receiver.record(get_context(request), notifications)
+    except receiver.ReceiverBusy:
+        missed_notifications(request).add(notifications)
+        PUSH_NOTIFICATIONS.labels(platform, "queued").inc(len(notifications))
+        return accepted
     except receiver.ReceiverUnavailable as exc:
         missed_notifications(request).add(notifications)
         PUSH_NOTIFICATIONS.labels(platform, "deferred").inc(len(notifications))
@@ -59,7 +67,8 @@ async def google_notification(request: Request) -> Response:
         # The handshake after a watch: nothing changed yet (the sync that opened the channel schedules one more
         # incremental sync itself, which covers changes made while the channel was being opened).
         return Response(status_code=200)
-    outcome = await _record(request, "google", [Notification(channel_id, headers.get("x-goog-channel-token"))])
+    notification = Notification(channel_id, headers.get("x-goog-channel-token"))
+    outcome = await _record(request, "google", [notification], accepted=Response(status_code=200))
     if isinstance(outcome, Response):
         return outcome
     if not outcome[0]:
@@ -89,7 +98,12 @@ async def _graph_batch(request: Request) -> list[dict[str, Any]] | Response:
     except (ValueError, UnicodeDecodeError):
         return JSONResponse({"detail": "Invalid JSON"}, status_code=400)
     value = body.get("value") if isinstance(body, dict) else None
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+    # An item carrying text no database can take (NUL, a lone surrogate) names no channel of ours: skipped.
+    return (
+        [item for item in value if isinstance(item, dict) and first_text_problem(item) is None]
+        if isinstance(value, list)
+        else []
+    )
 
 
 def _client_state(item: dict[str, Any]) -> str | None:
@@ -106,7 +120,7 @@ async def microsoft_notification(request: Request) -> Response:
     notifications = [
         Notification(str(item["subscriptionId"]), _client_state(item)) for item in items if item.get("subscriptionId")
     ]
-    outcome = await _record(request, "microsoft", notifications)
+    outcome = await _record(request, "microsoft", notifications, accepted=Response(status_code=202))
     if isinstance(outcome, Response):
         return outcome
     accepted, rejected = outcome
@@ -132,7 +146,7 @@ async def microsoft_lifecycle(request: Request) -> Response:
         for item in items
         if item.get("subscriptionId") and item.get("lifecycleEvent") in LIFECYCLE_EVENTS
     ]
-    outcome = await _record(request, "microsoft", notifications)
+    outcome = await _record(request, "microsoft", notifications, accepted=Response(status_code=202))
     if isinstance(outcome, Response):
         return outcome
     if outcome[1]:

@@ -6,18 +6,20 @@ manual retry. Everything is scoped to the caller's project: another project's id
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
 from pydantic_core import PydanticCustomError
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, field_errors, not_found
+from calsync.api.inputs import STRIPPED_CLASS, check_text, quoted
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.api.schemas import RequestModel
 from calsync.json_response import JSONResponse
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import queries, secret_store, serializers
@@ -25,6 +27,16 @@ from calsync.webhooks.payloads import TRIGGERS
 from calsync.webhooks.ssrf import MAX_URL_LENGTH, validate_webhook_url
 
 router = APIRouter(prefix="/api/v1", tags=["Webhooks"])
+
+
+class _SecretId(StringConvertor):
+    """`/webhook_secret/rotate` is a resource of its own (POST only). As in OpenAPI, the literal path wins over the
+    template: DELETE /webhook_secret/rotate is a 405, not an attempt to delete a secret called "rotate"."""
+
+    regex = "(?!rotate$)[^/]+"
+
+
+register_url_convertor("secret_id", _SecretId())
 
 PAGE_SIZE = 25
 ORDERING = "-created_at"
@@ -45,7 +57,7 @@ def _url(value: Any) -> str:
         raise PydanticCustomError(
             "max_length", "Ensure this field has no more than {max_length} characters.", {"max_length": MAX_URL_LENGTH}
         )
-    return text
+    return check_text(text)
 
 
 def _triggers(value: Any) -> list[str]:
@@ -57,8 +69,7 @@ def _triggers(value: Any) -> list[str]:
         raise PydanticCustomError("empty", "This list may not be empty.")
     for item in value:
         if item not in TRIGGERS:
-            shown = item if isinstance(item, str) else json.dumps(item)
-            raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": shown})
+            raise PydanticCustomError("invalid_choice", '"{value}" is not a valid choice.', {"value": quoted(item)})
     return list(dict.fromkeys(value))  # de-duplicated, order kept
 
 
@@ -68,32 +79,43 @@ def _bool(value: Any) -> bool:
     return value
 
 
-WebhookUrl = Annotated[str, BeforeValidator(_url)]
-Triggers = Annotated[list[str], BeforeValidator(_triggers)]
+# The syntax of an acceptable URL, for the OpenAPI document: what `_check_url` takes, except what no pattern can
+# say (IDNA names, given in Unicode or as xn-- labels; a name's 253 characters; ports up to 65535; the 2048
+# characters; http only with CALSYNC_WEBHOOK_ALLOW_HTTP; private addresses only with
+# CALSYNC_WEBHOOK_ALLOW_PRIVATE_TARGETS).
+_SPACE = f"[{STRIPPED_CLASS}]"
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = f"(?:(?:{_LABEL}\\.)*{_LABEL}\\.?|\\[[0-9A-Fa-f:.]+\\])"
+_URL_PATTERN = (
+    f"^{_SPACE}*[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(?::[0-9]*)?"
+    f"(?:[/?#][^{STRIPPED_CLASS}\\u0000-\\u001f\\u007f]*)?{_SPACE}*$"
+)
+URL_SCHEMA = WithJsonSchema({"type": "string", "pattern": _URL_PATTERN})
+TRIGGERS_SCHEMA = WithJsonSchema({"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(TRIGGERS)}})
+FLAG_SCHEMA = WithJsonSchema({"type": "boolean"})
+
+WebhookUrl = Annotated[str, BeforeValidator(_url), URL_SCHEMA]
+Triggers = Annotated[list[str], BeforeValidator(_triggers), TRIGGERS_SCHEMA]
 StrictFlag = Annotated[bool, BeforeValidator(_bool)]
 TRIGGERS_DOC = "Any of: " + ", ".join(TRIGGERS)
 
 
-class CreateWebhookRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CreateWebhookRequest(RequestModel):
     url: WebhookUrl = Field(description="https URL that receives the POSTs")
     triggers: Triggers = Field(description=TRIGGERS_DOC)
     is_active: StrictFlag = Field(default=True, description="Inactive webhooks receive nothing")
 
 
-class PatchWebhookRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PatchWebhookRequest(RequestModel):
+    # Optional, never null (the handler refuses an explicit null): the schemas leave null out.
+    url: Annotated[WebhookUrl | None, URL_SCHEMA] = None
+    triggers: Annotated[Triggers | None, TRIGGERS_SCHEMA] = None
+    is_active: Annotated[StrictFlag | None, FLAG_SCHEMA] = None
 
-    url: WebhookUrl | None = None
-    triggers: Triggers | None = None
-    is_active: StrictFlag | None = None
 
-
-class RotateSecretRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    previous_expires_in_hours: float = Field(
+class RotateSecretRequest(RequestModel):
+    # Strict: a JSON number only (not "72" nor true), as the schema says.
+    previous_expires_in_hours: Annotated[float, Strict()] = Field(
         default=secret_store.ROTATION_OVERLAP.total_seconds() / 3600,
         ge=0,
         le=secret_store.MAX_ROTATION_OVERLAP.total_seconds() / 3600,
@@ -161,7 +183,8 @@ async def rotate_webhook_secret(
 
 
 @router.delete(
-    "/webhook_secret/{secret_id}",
+    "/webhook_secret/{secret_id:secret_id}",
+    response_class=Response,
     operation_id="Delete Webhook Secret",
     summary="Retire a previous secret now (ends the rotation overlap); the newest cannot be deleted",
     responses={404: {"description": "Not found"}, 409: {"description": "It is the newest secret"}},
@@ -300,6 +323,7 @@ async def patch_webhook(
 
 @router.delete(
     "/webhooks/{object_id}",
+    response_class=Response,
     operation_id="Delete Webhook",
     summary="Delete a webhook, its queued deliveries and its delivery log",
     responses={200: {"description": "Deleted (empty body)"}, 404: {"description": "Not found"}},

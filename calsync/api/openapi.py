@@ -1,0 +1,157 @@
+"""The OpenAPI document, made to say what the server does. FastAPI derives a document from the routes, but
+some of what every operation shares is decided elsewhere (calsync.api.errors, .auth, .routes.common), so it is
+stated here, once, for all operations:
+
+- the error responses each operation can give, with their bodies (FastAPI's 422, which calsync never sends,
+  is dropped: validation errors are the anchor's 400);
+- the `Content-Type` header the anchor declares, on the operations that take a body only (without it a body is
+  refused with 415), as a pattern of the media types that are parsed as JSON;
+- no query or path parameter may hold NUL (calsync.api.routes.common), and none is ever null in a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from calsync.api.inputs import NO_NUL_PATTERN
+
+# `application/json` or any `application/…+json`, parameters allowed (`; charset=utf-8`): the media types FastAPI
+# parses as JSON (calsync.api.errors.is_json_media_type), case-insensitively.
+_CI_APPLICATION = "".join(f"[{c.upper()}{c}]" for c in "application")
+_CI_JSON = "[Jj][Ss][Oo][Nn]"
+JSON_MEDIA_TYPE_PATTERN = f"^[ \\t]*{_CI_APPLICATION}/(?:[^;/]*\\+)?{_CI_JSON}[ \\t]*(?:;.*)?$"
+
+_REF = "#/components/schemas/"
+ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
+    "FieldErrors": {
+        "type": "object",
+        "description": "The anchor's (DRF) field errors: each refused body field with its messages, or "
+        "`non_field_errors`",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
+    "ErrorMessage": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "code": {"type": "string", "description": "Machine-readable reason"},
+            "field": {"type": "string", "description": "The query or path parameter refused"},
+        },
+    },
+    "ErrorDetail": {
+        "type": "object",
+        "required": ["detail"],
+        "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    },
+}
+
+
+def _body(*names: str) -> dict[str, Any]:
+    refs = [{"$ref": _REF + name} for name in names]
+    return {"application/json": {"schema": refs[0] if len(refs) == 1 else {"anyOf": refs}}}
+
+
+_HEADER = {"schema": {"type": "string"}, "required": True}
+# Every error response an operation can give, by status: (description, body, headers).
+ERRORS: dict[str, dict[str, Any]] = {
+    "400": {
+        "description": "Invalid input: a body field (field errors), a parameter (`error`, `code`, `field`) or a "
+        "body that is not JSON (`detail`, `code`)",
+        "content": _body("FieldErrors", "ErrorMessage", "ErrorDetail"),
+    },
+    "401": {
+        "description": "Missing, malformed or unknown API key",
+        "content": _body("ErrorDetail"),
+        "headers": {"WWW-Authenticate": {**_HEADER, "description": "Always `Token`"}},
+    },
+    "404": {"description": "Not found, or an invalid cursor", "content": _body("ErrorMessage", "ErrorDetail")},
+    "409": {"description": "Conflict", "content": _body("ErrorMessage")},
+    "413": {"description": "Body over CALSYNC_MAX_BODY_BYTES", "content": _body("ErrorDetail")},
+    "415": {"description": "A body that is not sent as JSON", "content": _body("ErrorDetail")},
+    "429": {
+        "description": "Throttled",
+        "content": _body("ErrorDetail", "ErrorMessage"),
+        "headers": {"Retry-After": {**_HEADER, "description": "Seconds to wait"}},
+    },
+    "502": {"description": "The calendar platform refused or failed", "content": _body("ErrorMessage")},
+    "503": {
+        "description": "The database is unavailable for a moment (`code`: `database_unavailable`, with Retry-After): "
+        "retry",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+}
+
+
+def install(app: FastAPI) -> None:
+    """Serve the generated document with the shared parts stated (computed once, as FastAPI caches it)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def describe(document: dict[str, Any]) -> dict[str, Any]:
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas.update(ERROR_SCHEMAS)
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            _describe_operation(operation)
+    return document
+
+
+def _describe_operation(operation: dict[str, Any]) -> None:
+    body = operation.get("requestBody")
+    parameters = []
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "header" and parameter["name"].lower() == "content-type":
+            if body is None:
+                continue  # a GET or DELETE sends no body, so no media type
+            # Not `required`: the request body's own media type states that a body is JSON, and a body that is
+            # optional may be left out with its header (calsync.api.routes.common.require_json_media_type).
+            parameter = {
+                **parameter,
+                "required": False,
+                "schema": {"type": "string", "pattern": JSON_MEDIA_TYPE_PATTERN, "default": "application/json"},
+                "description": "Required with a body: application/json or another JSON media type (a body sent "
+                "without one is refused with 415)",
+            }
+        elif parameter["in"] in ("query", "path"):
+            parameter = {**parameter, "schema": _url_parameter_schema(parameter["schema"])}
+        parameters.append(parameter)
+    operation["parameters"] = parameters
+
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    # 503: any request meets a database fault as an expected event (calsync.api.errors.CatchAllMiddleware).
+    statuses = set(responses) | {"400", "503"}
+    if any(p["in"] == "header" and p["name"] == "Authorization" for p in parameters):
+        statuses.add("401")
+    if any(p["in"] == "path" or p["name"] == "cursor" for p in parameters):
+        statuses.add("404")
+    if body is not None:
+        statuses |= {"413", "415"}
+    for status in sorted(statuses):
+        if status in ERRORS:
+            # Keep an operation's own description ("Calendar not found"), add the shared body and headers.
+            described = responses.get(status, {})
+            responses[status] = {**ERRORS[status], **{k: v for k, v in described.items() if k == "description"}}
+
+
+def _url_parameter_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter in the URL is a string or absent, never null; and never holds NUL."""
+    options = schema.get("anyOf")
+    if options:
+        kept = [option for option in options if option.get("type") != "null"]
+        if len(kept) == 1:
+            schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **kept[0]}
+    if schema.get("type") == "string" and "pattern" not in schema and "enum" not in schema:
+        schema = {**schema, "pattern": NO_NUL_PATTERN}
+    return schema

@@ -1,0 +1,98 @@
+"""schemathesis hooks of the fuzz suite (tests/api/test_fuzz_contract.py), loaded by `schemathesis run` through
+SCHEMATHESIS_HOOKS.
+
+The OpenAPI document states every input rule JSON Schema can state. What remains depends on state or on rules
+no schema language has (docs/api.md, "Input rules"): uniqueness within a project, the anchor's limit on the
+metadata object's JSON length, a key's length in bytes, a webhook URL's IDNA and address policy, the instant
+range of a datetime.
+Generated *valid* cases are kept to those rules here, so that the positive_data_acceptance check ("valid data
+is accepted") holds the server to exactly its promise. Invalid (negative) cases are left alone: each of these
+rules only ever makes the server refuse more.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import schemathesis
+
+from calsync.api.datetimes import OutOfRange, parse_query_datetime
+from calsync.api.schemas import MAX_INDEXED_BYTES, MAX_METADATA_LENGTH
+from calsync.webhooks.ssrf import MAX_URL_LENGTH, validate_webhook_url
+
+# The settings the suite's server runs with (the defaults: https only, no private addresses).
+WEBHOOK_ALLOW_HTTP = False
+WEBHOOK_ALLOW_PRIVATE = False
+DATETIME_PARAMETERS = ("updated_at_gte", "updated_after", "start_time_gte", "start_time_lte", "end_time_gte")
+DATETIME_PARAMETERS += ("end_time_lte",)
+
+
+def _positive(case: Any) -> bool:
+    return case.meta is not None and case.meta.generation.mode.is_positive
+
+
+def _body(case: Any) -> dict[str, Any]:
+    return case.body if isinstance(case.body, dict) else {}
+
+
+def _follows_rules(case: Any) -> bool:
+    if not _positive(case):
+        return True
+    body = _body(case)
+    key = body.get("deduplication_key")
+    if isinstance(key, str) and len(key.strip().encode()) > MAX_INDEXED_BYTES:
+        return False
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and len(json.dumps(metadata)) > MAX_METADATA_LENGTH:
+        return False
+    url = body.get("url")
+    if isinstance(url, str) and validate_webhook_url(
+        url.strip(), WEBHOOK_ALLOW_HTTP, allow_private=WEBHOOK_ALLOW_PRIVATE
+    ):
+        return False
+    for name in DATETIME_PARAMETERS:
+        value = (case.query or {}).get(name)
+        if isinstance(value, str):
+            try:
+                parse_query_datetime(value)
+            except OutOfRange:
+                return False
+    return True
+
+
+# Marks the part of a key or URL this module added, so that a case sent again gets a new one instead of two.
+_MARK = "~calsync-fuzz-"
+
+
+def _new_keys(case: Any) -> None:
+    """A valid creation with keys new in the project: a duplicate `deduplication_key` or webhook URL is refused
+    with the anchor's 400, however valid it is on its own. Applied at each send (a case may be sent twice)."""
+    body = _body(case)
+    key = body.get("deduplication_key")
+    if isinstance(key, str | int | float) and not isinstance(key, bool):
+        base = str(key).strip().split(_MARK)[0][:900].encode()[: MAX_INDEXED_BYTES - 100].decode(errors="ignore")
+        body["deduplication_key"] = f"{base}{_MARK}{uuid.uuid4().hex}"
+    url = body.get("url")
+    if isinstance(url, str):
+        url = url.strip().split(_MARK)[0]
+        url = url[: MAX_URL_LENGTH - 60]  # room for the mark; the host stays whole (at most 253 characters)
+        body["url"] = f"{url}{'&' if '#' in url else '#'}{_MARK}{uuid.uuid4().hex}"
+
+
+@schemathesis.hook
+def filter_case(context: Any, case: Any) -> bool:
+    return _follows_rules(case)
+
+
+@schemathesis.hook
+def before_add_examples(context: Any, examples: list[Any]) -> None:
+    # The examples phase materializes the schema's examples without `filter_case`.
+    examples[:] = [case for case in examples if _follows_rules(case)]
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    if _positive(case):
+        _new_keys(case)

@@ -1,0 +1,70 @@
+"""The platforms' official SDKs against a live emulator: Google over http, Microsoft over https (msal
+insists on it), one emulator each per session, reset before every test. The SDKs are wired up by the
+functions of examples/emulator_sdk.py, which docs/emulator.md quotes."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from calsync.emulator.client import EmulatorControl, SyncEmulatorControl
+from calsync.emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "emulator_sdk.py"
+
+
+def _load_example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("emulator_sdk", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+sdk = _load_example()
+
+
+@pytest.fixture(scope="session")
+def google_emu() -> Iterator[RunningEmulator]:
+    with running_emulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def ms_emu() -> Iterator[RunningEmulator]:
+    with running_emulator(tls=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def receiver_server() -> Iterator[Receiver]:
+    with running_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def receiver(receiver_server: Receiver) -> Receiver:
+    receiver_server.reset()
+    return receiver_server
+
+
+@pytest.fixture
+def gcontrol(google_emu: RunningEmulator) -> Iterator[SyncEmulatorControl]:
+    with google_emu.sync_control() as control:
+        control.reset()
+        yield control
+        control.wait_notifications(5)
+
+
+@pytest.fixture
+async def mcontrol(ms_emu: RunningEmulator) -> AsyncIterator[EmulatorControl]:
+    async with ms_emu.control() as control:
+        await control.reset()
+        yield control
+        await control.wait_notifications(5)
