@@ -168,6 +168,60 @@ class Population:
     max_event_id: int
 
 
+async def bulk_load_events(
+    kind: str, context: Any, database_url: str, project_id: int, first: int, ncal: int, n: int, now: datetime
+) -> None:
+    """`n` events over the calendars with ids first .. first + ncal - 1 of the project, straight into the database
+    (the module's docstring describes them). Also used by bench/dashboard_pages.py."""
+    from sqlalchemy import text
+
+    if kind == "postgres":
+        import asyncpg
+        from sqlalchemy.engine import make_url
+
+        dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            indexes = await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'calendar_events' "
+                "AND indexname LIKE 'ix_%'"
+            )
+            for row in indexes:
+                await conn.execute(f'DROP INDEX "{row["indexname"]}"')
+            await conn.execute(
+                PG_LOAD,
+                project_id,
+                first,
+                ncal,
+                n,
+                now - timedelta(days=30),
+                now - timedelta(days=90),
+            )
+            for row in indexes:
+                await conn.execute(row["indexdef"])
+            await conn.execute(
+                "UPDATE projects SET change_seq = $1, events_clock = $2 WHERE id = $3", n, now, project_id
+            )
+            await conn.execute("VACUUM ANALYZE")
+        finally:
+            await conn.close()
+    else:
+        async with context.db.write() as session:
+            await session.execute(
+                text(SQLITE_LOAD),
+                {
+                    "n": n,
+                    "project_id": project_id,
+                    "first": first,
+                    "ncal": ncal,
+                    "start_base": (now - timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S"),
+                    "created_base": (now - timedelta(days=90)).strftime("%Y-%m-%d %H:%M:%S"),
+                },
+            )
+        async with context.db.write() as session:
+            await session.execute(text("ANALYZE"))
+
+
 async def load(kind: str, database_url: str, args: argparse.Namespace, key: str) -> Population:
     from sqlalchemy import select, text
 
@@ -193,51 +247,7 @@ async def load(kind: str, database_url: str, args: argparse.Namespace, key: str)
         first = min(ids)
         assert ids == list(range(first, first + len(ids)))
         started = time.monotonic()
-        if kind == "postgres":
-            import asyncpg
-            from sqlalchemy.engine import make_url
-
-            dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-            conn = await asyncpg.connect(dsn)
-            try:
-                indexes = await conn.fetch(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'calendar_events' "
-                    "AND indexname LIKE 'ix_%'"
-                )
-                for row in indexes:
-                    await conn.execute(f'DROP INDEX "{row["indexname"]}"')
-                await conn.execute(
-                    PG_LOAD,
-                    tenant.project_id,
-                    first,
-                    len(ids),
-                    n,
-                    now - timedelta(days=30),
-                    now - timedelta(days=90),
-                )
-                for row in indexes:
-                    await conn.execute(row["indexdef"])
-                await conn.execute(
-                    "UPDATE projects SET change_seq = $1, events_clock = $2 WHERE id = $3", n, now, tenant.project_id
-                )
-                await conn.execute("VACUUM ANALYZE")
-            finally:
-                await conn.close()
-        else:
-            async with context.db.write() as session:
-                await session.execute(
-                    text(SQLITE_LOAD),
-                    {
-                        "n": n,
-                        "project_id": tenant.project_id,
-                        "first": first,
-                        "ncal": len(ids),
-                        "start_base": (now - timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S"),
-                        "created_base": (now - timedelta(days=90)).strftime("%Y-%m-%d %H:%M:%S"),
-                    },
-                )
-            async with context.db.write() as session:
-                await session.execute(text("ANALYZE"))
+        await bulk_load_events(kind, context, database_url, tenant.project_id, first, len(ids), n, now)
         print(f"{kind}: loaded {n:,} events in {time.monotonic() - started:.0f} s", flush=True)
         async with context.db.read() as session:
             rows = (await session.execute(select(Calendar.object_id, Calendar.deduplication_key))).all()

@@ -22,6 +22,7 @@ from calsync.api.routes import calendar_events, calendars, health, platform_cale
 from calsync.api.routes import webhooks as webhook_routes
 from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
 from calsync.context import AppContext
+from calsync.dashboard.app import mount_dashboard
 from calsync.json_response import JSONResponse
 from calsync.push.missed import MissedNotifications
 
@@ -64,6 +65,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(platform_calendars.router)
     app.include_router(webhook_routes.router)
     openapi.install(app)
+    mount_dashboard(app, context)  # /dashboard: the operators' web pages (docs/dashboard.md)
     # Outermost first: the catch-all must wrap everything, including the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=context.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

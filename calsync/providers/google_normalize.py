@@ -61,6 +61,18 @@ def _video_entry_point(conference: Any) -> str | None:
     return None
 
 
+def meeting_link_sources(item: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The texts searched for the meeting link, in priority order, each with the field it comes from (the dashboard
+    names where an event's link was found)."""
+    return [
+        ("conferenceData.entryPoints[video].uri", _video_entry_point(item.get("conferenceData"))),
+        ("hangoutLink", item.get("hangoutLink")),
+        ("location", item.get("location")),
+        ("description", item.get("description")),
+        ("summary", item.get("summary")),
+    ]
+
+
 def normalize_event(item: dict[str, Any], *, calendar_time_zone: str | None = None) -> NormalizedEvent | None:
     """One event of an events.list / events.get reply, or None when it has no usable id.
 
@@ -83,13 +95,7 @@ def normalize_event(item: dict[str, Any], *, calendar_time_zone: str | None = No
     if end is None and start is not None and status != "cancelled":
         end = start  # a live event without a usable end: zero length rather than an open interval
     organizer = item.get("organizer")
-    url, platform = meeting_link(
-        _video_entry_point(item.get("conferenceData")),
-        item.get("hangoutLink"),
-        item.get("location"),
-        item.get("description"),
-        item.get("summary"),
-    )
+    url, platform = meeting_link(*(text for _, text in meeting_link_sources(item)))
     return NormalizedEvent(
         platform_uuid=event_id,
         is_deleted=status == "cancelled",

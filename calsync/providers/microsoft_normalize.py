@@ -110,12 +110,24 @@ def _location(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _location_texts(item: dict[str, Any]) -> list[str | None]:
-    location = item.get("location")
-    texts = [as_str(location.get("displayName")) if isinstance(location, dict) else None]
+def meeting_link_sources(item: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The texts searched for the meeting link, in priority order, each with the field it comes from (the dashboard
+    names where an event's link was found)."""
+    online, body, location = item.get("onlineMeeting"), item.get("body"), item.get("location")
+    sources: list[tuple[str, Any]] = [
+        ("onlineMeeting.joinUrl", as_str(online.get("joinUrl")) if isinstance(online, dict) else None),
+        ("onlineMeetingUrl", item.get("onlineMeetingUrl")),
+        ("location.displayName", as_str(location.get("displayName")) if isinstance(location, dict) else None),
+    ]
     if isinstance(locations := item.get("locations"), list):
-        texts += [as_str(loc.get("displayName")) for loc in locations if isinstance(loc, dict)]
-    return texts
+        sources += [
+            (f"locations[{index}].displayName", as_str(loc.get("displayName")))
+            for index, loc in enumerate(locations)
+            if isinstance(loc, dict)
+        ]
+    sources += [("body.content", as_str(body.get("content")) if isinstance(body, dict) else None)]
+    sources += [("subject", item.get("subject"))]
+    return sources
 
 
 def normalize_event(item: dict[str, Any]) -> NormalizedEvent | None:
@@ -131,15 +143,7 @@ def normalize_event(item: dict[str, Any]) -> NormalizedEvent | None:
     time_zone = own_zone or (as_str(start_value.get("timeZone")) if isinstance(start_value, dict) else None)
     cancelled = item.get("isCancelled") is True
     organizer_email, organizer_name = _email(item.get("organizer"))
-    body = item.get("body")
-    online = item.get("onlineMeeting")
-    url, platform = meeting_link(
-        as_str(online.get("joinUrl")) if isinstance(online, dict) else None,
-        item.get("onlineMeetingUrl"),
-        *_location_texts(item),
-        as_str(body.get("content")) if isinstance(body, dict) else None,
-        item.get("subject"),
-    )
+    url, platform = meeting_link(*(text for _, text in meeting_link_sources(item)))
     return NormalizedEvent(
         platform_uuid=event_id,
         is_deleted=cancelled,

@@ -5,6 +5,9 @@ MultiFernet over every configured key: the first key encrypts, all keys decrypt,
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -32,6 +35,7 @@ class SecretBox:
             raise SecretsConfigError(
                 "CALSYNC_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 url-safe base64 bytes)"
             ) from exc
+        self._raw_keys = [base64.urlsafe_b64decode(key.encode()) for key in keys]
 
     def encrypt(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)
@@ -45,6 +49,15 @@ class SecretBox:
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt under the primary key (a no-op in meaning, new ciphertext)."""
         return self._fernet.rotate(token)
+
+    def derived_keys(self, purpose: str) -> list[bytes]:
+        """One 32-byte key per configured key, for `purpose` only (HMAC-SHA256 of the purpose under the key: a
+        one-block HKDF-Expand), in the same order: the first signs, all verify. Another purpose gets unrelated
+        keys, and the encryption keys themselves never leave this object. Used by the dashboard's session cookies
+        (calsync.dashboard.session), so putting a new key first keeps sessions valid and dropping the old key
+        ends the sessions it signed."""
+        info = f"calsync/{purpose}".encode() + b"\x01"
+        return [hmac.new(key, info, hashlib.sha256).digest() for key in self._raw_keys]
 
     def encrypt_json(self, value: dict[str, Any]) -> bytes:
         return self.encrypt(json.dumps(value, separators=(",", ":")).encode())

@@ -172,3 +172,15 @@ async def _insert_calendar(project_object_id: str) -> str:
             return calendar.object_id
     finally:
         await context.aclose()
+
+
+def test_the_listening_socket_is_tcp_so_responses_are_not_delayed() -> None:
+    """asyncio sets TCP_NODELAY on accepted connections only when the listening socket's proto is IPPROTO_TCP;
+    with proto 0 every response written in two parts waited ~40 ms for a delayed ACK (bench/dashboard_pages.py)."""
+    from calsync.cli import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

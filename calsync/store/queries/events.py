@@ -325,19 +325,31 @@ class _EventReader:
     async def running_rows(self, split: RunningSplit, filters: EventFilters, keyset: Keyset) -> list[Row[*TupleAny]]:
         """The page's walk over the events running at the split's point: one range of the span index per class,
         each bounded by the class's longest span. The keys of all of them (few: the events on at one time) are
-        merged and sorted, and only the page's rows are read in full."""
+        merged and sorted, and only the page's rows are read in full.
+
+        Each range states only the tightest bound on start_time of each side: SQLite bounds an index range by one
+        term per side, and given the filter's `start_time_lte` beside `start_time < point` it took the looser one
+        (`calendar_id & end_time_gte=now & start_time_lte=now+7d`: a week of the project's events instead of the
+        last half hour's, 48 ms instead of ~1 at a million)."""
         point, start = split.point, CalendarEvent.start_time
         end = self._unindexed_on_sqlite(CalendarEvent.end_time)
         at_point = [start < point, end >= point] if split.start_before_point else [start <= point, end > point]
+        ranges = _ranges(filters)
+        lower, upper = ranges.pop("start_time", (None, None))
+        if upper is not None and upper >= point:
+            upper = None  # implied by the term at the point
         sort_column = keyset.sort_column
-        shared = replace(keyset, unindexed_sort=self.sqlite).seek(
-            select(CalendarEvent.id, sort_column).where(*self.where(filters, "start_time", by_project=True), *at_point)
-        )
         branches = []
         for span in range(UNBOUNDED_CLASS + 1):
             earliest = earliest_begin(span, point)
-            branch = shared.where(CalendarEvent.span_class == span)
-            branches.append(branch if earliest is None else branch.where(start >= earliest))
+            # The filter's lower bound, or the class's earliest start, whichever is later (the other is implied).
+            bound = lower if earliest is None or (lower is not None and lower >= earliest) else earliest
+            terms = self.where(filters, "start_time", by_project=True, ranges={**ranges, "start_time": (bound, upper)})
+            branches.append(
+                replace(keyset, unindexed_sort=self.sqlite).seek(
+                    select(CalendarEvent.id, sort_column).where(*terms, *at_point, CalendarEvent.span_class == span)
+                )
+            )
         return await self._rows_of_merged(union_all(*branches).subquery("running"), keyset)
 
     async def lag_rows(self, filters: EventFilters, keyset: Keyset) -> list[Row[*TupleAny]]:
