@@ -16,7 +16,7 @@ from calsync.api.errors import (
     validation_error_handler,
 )
 from calsync.api.ratelimit import SlidingWindowLimiter
-from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
+from calsync.api.routes import bots, calendar_events, calendars, health, platform_calendars, push
 from calsync.api.routes import webhooks as webhook_routes
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
@@ -51,6 +51,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(push.router)
     app.include_router(platform_calendars.router)
     app.include_router(webhook_routes.router)
+    app.include_router(bots.router)
     # Outermost first: the catch-all must wrap everything, including the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=context.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

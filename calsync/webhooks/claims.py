@@ -12,13 +12,14 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.security.secret_box import SecretBox
 from calsync.store.models import (
+    Bot,
     Calendar,
     DeliveryStatus,
     WebhookDelivery,
@@ -27,7 +28,7 @@ from calsync.store.models import (
 )
 from calsync.webhooks import health
 from calsync.webhooks.backoff import RetryPolicy, next_attempt_at
-from calsync.webhooks.payloads import CalendarRef, build_envelope
+from calsync.webhooks.payloads import BotRef, CalendarRef, build_envelope
 from calsync.webhooks.secret_store import active_secrets, decrypt_all
 from calsync.webhooks.sender import AttemptResult
 from calsync.webhooks.signing import canonical_json
@@ -109,6 +110,7 @@ async def claim_due(
         return Claim([], 0, deferred)
 
     calendars = await _by_id(session, Calendar, {row.calendar_id for row in taken if row.calendar_id is not None})
+    bot_metadata = await _bot_metadata(session, {row.bot_object_id for row in taken if row.bot_object_id is not None})
     secrets: dict[int, tuple[bytes, ...]] = {}
     for project_id in {row.project_id for row in taken}:
         secrets[project_id] = tuple(decrypt_all(box, await active_secrets(session, project_id, now)))
@@ -132,7 +134,10 @@ async def claim_due(
             if calendar is not None
             else None
         )
-        envelope = build_envelope(idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=ref)
+        bot = BotRef(row.bot_object_id, bot_metadata.get(row.bot_object_id)) if row.bot_object_id else None
+        envelope = build_envelope(
+            idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=ref, bot=bot
+        )
         jobs.append(
             Job(
                 delivery_id=row.id,
@@ -153,6 +158,14 @@ async def _by_id(session: AsyncSession, model: type[M], ids: Iterable[int]) -> d
         return {}
     rows = (await session.execute(select(model).where(model.id.in_(wanted)))).scalars().all()
     return {row.id: row for row in rows}
+
+
+async def _bot_metadata(session: AsyncSession, object_ids: set[str]) -> dict[str, dict[str, Any] | None]:
+    """Each bot's metadata as it is now (the envelope's `bot_metadata`, like `calendar_metadata`)."""
+    if not object_ids:
+        return {}
+    rows = await session.execute(select(Bot.object_id, Bot.metadata_).where(Bot.object_id.in_(object_ids)))
+    return {object_id: metadata for object_id, metadata in rows}
 
 
 def _settle(row: WebhookDelivery, status: DeliveryStatus, now: datetime, *, error: str | None = None) -> None:
