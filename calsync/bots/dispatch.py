@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.bots import payloads, rules
@@ -67,13 +67,10 @@ async def dispatch_due(session: AsyncSession, now: datetime, *, limit: int = BAT
 
 
 async def seconds_until_next_due(session: AsyncSession, now: datetime) -> float | None:
-    """Time until the earliest future dispatch (an index-only lookup), or None when no bot is scheduled."""
-    due = (
-        await session.execute(
-            select(Bot.dispatch_due_at).where(Bot.dispatch_due_at > now).order_by(Bot.dispatch_due_at).limit(1)
-        )
-    ).scalar_one_or_none()
-    return None if due is None else (due - now).total_seconds()
+    """Time until the earliest dispatch (an index-only lookup; 0 when one is already due, e.g. a bot created due
+    while the loop was looking), or None when no bot is scheduled."""
+    due = (await session.execute(select(func.min(Bot.dispatch_due_at)))).scalar_one_or_none()
+    return None if due is None else max(0.0, (due - now).total_seconds())
 
 
 class BotDispatchLoop:

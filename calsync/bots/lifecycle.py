@@ -132,14 +132,31 @@ async def follow_events(
         return changes
     bots = (await session.execute(_locked(select(Bot).where(Bot.event_id.in_(list(moved))).order_by(Bot.id)))).scalars()
     connected = calendar.state == CalendarState.CONNECTED.value
-    for bot in bots:
+    for bot in list(bots):
         assert bot.event_id is not None
         previous, current = moved[bot.event_id]
         outcome = rules.follow(
             facts(bot), current, previous_end=previous.end_time, connected=connected, now=now, stand_down=stand_down
         )
+        if bot.state in rules.ENDED and outcome.state not in rules.ENDED and await _key_taken(session, bot):
+            continue  # its key went to a newer bot meanwhile: that one stands, this one stays ended
         changes.apply(bot, outcome, now)
     return changes
+
+
+async def _key_taken(session: AsyncSession, bot: Bot) -> bool:
+    """Whether another live bot of the project holds this ended bot's deduplication key (which it gave up when it
+    ended). A create racing with the revival loses to it on the unique index (400), or the sync page does and is
+    retried, then finds the key taken here."""
+    if bot.deduplication_key is None:
+        return False
+    statement = select(Bot.id).where(
+        Bot.project_id == bot.project_id,
+        Bot.deduplication_key == bot.deduplication_key,
+        Bot.state.in_(LIVE_STATES),
+        Bot.id != bot.id,
+    )
+    return (await session.execute(statement.limit(1))).first() is not None
 
 
 async def _calendar_bots(

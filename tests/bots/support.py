@@ -79,7 +79,9 @@ async def another_event(
     return str(event["id"])
 
 
-async def subscribe(tenant: Tenant, url: str = "http://127.0.0.1:9/hook", triggers: list[str] | None = None) -> dict[str, Any]:
+async def subscribe(
+    tenant: Tenant, url: str = "http://127.0.0.1:9/hook", triggers: list[str] | None = None
+) -> dict[str, Any]:
     response = await tenant.client.post("/api/v1/webhooks", json={"url": url, "triggers": triggers or BOT_TRIGGERS})
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
