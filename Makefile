@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: serve test lint typecheck unit emulator lock clean bench
+.PHONY: install serve test lint typecheck unit emulator lock clean bench
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +12,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The virtual environment with the locked dependencies, nothing else (deployments).
+install: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/calsync serve

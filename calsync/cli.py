@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Column, Table
+from sqlalchemy.engine import make_url
 
+from calsync import __version__, json_codec
 from calsync.api.app import create_app
+from calsync.api.serializers import calendar_json
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
 from calsync.logs import configure_logging
@@ -24,14 +30,20 @@ from calsync.push.upkeep import PushUpkeep
 from calsync.security.secret_box import SecretsConfigError, generate_key
 from calsync.settings import Settings
 from calsync.store import migrate as migrations
+from calsync.store.models import Project
+from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import projects as project_queries
 from calsync.store.rotate_keys import rotate_secrets
+from calsync.store.transient import sqlstate, transient_kind
+from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import admin as webhook_admin
 from calsync.webhooks.payloads import TRIGGERS as WEBHOOK_TRIGGERS
 from calsync.worker.loops import build_loops
 from calsync.worker.runner import WorkerRunner, run_until
 
-app = typer.Typer(help="calsync: calendar sync service.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="calsync: calendar sync service.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
 projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
@@ -39,12 +51,35 @@ app.add_typer(keys_app, name="api-keys")
 webhooks_app = typer.Typer(help="Manage customer webhooks.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 
-console = Console()
-err = Console(stderr=True)
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"calsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """calsync: calendar sync service."""
+
+
+def _console(*, stderr: bool = False) -> Console:
+    # Output read by scripts and CI logs is never wrapped: Rich would otherwise break lines (and table cells such
+    # as URLs) at 80 columns when stdout is not a terminal.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
+
+
+console = _console()
+err = _console(stderr=True)
 T = TypeVar("T")
 
-HostOption = Annotated[str | None, typer.Option(help="Bind address (default CALSYNC_HOST)")]
-PortOption = Annotated[int | None, typer.Option(help="Port (default CALSYNC_PORT)")]
+HostOption = Annotated[str | None, typer.Option(metavar="HOST", help="Bind address (default CALSYNC_HOST)")]
+PortOption = Annotated[int | None, typer.Option(metavar="PORT", help="Port (default CALSYNC_PORT)")]
 
 
 def _settings() -> Settings:
@@ -75,7 +110,32 @@ def _run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None =
 
 
 def _migrate(settings: Settings) -> None:
-    migrations.upgrade(settings.resolved_database_url)
+    try:
+        migrations.upgrade(settings.resolved_database_url)
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        err.print(f"[red]error:[/red] cannot open the database {_safe_url(settings)}: {problem}")
+        raise typer.Exit(2) from None
+
+
+def _safe_url(settings: Settings) -> str:
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def _database_problem(exc: BaseException) -> str | None:
+    """One line for the faults an operator fixes outside calsync (no database, no role, no server), else None."""
+    code = sqlstate(exc)
+    if code == "3D000":
+        return "it does not exist (create it: createdb -O <role> <name>, see docs/deployment.md)"
+    if code is not None and code.startswith("28"):
+        return "the server refused these credentials (check the role and password in CALSYNC_DATABASE_URL)"
+    if transient_kind(exc) is not None:
+        return f"the server is unreachable or refused the connection ({type(exc).__name__})"
+    if "unable to open database file" in str(exc):
+        return "the SQLite file cannot be created there (check CALSYNC_DATA_DIR and its permissions)"
+    return None
 
 
 async def _announce_first_run(context: AppContext) -> None:
@@ -102,18 +162,33 @@ def _on_stop_signals(callback: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, callback)
 
 
-async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker: bool) -> None:
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a busy port is one clear error, not a worker
+    that starts and a server that fails after saying it listens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    return sock
+
+
+async def _serve(context: AppContext, sock: socket.socket | None, *, worker: bool) -> None:
     await _announce_first_run(context)
     tune_garbage_collector(runs_worker=worker)
     runner = WorkerRunner(context, build_loops(context)) if worker else None
-    if not api:
+    if sock is None:
         assert runner is not None
         stop = asyncio.Event()
         _on_stop_signals(stop.set)
         await run_until(stop.wait(), runner)
         return
     application = create_app(context)
-    config = uvicorn.Config(application, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(application, log_config=None, access_log=context.settings.access_log)
     server = _Server(config)
     upkeep_stop = asyncio.Event()
     upkeep = asyncio.create_task(PushUpkeep(context, application.state.missed_pushes).run(upkeep_stop))
@@ -122,13 +197,14 @@ async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker
         server.should_exit = True
 
     _on_stop_signals(stop_server)
+    host, port = sock.getsockname()[:2]
     console.print(f"calsync listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     try:
         if runner is None:
-            await server.serve()
+            await server.serve(sockets=[sock])
         else:
             # When the server has shut down, the worker stops and finishes (or hands back) what it holds.
-            await run_until(server.serve(), runner)
+            await run_until(server.serve(sockets=[sock]), runner)
     finally:
         upkeep_stop.set()
         await upkeep
@@ -138,16 +214,18 @@ async def _serve(context: AppContext, host: str, port: int, *, api: bool, worker
 def serve(host: HostOption = None, port: PortOption = None) -> None:
     """API and background workers in one process (embedded SQLite by default)."""
     settings = _settings()
+    sock = _bind(host or settings.host, port or settings.port)
     _migrate(settings)
-    _run(lambda ctx: _serve(ctx, host or settings.host, port or settings.port, api=True, worker=True), settings)
+    _run(lambda ctx: _serve(ctx, sock, worker=True), settings)
 
 
 @app.command()
 def api(host: HostOption = None, port: PortOption = None) -> None:
     """The HTTP API only (run `calsync worker` processes beside it)."""
     settings = _settings()
+    sock = _bind(host or settings.host, port or settings.port)
     _migrate(settings)
-    _run(lambda ctx: _serve(ctx, host or settings.host, port or settings.port, api=True, worker=False), settings)
+    _run(lambda ctx: _serve(ctx, sock, worker=False), settings)
 
 
 @app.command()
@@ -155,7 +233,10 @@ def worker() -> None:
     """Background workers only; stops cleanly on SIGTERM or SIGINT."""
     settings = _settings()
     _migrate(settings)
-    _run(lambda ctx: _serve(ctx, settings.host, settings.port, api=False, worker=True), settings)
+    if settings.worker_metrics_port:
+        # Workers serve no API; their counters (syncs, webhook attempts, database faults) are scraped here.
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+    _run(lambda ctx: _serve(ctx, None, worker=True), settings)
 
 
 @app.command()
@@ -191,8 +272,8 @@ def rotate_keys() -> None:
 
 @app.command()
 def emulator(
-    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8800,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port")] = 8800,
 ) -> None:
     """Run the local Google Calendar + Microsoft Graph emulator."""
     from calsync.emulator.server import run as run_emulator
@@ -207,7 +288,7 @@ def emulator(
 
 
 @projects_app.command("create")
-def projects_create(name: Annotated[str, typer.Argument(help="Project name")]) -> None:
+def projects_create(name: Annotated[str, typer.Argument(metavar="NAME", help="Project name")]) -> None:
     """Create a project and its first API key."""
     settings = _settings()
     _migrate(settings)
@@ -247,8 +328,8 @@ def _project_or_exit(found: object, project_id: str) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    project_id: Annotated[str, typer.Argument(help="proj_… id")],
-    name: Annotated[str, typer.Option(help="A label for the key")] = "cli",
+    project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID", help="proj_… id")],
+    name: Annotated[str, typer.Option(metavar="LABEL", help="A label for the key")] = "cli",
 ) -> None:
     """Create an API key for a project (printed once)."""
 
@@ -265,7 +346,11 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(project_id: Annotated[str | None, typer.Argument(help="proj_… id (all when omitted)")] = None) -> None:
+def keys_list(
+    project_id: Annotated[
+        str | None, typer.Argument(metavar="[PROJECT_ID]", help="proj_… id (all when omitted)")
+    ] = None,
+) -> None:
     """List API keys (never the keys themselves)."""
 
     async def run(context: AppContext) -> list[tuple[str, str, str, str, str]] | None:
@@ -297,7 +382,7 @@ def keys_list(project_id: Annotated[str | None, typer.Argument(help="proj_… id
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="key_… id")]) -> None:
+def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="key_… id")]) -> None:
     """Revoke an API key; requests with it are rejected from now on."""
 
     async def run(context: AppContext) -> bool:
@@ -317,10 +402,11 @@ def _print_secret(secret: dict[str, object]) -> None:
 
 @webhooks_app.command("create")
 def webhooks_create(
-    project_id: Annotated[str, typer.Argument(help="proj_… id")],
-    url: Annotated[str, typer.Argument(help="https URL that receives the webhooks")],
+    project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID", help="proj_… id")],
+    url: Annotated[str, typer.Argument(metavar="URL", help="https URL that receives the webhooks")],
     trigger: Annotated[
-        list[str] | None, typer.Option(help=f"Repeatable; default all: {', '.join(WEBHOOK_TRIGGERS)}")
+        list[str] | None,
+        typer.Option(metavar="TRIGGER", help=f"Repeatable; default all: {', '.join(WEBHOOK_TRIGGERS)}"),
     ] = None,
     inactive: Annotated[bool, typer.Option(help="Create it disabled")] = False,
 ) -> None:
@@ -344,7 +430,9 @@ def webhooks_create(
 
 @webhooks_app.command("list")
 def webhooks_list(
-    project_id: Annotated[str | None, typer.Argument(help="proj_… id (all when omitted)")] = None,
+    project_id: Annotated[
+        str | None, typer.Argument(metavar="[PROJECT_ID]", help="proj_… id (all when omitted)")
+    ] = None,
 ) -> None:
     """List webhooks with their health."""
     # Ids never truncated (they are what `delete` takes); the URL folds instead.
@@ -357,7 +445,7 @@ def webhooks_list(
 
 
 @webhooks_app.command("delete")
-def webhooks_delete(webhook_id: Annotated[str, typer.Argument(help="whk_… id")]) -> None:
+def webhooks_delete(webhook_id: Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="whk_… id")]) -> None:
     """Delete a webhook with its queued deliveries and its delivery log."""
     if not _run(lambda ctx: webhook_admin.delete_webhook(ctx, webhook_id)):
         err.print(f"[red]error:[/red] no webhook {webhook_id}")
@@ -367,8 +455,10 @@ def webhooks_delete(webhook_id: Annotated[str, typer.Argument(help="whk_… id")
 
 @webhooks_app.command("rotate-secret")
 def webhooks_rotate_secret(
-    project_id: Annotated[str, typer.Argument(help="proj_… id")],
-    overlap_hours: Annotated[float, typer.Option(help="How long the previous secret keeps signing too")] = 72.0,
+    project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID", help="proj_… id")],
+    overlap_hours: Annotated[
+        float, typer.Option(metavar="HOURS", help="How long the previous secret keeps signing too")
+    ] = 72.0,
 ) -> None:
     """Create a new signing secret (printed once); the previous one signs beside it for --overlap-hours."""
     try:
@@ -381,3 +471,122 @@ def webhooks_rotate_secret(
 
 if __name__ == "__main__":
     app()
+
+
+calendars_app = typer.Typer(help="Inspect, sync and delete calendars (operators: every project).", no_args_is_help=True)
+app.add_typer(calendars_app, name="calendars")
+CalendarArgument = Annotated[str, typer.Argument(metavar="CALENDAR_ID", help="cal_… id")]
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else "-"
+
+
+def _calendar_or_exit(found: object, calendar_id: str) -> None:
+    if found is None:
+        err.print(f"[red]error:[/red] no calendar {calendar_id}")
+        raise typer.Exit(1)
+
+
+@calendars_app.command("list")
+def calendars_list(
+    project_id: Annotated[
+        str | None, typer.Argument(metavar="[PROJECT_ID]", help="proj_… id (all when omitted)")
+    ] = None,
+    state: Annotated[str | None, typer.Option(metavar="STATE", help="connected or disconnected")] = None,
+    platform: Annotated[str | None, typer.Option(metavar="PLATFORM", help="google or microsoft")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="Newest first, at most this many")] = 50,
+) -> None:
+    """List calendars with their sync and push state (never their credentials)."""
+
+    async def run(context: AppContext) -> list[tuple[str, ...]] | None:
+        async with context.db.read() as session:
+            project = None
+            if project_id is not None:
+                project = await project_queries.get_project(session, project_id)
+                if project is None:
+                    return None
+            rows = await calendar_queries.list_all_calendars(
+                session,
+                project.id if project is not None else None,
+                calendar_queries.CalendarFilters(state=state, platform=platform),
+                limit=limit,
+            )
+            projects = {p.id: p.object_id for p in await project_queries.list_projects(session)}
+        return [
+            (
+                c.object_id,
+                projects.get(c.project_id, "?"),
+                c.platform,
+                c.state,
+                c.push_state,
+                _when(c.last_successful_sync_at),
+                _when(c.sync_due_at),
+                str((c.last_sync_error or c.connection_failure_data or {}).get("code") or "-"),
+            )
+            for c in rows
+        ]
+
+    rows = _run(run)
+    if project_id is not None:
+        _project_or_exit(rows, project_id)
+    table = Table("id", "project", "platform", "state", "push", "last sync", "next sync", "error")
+    for row in rows or []:
+        table.add_row(*row)
+    console.print(table)
+
+
+@calendars_app.command("show")
+def calendars_show(calendar_id: CalendarArgument) -> None:
+    """A calendar as the API shows it (JSON; no secrets), with its project."""
+
+    async def run(context: AppContext) -> dict[str, object] | None:
+        async with context.db.read() as session:
+            calendar = await calendar_queries.find_calendar(session, calendar_id)
+            if calendar is None:
+                return None
+            project = await session.get(Project, calendar.project_id)
+            return {**calendar_json(calendar), "project_id": project.object_id if project else None}
+
+    shown = _run(run)
+    _calendar_or_exit(shown, calendar_id)
+    console.print_json(json_codec.dumps_text(shown))
+
+
+@calendars_app.command("sync")
+def calendars_sync(calendar_id: CalendarArgument) -> None:
+    """Sync a calendar now (a worker picks it up within moments)."""
+
+    async def run(context: AppContext) -> bool:
+        async with context.db.write() as session:
+            calendar = await calendar_queries.find_calendar(session, calendar_id, for_update=True)
+            if calendar is None:
+                return False
+            calendar_queries.mark_due(calendar, "requested", context.clock())
+            await notify_work_in_transaction(session)
+            return True
+
+    _calendar_or_exit(_run(run) or None, calendar_id)
+    console.print(f"{calendar_id} is due now.")
+
+
+@calendars_app.command("delete")
+def calendars_delete(
+    calendar_id: CalendarArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete a calendar and its events (its push channels are stopped on the platform by a worker)."""
+    if not yes:
+        typer.confirm(f"Delete {calendar_id} and all its events?", abort=True)
+
+    async def run(context: AppContext) -> bool:
+        async with context.db.write() as session:
+            calendar = await calendar_queries.find_calendar(session, calendar_id, for_update=True)
+            if calendar is None:
+                return False
+            await calendar_queries.delete_calendar(session, calendar, context.clock())
+            await notify_work_in_transaction(session)
+            return True
+
+    _calendar_or_exit(_run(run) or None, calendar_id)
+    console.print(f"Deleted {calendar_id}.")

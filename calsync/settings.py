@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # Logs
     log_level: str = "INFO"
     log_format: str = Field(default="console", description="console or json")
+    access_log: bool = Field(default=False, description="Log every HTTP request (method, path, status).")
+    # Metrics: `GET /metrics` asks for `Authorization: Bearer <token>` when set; a worker serves its own metrics
+    # on this port (127.0.0.1 by default: CALSYNC_HOST) when set.
+    metrics_token: str | None = None
+    worker_metrics_port: int | None = None
 
     # Rate limits
     calendar_create_rate_per_minute: int = 3000

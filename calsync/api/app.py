@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync import __version__
@@ -28,15 +29,22 @@ when events change. Its calendar API is wire-compatible with Attendee's.
 Authenticate with `Authorization: Token <api key>`."""
 
 
+DOCS_ASSETS_PATH = "/docs-assets"
+
+
 def create_app(context: AppContext) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI and ReDoc assets are served by calsync itself (fastapi-offline): the docs work with no network.
+    app = FastAPIOffline(
+        docs_url="/docs",
+        redoc_url="/redoc",
         title="calsync",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
-        redoc_url="/redoc",
         openapi_url="/openapi.json",
         default_response_class=JSONResponse,
+        static_url=DOCS_ASSETS_PATH,
+        # No "valid" badge fetched from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.context = context
     # Notifications answered 503 while the database was unreachable, recorded later by calsync.push.upkeep.

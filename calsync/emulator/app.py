@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
 from calsync.emulator import control, google_api, graph_api, oauth
 from calsync.emulator.errors import ApiError
@@ -39,13 +40,16 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
         finally:
             await notifier.aclose()
 
-    app = FastAPI(
+    # The docs page's assets come from the emulator itself (fastapi-offline), so it works offline.
+    app = FastAPIOffline(
+        docs_url="/_emulator/docs",
+        redoc_url=None,
         title="calsync platform emulator",
         lifespan=lifespan,
-        docs_url="/_emulator/docs",
         openapi_url="/_emulator/openapi.json",
-        redoc_url=None,
         default_response_class=JSONResponse,
+        static_url="/_emulator/docs-assets",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.emulator = state
     app.state.notifier = notifier

@@ -63,6 +63,11 @@ class ChannelPlan:
         self.stop = [row for row in rows if row is not self.keep and row is not self.renew]
 
 
+async def is_recorded(session: AsyncSession, channel_id: str) -> bool:
+    found = await session.execute(select(PushChannel.id).where(PushChannel.channel_id == channel_id).limit(1))
+    return found.first() is not None
+
+
 def new_channel_token() -> str:
     return secrets.token_urlsafe(32)
 

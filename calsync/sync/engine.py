@@ -244,6 +244,8 @@ class CalendarSyncer:
             batch.add(page.events, page.removed_ids)
             if batch.full:
                 result.changes.extend(await self._apply(snap, *batch.take()))
+                # A long (initial) sync shows its progress, one line per batch written.
+                log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
         result.changes.extend(await self._apply(snap, *batch.take()))
         return cursor
@@ -389,7 +391,8 @@ class CalendarSyncer:
             stopped = await channels.stop_remote(provider, token, to_stop)
 
             async def record(session: AsyncSession, calendar: Calendar) -> None:
-                if opened is not None:
+                # Not again when this transaction is re-run after a commit whose outcome was lost.
+                if opened is not None and not await channels.is_recorded(session, opened.id):
                     session.add(channels.record_channel(calendar, opened, now))
                     if not covered:
                         # Opened after this sync's listing with no channel notifying before: one more
@@ -461,6 +464,7 @@ class CalendarSyncer:
                 calendar.connection_failure_data = None
                 calendar.updated_at = now
                 await announce_state_change(session, calendar, previous_state, now)
+                metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
                 # Its paused bots resume in the transaction that reconnects it.
                 bots = await bot_lifecycle.calendar_reconnected(session, calendar, now, stand_down=self._stand_down)
                 await bots.write(session, now)
@@ -515,6 +519,7 @@ class CalendarSyncer:
                 if previous_state != CalendarState.DISCONNECTED.value:
                     calendar.updated_at = now
                     await announce_state_change(session, calendar, previous_state, now)
+                    metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
                 # Its scheduled bots pause in the transaction that disconnects it (none are left after the first).
                 bots = await bot_lifecycle.calendar_disconnected(session, calendar, now)
                 await bots.write(session, now)
@@ -600,3 +605,6 @@ class CalendarSyncer:
             return
         except DatabaseUnavailable as exc:
             log.warning("calendar_release_deferred_to_lease", calendar_id=calendar_id, what=what, kind=exc.kind)
+        except Exception:
+            # A bug: logged with its traceback; the lease still expires and the calendar is retried.
+            log.exception("calendar_release_failed", calendar_id=calendar_id, what=what)

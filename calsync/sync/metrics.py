@@ -14,7 +14,17 @@ DRIFT = Counter(
     "Events a scheduled full reconcile changed, i.e. that incremental sync had missed (should stay 0)",
     ["platform"],
 )
-SYNC_SECONDS = Histogram("calsync_sync_duration_seconds", "Wall time of one calendar sync", ["platform"])
+# Up to 10 minutes: an initial sync of a large calendar takes tens of seconds.
+SYNC_SECONDS = Histogram(
+    "calsync_sync_duration_seconds",
+    "Wall time of one calendar sync",
+    ["platform"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0),
+)
+STATE_CHANGES = Counter(
+    "calsync_calendar_state_changes_total", "Calendars that became connected or disconnected", ["state"]
+)
+PAGES_WRITTEN = Counter("calsync_sync_pages_written_total", "Batches of platform changes written", ["platform"])
 PUSH_NOTIFICATIONS = Counter(
     "calsync_push_notifications_total", "Platform push notifications received", ["platform", "outcome"]
 )

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calsync.context import AppContext
 from calsync.ids import lease_owner_id
 from calsync.store.transient import DatabaseUnavailable
-from calsync.webhooks import claims
+from calsync.webhooks import claims, metrics
 from calsync.webhooks.backoff import RetryPolicy
 from calsync.webhooks.sender import AttemptResult, make_client, send_webhook
 from calsync.webhooks.signing import build_headers
@@ -202,6 +202,8 @@ class WebhookDeliveryLoop:
                 # The leases expire and these deliveries are attempted again: at least once, never lost.
                 log.exception("webhook_record_failed", delivery_ids=[o.job.delivery_id for o in batch])
             for outcome, status in zip(batch, statuses, strict=False):
+                metrics.ATTEMPTS.labels(status or "lease_lost").inc()
+                metrics.ATTEMPT_SECONDS.observe(outcome.result.duration_ms / 1000)
                 if status is None:
                     log.warning("webhook_lease_lost", delivery_id=outcome.job.delivery_id)
                 elif status != "succeeded":

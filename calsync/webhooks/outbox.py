@@ -7,6 +7,7 @@ that happened, nor announce one that did not. Delivery happens later, by calsync
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calsync.ids import new_id
 from calsync.store.models import Calendar, DeliveryStatus, WebhookDelivery, WebhookSubscription
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.webhooks import metrics
 from calsync.webhooks.payloads import BOT_TRIGGERS, TRIGGERS
 
 DELIVERY_ID_PREFIX = "whd_"
@@ -83,6 +85,8 @@ async def enqueue_webhooks(session: AsyncSession, project_id: int, webhooks: Seq
     if rows:
         await session.execute(insert(WebhookDelivery), rows)
         await notify_work_in_transaction(session)
+        for trigger, count in Counter(row["trigger"] for row in rows).items():
+            metrics.ENQUEUED.labels(trigger).inc(count)
     return len(rows)
 
 

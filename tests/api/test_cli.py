@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from calsync import __version__
 from calsync.cli import app
+from calsync.context import AppContext
+from calsync.security.secret_box import generate_key
+from calsync.settings import Settings
+from calsync.store.queries import calendars as calendar_queries
+from calsync.store.queries import projects as project_queries
+from tests.support.databases import postgres_admin_url
 
 
 @pytest.fixture
@@ -65,7 +76,7 @@ def test_processes_stop_cleanly_on_signals(cli_env: dict[str, str], command: str
     try:
         # Wait (bounded) for the process to report it is running before signalling it.
         # serve: uvicorn owns the signal handlers once it says it is running.
-        ready = "worker_started" if command == "worker" else "Uvicorn running"
+        ready = "worker_started" if command == "worker" else "Application startup complete"
         output = b""
         deadline = time.monotonic() + 30
         assert process.stdout is not None
@@ -85,3 +96,79 @@ def test_processes_stop_cleanly_on_signals(cli_env: dict[str, str], command: str
     assert b"worker_stopped" in output
     if command == "serve":
         assert b"API key" in output and (Path(cli_env["CALSYNC_DATA_DIR"]) / "api-key").stat().st_mode & 0o777 == 0o600
+
+
+def test_serve_on_a_busy_port_fails_before_starting_anything(cli_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "calsync.cli", "serve", "--port", str(port)],
+            env={**os.environ, **cli_env, "CALSYNC_LOG_LEVEL": "INFO"},
+            capture_output=True,
+            timeout=60,
+        )
+    output = (result.stdout + result.stderr).decode()
+    assert result.returncode == 2, output
+    assert f"cannot listen on 127.0.0.1:{port}" in output
+    assert "worker_started" not in output and "listening" not in output
+
+
+def test_version_and_plain_help(cli_env: dict[str, str]) -> None:
+    version = subprocess.run([sys.executable, "-m", "calsync.cli", "--version"], capture_output=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.decode().strip() == f"calsync {__version__}"
+    help_text = subprocess.run(
+        [sys.executable, "-m", "calsync.cli", "serve", "--help"], capture_output=True, timeout=60
+    )
+    assert b"--port PORT" in help_text.stdout and b"<int>" not in help_text.stdout and b"<bool>" not in help_text.stdout
+
+
+def test_migrate_against_a_missing_postgres_database_prints_one_line(cli_env: dict[str, str]) -> None:
+    url = make_url(postgres_admin_url()).set(database=f"calsync_missing_{uuid.uuid4().hex[:8]}")
+    env = {
+        **os.environ,
+        **cli_env,
+        "CALSYNC_DATABASE_URL": url.render_as_string(hide_password=False),
+        "CALSYNC_ENCRYPTION_KEYS": generate_key(),
+    }
+    result = subprocess.run([sys.executable, "-m", "calsync.cli", "migrate"], env=env, capture_output=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0] and "Traceback" not in result.stderr.decode()
+
+
+def test_calendars_commands_list_show_sync_and_delete_without_secrets(cli_env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(app, ["projects", "create", "acme"])
+    project_id = next(word for word in created.output.split() if word.startswith("proj_"))
+    calendar_id = asyncio.run(_insert_calendar(project_id))
+
+    listed = runner.invoke(app, ["calendars", "list", project_id])
+    assert listed.exit_code == 0 and calendar_id in listed.output and "connected" in listed.output
+    shown = runner.invoke(app, ["calendars", "show", calendar_id])
+    assert shown.exit_code == 0 and f'"project_id": "{project_id}"' in shown.output
+    assert "1//secret-refresh" not in shown.output and "GOCSPX-secret" not in shown.output
+    assert runner.invoke(app, ["calendars", "sync", calendar_id]).exit_code == 0
+    assert runner.invoke(app, ["calendars", "delete", calendar_id], input="n\n").exit_code == 1, "asks first"
+    assert runner.invoke(app, ["calendars", "delete", calendar_id, "--yes"]).exit_code == 0
+    assert runner.invoke(app, ["calendars", "show", calendar_id]).exit_code == 1
+    assert runner.invoke(app, ["calendars", "list", "proj_nope"]).exit_code == 1
+
+
+async def _insert_calendar(project_object_id: str) -> str:
+    context = AppContext.from_settings(Settings())
+    try:
+        async with context.db.write() as session:
+            project = await project_queries.get_project(session, project_object_id)
+            assert project is not None
+            credentials = context.secrets.encrypt_json(
+                {"client_secret": "GOCSPX-secret", "refresh_token": "1//secret-refresh"}
+            )
+            new = calendar_queries.NewCalendar(
+                "google", "client.apps.googleusercontent.com", credentials, None, None, None
+            )
+            calendar = await calendar_queries.create_calendar(session, project.id, new, context.clock())
+            return calendar.object_id
+    finally:
+        await context.aclose()

@@ -1,14 +1,31 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Liveness and readiness for load balancers and orchestrators, and Prometheus metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+
+import structlog
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from calsync.api.auth import get_context
 from calsync.json_response import JSONResponse
+from calsync.store.queries.health import service_gauges
 
 router = APIRouter(tags=["Health"])
+log = structlog.get_logger(__name__)
+
+# Read from the database at scrape time (calsync.store.queries.health), so every api process reports the service.
+CALENDARS = Gauge("calsync_calendars", "Calendars by platform and state", ["platform", "state"])
+CALENDARS_PUSH = Gauge("calsync_calendars_push", "Calendars by push channel state (active, failing, none)", ["state"])
+LIVE_CHANNELS = Gauge("calsync_push_channels", "Push channels not yet expired, by platform", ["platform"])
+OVERDUE = Gauge("calsync_calendars_overdue", "Calendars due for a sync for more than a minute (worker backlog)")
+WEBHOOKS_QUEUED = Gauge("calsync_webhook_outbox_queued", "Webhook deliveries pending or being delivered")
+WEBHOOK_AGE = Gauge(
+    "calsync_webhook_outbox_oldest_due_seconds", "How long the oldest due webhook delivery has been waiting"
+)
+SCRAPE_BUDGET_SECONDS = 5.0
 
 
 @router.get("/health", summary="The process is up")
@@ -26,5 +43,35 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    context = get_context(request)
+    token = context.settings.metrics_token
+    if token:
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+        if not hmac.compare_digest(presented, token.encode()):
+            return JSONResponse({"detail": "Metrics need the bearer token.", "code": "unauthorized"}, status_code=401)
+    await _refresh_service_gauges(request)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refresh_service_gauges(request: Request) -> None:
+    """Best effort: a scrape while the database is away still returns the process's own metrics."""
+    context = get_context(request)
+    try:
+        async with asyncio.timeout(SCRAPE_BUDGET_SECONDS), context.db.read() as session:
+            gauges = await service_gauges(session, context.clock())
+    except Exception as exc:
+        log.warning("metrics_gauges_unavailable", error=type(exc).__name__)
+        return
+    CALENDARS.clear()
+    for (platform, state), count in gauges.calendars.items():
+        CALENDARS.labels(platform, state).set(count)
+    CALENDARS_PUSH.clear()
+    for state, count in gauges.push_states.items():
+        CALENDARS_PUSH.labels(state).set(count)
+    LIVE_CHANNELS.clear()
+    for platform, count in gauges.live_channels.items():
+        LIVE_CHANNELS.labels(platform).set(count)
+    OVERDUE.set(gauges.overdue_calendars)
+    WEBHOOKS_QUEUED.set(gauges.webhooks_queued)
+    WEBHOOK_AGE.set(gauges.oldest_due_webhook_seconds)

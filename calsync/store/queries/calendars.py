@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,8 +74,38 @@ async def get_calendar(
         Calendar.project_id == project_id, Calendar.object_id == object_id, Calendar.deleted_at.is_(None)
     )
     if for_update:
-        stmt = stmt.with_for_update()
+        # NO KEY UPDATE, as every calendar lock (docs/architecture.md, "Lock order"); a DELETE upgrades it itself.
+        stmt = stmt.with_for_update(key_share=True)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_calendar(session: AsyncSession, object_id: str, *, for_update: bool = False) -> Calendar | None:
+    """A calendar by its id in any project: for operators (the CLI), never for the API."""
+    stmt = select(Calendar).where(Calendar.object_id == object_id, Calendar.deleted_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update(key_share=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_all_calendars(
+    session: AsyncSession, project_id: int | None, filters: CalendarFilters, *, limit: int
+) -> list[Calendar]:
+    """The newest calendars of one project or of all: for operators (the CLI)."""
+    stmt = select(Calendar).where(Calendar.deleted_at.is_(None))
+    if project_id is not None:
+        stmt = stmt.where(Calendar.project_id == project_id)
+    stmt = _filtered(stmt, filters).order_by(Calendar.created_at.desc(), Calendar.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+def _filtered(stmt: Select[Calendar], filters: CalendarFilters) -> Select[Calendar]:
+    if filters.deduplication_key is not None:
+        stmt = stmt.where(Calendar.deduplication_key == filters.deduplication_key)
+    if filters.state is not None:
+        stmt = stmt.where(Calendar.state == filters.state)
+    if filters.platform is not None:
+        stmt = stmt.where(Calendar.platform == filters.platform)
+    return stmt
 
 
 async def find_calendar_ids(
@@ -105,13 +135,7 @@ async def list_calendars(
     backwards: bool,
     limit: int,
 ) -> KeysetPage[Calendar]:
-    stmt = select(Calendar).where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None))
-    if filters.deduplication_key is not None:
-        stmt = stmt.where(Calendar.deduplication_key == filters.deduplication_key)
-    if filters.state is not None:
-        stmt = stmt.where(Calendar.state == filters.state)
-    if filters.platform is not None:
-        stmt = stmt.where(Calendar.platform == filters.platform)
+    stmt = _filtered(select(Calendar).where(Calendar.project_id == project_id, Calendar.deleted_at.is_(None)), filters)
     return await fetch_keyset_page(
         session,
         stmt,
