@@ -46,12 +46,15 @@ from _common import (
     bench_context,
     bench_database,
     calsync_env,
+    cpu_seconds,
     emit_json,
     free_port,
     insert_calendars,
     machine,
     new_tenant,
     pct,
+    postgres_cpu,
+    postgres_cpu_since,
     print_table,
     quiet_logs,
     seed_in_window,
@@ -115,11 +118,10 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def workers(count: int, env: dict[str, str]) -> Iterator[None]:
+def workers(count: int, env: dict[str, str]) -> Iterator[list[int]]:
+    """`count` `calsync worker` processes; yields their pids."""
     with contextlib.ExitStack() as stack:
-        for _ in range(count):
-            stack.enter_context(spawn_calsync("worker", env))
-        yield
+        yield [stack.enter_context(spawn_calsync("worker", env)).pid for _ in range(count)]
 
 
 async def subscribe(context: Any, project_id: int, url: str, triggers: list[str]) -> None:
@@ -225,7 +227,7 @@ async def watch_commits(
 ) -> None:
     """Record when each due bot's `bot.dispatch` row is first visible (committed). Ids are not committed in order
     across workers, so each poll re-reads a margin below the highest id seen: more than the outbox rows of the
-    transactions in flight (workers × 100 bots × 2 rows), few enough to keep this process light."""
+    transactions in flight (workers x 100 bots x 2 rows), few enough to keep this process light."""
     from sqlalchemy import select
 
     from calsync.store.models import WebhookDelivery
@@ -282,7 +284,9 @@ async def dispatch_part(args: argparse.Namespace, database_url: str) -> dict[str
         )
         committed: dict[str, float] = {}
         stop = asyncio.Event()
-        with workers(args.workers, env):
+        with workers(args.workers, env) as pids:
+            cpu_before = {pid: cpu_seconds(pid) for pid in pids}
+            pg_before = postgres_cpu()
             watcher = asyncio.create_task(watch_commits(context, due_bots, committed, stop))
             deadline = window_start + timedelta(seconds=60 + args.settle)
             while datetime.now(UTC) < deadline:
@@ -293,6 +297,8 @@ async def dispatch_part(args: argparse.Namespace, database_url: str) -> dict[str
             await asyncio.sleep(2.0)  # duplicates, if any, would arrive now
             stop.set()
             await watcher
+            worker_cpu = sum(cpu_seconds(pid) - cpu_before[pid] for pid in pids)
+            pg_cpu = postgres_cpu_since(pg_before)
         async with context.db.read() as session:
             stamped = dict(
                 (
@@ -356,6 +362,8 @@ async def dispatch_part(args: argparse.Namespace, database_url: str) -> dict[str
         "bots_with_more_than_one_idempotency_key_received": sum(1 for keys in keys_per_bot.values() if len(keys) > 1),
         "redeliveries_received": sum(deliveries_per_bot.values()) - len(deliveries_per_bot),
         "dispatched_not_due": sum(1 for bot in stamped if bot not in due_bots),
+        "worker_cpu_seconds": worker_cpu,
+        "postgres_cpu_seconds": pg_cpu,
         "bot_dispatch_deliveries_by_attempts": attempts,
         "delivery_errors": errors,
     }

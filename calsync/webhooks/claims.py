@@ -9,12 +9,12 @@ the row succeeded or failed.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.security.secret_box import SecretBox
@@ -179,53 +179,95 @@ def _settle(row: WebhookDelivery, status: DeliveryStatus, now: datetime, *, erro
         row.delivered_at = now
 
 
-async def record_attempt(
+@dataclass(frozen=True)
+class Attempted:
+    """One finished attempt, to be recorded."""
+
+    job: Job
+    result: AttemptResult
+    attempted_at: datetime
+
+
+async def record_attempts(
     session: AsyncSession,
-    job: Job,
-    result: AttemptResult,
+    attempts: Sequence[Attempted],
     *,
     owner: str,
-    attempted_at: datetime,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> list[str | None]:
+    """Log each attempt and move its delivery on: succeeded, pending (with its next due time) or failed. One
+    transaction for a batch, in a handful of statements whatever its size: the deliveries and their subscriptions
+    are read (and locked) in two statements, the attempt log written in one, the rows' updates flushed together
+    (a slot of the webhook is held until its attempt is recorded, so this is on every delivery's critical path).
+
+    Returns each attempt's new status, or None when our lease was lost (another worker re-claimed the row after it
+    expired; it owns the row now, so only the attempt log is written).
+    """
+    if not attempts:
+        return []
+    statement = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.id.in_({a.job.delivery_id for a in attempts}))
+        .order_by(WebhookDelivery.subscription_id, WebhookDelivery.id)
+    )
+    subscription_statement = (
+        select(WebhookSubscription)
+        .where(WebhookSubscription.id.in_({a.job.subscription_id for a in attempts}))
+        .order_by(WebhookSubscription.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # NO KEY UPDATE: only health and status columns change, so new outbox rows (whose foreign keys take
+        # FOR KEY SHARE on the subscription) are never blocked by a delivery being recorded. One order for every
+        # worker: deliveries by (subscription, id), then subscriptions by id.
+        statement = statement.with_for_update(key_share=True)
+        subscription_statement = subscription_statement.with_for_update(key_share=True)
+    rows = {row.id: row for row in (await session.execute(statement)).scalars()}
+    subscriptions = {row.id: row for row in (await session.execute(subscription_statement)).scalars()}
+    log: list[dict[str, Any]] = []
+    statuses = [
+        _record(rows.get(a.job.delivery_id), subscriptions.get(a.job.subscription_id), a, log, owner, now, policy, rng)
+        for a in attempts
+    ]
+    if log:
+        await session.execute(insert(WebhookDeliveryAttempt), log)
+    return statuses
+
+
+def _record(
+    row: WebhookDelivery | None,
+    subscription: WebhookSubscription | None,
+    attempt: Attempted,
+    log: list[dict[str, Any]],
+    owner: str,
     now: datetime,
     policy: RetryPolicy,
     rng: random.Random,
 ) -> str | None:
-    """Log the attempt and move the delivery on: succeeded, pending (with its next due time) or failed.
-
-    Returns the new status, or None when our lease was lost (another worker re-claimed the row after it expired;
-    it owns the row now, so only the attempt log is written).
-    """
-    stmt = select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id)
-    subscription_stmt = select(WebhookSubscription).where(WebhookSubscription.id == job.subscription_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # NO KEY UPDATE: only health and status columns change, so new outbox rows (whose foreign keys take
-        # FOR KEY SHARE on the subscription) are never blocked by a delivery being recorded.
-        stmt = stmt.with_for_update(key_share=True)
-        subscription_stmt = subscription_stmt.with_for_update(key_share=True)
-    row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
         return None  # deleted with its webhook meanwhile: nothing to log against
-    if row.lease_owner != owner and row.last_attempt_at == attempted_at:
+    if row.lease_owner != owner and row.last_attempt_at == attempt.attempted_at:
         # This attempt was recorded already: the transaction is being re-run after a commit whose outcome the
         # dropped connection hid (calsync.store.transient). Log it once.
         return row.status
-    session.add(
-        WebhookDeliveryAttempt(
-            delivery_id=job.delivery_id,
-            attempted_at=attempted_at,
-            status_code=result.status_code,
-            response_excerpt=result.response_excerpt,
-            error=result.error,
-            duration_ms=round(result.duration_ms, 3),
-        )
+    result = attempt.result
+    log.append(
+        {
+            "delivery_id": row.id,
+            "attempted_at": attempt.attempted_at,
+            "status_code": result.status_code,
+            "response_excerpt": result.response_excerpt,
+            "error": result.error,
+            "duration_ms": round(result.duration_ms, 3),
+        }
     )
     if row.lease_owner != owner or row.status != DeliveryStatus.DELIVERING.value:
         return None
     row.attempts += 1
-    row.last_attempt_at = attempted_at
+    row.last_attempt_at = attempt.attempted_at
     row.last_status_code = result.status_code
     row.last_error = result.error
-    subscription = (await session.execute(subscription_stmt)).scalar_one_or_none()
     if result.succeeded:
         _settle(row, DeliveryStatus.SUCCEEDED, now)
         if subscription is not None:

@@ -168,28 +168,21 @@ class WebhookDeliveryLoop:
         """Record finished attempts in batches: under load one transaction settles many deliveries."""
         while self._to_record:
             batch, self._to_record = self._to_record, []
-            # One lock order for every worker (PostgreSQL): subscription rows are shared between batches.
-            batch.sort(key=lambda outcome: (outcome.job.subscription_id, outcome.job.delivery_id))
             statuses: list[str | None] = []
+            attempts = [claims.Attempted(o.job, o.result, o.attempted_at) for o in batch]
 
-            async def record(session: AsyncSession, batch: list[_Outcome] = batch) -> list[str | None]:
-                now = self.context.clock()
-                return [
-                    await claims.record_attempt(
-                        session,
-                        outcome.job,
-                        outcome.result,
-                        owner=self.owner,
-                        attempted_at=outcome.attempted_at,
-                        now=now,
-                        policy=self.retry_policy,
-                        rng=self.rng,
-                    )
-                    for outcome in batch
-                ]
+            async def record(session: AsyncSession, attempts: list[claims.Attempted] = attempts) -> list[str | None]:
+                return await claims.record_attempts(
+                    session,
+                    attempts,
+                    owner=self.owner,
+                    now=self.context.clock(),
+                    policy=self.retry_policy,
+                    rng=self.rng,
+                )
 
             try:
-                # A dropped connection or deadlock re-runs the batch (record_attempt reads before it writes);
+                # A dropped connection or deadlock re-runs the batch (record_attempts reads before it writes);
                 # only a database that stays down leaves the rows to their lease, to be attempted again.
                 statuses = await self.context.db.write_retrying(record, what="record_deliveries")
             except DatabaseUnavailable as exc:
