@@ -7,10 +7,12 @@ import contextlib
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
+import structlog
 import typer
 import uvicorn
 from prometheus_client import start_http_server
@@ -24,7 +26,7 @@ from calsync.api.app import create_app
 from calsync.api.serializers import calendar_json
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
-from calsync.logs import configure_logging
+from calsync.logs import configure_logging, log_background_database_faults
 from calsync.process_tuning import tune_garbage_collector
 from calsync.push.upkeep import PushUpkeep
 from calsync.security.secret_box import SecretsConfigError, generate_key
@@ -34,7 +36,7 @@ from calsync.store.models import Project
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import projects as project_queries
 from calsync.store.rotate_keys import rotate_secrets
-from calsync.store.transient import sqlstate, transient_kind
+from calsync.store.transient import run_with_retries, sqlstate, transient_kind
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import admin as webhook_admin
 from calsync.webhooks.payloads import TRIGGERS as WEBHOOK_TRIGGERS
@@ -74,6 +76,7 @@ def _console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
 
 
+log = structlog.get_logger(__name__)
 console = _console()
 err = _console(stderr=True)
 T = TypeVar("T")
@@ -101,6 +104,7 @@ def _run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None =
     context = _context(settings)
 
     async def main() -> T:
+        log_background_database_faults(asyncio.get_running_loop())
         try:
             return await make(context)
         finally:
@@ -109,15 +113,27 @@ def _run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None =
     return asyncio.run(main())
 
 
-def _migrate(settings: Settings) -> None:
-    try:
-        migrations.upgrade(settings.resolved_database_url)
-    except Exception as exc:
-        problem = _database_problem(exc)
-        if problem is None:
-            raise
-        err.print(f"[red]error:[/red] cannot open the database {_safe_url(settings)}: {problem}")
-        raise typer.Exit(2) from None
+def _migrate(settings: Settings, *, wait: bool = False) -> None:
+    """Apply migrations. With `wait` (the long-running processes), a database that is unreachable for now is
+    waited for, up to `CALSYNC_STARTUP_DATABASE_WAIT_SECONDS`, as a supervisor would restart us anyway; what an
+    operator must fix (no such database, wrong credentials) fails at once with one line."""
+    deadline = time.monotonic() + settings.startup_database_wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            migrations.upgrade(settings.resolved_database_url)
+            return
+        except Exception as exc:
+            problem = _database_problem(exc)
+            if problem is None:
+                raise
+            if wait and transient_kind(exc) is not None and time.monotonic() + delay < deadline:
+                log.warning("database_unavailable_at_start", retry_in=delay, error=type(exc).__name__)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            err.print(f"[red]error:[/red] cannot open the database {_safe_url(settings)}: {problem}")
+            raise typer.Exit(2) from None
 
 
 def _safe_url(settings: Settings) -> str:
@@ -178,7 +194,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def _serve(context: AppContext, sock: socket.socket | None, *, worker: bool) -> None:
-    await _announce_first_run(context)
+    await run_with_retries(lambda: _announce_first_run(context), what="first_run")
     tune_garbage_collector(runs_worker=worker)
     runner = WorkerRunner(context, build_loops(context)) if worker else None
     if sock is None:
@@ -215,7 +231,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     """API and background workers in one process (embedded SQLite by default)."""
     settings = _settings()
     sock = _bind(host or settings.host, port or settings.port)
-    _migrate(settings)
+    _migrate(settings, wait=True)
     _run(lambda ctx: _serve(ctx, sock, worker=True), settings)
 
 
@@ -224,7 +240,7 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
     """The HTTP API only (run `calsync worker` processes beside it)."""
     settings = _settings()
     sock = _bind(host or settings.host, port or settings.port)
-    _migrate(settings)
+    _migrate(settings, wait=True)
     _run(lambda ctx: _serve(ctx, sock, worker=False), settings)
 
 
@@ -232,7 +248,7 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
 def worker() -> None:
     """Background workers only; stops cleanly on SIGTERM or SIGINT."""
     settings = _settings()
-    _migrate(settings)
+    _migrate(settings, wait=True)
     if settings.worker_metrics_port:
         # Workers serve no API; their counters (syncs, webhook attempts, database faults) are scraped here.
         start_http_server(settings.worker_metrics_port, addr=settings.host)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from typing import Any
 
 import structlog
+
+from calsync.store.transient import transient_kind
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
@@ -47,3 +51,22 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     # httpx logs every request URL at INFO; URLs can carry tokens (Graph delta links), so keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def log_background_database_faults(loop: asyncio.AbstractEventLoop) -> None:
+    """A connection closed in the middle of a driver operation (asyncpg's COPY) leaves a future nobody awaits, and
+    asyncio reports it as an error ("Future exception was never retrieved"). The operation that awaited it has
+    already been retried (calsync.store.transient); such a fault is logged as the expected event it is. Everything
+    else keeps asyncio's own handling."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        kind = transient_kind(error) if isinstance(error, BaseException) else None
+        if kind is None:
+            loop.default_exception_handler(context)
+            return
+        structlog.get_logger(__name__).warning(
+            "database_fault_in_background", message=context.get("message"), database_fault=kind
+        )
+
+    loop.set_exception_handler(handle)

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    # serve/api/worker started while the database is unreachable wait this long for it before giving up.
+    startup_database_wait_seconds: float = Field(default=300.0, ge=0)
 
     # HTTP
     host: str = "127.0.0.1"

@@ -4,6 +4,7 @@ working; we add a machine-readable `code` where the shape allows it without look
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,10 @@ from calsync.json_response import JSONResponse
 from calsync.store.transient import transient_kind
 
 log = structlog.get_logger(__name__)
+
+# How many times a read that met a database fault is answered again, and the pause before each.
+READ_REPLAYS = 2
+REPLAY_DELAY_SECONDS = 0.05
 
 
 class ApiError(Exception):
@@ -136,11 +141,23 @@ class CatchAllMiddleware:
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            fault = transient_kind(exc)
-            if fault is not None and not started:
+        # A read is answered again on a fresh connection when the database dropped the one it used (a restart,
+        # pg_terminate_backend): the pool replaces dead connections after the first failure. Writes are not
+        # replayed (their commit may have happened); they get 503 and the client retries.
+        replays = READ_REPLAYS if scope.get("method") in ("GET", "HEAD") else 0
+        for attempt in range(replays + 1):
+            try:
+                await self.app(scope, receive, tracking_send)
+                return
+            except Exception as exc:
+                fault = transient_kind(exc)
+                if fault is None or started:
+                    await self._unexpected(scope, receive, send, started)
+                    return
+                if attempt < replays:
+                    log.info("request_replayed_after_database_fault", path=scope.get("path"), database_fault=fault)
+                    await asyncio.sleep(REPLAY_DELAY_SECONDS * (attempt + 1))
+                    continue
                 # An expected event (the database dropped a connection, deadlocked, or refuses new ones): the
                 # client may retry the request, nothing was half-done (every request is one transaction).
                 log.warning("request_database_unavailable", path=scope.get("path"), database_fault=fault)
@@ -154,19 +171,23 @@ class CatchAllMiddleware:
                 )
                 await response(scope, receive, send)
                 return
-            error_id = str(uuid.uuid4())
-            log.exception("unhandled_error", error_id=error_id, path=scope.get("path"), method=scope.get("method"))
-            if started:
-                raise
-            response = JSONResponse(
-                {
-                    "error": f"An unexpected error occurred. Error ID: {error_id}",
-                    "code": "internal_error",
-                    "error_id": error_id,
-                },
-                status_code=500,
-            )
-            await response(scope, receive, send)
+
+    async def _unexpected(self, scope: Scope, receive: Receive, send: Send, started: bool) -> None:
+        """The exception being handled is a bug: logged with its traceback, answered with a JSON 500 and an error
+        id (called inside the `except` block, so the traceback and a bare `raise` refer to it)."""
+        error_id = str(uuid.uuid4())
+        log.exception("unhandled_error", error_id=error_id, path=scope.get("path"), method=scope.get("method"))
+        if started:
+            raise
+        response = JSONResponse(
+            {
+                "error": f"An unexpected error occurred. Error ID: {error_id}",
+                "code": "internal_error",
+                "error_id": error_id,
+            },
+            status_code=500,
+        )
+        await response(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

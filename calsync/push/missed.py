@@ -7,6 +7,8 @@ upkeep then schedules a catch-up sync of every calendar with a channel instead, 
 
 from __future__ import annotations
 
+import asyncio
+
 from calsync.push.receiver import Notification
 
 LIMIT = 10_000
@@ -17,6 +19,8 @@ class MissedNotifications:
         self.limit = limit
         self._items: dict[tuple[str, str | None], Notification] = {}
         self.overflowed = False
+        # Set when something is kept: the upkeep records it soon rather than at its next heartbeat.
+        self.waiting = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -28,13 +32,16 @@ class MissedNotifications:
                 self._items[key] = item
             else:
                 self.overflowed = True
+        self.waiting.set()
 
     def take(self) -> tuple[list[Notification], bool]:
         """Everything kept so far, and whether some was dropped; the buffer is empty afterwards."""
         items, overflowed = list(self._items.values()), self.overflowed
         self._items, self.overflowed = {}, False
+        self.waiting.clear()
         return items, overflowed
 
     def put_back(self, items: list[Notification], overflowed: bool) -> None:
         self.add(items)
         self.overflowed = self.overflowed or overflowed
+        self.waiting.clear()  # the database just failed: the next heartbeat tries again, not a busy loop

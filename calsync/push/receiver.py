@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.store.models import Calendar, PushChannel
 from calsync.store.queries.calendars import mark_due
-from calsync.store.transient import is_transient
+from calsync.store.transient import transient_kind
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.sync.channels import token_digest
 
@@ -31,11 +31,22 @@ T = TypeVar("T")
 
 # Everything a receiver does with the database, retries included, finishes within this or gives up.
 RECEIVER_BUDGET_SECONDS = 1.5
-RETRY_ATTEMPTS = 3
+# Enough for a pool whose connections were all closed by the server: the first failure makes SQLAlchemy replace
+# them, but concurrent requests may each meet one dead connection first.
+RETRY_ATTEMPTS = 4
+# PostgreSQL: how long a receiver waits for a calendar row that a sync holds (a sync's write transaction lasts
+# until its commit, which can queue behind the project's change clock under load).
+LOCK_TIMEOUT = "250ms"
+LOCK_TIMEOUT_SQLSTATE = "55P03"
 
 
 class ReceiverUnavailable(Exception):
     """The database could not record the notification in time."""
+
+
+class ReceiverBusy(ReceiverUnavailable):
+    """The database answers, but not within the budget (calendar rows held by syncs, a loaded server): keep the
+    notification and record it in a moment, without making the platform wait or retry."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +69,14 @@ async def _within_budget(context: AppContext, what: str, body: Callable[[AsyncSe
         async with asyncio.timeout(RECEIVER_BUDGET_SECONDS):
             return await context.db.write_retrying(body, what=what, attempts=RETRY_ATTEMPTS, max_delay=0.2)
     except TimeoutError as exc:
-        raise ReceiverUnavailable("timeout") from exc
+        # Slow is not down: a database that cannot be reached fails fast (refused, reset, terminated).
+        raise ReceiverBusy("timeout") from exc
     except Exception as exc:
-        if is_transient(exc):
-            raise ReceiverUnavailable(type(exc).__name__) from exc
+        kind = transient_kind(exc)
+        if kind == LOCK_TIMEOUT_SQLSTATE:
+            raise ReceiverBusy(kind) from exc
+        if kind is not None:
+            raise ReceiverUnavailable(kind) from exc
         raise
 
 
@@ -80,6 +95,8 @@ async def record(context: AppContext, notifications: Sequence[Notification]) -> 
 
 
 async def _record(context: AppContext, session: AsyncSession, notifications: Sequence[Notification]) -> tuple[int, int]:
+    if not context.db.is_sqlite:
+        await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     now = context.clock()
     debounced = now + timedelta(seconds=context.settings.sync_debounce_seconds)
     ids = sorted({item.channel_id for item in notifications})

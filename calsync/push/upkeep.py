@@ -13,7 +13,6 @@ A catch-up starts at most one heartbeat after the database answers again and end
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime, timedelta
 
 import structlog
@@ -24,6 +23,8 @@ from calsync.push.missed import MissedNotifications
 from calsync.store.transient import is_transient
 
 log = structlog.get_logger(__name__)
+
+FLUSH_DELAY_SECONDS = 0.1
 
 
 class PushUpkeep:
@@ -68,5 +69,11 @@ class PushUpkeep:
                 await self.run_once()
             except Exception:
                 log.exception("push_upkeep_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            # Until the next heartbeat, or sooner when a receiver kept a notification (then after a short pause,
+            # so a burst is recorded in one transaction).
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.missed.waiting.wait())]
+            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+            if self.missed.waiting.is_set() and not stop.is_set():
+                await asyncio.sleep(FLUSH_DELAY_SECONDS)

@@ -17,6 +17,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import exc as sa_exc
@@ -27,10 +28,14 @@ T = TypeVar("T")
 
 # SQLSTATEs: 40001 serialization_failure, 40P01 deadlock_detected, 53300 too_many_connections,
 # 57P01 admin_shutdown (pg_terminate_backend), 57P02 crash_shutdown, 57P03 cannot_connect_now,
-# 55P03 lock_not_available. Class 08 (connection exceptions) is matched by prefix.
-TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03"})
+# 55P03 lock_not_available, 55000 object_not_in_prerequisite_state (a database not accepting connections, as
+# during maintenance). Class 08 (connection exceptions) is matched by prefix.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "57P03", "55P03", "55000"})
 # SQLite: "database is locked" / "database table is locked" after the busy timeout.
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked")
+# asyncpg's words for a connection closed in the middle of an operation (its COPY leaves the next call with the
+# second one).
+_ASYNCPG_CLOSED_CONNECTION = ("connection is closed", "connection was closed", "another operation is in progress")
 
 RETRIES = Counter(
     "calsync_db_transient_errors_total",
@@ -76,12 +81,19 @@ def transient_kind(error: BaseException) -> str | None:
         message = str(error.orig).lower()
         if any(text in message for text in _SQLITE_TRANSIENT):
             return "sqlite_locked"
+        if any(text in message for text in _ASYNCPG_CLOSED_CONNECTION):
+            return "disconnect"
         if isinstance(error.orig, OSError) or ("connection" in message and "closed" in message):
             return "disconnect"
         return None
     if isinstance(error, ConnectionError | OSError | TimeoutError):
         # Raised by the driver while connecting (refused, reset, server gone) before SQLAlchemy wraps anything.
         return "connect"
+    if isinstance(error, asyncpg.exceptions.InterfaceError) and any(
+        text in str(error) for text in _ASYNCPG_CLOSED_CONNECTION
+    ):
+        # Raised by the driver used directly (the events COPY) on a connection that was closed under it.
+        return "disconnect"
     return None
 
 

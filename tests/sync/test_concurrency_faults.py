@@ -342,3 +342,52 @@ async def test_events_update_payload_carries_the_time_of_the_sync_that_made_the_
         ).scalar_one()
     stamped = datetime.fromisoformat(latest.data["last_successful_sync_at"].replace("Z", "+00:00"))
     assert first < stamped <= second
+
+
+async def test_a_notification_for_a_calendar_a_sync_holds_is_accepted_and_recorded_right_after(
+    control: EmulatorControl, context: AppContext, tenant: Tenant, api_url: str, app: FastAPI, database_url: str
+) -> None:
+    """The receiver does not wait for a sync's transaction (it can queue behind the project's change clock): it
+    keeps the notification, answers at once, and the upkeep records it when the row is free."""
+    postgres_only(database_url)
+    _account, _event, created = await connected_with_push(control, context, tenant, "google")
+    async with context.db.read() as session:
+        channel = (await session.execute(select(PushChannel))).scalar_one()
+    [remote] = [c for c in await control.channels() if c["id"] == channel.channel_id]
+    headers = {
+        "X-Goog-Channel-ID": channel.channel_id,
+        "X-Goog-Channel-Token": remote["token"],
+        "X-Goog-Resource-State": "exists",
+    }
+    before = (await calendar_row(context, created["id"])).sync_due_at
+    async with context.db.write() as holder:  # a sync's fenced transaction on this calendar, not yet committed
+        await holder.execute(
+            select(Calendar).where(Calendar.object_id == created["id"]).with_for_update(key_share=True)
+        )
+        async with httpx.AsyncClient(base_url=api_url) as client:
+            response = await client.post("/external_webhooks/google_calendar", headers=headers)
+        assert response.status_code == 200
+    missed: MissedNotifications = app.state.missed_pushes
+    assert len(missed) == 1 and missed.waiting.is_set()
+    upkeep = PushUpkeep(context, missed)
+    upkeep.last_reached = context.clock()
+    await upkeep.run_once()
+    row = await calendar_row(context, created["id"])
+    assert row.sync_due_at < before and row.sync_reason == "push" and len(missed) == 0
+
+
+async def test_a_read_whose_pooled_connection_was_terminated_is_answered(
+    context: AppContext, tenant: Tenant, database_url: str
+) -> None:
+    postgres_only(database_url)
+    assert (await tenant.client.get("/api/v1/calendars")).status_code == 200  # the pool holds a connection now
+    admin = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    response = await tenant.client.get("/api/v1/calendars")
+    assert response.status_code == 200, response.text

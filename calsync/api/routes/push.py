@@ -26,11 +26,18 @@ MAX_VALIDATION_TOKEN = 1024
 RETRY_AFTER_SECONDS = "5"
 
 
-async def _record(request: Request, platform: str, notifications: list[Notification]) -> tuple[int, int] | Response:
-    """Record the notifications, or answer 503 when the database cannot take them in time: the platform may retry,
-    and this process keeps them to record as soon as the database is back (calsync.push.upkeep)."""
+async def _record(
+    request: Request, platform: str, notifications: list[Notification], *, accepted: Response
+) -> tuple[int, int] | Response:
+    """Record the notifications. When syncs hold the calendar rows, keep them to record in a moment and answer
+    `accepted` at once. When the database cannot be reached, keep them too and answer 503, so the platform retries
+    as well (calsync.push.upkeep records what was kept as soon as the database is back)."""
     try:
         return await receiver.record(get_context(request), notifications)
+    except receiver.ReceiverBusy:
+        missed_notifications(request).add(notifications)
+        PUSH_NOTIFICATIONS.labels(platform, "queued").inc(len(notifications))
+        return accepted
     except receiver.ReceiverUnavailable as exc:
         missed_notifications(request).add(notifications)
         PUSH_NOTIFICATIONS.labels(platform, "deferred").inc(len(notifications))
@@ -59,7 +66,8 @@ async def google_notification(request: Request) -> Response:
         # The handshake after a watch: nothing changed yet (the sync that opened the channel schedules one more
         # incremental sync itself, which covers changes made while the channel was being opened).
         return Response(status_code=200)
-    outcome = await _record(request, "google", [Notification(channel_id, headers.get("x-goog-channel-token"))])
+    notification = Notification(channel_id, headers.get("x-goog-channel-token"))
+    outcome = await _record(request, "google", [notification], accepted=Response(status_code=200))
     if isinstance(outcome, Response):
         return outcome
     if not outcome[0]:
@@ -106,7 +114,7 @@ async def microsoft_notification(request: Request) -> Response:
     notifications = [
         Notification(str(item["subscriptionId"]), _client_state(item)) for item in items if item.get("subscriptionId")
     ]
-    outcome = await _record(request, "microsoft", notifications)
+    outcome = await _record(request, "microsoft", notifications, accepted=Response(status_code=202))
     if isinstance(outcome, Response):
         return outcome
     accepted, rejected = outcome
@@ -132,7 +140,7 @@ async def microsoft_lifecycle(request: Request) -> Response:
         for item in items
         if item.get("subscriptionId") and item.get("lifecycleEvent") in LIFECYCLE_EVENTS
     ]
-    outcome = await _record(request, "microsoft", notifications)
+    outcome = await _record(request, "microsoft", notifications, accepted=Response(status_code=202))
     if isinstance(outcome, Response):
         return outcome
     if outcome[1]:
