@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.bots import payloads, rules
+from calsync.bots import metrics, payloads, rules
 from calsync.bots.lifecycle import BotChanges, facts
 from calsync.context import AppContext
 from calsync.store.models import Bot, CalendarEvent
@@ -32,6 +32,7 @@ BATCH_SIZE = 100
 class Dispatched:
     bots: int  # bots taken (dispatched, or failed because their meeting had ended)
     webhooks: int  # outbox rows written
+    outcomes: tuple[tuple[str, float], ...] = ()  # (state, seconds after its dispatch time) of each bot taken
 
 
 async def dispatch_due(session: AsyncSession, now: datetime, *, limit: int = BATCH_SIZE) -> Dispatched:
@@ -49,10 +50,12 @@ async def dispatch_due(session: AsyncSession, now: datetime, *, limit: int = BAT
         events = {event.id: event for event in found.scalars()}
 
     by_project: dict[int, BotChanges] = {}
+    outcomes: list[tuple[str, float]] = []
     for bot in bots:
         changes = by_project.setdefault(bot.project_id, BotChanges(bot.project_id))
         event = events.get(bot.event_id) if bot.event_id is not None else None
         outcome = rules.dispatch(facts(bot), event.end_time if event is not None else None, now)
+        outcomes.append((outcome.state, (now - bot.dispatch_at).total_seconds()))
         if outcome.state == rules.DISPATCHED:
             bot.dispatched_at = now
         first = len(changes.webhooks)
@@ -63,7 +66,7 @@ async def dispatch_due(session: AsyncSession, now: datetime, *, limit: int = BAT
     written = 0
     for changes in by_project.values():
         written += await changes.write(session, now)
-    return Dispatched(len(bots), written)
+    return Dispatched(len(bots), written, tuple(outcomes))
 
 
 async def seconds_until_next_due(session: AsyncSession, now: datetime) -> float | None:
@@ -88,6 +91,10 @@ class BotDispatchLoop:
             return await dispatch_due(session, self.context.clock(), limit=self.batch_size)
 
         result = await self.context.db.write_retrying(body, what="dispatch_bots")
+        # Counted once committed (a re-run transaction is counted once, by the run that returned).
+        for state, lag in result.outcomes:
+            metrics.DISPATCHED.labels(state).inc()
+            metrics.DISPATCH_LAG.observe(lag)
         if result.webhooks:
             self.context.work_signal.kick()  # this process's delivery loop: send them now
         return result.bots

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util.typing import TupleAny
 
 from calsync.bots import payloads, rules
 from calsync.store.models import Bot, Calendar, CalendarEvent, CalendarState
@@ -28,6 +29,7 @@ from calsync.webhooks.payloads import BOT_STATE_CHANGE, BOT_UPDATED
 # The event columns a bot follows: a page that changes none of them costs the bots nothing.
 FOLLOWED_FIELDS = ("start_time", "end_time", "meeting_url", "is_deleted")
 _MICROSECOND = timedelta(microseconds=1)
+S = TypeVar("S", bound="Select[*TupleAny]")
 
 
 def facts(bot: Bot) -> rules.BotFacts:
@@ -107,7 +109,7 @@ class BotChanges:
         return self.due or bool(self.webhooks)
 
 
-def _locked(statement: Any) -> Any:
+def _locked(statement: S) -> S:
     # NO KEY UPDATE: bot writes change no key, and the dispatch claim skips what is locked here (SKIP LOCKED).
     return statement.with_for_update(of=Bot, key_share=True).execution_options(populate_existing=True)
 

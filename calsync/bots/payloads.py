@@ -6,6 +6,7 @@ delivery time by calsync.webhooks.payloads.build_envelope.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from calsync.store.models import Bot, CalendarEvent
@@ -55,7 +56,7 @@ def dispatch_data(bot: Bot, event: CalendarEvent | None) -> dict[str, Any]:
     return {"bot": bot_json(bot), "event": event_json(event)}
 
 
-def updated_data(bot: Bot, *, previous_join_at: Any, previous_meeting_url: str) -> dict[str, Any]:
+def updated_data(bot: Bot, *, previous_join_at: datetime, previous_meeting_url: str) -> dict[str, Any]:
     """`bot.updated`: the join time or meeting URL changed; `previous` is what they were."""
     return {
         "bot": bot_json(bot),

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
 from calsync.bots.dispatch import BotDispatchLoop
@@ -22,6 +23,10 @@ from calsync.worker.runner import WorkerRunner
 from tests.bots.support import MEET, at, bot_webhooks, create_bot, get_bot, meeting, subscribe
 from tests.support.service import Tenant
 from tests.webhooks.support import frozen, running_receiver
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def dispatch_rows(context: AppContext) -> dict[str, int]:
@@ -50,7 +55,9 @@ async def test_dispatched_at_its_dispatch_time_on_the_context_clock(
     clock.now = start - timedelta(minutes=5, microseconds=1)
     assert await loop.run_once() == 0
     clock.now = start - timedelta(minutes=5)
+    before = _sample("calsync_bots_dispatched_total", {"state": "dispatched"})
     assert await loop.run_once() == 1
+    assert _sample("calsync_bots_dispatched_total", {"state": "dispatched"}) == before + 1
     assert await loop.run_once() == 0
     assert await loop.seconds_until_due() is None
     await create_bot(tenant, meeting_url=MEET)  # due already (while the loop was busy elsewhere): due in 0 s
