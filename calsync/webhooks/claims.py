@@ -66,9 +66,15 @@ class Concurrency:
     healthy: int  # a webhook whose last attempt succeeded
     struggling: int  # a webhook in a failure streak: probing, not flooding
     in_flight: dict[int, int]  # subscription id -> deliveries in flight
+    # Webhooks whose last attempt by this worker failed, whether or not that is recorded yet (attempts are recorded
+    # in the background, after their slot is freed).
+    failing: frozenset[int] = frozenset()
+
+    def is_struggling(self, subscription: WebhookSubscription) -> bool:
+        return subscription.consecutive_failures > 0 or subscription.id in self.failing
 
     def limit(self, subscription: WebhookSubscription) -> int:
-        return self.struggling if subscription.consecutive_failures > 0 else self.healthy
+        return self.struggling if self.is_struggling(subscription) else self.healthy
 
 
 async def claim_due(
@@ -146,7 +152,7 @@ async def claim_due(
                 idempotency_key=row.idempotency_key,
                 body=canonical_json(envelope),
                 secrets=secrets[row.project_id],
-                struggling=subscription.consecutive_failures > 0,
+                struggling=concurrency.is_struggling(subscription),
             )
         )
     return Claim(jobs, finished, deferred)
