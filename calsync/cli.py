@@ -27,7 +27,7 @@ from calsync.api.serializers import calendar_json
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
 from calsync.logs import configure_logging, log_background_database_faults
-from calsync.process_tuning import tune_garbage_collector
+from calsync.process_tuning import skip_failed_imports, tune_garbage_collector
 from calsync.push.upkeep import PushUpkeep
 from calsync.security.secret_box import SecretsConfigError, generate_key
 from calsync.settings import Settings
@@ -213,6 +213,7 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _serve(context: AppContext, sock: socket.socket | None, *, worker: bool) -> None:
     await _when_database_answers(context, lambda: _announce_first_run(context))
     tune_garbage_collector(runs_worker=worker)
+    skip_failed_imports()
     runner = WorkerRunner(context, build_loops(context)) if worker else None
     if sock is None:
         assert runner is not None

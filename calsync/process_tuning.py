@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
+import sys
 
 # A platform page decodes into tens of thousands of objects, and a worker holds a page per running sync. With
 # CPython's default (700 allocations per young-generation collection) an initial sync of 10,892 events ran ~430
@@ -32,3 +34,12 @@ def tune_garbage_collector(*, runs_worker: bool) -> None:
     _young, middle, oldest = gc.get_threshold()
     young = WORKER_YOUNG_GENERATION_THRESHOLD if runs_worker else API_YOUNG_GENERATION_THRESHOLD
     gc.set_threshold(young, middle, oldest)
+
+
+def skip_failed_imports() -> None:
+    """httpcore asks `import sniffio` on every request (to learn the async library) and falls back to asyncio when
+    it is not installed. A failed import is not cached: each one searched sys.path again, several per request, which
+    was ~10% of a worker's CPU per webhook delivery (0.4-0.7 of ~5 ms, bench/bot_dispatch.py). None in sys.modules
+    makes that import fail at once, with the same outcome."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     webhook_retry_horizon_hours: float = 24.0
 
+    # Bots (docs/bots.md): how long before its join time the runner is told to launch a bot (a bot may set its
+    # own), and how far a dispatched bot's meeting must move into the future for the bot to stand down (back to
+    # scheduled, dispatched again in time) rather than wait in the meeting's place with the new join time.
+    bot_dispatch_lead_seconds: int = Field(default=120, ge=0, le=3600)
+    bot_stand_down_seconds: float = Field(default=300.0, ge=0)
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -28,9 +28,10 @@ def calendar_json(calendar: Calendar) -> dict[str, Any]:
     }
 
 
-def event_json(event: Any, calendar_object_id: str) -> dict[str, Any]:
+def event_json(event: Any, calendar_object_id: str, bots: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """`event`: a row of `calsync.store.queries.events.event_columns`. Its JSON columns may be `orjson.Fragment`s
-    (stored JSON, embedded as is): render the result with `calsync.json_response.JSONResponse`."""
+    (stored JSON, embedded as is): render the result with `calsync.json_response.JSONResponse`. `bots`: its bots in
+    every state (calsync.bots.payloads.bot_json), read for a whole page at once."""
     return {
         "id": event.object_id,
         "calendar_id": calendar_object_id,
@@ -43,8 +44,7 @@ def event_json(event: Any, calendar_object_id: str) -> dict[str, Any]:
         "ical_uid": event.ical_uid,
         "name": event.name,
         "raw": event.raw,
-        # Bots are not part of calsync yet; the key stays so Attendee clients parse unchanged.
-        "bots": [],
+        "bots": bots or [],
         "created_at": iso(event.created_at),
         "updated_at": iso(event.updated_at),
         "is_all_day": event.is_all_day,

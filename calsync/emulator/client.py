@@ -264,6 +264,11 @@ class EmulatorControl:
         result: dict[str, Any] = await self._call("POST", f"/calendars/{calendar_id}/events/{event_id}/cancel")
         return result
 
+    async def restore_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """Undo the deletion or cancellation of a single event (live again, with the same id)."""
+        result: dict[str, Any] = await self._call("POST", f"/calendars/{calendar_id}/events/{event_id}/restore")
+        return result
+
     async def move_event(self, calendar_id: str, event_id: str, to_calendar_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "POST", f"/calendars/{calendar_id}/events/{event_id}/move", json={"to_calendar_id": to_calendar_id}

@@ -390,6 +390,13 @@ async def event_cancel(
     return event_out(state.cancel_event(state.calendar(calendar_id), event_id))
 
 
+@router.post("/calendars/{calendar_id}/events/{event_id}/restore")
+async def event_restore(
+    calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)
+) -> dict[str, Any]:
+    return event_out(state.restore_event(state.calendar(calendar_id), event_id))
+
+
 @router.post("/calendars/{calendar_id}/events/{event_id}/move")
 async def event_move(
     calendar_id: str, event_id: str, body: MoveIn, state: EmulatorState = Depends(emulator_state)

@@ -513,6 +513,23 @@ class EmulatorState:
         self._emit(cal, changes)
         return event
 
+    def restore_event(self, cal: Calendar, event_id: str) -> Event:
+        """Undo the deletion or cancellation of a single event (Google restores it from the bin with its id;
+        Outlook re-sends a cancelled meeting): it is live again, reported as updated."""
+        event = cal.events.get(event_id)
+        if event is None or event.kind is not EventKind.SINGLE:
+            raise NotFound(f"event {event_id} (only single events can be restored)")
+        if not event.deleted and not event.ms_cancelled:
+            raise ValueError(f"event {event_id} is neither deleted nor cancelled")
+        changes: list[tuple[str, str]] = []
+        event.deleted = False
+        event.ms_cancelled = False
+        event.updated = self.now()
+        cal.index(event)
+        self._record(cal, event, changes, "updated")
+        self._emit(cal, changes)
+        return event
+
     def delete_event(self, cal: Calendar, event_id: str) -> Event:
         now = self.now()
         event, is_new = self._target(cal, event_id, now)

@@ -20,14 +20,21 @@ class WorkSignal:
 
     def __init__(self) -> None:
         self._flags: dict[str, asyncio.Event] = {}
+        self._kicked = False
 
     def kick(self) -> None:
+        self._kicked = True
         for flag in self._flags.values():
             flag.set()
 
     async def wait(self, seconds: float, waiter: str = "default") -> bool:
-        """True when kicked (now or since this waiter last waited), False on timeout."""
-        flag = self._flags.setdefault(waiter, asyncio.Event())
+        """True when kicked (now or since this waiter last waited), False on timeout. A waiter's first wait returns
+        at once if a kick came before it: that kick may have been for work its first look missed."""
+        flag = self._flags.get(waiter)
+        if flag is None:
+            flag = self._flags[waiter] = asyncio.Event()
+            if self._kicked:
+                flag.set()
         try:
             await asyncio.wait_for(flag.wait(), seconds)
             return True

@@ -7,7 +7,7 @@ row committed later with an older stamp — the anchor's race (weakness 18)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,13 +104,19 @@ class PagePlan:
 
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
-    # The stored created_at of each updated row, by id: with the new stamp it gives the row's update-lag class.
-    created_at: dict[int, datetime] = field(default_factory=dict)
+    # The stored row of each update, by id: its created_at and the new stamp give the row's update-lag class, and
+    # its tracked fields what the update changes (the bots following the event, calsync.bots.lifecycle).
+    stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     changes: AppliedChanges = field(default_factory=AppliedChanges)
 
     def add_update(self, values: dict[str, Any], stored: dict[str, Any]) -> None:
         self.updates.append(values)
-        self.created_at[stored["id"]] = stored["created_at"]
+        self.stored[stored["id"]] = stored
+
+    def updated_rows(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(stored row, values written) of each update; a tombstone writes only `is_deleted` and `status`."""
+        for values in self.updates:
+            yield self.stored[values["id"]], values
 
 
 async def plan_page(
@@ -168,7 +174,7 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
         row["change_seq"] = clock.next_seq()
     for row in plan.updates:
         row["updated_at"] = clock.stamp
-        row["update_lag_class"] = update_lag_class(plan.created_at[row["id"]], clock.stamp)
+        row["update_lag_class"] = update_lag_class(plan.stored[row["id"]]["created_at"], clock.stamp)
         row["change_seq"] = clock.next_seq()
     if plan.inserts:
         await _insert(await session.connection(), plan.inserts)

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
 from calsync.providers import base
 from calsync.providers.base import (
@@ -95,6 +96,10 @@ class CalendarSyncer:
     @property
     def _now(self) -> datetime:
         return self.context.clock()
+
+    @property
+    def _stand_down(self) -> timedelta:
+        return timedelta(seconds=self.context.settings.bot_stand_down_seconds)
 
     async def _write(self, calendar_id: int, body: Callable[[AsyncSession, Calendar], Awaitable[T]], what: str) -> T:
         """`body` in one short write transaction that first checks this worker still holds the calendar's lease
@@ -251,17 +256,26 @@ class CalendarSyncer:
         if not events and not removed_ids:
             return AppliedChanges()
 
+        woke_bots = False
+
         async def write(session: AsyncSession, calendar: Calendar) -> AppliedChanges:
+            nonlocal woke_bots
             now = self._now
             plan = await plan_page(session, calendar, events, removed_ids)
-            # The change is announced as of this sync (issue 11 item 7), in the transaction that makes it.
+            # The change is announced as of this sync (issue 11 item 7), in the transaction that makes it; so are
+            # the changes of the bots that follow the changed events (their rows, then their webhooks).
             await announce_event_changes(session, calendar, plan.changes, now)
+            bots = await bot_lifecycle.follow_events(
+                session, calendar, plan.updated_rows(), now, stand_down=self._stand_down
+            )
+            await bots.write(session, now)
+            woke_bots = bots.wake
             # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
             return plan.changes
 
         changes = await self._write(snap.id, write, "apply_page")
-        if changes:
+        if changes or woke_bots:
             self.context.work_signal.kick()
         return changes
 
@@ -431,7 +445,10 @@ class CalendarSyncer:
         return settings.sync_fallback_interval_seconds
 
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
+        woke_bots = False
+
         async def record(session: AsyncSession, calendar: Calendar) -> None:
+            nonlocal woke_bots
             now = self._now
             previous_state = calendar.state
             calendar.last_successful_sync_at = now
@@ -448,8 +465,14 @@ class CalendarSyncer:
                 calendar.updated_at = now
                 await announce_state_change(session, calendar, previous_state, now)
                 metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
+                # Its paused bots resume in the transaction that reconnects it.
+                bots = await bot_lifecycle.calendar_reconnected(session, calendar, now, stand_down=self._stand_down)
+                await bots.write(session, now)
+                woke_bots = bots.wake
 
         await self._write(snap.id, record, "record_success")
+        if woke_bots:
+            self.context.work_signal.kick()
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
         log.info(
             "calendar_synced",
@@ -475,7 +498,10 @@ class CalendarSyncer:
             )
             await record_throttle(self.context.db, snap.platform, snap.client_id, now + throttle_wait)
 
+        woke_bots = False
+
         async def record(session: AsyncSession, calendar: Calendar) -> None:
+            nonlocal woke_bots
             calendar.last_attempted_sync_at = now
             self._release(calendar)
             if error.disconnects:
@@ -494,6 +520,10 @@ class CalendarSyncer:
                     calendar.updated_at = now
                     await announce_state_change(session, calendar, previous_state, now)
                     metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
+                # Its scheduled bots pause in the transaction that disconnects it (none are left after the first).
+                bots = await bot_lifecycle.calendar_disconnected(session, calendar, now)
+                await bots.write(session, now)
+                woke_bots = bots.wake
             else:
                 calendar.consecutive_failures += 1
                 calendar.last_sync_error = failure
@@ -502,6 +532,8 @@ class CalendarSyncer:
                 calendar.sync_reason = "retry"
 
         await self._write(snap.id, record, "record_failure")
+        if woke_bots:
+            self.context.work_signal.kick()
         metrics.SYNCS.labels(snap.platform, "failed", error.kind.value).inc()
         log.warning(
             "calendar_sync_failed",

@@ -9,16 +9,17 @@ the row succeeded or failed.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.security.secret_box import SecretBox
 from calsync.store.models import (
+    Bot,
     Calendar,
     DeliveryStatus,
     WebhookDelivery,
@@ -27,7 +28,7 @@ from calsync.store.models import (
 )
 from calsync.webhooks import health
 from calsync.webhooks.backoff import RetryPolicy, next_attempt_at
-from calsync.webhooks.payloads import CalendarRef, build_envelope
+from calsync.webhooks.payloads import BotRef, CalendarRef, build_envelope
 from calsync.webhooks.secret_store import active_secrets, decrypt_all
 from calsync.webhooks.sender import AttemptResult
 from calsync.webhooks.signing import canonical_json
@@ -65,9 +66,15 @@ class Concurrency:
     healthy: int  # a webhook whose last attempt succeeded
     struggling: int  # a webhook in a failure streak: probing, not flooding
     in_flight: dict[int, int]  # subscription id -> deliveries in flight
+    # Webhooks whose last attempt by this worker failed, whether or not that is recorded yet (attempts are recorded
+    # in the background, after their slot is freed).
+    failing: frozenset[int] = frozenset()
+
+    def is_struggling(self, subscription: WebhookSubscription) -> bool:
+        return subscription.consecutive_failures > 0 or subscription.id in self.failing
 
     def limit(self, subscription: WebhookSubscription) -> int:
-        return self.struggling if subscription.consecutive_failures > 0 else self.healthy
+        return self.struggling if self.is_struggling(subscription) else self.healthy
 
 
 async def claim_due(
@@ -109,6 +116,7 @@ async def claim_due(
         return Claim([], 0, deferred)
 
     calendars = await _by_id(session, Calendar, {row.calendar_id for row in taken if row.calendar_id is not None})
+    bot_metadata = await _bot_metadata(session, {row.bot_object_id for row in taken if row.bot_object_id is not None})
     secrets: dict[int, tuple[bytes, ...]] = {}
     for project_id in {row.project_id for row in taken}:
         secrets[project_id] = tuple(decrypt_all(box, await active_secrets(session, project_id, now)))
@@ -132,7 +140,10 @@ async def claim_due(
             if calendar is not None
             else None
         )
-        envelope = build_envelope(idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=ref)
+        bot = BotRef(row.bot_object_id, bot_metadata.get(row.bot_object_id)) if row.bot_object_id else None
+        envelope = build_envelope(
+            idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=ref, bot=bot
+        )
         jobs.append(
             Job(
                 delivery_id=row.id,
@@ -141,7 +152,7 @@ async def claim_due(
                 idempotency_key=row.idempotency_key,
                 body=canonical_json(envelope),
                 secrets=secrets[row.project_id],
-                struggling=subscription.consecutive_failures > 0,
+                struggling=concurrency.is_struggling(subscription),
             )
         )
     return Claim(jobs, finished, deferred)
@@ -155,6 +166,14 @@ async def _by_id(session: AsyncSession, model: type[M], ids: Iterable[int]) -> d
     return {row.id: row for row in rows}
 
 
+async def _bot_metadata(session: AsyncSession, object_ids: set[str]) -> dict[str, dict[str, Any] | None]:
+    """Each bot's metadata as it is now (the envelope's `bot_metadata`, like `calendar_metadata`)."""
+    if not object_ids:
+        return {}
+    rows = await session.execute(select(Bot.object_id, Bot.metadata_).where(Bot.object_id.in_(object_ids)))
+    return {object_id: metadata for object_id, metadata in rows}
+
+
 def _settle(row: WebhookDelivery, status: DeliveryStatus, now: datetime, *, error: str | None = None) -> None:
     row.status = status.value
     row.next_attempt_at = None
@@ -166,53 +185,95 @@ def _settle(row: WebhookDelivery, status: DeliveryStatus, now: datetime, *, erro
         row.delivered_at = now
 
 
-async def record_attempt(
+@dataclass(frozen=True)
+class Attempted:
+    """One finished attempt, to be recorded."""
+
+    job: Job
+    result: AttemptResult
+    attempted_at: datetime
+
+
+async def record_attempts(
     session: AsyncSession,
-    job: Job,
-    result: AttemptResult,
+    attempts: Sequence[Attempted],
     *,
     owner: str,
-    attempted_at: datetime,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> list[str | None]:
+    """Log each attempt and move its delivery on: succeeded, pending (with its next due time) or failed. One
+    transaction for a batch, in a handful of statements whatever its size: the deliveries and their subscriptions
+    are read (and locked) in two statements, the attempt log written in one, the rows' updates flushed together
+    (a slot of the webhook is held until its attempt is recorded, so this is on every delivery's critical path).
+
+    Returns each attempt's new status, or None when our lease was lost (another worker re-claimed the row after it
+    expired; it owns the row now, so only the attempt log is written).
+    """
+    if not attempts:
+        return []
+    statement = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.id.in_({a.job.delivery_id for a in attempts}))
+        .order_by(WebhookDelivery.subscription_id, WebhookDelivery.id)
+    )
+    subscription_statement = (
+        select(WebhookSubscription)
+        .where(WebhookSubscription.id.in_({a.job.subscription_id for a in attempts}))
+        .order_by(WebhookSubscription.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # NO KEY UPDATE: only health and status columns change, so new outbox rows (whose foreign keys take
+        # FOR KEY SHARE on the subscription) are never blocked by a delivery being recorded. One order for every
+        # worker: deliveries by (subscription, id), then subscriptions by id.
+        statement = statement.with_for_update(key_share=True)
+        subscription_statement = subscription_statement.with_for_update(key_share=True)
+    rows = {row.id: row for row in (await session.execute(statement)).scalars()}
+    subscriptions = {row.id: row for row in (await session.execute(subscription_statement)).scalars()}
+    log: list[dict[str, Any]] = []
+    statuses = [
+        _record(rows.get(a.job.delivery_id), subscriptions.get(a.job.subscription_id), a, log, owner, now, policy, rng)
+        for a in attempts
+    ]
+    if log:
+        await session.execute(insert(WebhookDeliveryAttempt), log)
+    return statuses
+
+
+def _record(
+    row: WebhookDelivery | None,
+    subscription: WebhookSubscription | None,
+    attempt: Attempted,
+    log: list[dict[str, Any]],
+    owner: str,
     now: datetime,
     policy: RetryPolicy,
     rng: random.Random,
 ) -> str | None:
-    """Log the attempt and move the delivery on: succeeded, pending (with its next due time) or failed.
-
-    Returns the new status, or None when our lease was lost (another worker re-claimed the row after it expired;
-    it owns the row now, so only the attempt log is written).
-    """
-    stmt = select(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id)
-    subscription_stmt = select(WebhookSubscription).where(WebhookSubscription.id == job.subscription_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # NO KEY UPDATE: only health and status columns change, so new outbox rows (whose foreign keys take
-        # FOR KEY SHARE on the subscription) are never blocked by a delivery being recorded.
-        stmt = stmt.with_for_update(key_share=True)
-        subscription_stmt = subscription_stmt.with_for_update(key_share=True)
-    row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
         return None  # deleted with its webhook meanwhile: nothing to log against
-    if row.lease_owner != owner and row.last_attempt_at == attempted_at:
+    if row.lease_owner != owner and row.last_attempt_at == attempt.attempted_at:
         # This attempt was recorded already: the transaction is being re-run after a commit whose outcome the
         # dropped connection hid (calsync.store.transient). Log it once.
         return row.status
-    session.add(
-        WebhookDeliveryAttempt(
-            delivery_id=job.delivery_id,
-            attempted_at=attempted_at,
-            status_code=result.status_code,
-            response_excerpt=result.response_excerpt,
-            error=result.error,
-            duration_ms=round(result.duration_ms, 3),
-        )
+    result = attempt.result
+    log.append(
+        {
+            "delivery_id": row.id,
+            "attempted_at": attempt.attempted_at,
+            "status_code": result.status_code,
+            "response_excerpt": result.response_excerpt,
+            "error": result.error,
+            "duration_ms": round(result.duration_ms, 3),
+        }
     )
     if row.lease_owner != owner or row.status != DeliveryStatus.DELIVERING.value:
         return None
     row.attempts += 1
-    row.last_attempt_at = attempted_at
+    row.last_attempt_at = attempt.attempted_at
     row.last_status_code = result.status_code
     row.last_error = result.error
-    subscription = (await session.execute(subscription_stmt)).scalar_one_or_none()
     if result.succeeded:
         _settle(row, DeliveryStatus.SUCCEEDED, now)
         if subscription is not None:

@@ -1,8 +1,9 @@
 """The webhook delivery worker: claims due outbox rows and sends them concurrently, never waiting on the slowest.
 
 Shape of one `run_once`: a short write transaction claims what there is room for (leases), the sends start as
-background tasks, and `run_once` returns at once. Each task makes one HTTP attempt (no transaction open) and
-then records it in its own short transaction. So:
+background tasks, and `run_once` returns at once. Each task makes one HTTP attempt (no transaction open); its slot
+is free as soon as the answer is in, and the attempts are recorded in the background, many per short transaction
+(the rows stay leased, so not due, until then). So:
 
 - a slow or dead endpoint holds at most `per_subscription` of the `max_in_flight` slots (one, once it is in a
   failure streak), for at most the attempt timeout, and its backlog is skipped in SQL while it has no room:
@@ -49,7 +50,6 @@ class _Outcome:
     job: claims.Job
     result: AttemptResult
     attempted_at: datetime
-    recorded: asyncio.Future[None]
 
 
 class WebhookDeliveryLoop:
@@ -88,6 +88,8 @@ class WebhookDeliveryLoop:
         self._limits: dict[int, int] = {}
         self._to_record: list[_Outcome] = []
         self._recorder: asyncio.Task[None] | None = None
+        # Webhooks whose last attempt here failed: in a failure streak before the record of it says so.
+        self._failing: set[int] = set()
         # Set when due work was left for lack of room: finishing a send then wakes the runner at once.
         self._backlogged = False
 
@@ -107,7 +109,10 @@ class WebhookDeliveryLoop:
             return 0
         full = [sub_id for sub_id, n in self._per_subscription.items() if n >= self._limits.get(sub_id, n + 1)]
         concurrency = claims.Concurrency(
-            self.per_subscription, self.per_struggling_subscription, dict(self._per_subscription)
+            self.per_subscription,
+            self.per_struggling_subscription,
+            dict(self._per_subscription),
+            frozenset(self._failing),
         )
 
         async def claim_due(session: AsyncSession) -> claims.Claim:
@@ -157,39 +162,35 @@ class WebhookDeliveryLoop:
     async def _deliver(self, job: claims.Job) -> None:
         attempted_at = self.context.clock()
         result = await self._attempt(job)
-        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._to_record.append(_Outcome(job, result, attempted_at, recorded))
+        if result.succeeded:
+            self._failing.discard(job.subscription_id)
+        else:
+            self._failing.add(job.subscription_id)
+        self._to_record.append(_Outcome(job, result, attempted_at))
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.create_task(self._record_pending())
-        # The task (and its endpoint slot) ends only once the attempt is recorded.
-        await recorded
+        # The task, and with it the endpoint's slot, ends here: the next claim need not wait for this attempt's
+        # record (a transaction on every delivery's critical path otherwise, for one endpoint: a bot runner's).
 
     async def _record_pending(self) -> None:
         """Record finished attempts in batches: under load one transaction settles many deliveries."""
         while self._to_record:
             batch, self._to_record = self._to_record, []
-            # One lock order for every worker (PostgreSQL): subscription rows are shared between batches.
-            batch.sort(key=lambda outcome: (outcome.job.subscription_id, outcome.job.delivery_id))
             statuses: list[str | None] = []
+            attempts = [claims.Attempted(o.job, o.result, o.attempted_at) for o in batch]
 
-            async def record(session: AsyncSession, batch: list[_Outcome] = batch) -> list[str | None]:
-                now = self.context.clock()
-                return [
-                    await claims.record_attempt(
-                        session,
-                        outcome.job,
-                        outcome.result,
-                        owner=self.owner,
-                        attempted_at=outcome.attempted_at,
-                        now=now,
-                        policy=self.retry_policy,
-                        rng=self.rng,
-                    )
-                    for outcome in batch
-                ]
+            async def record(session: AsyncSession, attempts: list[claims.Attempted] = attempts) -> list[str | None]:
+                return await claims.record_attempts(
+                    session,
+                    attempts,
+                    owner=self.owner,
+                    now=self.context.clock(),
+                    policy=self.retry_policy,
+                    rng=self.rng,
+                )
 
             try:
-                # A dropped connection or deadlock re-runs the batch (record_attempt reads before it writes);
+                # A dropped connection or deadlock re-runs the batch (record_attempts reads before it writes);
                 # only a database that stays down leaves the rows to their lease, to be attempted again.
                 statuses = await self.context.db.write_retrying(record, what="record_deliveries")
             except DatabaseUnavailable as exc:
@@ -213,15 +214,18 @@ class WebhookDeliveryLoop:
                         status=status,
                         error=outcome.result.error,
                     )
-            for outcome in batch:
-                if not outcome.recorded.done():
-                    outcome.recorded.set_result(None)
+
+    async def _settle(self) -> None:
+        """Until every started send has ended and every attempt is recorded."""
+        while self._tasks or (self._recorder is not None and not self._recorder.done()):
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if self._recorder is not None:
+                await asyncio.gather(self._recorder, return_exceptions=True)
 
     async def drain(self) -> None:
         """Wait until every started send has been attempted and recorded (the runner calls this on shutdown;
         each send is bounded by the attempt timeout). The HTTP client is closed and re-made on next use."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._settle()
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -232,6 +236,7 @@ class WebhookDeliveryLoop:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._settle()  # what was answered is recorded (else its lease expires and it is sent again)
         if pending:
             ids = [job.delivery_id for job in pending.values()]
 

@@ -2,7 +2,8 @@
 
 Two phases, as in the anchor: `data` is a snapshot taken when the trigger fires (stored in the outbox row), and
 the envelope around it is built at delivery time from the calendar as it is then (its metadata may have changed;
-if the calendar was deleted, the `calendar_*` keys are omitted, as Attendee does).
+if the calendar was deleted, the `calendar_*` keys are omitted, as Attendee does). Bot triggers (`bot.*`, built by
+calsync.bots.payloads) have the same two phases around the bot: `bot_id` and `bot_metadata` instead of `calendar_*`.
 
 Pure functions over plain values; no database, no clock.
 """
@@ -16,7 +17,12 @@ from typing import Any
 
 EVENTS_UPDATE = "calendar.events_update"
 STATE_CHANGE = "calendar.state_change"
-TRIGGERS = (EVENTS_UPDATE, STATE_CHANGE)
+BOT_DISPATCH = "bot.dispatch"
+BOT_UPDATED = "bot.updated"
+BOT_STATE_CHANGE = "bot.state_change"
+CALENDAR_TRIGGERS = (EVENTS_UPDATE, STATE_CHANGE)
+BOT_TRIGGERS = (BOT_DISPATCH, BOT_UPDATED, BOT_STATE_CHANGE)
+TRIGGERS = CALENDAR_TRIGGERS + BOT_TRIGGERS
 
 # Total ids listed across created, updated and deleted; counts always stay exact.
 DEFAULT_MAX_IDS = 1000
@@ -31,6 +37,14 @@ class CalendarRef:
 
     id: str
     deduplication_key: str | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BotRef:
+    """The bot as read at delivery time."""
+
+    id: str
     metadata: Mapping[str, Any] | None = None
 
 
@@ -122,12 +136,26 @@ def state_change_data(snapshot: CalendarSnapshot, previous_state: str | None) ->
 
 
 def build_envelope(
-    *, idempotency_key: str, trigger: str, data: Mapping[str, Any], calendar: CalendarRef | None
+    *,
+    idempotency_key: str,
+    trigger: str,
+    data: Mapping[str, Any],
+    calendar: CalendarRef | None = None,
+    bot: BotRef | None = None,
 ) -> dict[str, Any]:
-    """The body we sign and send. `calendar` is None when the calendar was deleted before delivery."""
+    """The body we sign and send. A calendar trigger's `calendar` is None when the calendar was deleted before
+    delivery; a bot trigger always names its bot (`{idempotency_key, trigger, bot_id, bot_metadata, data}`)."""
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
     envelope: dict[str, Any] = {"idempotency_key": idempotency_key}
+    if trigger in BOT_TRIGGERS:
+        if bot is None:
+            raise ValueError(f"{trigger} names no bot")
+        envelope["trigger"] = trigger
+        envelope["bot_id"] = bot.id
+        envelope["bot_metadata"] = dict(bot.metadata) if bot.metadata is not None else None
+        envelope["data"] = dict(data)
+        return envelope
     if calendar is not None:
         envelope["calendar_id"] = calendar.id
         envelope["calendar_deduplication_key"] = calendar.deduplication_key

@@ -120,6 +120,7 @@ class DeliveryFilters:
     status: str | None = None
     trigger: str | None = None
     calendar_object_id: str | None = None
+    bot_object_id: str | None = None
 
 
 async def list_deliveries(
@@ -139,6 +140,8 @@ async def list_deliveries(
         stmt = stmt.where(WebhookDelivery.trigger == filters.trigger)
     if filters.calendar_object_id is not None:
         stmt = stmt.where(WebhookDelivery.calendar_object_id == filters.calendar_object_id)
+    if filters.bot_object_id is not None:
+        stmt = stmt.where(WebhookDelivery.bot_object_id == filters.bot_object_id)
     keyset = Keyset(
         WebhookDelivery.created_at, WebhookDelivery.id, descending=True, after=after, backwards=backwards, limit=limit
     )

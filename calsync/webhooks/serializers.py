@@ -61,6 +61,7 @@ def delivery_json(
         "idempotency_key": delivery.idempotency_key,
         "trigger": delivery.trigger,
         "calendar_id": delivery.calendar_object_id,
+        "bot_id": delivery.bot_object_id,
         "status": delivery.status,
         "attempts": delivery.attempts,
         "created_at": iso(delivery.created_at),

@@ -1,7 +1,8 @@
-"""The work loops a worker process runs. The sync engine and webhook delivery register theirs here."""
+"""The work loops a worker process runs. The sync engine, webhook delivery and bot dispatch register theirs here."""
 
 from __future__ import annotations
 
+from calsync.bots.dispatch import BotDispatchLoop
 from calsync.context import AppContext
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.worker.listener import PostgresListener
@@ -14,4 +15,5 @@ def build_loops(context: AppContext) -> list[WorkLoop]:
     if not context.db.is_sqlite:
         loops.append(PostgresListener(context.db.url, context.work_signal))
     loops.append(WebhookDeliveryLoop(context))
+    loops.append(BotDispatchLoop(context))
     return loops

@@ -58,7 +58,7 @@ async def test_crud_round_trip(tenant: Tenant) -> None:
         ({"url": ""}, "url", "This field may not be blank."),
         ({"url": None}, "url", "This field may not be null."),
         ({"triggers": []}, "triggers", "This list may not be empty."),
-        ({"triggers": ["bot.state_change"]}, "triggers", '"bot.state_change" is not a valid choice.'),
+        ({"triggers": ["bot.joined_meeting"]}, "triggers", '"bot.joined_meeting" is not a valid choice.'),
         ({"triggers": "calendar.state_change"}, "triggers", "Expected a list"),
         ({"is_active": "yes"}, "is_active", "Must be a valid boolean."),
         ({"colour": "red"}, "non_field_errors", "Unexpected field(s): colour"),

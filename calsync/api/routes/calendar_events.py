@@ -21,7 +21,10 @@ from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS
 from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
 from calsync.api.serializers import event_json
+from calsync.bots import queries as bot_queries
+from calsync.bots.payloads import bot_json
 from calsync.json_response import JSONResponse
+from calsync.store.models import Bot
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import events as event_queries
 
@@ -169,7 +172,8 @@ async def list_calendar_events(
             include_raw=with_raw,
         )
         object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
-    results = [event_json(e, object_ids[e.calendar_id]) for e in page.rows]
+        bots = await bot_queries.bots_of_events(session, [event.id for event in page.rows])
+    results = [event_json(e, object_ids[e.calendar_id], _bots_json(bots.get(e.id))) for e in page.rows]
     return JSONResponse(page_envelope(request, page, chosen, results))
 
 
@@ -190,4 +194,9 @@ async def get_calendar_event(
         if event is None:
             raise not_found("Calendar event not found")
         object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id})
-    return JSONResponse(event_json(event, object_ids[event.calendar_id]))
+        bots = await bot_queries.bots_of_events(session, [event.id])
+    return JSONResponse(event_json(event, object_ids[event.calendar_id], _bots_json(bots.get(event.id))))
+
+
+def _bots_json(bots: list[Bot] | None) -> list[dict[str, Any]]:
+    return [bot_json(bot) for bot in bots or ()]

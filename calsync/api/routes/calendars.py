@@ -20,6 +20,7 @@ from calsync.api.schemas import (
     PatchCalendarRequest,
 )
 from calsync.api.serializers import calendar_json
+from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
 from calsync.store.queries import calendars as calendar_queries
@@ -196,7 +197,10 @@ async def delete_calendar(
         calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
         if calendar is None:
             raise not_found(CALENDAR_NOT_FOUND)
-        await calendar_queries.delete_calendar(session, calendar, context.clock())
+        now = context.clock()
+        # Its bots are cancelled (never deleted) in the same transaction, while their events still exist.
+        await (await bot_lifecycle.calendar_deleted(session, calendar, now)).write(session, now)
+        await calendar_queries.delete_calendar(session, calendar, now)
         await notify_work_in_transaction(session)
     context.work_signal.kick()
     return Response(status_code=200)

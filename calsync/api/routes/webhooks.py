@@ -357,8 +357,13 @@ async def list_webhook_deliveries(
     caller: Annotated[Caller, Depends(authenticate)],
     cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
     status: Annotated[Literal["pending", "delivering", "succeeded", "failed"] | None, Query()] = None,
-    trigger: Annotated[Literal["calendar.events_update", "calendar.state_change"] | None, Query()] = None,
+    trigger: Annotated[
+        Literal["calendar.events_update", "calendar.state_change", "bot.dispatch", "bot.updated", "bot.state_change"]
+        | None,
+        Query(),
+    ] = None,
     calendar_id: Annotated[str | None, Query(description="cal_… id (also after the calendar was deleted)")] = None,
+    bot_id: Annotated[str | None, Query(description="bot_… id")] = None,
 ) -> JSONResponse:
     parsed = decode_cursor(cursor, ORDERING)
     context = get_context(request)
@@ -369,7 +374,9 @@ async def list_webhook_deliveries(
         page = await queries.list_deliveries(
             session,
             subscription.id,
-            queries.DeliveryFilters(status=status, trigger=trigger, calendar_object_id=calendar_id),
+            queries.DeliveryFilters(
+                status=status, trigger=trigger, calendar_object_id=calendar_id, bot_object_id=bot_id
+            ),
             after=seek_key(parsed),
             backwards=parsed.backwards if parsed else False,
             limit=PAGE_SIZE,

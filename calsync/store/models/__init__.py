@@ -2,6 +2,7 @@
 
 from calsync.store.models.api_key import ApiKey
 from calsync.store.models.base import Base
+from calsync.store.models.bot import Bot, BotState
 from calsync.store.models.calendar import Calendar, CalendarState
 from calsync.store.models.channel import PushChannel
 from calsync.store.models.event import CalendarEvent
@@ -18,6 +19,8 @@ from calsync.store.models.webhook import (
 __all__ = [
     "ApiKey",
     "Base",
+    "Bot",
+    "BotState",
     "Calendar",
     "CalendarEvent",
     "CalendarState",

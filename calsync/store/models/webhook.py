@@ -77,6 +77,7 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_sub_status", "subscription_id", "status", "created_at", "id"),
         Index("ix_webhook_deliveries_sub_trigger", "subscription_id", "trigger", "created_at", "id"),
         Index("ix_webhook_deliveries_sub_calendar", "subscription_id", "calendar_object_id", "created_at", "id"),
+        Index("ix_webhook_deliveries_sub_bot", "subscription_id", "bot_object_id", "created_at", "id"),
         # For ON DELETE SET NULL when a calendar is deleted.
         Index("ix_webhook_deliveries_calendar", "calendar_id"),
     )
@@ -91,6 +92,9 @@ class WebhookDelivery(Base):
     calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id", ondelete="SET NULL"), nullable=True)
     # Captured at trigger time: the log stays filterable by calendar after the calendar is deleted.
     calendar_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The bot of a `bot.*` trigger (the envelope's `bot_id`; its metadata is read when the envelope is built). No
+    # foreign key: bots are never deleted, and an insert here must not wait for the lock of a bot being changed.
+    bot_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
