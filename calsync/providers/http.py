@@ -6,6 +6,7 @@ connection or an HTML error page can never escape as an httpx or JSON exception.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -115,9 +116,22 @@ def retry_after_of(response: httpx.Response, clock: Clock) -> float | None:
 def json_body(response: httpx.Response) -> Any:
     """The decoded JSON body, or None for an empty, non-JSON or undecodable body. Never raises."""
     try:
-        return json_codec.loads(response.content)
+        return json_codec.loads(without_nul(response.content))
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+# An escaped NUL (`\u0000`) preceded by an even number of backslashes, i.e. not itself escaped text.
+_ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def without_nul(body: bytes) -> bytes:
+    """A platform may put NUL in an event's text (JSON can carry it as `\u0000`); PostgreSQL stores it neither in
+    text nor in jsonb, so one such event would fail its whole batch, sync after sync. It becomes U+FFFD here, once,
+    before anything is decoded. The search is a byte scan; bodies without one are returned as they are."""
+    if b"\\u0000" not in body:
+        return body
+    return _ESCAPED_NUL.sub(rb"\1\\ufffd", body)
 
 
 def json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -162,3 +162,21 @@ async def test_expired_access_token_is_refreshed_transparently(
     result = await sync_once(context, created["id"])
     assert result.error is None
     assert (await calendar_row(context, created["id"])).state == "connected"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_an_event_with_nul_in_its_text_is_stored_not_a_stuck_calendar(
+    platform: str, control: EmulatorControl, context: AppContext, tenant: Tenant
+) -> None:
+    """PostgreSQL stores NUL neither in text nor in jsonb: one such event used to fail its calendar's every sync."""
+    account = await control.create_account(platform)
+    await control.create_event(
+        account["primary_calendar_id"], BASE, BASE + timedelta(hours=1), summary="Stand\x00up", description="a\x00b"
+    )
+    await control.create_event(account["primary_calendar_id"], BASE, BASE + timedelta(hours=1), summary="Plain")
+    created = await connect_calendar(tenant, account)
+    result = await sync_once(context, created["id"])
+    assert result.error is None
+    names = sorted(row["name"] for row in await list_events(tenant, created["id"]))
+    assert names == ["Plain", "Stand\ufffdup"]
+    assert (await calendar_row(context, created["id"])).last_sync_error is None
