@@ -187,18 +187,23 @@ async def connected_with_push(control: EmulatorControl, context: AppContext, ten
     return account, event, created
 
 
-async def test_push_receiver_answers_503_and_records_the_notification_when_the_database_is_back(
-    control: EmulatorControl, context: AppContext, tenant: Tenant, api_url: str, app: FastAPI
-) -> None:
-    _account, _event, created = await connected_with_push(control, context, tenant, "google")
+async def google_notification_headers(control: EmulatorControl, context: AppContext) -> dict[str, str]:
+    """What Google sends for a change on the (one) calendar with a channel."""
     async with context.db.read() as session:
         channel = (await session.execute(select(PushChannel))).scalar_one()
     [remote] = [c for c in await control.channels() if c["id"] == channel.channel_id]
-    headers = {
+    return {
         "X-Goog-Channel-ID": channel.channel_id,
         "X-Goog-Channel-Token": remote["token"],
         "X-Goog-Resource-State": "exists",
     }
+
+
+async def test_push_receiver_answers_503_and_records_the_notification_when_the_database_is_back(
+    control: EmulatorControl, context: AppContext, tenant: Tenant, api_url: str, app: FastAPI
+) -> None:
+    _account, _event, created = await connected_with_push(control, context, tenant, "google")
+    headers = await google_notification_headers(control, context)
     before = (await calendar_row(context, created["id"])).sync_due_at
     async with database_unreachable(context), httpx.AsyncClient(base_url=api_url) as client:
         response = await client.post("/external_webhooks/google_calendar", headers=headers)
@@ -351,14 +356,7 @@ async def test_a_notification_for_a_calendar_a_sync_holds_is_accepted_and_record
     keeps the notification, answers at once, and the upkeep records it when the row is free."""
     postgres_only(database_url)
     _account, _event, created = await connected_with_push(control, context, tenant, "google")
-    async with context.db.read() as session:
-        channel = (await session.execute(select(PushChannel))).scalar_one()
-    [remote] = [c for c in await control.channels() if c["id"] == channel.channel_id]
-    headers = {
-        "X-Goog-Channel-ID": channel.channel_id,
-        "X-Goog-Channel-Token": remote["token"],
-        "X-Goog-Resource-State": "exists",
-    }
+    headers = await google_notification_headers(control, context)
     before = (await calendar_row(context, created["id"])).sync_due_at
     async with context.db.write() as holder:  # a sync's fenced transaction on this calendar, not yet committed
         await holder.execute(
