@@ -9,11 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from calsync.api.datetimes import parse_query_datetime
-from calsync.api.schemas import OptionalLongKey, OptionalMetadata, _char_field, _patch_metadata
+from calsync.api.datetimes import DATETIME_PATTERN, parse_query_datetime
+from calsync.api.schemas import (
+    OptionalLongKey,
+    OptionalMetadata,
+    PatchMetadata,
+    RequestModel,
+    _char_field,
+    _char_schema,
+)
 
 # A join offset beyond a day either way is a mistake, not a meeting habit.
 MAX_JOIN_OFFSET_SECONDS = 86_400
@@ -57,14 +64,28 @@ def _integer(low: int, high: int) -> BeforeValidator:
     return BeforeValidator(validate)
 
 
-OptionalDateTime = Annotated[datetime | None, BeforeValidator(_datetime)]
-OptionalUrl = Annotated[str | None, _char_field(2048)]
-OptionalBotName = Annotated[str | None, _char_field(255)]
-OptionalEventId = Annotated[str | None, _char_field(1024)]
-# Optional on input but never null, as the other fields: the validator runs (and rejects null) whenever one is sent.
-OptionalJoinOffset = Annotated[int | None, _integer(-MAX_JOIN_OFFSET_SECONDS, MAX_JOIN_OFFSET_SECONDS)]
-OptionalDispatchLead = Annotated[int | None, _integer(0, MAX_DISPATCH_LEAD_SECONDS)]
-PatchMetadata = Annotated[dict[str, str] | None, BeforeValidator(_patch_metadata)]
+# Optional on input but never null: the validators run (and refuse null) whenever a field is sent, and the
+# OpenAPI document says exactly what they accept (the fuzz suite holds the two to each other).
+OptionalDateTime = Annotated[
+    datetime | None, BeforeValidator(_datetime), WithJsonSchema({"type": "string", "pattern": DATETIME_PATTERN})
+]
+OptionalUrl = Annotated[str | None, _char_field(2048), _char_schema(2048)]
+OptionalBotName = Annotated[str | None, _char_field(255), _char_schema(255)]
+OptionalEventId = Annotated[str | None, _char_field(1024), _char_schema(1024)]
+
+
+def _integer_schema(low: int, high: int) -> WithJsonSchema:
+    return WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})
+
+
+OptionalJoinOffset = Annotated[
+    int | None,
+    _integer(-MAX_JOIN_OFFSET_SECONDS, MAX_JOIN_OFFSET_SECONDS),
+    _integer_schema(-MAX_JOIN_OFFSET_SECONDS, MAX_JOIN_OFFSET_SECONDS),
+]
+OptionalDispatchLead = Annotated[
+    int | None, _integer(0, MAX_DISPATCH_LEAD_SECONDS), _integer_schema(0, MAX_DISPATCH_LEAD_SECONDS)
+]
 
 JOIN_OFFSET_DOC = "Seconds after the event's start at which the bot joins (negative: before it). Default 0."
 DISPATCH_LEAD_DOC = (
@@ -73,9 +94,7 @@ DISPATCH_LEAD_DOC = (
 )
 
 
-class CreateBotRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CreateBotRequest(RequestModel):
     meeting_url: OptionalUrl = Field(
         default=None, description="The meeting to join. Required without calendar_event_id, refused with it."
     )
@@ -94,9 +113,7 @@ class CreateBotRequest(BaseModel):
     dispatch_lead_seconds: OptionalDispatchLead = Field(default=None, description=DISPATCH_LEAD_DOC)
 
 
-class PatchBotRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PatchBotRequest(RequestModel):
     bot_name: OptionalBotName = None
     metadata: PatchMetadata = Field(default=None, description="Replaces the stored metadata; null or {} clears it")
     join_offset_seconds: OptionalJoinOffset = Field(default=None, description=JOIN_OFFSET_DOC)

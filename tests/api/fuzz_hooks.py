@@ -37,9 +37,18 @@ def _body(case: Any) -> dict[str, Any]:
     return case.body if isinstance(case.body, dict) else {}
 
 
+# Bots: whether a schema-valid body is accepted depends on stored state and on rules between fields (an existing
+# event of the project with a meeting URL that has not started, `meeting_url` or `join_at` only without
+# `calendar_event_id`, a live bot to patch; docs/bots.md), which no schema states. Their valid cases are left to
+# tests/bots; their invalid ones are fuzzed like every other operation's.
+STATEFUL_BODIES = {("POST", "/api/v1/bots"), ("PATCH", "/api/v1/bots/{object_id}")}
+
+
 def _follows_rules(case: Any) -> bool:
     if not _positive(case):
         return True
+    if (case.method.upper(), case.path) in STATEFUL_BODIES:
+        return False
     body = _body(case)
     key = body.get("deduplication_key")
     if isinstance(key, str) and len(key.strip().encode()) > MAX_INDEXED_BYTES:

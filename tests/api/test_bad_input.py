@@ -70,5 +70,6 @@ async def test_openapi_documents_the_seed(api_url: str) -> None:
     schema = spec["components"]["schemas"]["CreateCalendarRequest"]
     assert schema["examples"][0] == SEED_REQUEST
     assert set(schema["required"]) == {"client_id", "client_secret", "platform", "refresh_token"}
-    names = {p["name"] for p in create["parameters"]}
-    assert {"Authorization", "Content-Type"} <= names
+    # The key is a security scheme (client generators send it), not a header parameter with a placeholder.
+    assert create["security"] == [{"ApiKey": []}] and not create["parameters"]
+    assert spec["components"]["securitySchemes"]["ApiKey"]["name"] == "Authorization"

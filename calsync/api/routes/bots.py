@@ -17,7 +17,7 @@ from calsync.api.bot_schemas import CREATE_BOT_FIELDS, PATCH_BOT_FIELDS, CreateB
 from calsync.api.datetimes import parse_query_datetime
 from calsync.api.errors import ApiError, bad_query, field_errors, not_found
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields, datetime_query
 from calsync.bots import lifecycle, rules
 from calsync.bots import queries as bot_queries
 from calsync.bots.payloads import bot_json
@@ -182,10 +182,13 @@ async def list_bots(
     state: Annotated[Literal["scheduled", "dispatched", "paused", "cancelled", "failed"] | None, Query()] = None,
     calendar_id: Annotated[str | None, Query(description="A `cal_…` id (also after the calendar was deleted)")] = None,
     calendar_event_id: Annotated[str | None, Query(description="An `evt_…` id")] = None,
-    join_at_gte: Annotated[str | None, Query(description="ISO 8601 datetime")] = None,
-    join_at_lte: Annotated[str | None, Query(description="ISO 8601 datetime")] = None,
+    join_at_gte: Annotated[str | None, datetime_query("Bots joining at or after this ISO 8601 datetime")] = None,
+    join_at_lte: Annotated[str | None, datetime_query("Bots joining at or before this ISO 8601 datetime")] = None,
     deduplication_key: Annotated[str | None, Query(description="Exact match")] = None,
-    ordering: Annotated[str | None, Query(description=", ".join(bot_queries.ORDERINGS))] = None,
+    ordering: Annotated[
+        str | None,
+        Query(description=", ".join(bot_queries.ORDERINGS), json_schema_extra={"enum": list(bot_queries.ORDERINGS)}),
+    ] = None,
     cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
 ) -> JSONResponse:
     chosen = ordering or bot_queries.ORDERINGS[0]

@@ -10,15 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.datetimes import (
     ASCII_SPACE,
-    DATETIME_PATTERN,
-    OPTIONAL_DATETIME_PATTERN,
     RANGE_TEXT,
     OutOfRange,
     parse_query_datetime,
 )
 from calsync.api.errors import bad_query, not_found
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.routes.common import ANCHOR_HEADERS
+from calsync.api.routes.common import ANCHOR_HEADERS, datetime_query
 from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
 from calsync.api.serializers import event_json
 from calsync.bots import queries as bot_queries
@@ -86,17 +84,6 @@ def _bool_param(name: str, value: str | None) -> bool | None:
     raise bad_query(f"Invalid {name}. Use true or false.", field=name)
 
 
-def _datetime_query(description: str, empty_is_absent: bool = False, deprecated: bool = False) -> Any:
-    """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.api.datetimes).
-    Only the documentation: the value is parsed by the handler, which words its errors as the anchor does."""
-    pattern = OPTIONAL_DATETIME_PATTERN if empty_is_absent else DATETIME_PATTERN
-    return Query(
-        description=f"{description}. Between {RANGE_TEXT} once its UTC offset is applied.",
-        json_schema_extra={"pattern": pattern},
-        deprecated=deprecated,
-    )
-
-
 def _bool_query(description: str) -> Any:
     return Query(description=description, json_schema_extra={"pattern": _BOOL_PATTERN})
 
@@ -117,15 +104,15 @@ async def list_calendar_events(
     caller: Annotated[Caller, Depends(authenticate)],
     calendar_id: Annotated[str | None, Query(description="A `cal_…` id; unknown ids give an empty list")] = None,
     calendar_deduplication_key: Annotated[str | None, Query()] = None,
-    updated_at_gte: Annotated[str | None, _datetime_query("ISO 8601 datetime; empty: see updated_after", True)] = None,
+    updated_at_gte: Annotated[str | None, datetime_query("ISO 8601 datetime; empty: see updated_after", True)] = None,
     updated_after: Annotated[
-        str | None, _datetime_query("Alias of updated_at_gte, used when that is absent or empty", True, deprecated=True)
+        str | None, datetime_query("Alias of updated_at_gte, used when that is absent or empty", True, deprecated=True)
     ] = None,
     event_id: Annotated[str | None, Query(description="An `evt_…` id")] = None,
-    start_time_gte: Annotated[str | None, _datetime_query("ISO 8601 datetime")] = None,
-    start_time_lte: Annotated[str | None, _datetime_query("calsync addition")] = None,
-    end_time_gte: Annotated[str | None, _datetime_query("calsync addition")] = None,
-    end_time_lte: Annotated[str | None, _datetime_query("ISO 8601 datetime")] = None,
+    start_time_gte: Annotated[str | None, datetime_query("ISO 8601 datetime")] = None,
+    start_time_lte: Annotated[str | None, datetime_query("calsync addition")] = None,
+    end_time_gte: Annotated[str | None, datetime_query("calsync addition")] = None,
+    end_time_lte: Annotated[str | None, datetime_query("ISO 8601 datetime")] = None,
     is_deleted: Annotated[str | None, _bool_query("calsync addition: true or false")] = None,
     include_raw: Annotated[str | None, _bool_query("calsync addition: false leaves `raw` out")] = None,
     ordering: Annotated[

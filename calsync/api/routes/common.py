@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Request
+from fastapi import Query, Request
 
+from calsync.api.datetimes import DATETIME_PATTERN, OPTIONAL_DATETIME_PATTERN, RANGE_TEXT
 from calsync.api.errors import bad_query, is_json_media_type, unsupported_media_type
 from calsync.api.inputs import text_problem
 
@@ -74,3 +75,14 @@ def _has_body(request: Request) -> bool:
         return int(request.headers.get("content-length", "0")) > 0
     except ValueError:
         return True
+
+
+def datetime_query(description: str, empty_is_absent: bool = False, deprecated: bool = False) -> Any:
+    """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.api.datetimes).
+    Only the documentation: the value is parsed by the handler, which words its errors as the anchor does."""
+    pattern = OPTIONAL_DATETIME_PATTERN if empty_is_absent else DATETIME_PATTERN
+    return Query(
+        description=f"{description}. Between {RANGE_TEXT} once its UTC offset is applied.",
+        json_schema_extra={"pattern": pattern},
+        deprecated=deprecated,
+    )
