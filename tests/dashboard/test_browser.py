@@ -484,8 +484,8 @@ async def test_scoping_and_forged_posts(served: Served, browser: Browser, contro
         }""",
         f"/dashboard/calendars/{ours}/sync",
     )
-    await page.wait_for_load_state()
-    assert await page.get_by_role("heading", name="Refused").is_visible()
+    # The submission navigates: wait for the refusal page itself (the old page is still "loaded" until it does).
+    await page.get_by_role("heading", name="Refused").wait_for(state="visible", timeout=WAIT_SECONDS * 1000)
     bare = await browser.context.request.post(
         f"{served.url}/dashboard/calendars/{ours}/sync", form={"confirm": "1"}, max_redirects=0
     )
