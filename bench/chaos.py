@@ -65,6 +65,7 @@ from _common import REPO, free_port, machine, pct, print_table
 
 from calsync.emulator.client import EmulatorControl, EmulatorError
 from calsync.emulator.urls import calsync_settings_env
+from calsync.http_pool import pool_limits
 
 DEFAULT_PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 TRIGGERS = ["calendar.events_update", "calendar.state_change"]
@@ -259,7 +260,7 @@ class Child:
         if self.health_url is None:
             return
         deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False, limits=pool_limits()) as client:
             while time.monotonic() < deadline:
                 if not self.alive:
                     raise RuntimeError(
@@ -523,7 +524,7 @@ class ApiCall:
 class Api:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.client = httpx.AsyncClient(base_url=base_url, timeout=30.0, trust_env=False)
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=30.0, trust_env=False, limits=pool_limits())
         self.calls: list[ApiCall] = []
 
     def authorize(self, key: str) -> None:
@@ -755,7 +756,7 @@ class Truth:
 
     def __init__(self, emulator_url: str) -> None:
         self.base = emulator_url.rstrip("/")
-        self.http = httpx.AsyncClient(timeout=30.0, trust_env=False)
+        self.http = httpx.AsyncClient(timeout=30.0, trust_env=False, limits=pool_limits())
         self.tokens: dict[str, str] = {}
 
     async def aclose(self) -> None:

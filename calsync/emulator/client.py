@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import httpx
 
+from calsync.http_pool import pool_limits
+
 PlatformName = Literal["google", "microsoft"]
 TimeInput = str | date | datetime
 LifecycleEvent = Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
@@ -51,7 +53,7 @@ class EmulatorControl:
         self.base_url = base_url.rstrip("/")
         context = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self._client = client or httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, trust_env=False, verify=context
+            base_url=self.base_url, timeout=timeout, trust_env=False, verify=context, limits=pool_limits()
         )
         self._owns_client = client is None
 

@@ -17,6 +17,7 @@ import httpx
 
 from calsync import json_codec
 from calsync.clock import Clock, system_clock
+from calsync.http_pool import pool_limits
 from calsync.providers.base import ErrorKind, ProviderError, TokenGrant
 
 USER_AGENT = "calsync/0.1 (+https://github.com/calsync)"
@@ -74,7 +75,7 @@ def make_http_client(timeout_seconds: float, *, max_connections: int = 100) -> h
     redirects, and following one could carry the bearer token to another host."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 4 or 1),
+        limits=pool_limits(max_connections, max_connections // 4 or 1),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
     )

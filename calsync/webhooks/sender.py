@@ -14,6 +14,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from calsync import __version__
+from calsync.http_pool import pool_limits
 from calsync.webhooks.ssrf import (
     ResolutionFailed,
     Resolver,
@@ -52,7 +53,7 @@ def make_client(*, max_connections: int = 100) -> httpx.AsyncClient:
         trust_env=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 2),
+        limits=pool_limits(max_connections, max_connections // 2),
         headers={"User-Agent": USER_AGENT},
     )
 

@@ -8,6 +8,7 @@ import httpx
 import structlog
 
 from calsync.context import AppContext
+from calsync.http_pool import pool_limits
 from calsync.ids import lease_owner_id
 from calsync.providers.base import CalendarProvider
 from calsync.providers.registry import PLATFORMS, make_provider
@@ -30,7 +31,7 @@ class SyncLoop:
         self.worker_id = worker_id or lease_owner_id()
         self.http = httpx.AsyncClient(
             timeout=context.settings.provider_timeout_seconds,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=pool_limits(200, 50),
             trust_env=False,
         )
         self.providers: dict[str, CalendarProvider] = {
