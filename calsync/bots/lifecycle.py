@@ -22,7 +22,7 @@ from sqlalchemy.util.typing import TupleAny
 from calsync.bots import payloads, rules
 from calsync.store.models import Bot, Calendar, CalendarEvent, CalendarState
 from calsync.store.models.bot import LIVE_STATES
-from calsync.store.work_signal import notify_work_in_transaction
+from calsync.store.work_signal import BOT_DISPATCH_LOOP, notify_work_in_transaction
 from calsync.webhooks.outbox import Outgoing, enqueue_webhooks
 from calsync.webhooks.payloads import BOT_STATE_CHANGE, BOT_UPDATED
 
@@ -98,9 +98,9 @@ class BotChanges:
     async def write(self, session: AsyncSession, now: datetime) -> int:
         """Queue the webhooks (one read of the subscriptions, one insert) and NOTIFY dispatchers of new due times;
         the caller kicks its own process's work signal after the commit. Returns the webhook rows written."""
-        written = await enqueue_webhooks(session, self.project_id, self.webhooks, now)
-        if self.due and not written:
-            await notify_work_in_transaction(session)  # (enqueue_webhooks notifies when it writes)
+        written = await enqueue_webhooks(session, self.project_id, self.webhooks, now)  # notifies delivery
+        if self.due:
+            await notify_work_in_transaction(session, BOT_DISPATCH_LOOP)
         return written
 
     @property
