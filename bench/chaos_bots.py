@@ -77,7 +77,7 @@ class BotSchedule:
         async def one(index: int) -> None:
             dispatch_at = first_due + step * index
             body = {
-                "meeting_url": f"https://meet.google.com/cha-{index:04d}-bot",
+                "meeting_url": f"https://zoom.us/j/{9_100_000_000 + index}",
                 "join_at": iso(dispatch_at + timedelta(seconds=JOIN_AFTER_DISPATCH_SECONDS)),
                 "dispatch_lead_seconds": JOIN_AFTER_DISPATCH_SECONDS,
                 "bot_name": f"chaos bot {index}",
