@@ -25,11 +25,24 @@ class RequestModel(BaseModel):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        schema = handler.resolve_ref_schema(handler(core_schema))
-        for prop in schema.get("properties", {}).values():
-            if "default" in prop and prop["default"] is None and not _admits_null(prop):
-                del prop["default"]
-        return schema
+        return _without_null_defaults(handler.resolve_ref_schema(handler(core_schema)))
+
+
+class ResponseModel(BaseModel):
+    """A response body, for the OpenAPI document only (handlers render dicts themselves). A field the server
+    sometimes leaves out but never sends as null (`X | SkipJsonSchema[None] = None`) is optional in the schema,
+    with no `"default": null` that its own schema refuses."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return _without_null_defaults(handler.resolve_ref_schema(handler(core_schema)))
+
+
+def _without_null_defaults(schema: JsonSchemaValue) -> JsonSchemaValue:
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None and not _admits_null(prop):
+            del prop["default"]
+    return schema
 
 
 def _admits_null(schema: dict[str, Any]) -> bool:
@@ -257,3 +270,29 @@ class PaginatedCalendarEventList(BaseModel):
     next: str | None
     previous: str | None
     results: list[CalendarEventOut]
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyStatus(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+class PlatformCalendarOut(BaseModel):
+    """A calendar of the account on the platform, to choose a `platform_uuid` from."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PLATFORM_CALENDAR_RESPONSE]})
+
+    platform_uuid: str = Field(description="The value to give as `platform_uuid`")
+    name: str | None
+    is_primary: bool
+    time_zone: str | None
+    can_edit: bool | None = Field(description="Whether the account may write to it (null: the platform did not say)")
+    selected: bool = Field(description="Whether this is the calendar calsync mirrors for this calendar")
+
+
+class PlatformCalendarList(BaseModel):
+    results: list[PlatformCalendarOut]
