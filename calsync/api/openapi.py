@@ -59,7 +59,9 @@ ERRORS: dict[str, dict[str, Any]] = {
     "400": {
         "description": "Invalid input: a body field (field errors), a parameter (`error`, `code`, `field`) or a "
         "body that is not JSON (`detail`, `code`)",
-        "content": _body("FieldErrors", "ErrorMessage", "ErrorDetail"),
+        # Field errors last: any object matches their schema, so a client generator that tries the options in
+        # order (openapi-python-client) would read every `{"error": …}` as field errors.
+        "content": _body("ErrorMessage", "ErrorDetail", "FieldErrors"),
     },
     "401": {
         "description": "Missing, malformed or unknown API key",
