@@ -1,5 +1,5 @@
-"""Request and response bodies of `/api/v1/bots`. Requests are validated with the calendar API's field rules and
-the anchor's messages.
+"""Request bodies of `/api/v1/bots`, validated with the calendar API's field rules and the anchor's messages
+(the response bodies are in calsync.api.bot_responses).
 
 Field errors are the anchor's DRF dicts (`{"bot_name": ["…"]}`); the rules between fields and against the stored
 event (Attendee's `{"error": …}` messages and ours) are checked by the route, which adds a machine-readable `code`.
@@ -8,12 +8,11 @@ event (Attendee's `{"error": …}` messages and ours) are checked by the route, 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from calsync.api import examples
 from calsync.api.datetimes import DATETIME_PATTERN, parse_query_datetime
 from calsync.api.schemas import (
     OptionalLongKey,
@@ -126,43 +125,3 @@ class PatchBotRequest(RequestModel):
 
 CREATE_BOT_FIELDS = tuple(CreateBotRequest.model_fields)
 PATCH_BOT_FIELDS = tuple(PatchBotRequest.model_fields)
-
-
-# Responses: calsync.bots.payloads.bot_json, the object of the API and of every `bot.*` webhook's `data.bot`.
-# Timestamps are strings in the API's one format (calsync.api.formatting.iso), as in every other response.
-
-BotState = Literal["scheduled", "dispatched", "paused", "cancelled", "failed"]
-
-
-class BotStateReason(BaseModel):
-    code: str = Field(description="Machine-readable reason of the last transition, e.g. cancelled_by_request")
-    message: str
-
-
-class BotOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.BOT_RESPONSE]})
-
-    id: str
-    state: BotState
-    state_reason: BotStateReason | None = Field(
-        description="Why the bot reached its state; null until its first transition"
-    )
-    meeting_url: str
-    join_at: str
-    dispatch_at: str = Field(description="join_at - dispatch_lead_seconds: when the runner is told to launch it")
-    calendar_event_id: str | None
-    calendar_id: str | None
-    bot_name: str | None
-    metadata: dict[str, str] | None
-    deduplication_key: str | None
-    join_offset_seconds: int
-    dispatch_lead_seconds: int
-    dispatched_at: str | None
-    created_at: str
-    updated_at: str = Field(description="Strictly increasing per bot: order its webhooks by it")
-
-
-class PaginatedBotList(BaseModel):
-    next: str | None
-    previous: str | None
-    results: list[BotOut]

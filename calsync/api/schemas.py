@@ -11,6 +11,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from calsync.api import examples
+from calsync.api.bot_responses import BotOut
 from calsync.api.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, quoted, trimmed_text_pattern
 
 MAX_METADATA_LENGTH = 1000
@@ -252,7 +253,7 @@ class CalendarEventOut(BaseModel):
     ical_uid: str | None
     name: str | None
     raw: dict[str, Any] | None
-    bots: list[dict[str, Any]]
+    bots: list[BotOut] = Field(description="The event's bots in every state (docs/bots.md)")
     created_at: str
     updated_at: str
     is_all_day: bool
@@ -279,6 +280,11 @@ class HealthStatus(BaseModel):
 class ReadyStatus(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
+
+
+class NotReady(BaseModel):
+    status: Literal["unavailable"]
+    database: str = Field(description="The class of the database error, e.g. ConnectionRefusedError")
 
 
 class PlatformCalendarOut(BaseModel):

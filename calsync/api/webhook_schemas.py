@@ -124,4 +124,10 @@ class WebhookAttemptOut(BaseModel):
 class WebhookDeliveryDetail(WebhookDeliveryOut):
     """One delivery with its latest attempts."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**examples.WEBHOOK_DELIVERY_RESPONSE, "attempt_log": [examples.WEBHOOK_ATTEMPT_RESPONSE]}]
+        }
+    )
+
     attempt_log: list[WebhookAttemptOut]

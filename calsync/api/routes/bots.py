@@ -13,15 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.bot_schemas import (
-    CREATE_BOT_FIELDS,
-    PATCH_BOT_FIELDS,
-    BotOut,
-    BotState,
-    CreateBotRequest,
-    PaginatedBotList,
-    PatchBotRequest,
-)
+from calsync.api.bot_responses import BotOut, BotState, PaginatedBotList
+from calsync.api.bot_schemas import CREATE_BOT_FIELDS, PATCH_BOT_FIELDS, CreateBotRequest, PatchBotRequest
 from calsync.api.datetimes import parse_query_datetime
 from calsync.api.errors import ApiError, bad_query, field_errors, not_found
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from calsync.api.auth import get_context
-from calsync.api.schemas import HealthStatus, ReadyStatus
+from calsync.api.schemas import HealthStatus, NotReady, ReadyStatus
 from calsync.json_response import JSONResponse
 from calsync.store.queries.health import service_gauges
 
@@ -39,7 +39,7 @@ async def health() -> JSONResponse:
     operation_id="Ready",
     summary="The database is reachable",
     response_model=ReadyStatus,
-    responses={503: {"description": "The database is not"}},
+    responses={503: {"description": "The database is not", "model": NotReady}},
 )
 async def ready(request: Request) -> JSONResponse:
     try:
