@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from calsync.api.errors import ApiError
 from calsync.context import AppContext
 from calsync.dashboard import pages
+from calsync.dashboard.bots.extension import BotsExtension
 from calsync.dashboard.extensions import DashboardExtension, Extensions
 from calsync.dashboard.session import KEY_PURPOSE, Signer
 from calsync.dashboard.web import (
@@ -55,8 +56,8 @@ SECURITY_HEADERS = [
 
 
 def default_extensions() -> list[DashboardExtension]:
-    """The extensions every build has. The bots package adds its own here when it lands (docs/dashboard.md)."""
-    return []
+    """The extensions every build has (docs/dashboard.md, "The extension point")."""
+    return [BotsExtension()]
 
 
 def _error_page(request: Request, status: int, title: str, message: str = "") -> HTMLResponse:

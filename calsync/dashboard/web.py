@@ -223,6 +223,7 @@ NOTICES = {
     "calendar_deleted": "The calendar and its events were deleted.",
     "delivery_requeued": "The delivery is queued again and will be attempted within moments.",
     "signed_out": "You are signed out.",
+    "bot_cancelled": "The bot is cancelled. If it had been dispatched, its runner is told to pull it out.",
 }
 
 
