@@ -25,6 +25,7 @@ from calsync.dashboard import pages
 from calsync.dashboard.bots.extension import BotsExtension
 from calsync.dashboard.extensions import DashboardExtension, Extensions
 from calsync.dashboard.session import KEY_PURPOSE, Signer
+from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.dashboard.web import (
     ENVIRONMENT,
     DashboardError,
@@ -156,6 +157,8 @@ def create_dashboard_app(context: AppContext, extensions: Sequence[DashboardExte
         context=context,
         signer=Signer(context.secrets.derived_keys(KEY_PURPOSE)),
         extensions=Extensions(chosen),
+        # The clock is looked up on each call: tests (and only they) replace the context's clock.
+        sign_in_limiter=SignInLimiter(context.settings.dashboard_sign_in_failures_per_minute, lambda: context.clock()),
     )
     app.add_exception_handler(DashboardError, _dashboard_error)
     app.add_exception_handler(SignInRequired, _sign_in_required)

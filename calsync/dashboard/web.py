@@ -17,6 +17,7 @@ from calsync.context import AppContext
 from calsync.dashboard import session as sessions
 from calsync.dashboard.extensions import Extensions, PanelContext
 from calsync.dashboard.queries import DAY_STATUSES, count_text
+from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.store.keyset import KeysetPage, SeekKey
 from calsync.store.models import Calendar
 
@@ -132,6 +133,7 @@ class DashboardState:
     context: AppContext
     signer: sessions.Signer
     extensions: Extensions
+    sign_in_limiter: SignInLimiter
 
 
 def state_of(request: Request) -> DashboardState:
