@@ -217,3 +217,18 @@ async def calendar_deleted(session: AsyncSession, calendar: Calendar, now: datet
 async def lock_bot(session: AsyncSession, project_id: int, object_id: str) -> Bot | None:
     statement = select(Bot).where(Bot.project_id == project_id, Bot.object_id == object_id)
     return (await session.execute(_locked(statement))).scalar_one_or_none()
+
+
+async def cancel_bot(
+    session: AsyncSession, project_id: int, object_id: str, now: datetime, reason: rules.Reason
+) -> tuple[Bot, BotChanges] | None:
+    """Cancel the project's bot (`DELETE /api/v1/bots/{id}` and the dashboard's Cancel): cancelled for good, and a
+    dispatched bot's runner is told by `bot.state_change`. None when the project has no such bot. The caller
+    commits, then kicks its work signal if `changes.wake`."""
+    bot = await lock_bot(session, project_id, object_id)
+    if bot is None:
+        return None
+    changes = BotChanges(bot.project_id)
+    changes.apply(bot, rules.cancel(facts(bot), reason), now)
+    await changes.write(session, now)
+    return bot, changes

@@ -355,12 +355,10 @@ async def delete_bot(
     context = get_context(request)
     async with context.db.write() as session:
         now = context.clock()
-        bot = await lifecycle.lock_bot(session, caller.project_id, object_id)
-        if bot is None:
+        cancelled = await lifecycle.cancel_bot(session, caller.project_id, object_id, now, rules.CANCELLED_BY_REQUEST)
+        if cancelled is None:
             raise not_found(BOT_NOT_FOUND)
-        changes = lifecycle.BotChanges(bot.project_id)
-        changes.apply(bot, rules.cancel(lifecycle.facts(bot), rules.CANCELLED_BY_REQUEST), now)
-        await changes.write(session, now)
+        bot, changes = cancelled
     if changes.wake:
         context.work_signal.kick()
     return JSONResponse(bot_json(bot))
