@@ -38,7 +38,7 @@ from calsync.webhooks.ssrf import Resolver, TargetPolicy, system_resolver
 log = structlog.get_logger(__name__)
 
 MAX_IN_FLIGHT = 64
-PER_SUBSCRIPTION = 8
+PER_SUBSCRIPTION = 16
 # A webhook whose last attempt failed gets one slot: enough to notice it is back, never enough to crowd others.
 PER_STRUGGLING_SUBSCRIPTION = 1
 BATCH_SIZE = 32

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from calsync.context import AppContext
 from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
+from calsync.webhooks.outbox import Outgoing, enqueue_webhooks
 from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
 from tests.support.service import Tenant
 from tests.webhooks.support import (
@@ -131,6 +132,29 @@ async def test_slow_receiver_does_not_hold_up_a_healthy_one(context: AppContext,
     rows = await deliveries(context)
     assert sum(r.status == "succeeded" for r in rows) == 3
     assert sum(r.status == "pending" and r.attempts == 0 for r in rows) == 8
+
+
+async def test_a_bot_launch_is_claimed_before_older_informational_deliveries(
+    context: AppContext, tenant: Tenant
+) -> None:
+    clock = frozen(context)
+    async with running_receiver(hang=True) as runner:
+        await create_webhook(tenant, runner.url, triggers=["calendar.events_update", "bot.dispatch"])
+        calendar = await create_calendar(tenant)
+        for _ in range(3):
+            await enqueue(context, calendar["id"])
+        clock.advance(seconds=1)
+        async with context.db.write() as session:
+            launch = Outgoing("bot.dispatch", {"bot": {"id": "bot_a"}}, bot_object_id="bot_a")
+            assert await enqueue_webhooks(session, tenant.project_id, [launch], context.clock()) == 1
+        loop = WebhookDeliveryLoop(context, per_subscription=2)
+        await loop.run_once()
+        await runner.wait_for(2)
+        claimed = [(r.trigger, r.status) for r in await deliveries(context) if r.status == "delivering"]
+        # The launch, though due last, and then the oldest of the others.
+        assert sorted(claimed) == [("bot.dispatch", "delivering"), ("calendar.events_update", "delivering")]
+        runner.release()
+        await loop.drain()
 
 
 async def new_project_webhook(context: AppContext, tenant: Tenant, url: str) -> Tenant:
