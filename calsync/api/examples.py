@@ -31,6 +31,7 @@ CALENDAR_RESPONSE: dict[str, Any] = {
     "last_sync_error": None,
     "next_sync_at": "2025-01-13T10:30:00.123456Z",
     "push": {"state": "none", "error": None},
+    "owner_email": "ada@example.com",
 }
 
 EVENT_RESPONSE: dict[str, Any] = {

@@ -207,6 +207,10 @@ class CalendarOut(BaseModel):
     )
     next_sync_at: str | None
     push: dict[str, Any] = Field(description="Push channel health: {state: none|active|failing, error}")
+    owner_email: str | None = Field(
+        description="The calendar user's email address, learned at the first sync (null until then, or when the "
+        "platform does not tell it): meetings' bot rules tell internal from external attendees by its domain"
+    )
 
 
 class PaginatedCalendarList(BaseModel):

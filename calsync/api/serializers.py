@@ -25,6 +25,7 @@ def calendar_json(calendar: Calendar) -> dict[str, Any]:
         "last_sync_error": calendar.last_sync_error,
         "next_sync_at": iso(calendar.sync_due_at),
         "push": {"state": calendar.push_state, "error": calendar.push_error},
+        "owner_email": calendar.owner_email,
     }
 
 
