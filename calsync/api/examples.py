@@ -66,4 +66,5 @@ EVENT_RESPONSE: dict[str, Any] = {
     "html_link": "https://www.google.com/calendar/event?eid=...",
     "meeting_platform": "google_meet",
     "change_seq": 1,
+    "meeting_id": "mtg_abcdef1234567890",
 }

@@ -255,6 +255,11 @@ class CalendarEventOut(BaseModel):
     html_link: str | None
     meeting_platform: str | None
     change_seq: int = Field(description="Monotonic per project: a gap-free change cursor (see `changed_after_seq`)")
+    meeting_id: str | None = Field(
+        default=None,
+        description="The `mtg_…` meeting this event belongs to: the same meeting on every calendar of the project "
+        "(GET /api/v1/meetings/{id}); null for an event stored before meetings existed that has not changed since",
+    )
 
 
 class PaginatedCalendarEventList(BaseModel):

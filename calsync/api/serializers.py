@@ -57,4 +57,5 @@ def event_json(event: Any, calendar_object_id: str, bots: list[dict[str, Any]] |
         "html_link": event.html_link,
         "meeting_platform": event.meeting_platform,
         "change_seq": event.change_seq,
+        "meeting_id": event.meeting_object_id,
     }

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
+from calsync.meetings import queue as meeting_queue
 from calsync.meetings.owner import owner_from_events
 from calsync.providers import base
 from calsync.providers.base import (
@@ -296,6 +297,8 @@ class CalendarSyncer:
             )
             await bots.write(session, now)
             woke_bots = bots.wake
+            # The meetings the page touched are re-evaluated after the commit (insert only: no lock taken).
+            woke_bots = await meeting_queue.enqueue(session, calendar.project_id, plan.meetings, now) > 0 or woke_bots
             # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
             return plan.changes
