@@ -355,8 +355,14 @@ def _serve(
         return _create(context, meeting, event, calendar, rule)
     if bot.state in bot_rules.ENDED and not _revivable(bot):
         return None
+    renamed = False
     if rule is not None:
-        bot.rule_object_id = rule.object_id
+        # The bot takes the selecting rule's settings (its timing follows below, as an event move would).
+        lead = rule.dispatch_lead_seconds if rule.dispatch_lead_seconds is not None else context.default_lead
+        renamed = (bot.rule_object_id, bot.bot_name, bot.metadata_) != (rule.object_id, rule.bot_name, rule.metadata_)
+        bot.rule_object_id, bot.bot_name, bot.metadata_ = rule.object_id, rule.bot_name, rule.metadata_
+        if bot.state != bot_rules.DISPATCHED:
+            bot.join_offset_seconds, bot.dispatch_lead_seconds = rule.join_offset_seconds, lead
     if bot.event_id != event.id:
         bot.event_id, bot.event_object_id = event.id, event.object_id
         bot.calendar_id, bot.calendar_object_id = calendar.id, calendar.object_id
@@ -374,7 +380,8 @@ def _serve(
     )
     if outcome.reason == bot_rules.EVENT_RESTORED and meeting_caused:
         outcome = replace(outcome, reason=SELECTED)
-    context.changes.apply(bot, outcome, now)
+    if not context.changes.apply(bot, outcome, now) and renamed:
+        bot.updated_at = max(now, bot.updated_at + timedelta(microseconds=1))
     return bot if bot.state in LIVE_STATES else None
 
 
