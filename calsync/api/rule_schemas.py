@@ -175,7 +175,7 @@ def _field(name: str) -> Any:
 
 
 class BotRuleRequest(RequestModel):
-    """Create (`name` required) and PATCH (any subset) share one body."""
+    """PATCH: any subset of the fields."""
 
     name: Name = _field("name")
     is_active: Boolean = _field("is_active")
@@ -193,6 +193,12 @@ class BotRuleRequest(RequestModel):
     metadata: NullableMetadata = _field("metadata")
     join_offset_seconds: OptionalJoinOffset = _field("join_offset_seconds")
     dispatch_lead_seconds: NullableDispatchLead = _field("dispatch_lead_seconds")
+
+
+class CreateBotRuleRequest(BotRuleRequest):
+    """POST: `name` is required, the other fields take their defaults."""
+
+    name: Name = Field(description=_DOCS["name"])
 
 
 RULE_FIELDS = tuple(BotRuleRequest.model_fields)

@@ -38,6 +38,25 @@ from calsync.meetings import decide, queue
 from calsync.store.models import Bot, BotRule, Calendar, CalendarEvent, CalendarState, Meeting, Project, SeriesOverride
 from calsync.store.models.bot import LIVE_STATES
 
+# What an evaluation reads of a member event.
+_EVENT_COLUMNS = (
+    CalendarEvent.id,
+    CalendarEvent.object_id,
+    CalendarEvent.calendar_id,
+    CalendarEvent.meeting_object_id,
+    CalendarEvent.name,
+    CalendarEvent.start_time,
+    CalendarEvent.end_time,
+    CalendarEvent.is_all_day,
+    CalendarEvent.is_deleted,
+    CalendarEvent.meeting_url,
+    CalendarEvent.meeting_platform,
+    CalendarEvent.ical_uid,
+    CalendarEvent.recurring_event_id,
+    CalendarEvent.organizer,
+    CalendarEvent.attendees,
+)
+
 # Meetings per transaction: a few hundred keep each transaction to milliseconds of locks and a handful of queries.
 BATCH_SIZE = 500
 IN_CHUNK = 500
@@ -68,7 +87,8 @@ class _Context:
     rules: dict[str, BotRule]
     internal_domains: frozenset[str]
     changes: BotChanges
-    events: dict[str, CalendarEvent] = field(default_factory=dict)  # member events by object id
+    events: dict[str, Any] = field(default_factory=dict)  # member events (rows of _EVENT_COLUMNS) by object id
+    events_by_pk: dict[int, Any] = field(default_factory=dict)
     calendars: dict[int, Calendar] = field(default_factory=dict)
 
 
@@ -151,14 +171,15 @@ async def _lock_meetings(session: AsyncSession, project_id: int, ids: list[str],
 
 async def _members(session: AsyncSession, context: _Context, ids: list[str]) -> dict[str, list[decide.Member]]:
     members: dict[str, list[decide.Member]] = defaultdict(list)
-    events: list[CalendarEvent] = []
+    events: list[Any] = []
     for chunk in _chunks(ids):
-        statement = select(CalendarEvent).where(
+        # Named columns, not ORM instances: no identity map, no `raw` (the bulk of a row) decoded.
+        statement = select(*_EVENT_COLUMNS).where(
             CalendarEvent.project_id == context.project_id,
             CalendarEvent.meeting_object_id.in_(chunk),
             CalendarEvent.is_deleted.is_(False),
         )
-        events.extend((await session.execute(statement)).scalars())
+        events.extend((await session.execute(statement)).all())
     calendar_ids = sorted({event.calendar_id for event in events})
     for chunk in _chunks(calendar_ids):
         found = await session.execute(select(Calendar).where(Calendar.id.in_(chunk)))
@@ -169,6 +190,7 @@ async def _members(session: AsyncSession, context: _Context, ids: list[str]) -> 
         if calendar is None or calendar.deleted_at is not None or event.meeting_object_id is None:
             continue
         context.events[event.object_id] = event
+        context.events_by_pk[event.id] = event
         members[event.meeting_object_id].append(
             decide.Member(
                 event_id=event.object_id,
@@ -191,7 +213,7 @@ async def _members(session: AsyncSession, context: _Context, ids: list[str]) -> 
     return members
 
 
-async def _series_overrides(session: AsyncSession, events: list[CalendarEvent]) -> dict[tuple[int, str], str]:
+async def _series_overrides(session: AsyncSession, events: list[Any]) -> dict[tuple[int, str], str]:
     keys = {(event.calendar_id, event.recurring_event_id) for event in events if event.recurring_event_id}
     if not keys:
         return {}
@@ -251,6 +273,23 @@ async def _evaluate_project(
     changes = BotChanges(project_id)
     if project is None:
         return changes  # (deleted meanwhile: its queue rows went with it)
+    with session.no_autoflush:
+        # Reads never need this evaluation's own writes flushed first: one flush at the commit.
+        await _evaluate_rows(session, project, ids, now, changes, stand_down=stand_down, default_lead=default_lead)
+    return changes
+
+
+async def _evaluate_rows(
+    session: AsyncSession,
+    project: Project,
+    ids: list[str],
+    now: datetime,
+    changes: BotChanges,
+    *,
+    stand_down: timedelta,
+    default_lead: int,
+) -> None:
+    project_id = project.id
     found = await session.execute(select(BotRule).where(BotRule.project_id == project_id, BotRule.is_active.is_(True)))
     active = {rule.object_id: rule for rule in found.scalars()}
     context = _Context(
@@ -277,7 +316,7 @@ async def _evaluate_project(
         for object_id, meeting in meetings.items()
     }
     own = _own_bots(bots)
-    by_id = {event.id: event for event in context.events.values()}
+    by_id = context.events_by_pk
     emptied = {object_id for object_id in meetings if not members.get(object_id)}
     # A live bot whose event moved into another meeting of this batch while its own meeting was emptied goes with
     # its event (the organizer moved the meeting: the same bot, not a new one).
@@ -306,7 +345,6 @@ async def _evaluate_project(
         await _write_meeting(
             session, meetings[object_id], members.get(object_id, []), decisions[object_id], served, now
         )
-    return changes
 
 
 def _own_bots(bots: list[Bot]) -> dict[str, Bot]:
@@ -342,8 +380,7 @@ def _serve(
             context.changes.apply(bot, _end(bot, reason), now)
         return None
     rule = context.rules.get(decision.rule_id) if decision.rule_id else None
-    current_event = next((e for e in context.events.values() if bot is not None and e.id == bot.event_id), None)
-    # (a linear scan of the meeting's few members)
+    current_event = context.events_by_pk.get(bot.event_id) if bot is not None and bot.event_id is not None else None
     target_id = (
         current_event.object_id
         if current_event is not None and current_event.object_id in decision.eligible
@@ -351,10 +388,15 @@ def _serve(
     )
     event = context.events[target_id]
     calendar = context.calendars[event.calendar_id]
-    if bot is None or (bot.state in bot_rules.ENDED and not _revivable(bot) and decision.override == decide.ALWAYS):
+    if bot is not None and bot.state in bot_rules.ENDED and not _revivable(bot):
+        # An end that does not come back. One the application asked for (DELETE) stands, unless an `always`
+        # override asks again; any other (its calendar deleted, a missed dispatch) leaves room for a new bot.
+        asked = (bot.state_reason or {}).get("code") == bot_rules.CANCELLED_BY_REQUEST.code
+        if asked and decision.override != decide.ALWAYS:
+            return None
+        bot = None
+    if bot is None:
         return _create(context, meeting, event, calendar, rule)
-    if bot.state in bot_rules.ENDED and not _revivable(bot):
-        return None
     renamed = False
     if rule is not None:
         # The bot takes the selecting rule's settings (its timing follows below, as an event move would).
@@ -389,9 +431,7 @@ def _end(bot: Bot, reason: bot_rules.Reason) -> bot_rules.Outcome:
     return replace(bot_rules.unchanged(facts(bot)), state=bot_rules.CANCELLED, reason=reason)
 
 
-def _create(
-    context: _Context, meeting: Meeting, event: CalendarEvent, calendar: Calendar, rule: BotRule | None
-) -> Bot | None:
+def _create(context: _Context, meeting: Meeting, event: Any, calendar: Calendar, rule: BotRule | None) -> Bot | None:
     """A new rule bot on `event`, unless it would already be too late (a meeting that has started gets none)."""
     now = context.now
     offset = rule.join_offset_seconds if rule is not None else 0

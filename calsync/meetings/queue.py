@@ -59,6 +59,19 @@ async def enqueue_window(session: AsyncSession, project_id: int, rule_object_id:
     return int(result.rowcount or 0)
 
 
+async def meetings_of_calendar(session: AsyncSession, calendar_id: int) -> list[str]:
+    statement = (
+        select(CalendarEvent.meeting_object_id)
+        .where(
+            CalendarEvent.calendar_id == calendar_id,
+            CalendarEvent.is_deleted.is_(False),
+            CalendarEvent.meeting_object_id.is_not(None),
+        )
+        .distinct()
+    )
+    return [meeting_id for meeting_id in (await session.execute(statement)).scalars() if meeting_id]
+
+
 async def remaining(session: AsyncSession, rule_object_id: str) -> int:
     statement = select(func.count()).where(MeetingEvaluation.rule_object_id == rule_object_id)
     return int((await session.execute(statement)).scalar_one())
@@ -75,4 +88,6 @@ async def claim(session: AsyncSession, limit: int) -> list[MeetingEvaluation]:
 async def done(session: AsyncSession, rows: list[MeetingEvaluation]) -> None:
     ids = [row.id for row in rows]
     for start in range(0, len(ids), _CHUNK):
-        await session.execute(delete(MeetingEvaluation).where(MeetingEvaluation.id.in_(ids[start : start + _CHUNK])))
+        statement = delete(MeetingEvaluation).where(MeetingEvaluation.id.in_(ids[start : start + _CHUNK]))
+        # (no search of the identity map for the deleted rows: nothing reads them again)
+        await session.execute(statement.execution_options(synchronize_session=False))

@@ -311,3 +311,32 @@ async def test_rule_errors_are_clear_and_scoped(
     response = await tenant.client.get("/api/v1/bot_rules/rul_nope")
     assert response.status_code == 404 and response.json() == {"error": "Bot rule not found", "code": "not_found"}
     assert [r["id"] for r in (await get(tenant, "/api/v1/bot_rules"))["results"]] == [rule["id"]]
+
+
+async def test_calendar_deleted_and_bot_deleted_by_request(
+    control: EmulatorControl, context: AppContext, tenant: Tenant
+) -> None:
+    await create_rule(tenant)
+    start = tomorrow()
+    ada = await calendar(control, tenant, "ada@acme.test")
+    bob = await calendar(control, tenant, "bob@acme.test", platform="microsoft")
+    for cal in (ada, bob):
+        await invite(control, cal, start)
+        await cal.sync(context)
+    [first] = await live_bots(tenant)
+    # The calendar the bot sits on is deleted: that bot is cancelled for good, and the meeting gets one on Bob's copy.
+    on, other = (ada, bob) if first["calendar_id"] == ada.id else (bob, ada)
+    assert (await tenant.client.delete(f"/api/v1/calendars/{on.id}")).status_code == 200
+    await evaluate_all(context)
+    assert (await bot(tenant, first["id"]))["state_reason"]["code"] == "calendar_deleted"
+    [second] = await live_bots(tenant)
+    assert second["calendar_id"] == other.id and second["id"] != first["id"]
+    meeting = await only_meeting(tenant)
+    assert [e["calendar_id"] for e in meeting["events"]] == [other.id] and meeting["bot"]["id"] == second["id"]
+    # The application cancels the rule's bot: the rules do not bring it back (an `always` override would).
+    assert (await tenant.client.delete(f"/api/v1/bots/{second['id']}")).status_code == 200
+    await other.sync(context)
+    response = await tenant.client.patch(f"/api/v1/bot_rules/{meeting['decision']['rule_id']}", json={"priority": 3})
+    assert response.status_code == 200
+    await evaluate_all(context)
+    assert await live_bots(tenant) == []

@@ -11,7 +11,14 @@ from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, field_errors, not_found
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
-from calsync.api.rule_schemas import DEFAULTS, RULE_FIELDS, BotRuleOut, BotRuleRequest, PaginatedBotRuleList
+from calsync.api.rule_schemas import (
+    DEFAULTS,
+    RULE_FIELDS,
+    BotRuleOut,
+    BotRuleRequest,
+    CreateBotRuleRequest,
+    PaginatedBotRuleList,
+)
 from calsync.json_response import JSONResponse
 from calsync.meetings import rule_store
 from calsync.store.models import BotRule
@@ -27,7 +34,7 @@ def rule_error(message: str, code: str) -> ApiError:
     return ApiError(400, {"error": message, "code": code})
 
 
-def _values(body: BotRuleRequest) -> dict[str, Any]:
+def _values(body: BotRuleRequest | CreateBotRuleRequest) -> dict[str, Any]:
     sent = body.model_fields_set
     for name in sent & NOT_NULL:
         if getattr(body, name) is None:
@@ -61,7 +68,7 @@ def _current(rule: BotRule) -> dict[str, Any]:
     dependencies=[Depends(allowed_fields(RULE_FIELDS))],
 )
 async def create_rule(
-    request: Request, body: BotRuleRequest, caller: Annotated[Caller, Depends(authenticate)]
+    request: Request, body: CreateBotRuleRequest, caller: Annotated[Caller, Depends(authenticate)]
 ) -> JSONResponse:
     values = _values(body)
     if "name" not in values:
