@@ -12,6 +12,12 @@ emulator and PostgreSQL share both).
 
     .venv/bin/python bench/initial_sync.py --db both                     # 20 x 500 (+5 series), 3 runs each
     .venv/bin/python bench/initial_sync.py --quick                       # 10 x 200, 1 run, SQLite
+    .venv/bin/python bench/initial_sync.py --db both --compare-rules     # without and with 3 bot rules, alternately
+
+With bot rules (`--rules 3`, or `--compare-rules` for runs without and with them, alternating in one invocation),
+every project gets three active rules (calsync.meetings): the worker groups the synced events into meetings,
+evaluates them and creates their bots. Besides the sync's own rate, the run reports the time until every queued
+meeting was evaluated (`evaluated_seconds`): the rate over that time includes all of the meetings' work.
     .venv/bin/python bench/initial_sync.py --db postgres --database-url \
         postgresql+asyncpg://postgres@127.0.0.1:5432/calsync_bench_mine
 """
@@ -74,7 +80,46 @@ async def progress(context: Any, since: Any) -> tuple[int, int, Any]:
     return int(row[0]), int(row[1]), row[2]
 
 
-async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEmulator) -> dict[str, Any]:
+# Three rules as an application would set them: external meetings, reviews first, and big meetings of one tenant.
+RULES: list[dict[str, Any]] = [
+    {"name": "External", "event_selection": "external", "response": "not_declined"},
+    {"name": "Reviews", "priority": 5, "title_include": ["review", "sync", "planning"], "bot_name": "Notes"},
+    {"name": "Big", "priority": 1, "participants_gte": 3, "exclude_all_day": True, "title_exclude": ["lunch"]},
+]
+
+
+async def add_rules(context: Any, project_id: int, count: int) -> None:
+    from calsync.api.rule_schemas import DEFAULTS
+    from calsync.meetings.rule_store import new_rule
+
+    async with context.db.write() as session:
+        for values in RULES[:count]:
+            session.add(new_rule(project_id, {**DEFAULTS, **values}, context.clock()))
+
+
+async def evaluations_left(context: Any) -> int:
+    from sqlalchemy import func, select
+
+    from calsync.store.models import MeetingEvaluation
+
+    async with context.db.read() as session:
+        return int((await session.execute(select(func.count()).select_from(MeetingEvaluation))).scalar_one())
+
+
+async def meeting_counts(context: Any) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from calsync.store.models import Bot, Meeting
+
+    async with context.db.read() as session:
+        meetings = int((await session.execute(select(func.count()).select_from(Meeting))).scalar_one())
+        bots = int((await session.execute(select(func.count()).select_from(Bot))).scalar_one())
+    return meetings, bots
+
+
+async def one_run(
+    args: argparse.Namespace, database_url: str, emulator: ChildEmulator, rules: int = 0
+) -> dict[str, Any]:
     from calsync.security.secret_box import generate_key
 
     key = generate_key()
@@ -87,6 +132,7 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
         for project in range(args.projects):
             tenant = await new_tenant(context)
             await insert_calendars(context, tenant.project_id, accounts[project :: args.projects], due=None)
+            await add_rules(context, tenant.project_id, rules)
         concurrency = {"CALSYNC_WORKER_CONCURRENCY": str(args.concurrency)} if args.concurrency else {}
         env = calsync_env(database_url, key, emulator_url, CALSYNC_WORKER_POLL_INTERVAL_SECONDS="0.2", **concurrency)
         with contextlib.ExitStack() as stack:
@@ -107,14 +153,28 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
                 peak_rss = max(peak_rss, *(proc_status(w.pid).get("VmRSS", 0.0) for w in workers))
                 if done >= args.calendars:
                     break
+            # The meetings the sync queued are evaluated by the same worker, concurrently and then after it.
+            evaluated = None
+            while time.monotonic() - wall < args.timeout * 2:
+                if await evaluations_left(context) == 0:
+                    evaluated = time.monotonic() - wall
+                    break
+                await asyncio.sleep(0.25)
             hwm = max(proc_status(w.pid).get("VmHWM", 0.0) for w in workers)
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
             emulator_cpu = cpu_seconds(emulator.pid) - emulator_cpu
             # SQLite runs inside the worker, so only a PostgreSQL server has CPU of its own to report.
             database_cpu_seconds = postgres_cpu_since(database_cpu) if database_url.startswith("postgresql") else 0.0
         events = await stored_events(context)
+        meetings, bots = await meeting_counts(context)
     seconds = (newest - started).total_seconds() if newest is not None else float("nan")
     return {
+        "rules": rules,
+        "meetings": meetings,
+        "bots": bots,
+        # From the moment every calendar was made due (wall clock of this process, polled every 0.25 s).
+        "evaluated_seconds": evaluated if evaluated is not None else float("nan"),
+        "events_per_second_evaluated": events / evaluated if evaluated else 0.0,
         "calendars_synced": done,
         "calendars_failed": failed,
         "events_stored": events,
@@ -141,6 +201,10 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (created if missing, then dropped)")
     parser.add_argument("--quick", action="store_true", help="10 calendars x 200 events, 1 run")
+    parser.add_argument("--rules", type=int, default=0, choices=range(len(RULES) + 1), help="active bot rules")
+    parser.add_argument(
+        "--compare-rules", action="store_true", help="each repetition runs without rules, then with 3 (one invocation)"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.quick:
@@ -152,13 +216,16 @@ def main() -> None:
         seed_in_window(
             emulator.url, seed=SEED, calendars=args.calendars, events=args.events, recurring=args.recurring, lazy=False
         )
+        variants = [0, len(RULES)] if args.compare_rules else [args.rules]
         for kind in database_kinds(args.db):
-            results[kind] = []
             for rep in range(args.repeat):
-                with bench_database(kind, "initial", args.database_url) as db:
-                    run = asyncio.run(one_run(args, db.url, emulator))
-                print(f"{kind} run {rep + 1}: {run}", flush=True)
-                results[kind].append(run)
+                # Alternating without and with rules, so that load changes on the machine hit both alike.
+                for rules in variants:
+                    label = f"{kind} {rules} rules" if args.compare_rules or rules else kind
+                    with bench_database(kind, "initial", args.database_url) as db:
+                        run = asyncio.run(one_run(args, db.url, emulator, rules))
+                    print(f"{label} run {rep + 1}: {run}", flush=True)
+                    results.setdefault(label, []).append(run)
 
     m = machine()
     print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['ram_gb']} GB")
@@ -179,6 +246,9 @@ def main() -> None:
                 f"{statistics.median(r['emulator_cpu_seconds'] for r in runs):.1f}",
                 f"{statistics.median(r['postgres_cpu_seconds'] for r in runs):.1f}",
                 f"{statistics.median(r['worker_cpu_seconds'] / r['events_stored'] * 1e6 for r in runs):.0f}",
+                f"{statistics.median(r['evaluated_seconds'] for r in runs):.2f}",
+                f"{statistics.median(r['events_per_second_evaluated'] for r in runs):,.0f}",
+                f"{statistics.median(r['meetings'] for r in runs):,.0f} / {statistics.median(r['bots'] for r in runs):,.0f}",
             ]
         )
     print_table(
@@ -196,6 +266,9 @@ def main() -> None:
             "emulator CPU s",
             "PostgreSQL CPU s",
             "worker CPU µs/event",
+            "evaluated s",
+            "events/s evaluated",
+            "meetings / bots",
         ],
         rows,
     )

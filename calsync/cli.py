@@ -367,6 +367,28 @@ def projects_list() -> None:
     console.print(table)
 
 
+@projects_app.command("internal-domains")
+def projects_internal_domains(
+    project_id: Annotated[str, typer.Argument(metavar="PROJECT_ID", help="proj_… id")],
+    domains: Annotated[
+        list[str] | None, typer.Argument(metavar="DOMAIN...", help="Domains; none clears the list")
+    ] = None,
+) -> None:
+    """Set the email domains bot rules count as internal besides each calendar owner's own (docs/bots.md)."""
+    cleaned = sorted({domain.strip().lower().lstrip("@") for domain in domains or () if domain.strip()})
+
+    async def run(context: AppContext) -> bool:
+        async with context.db.write() as session:
+            project = await project_queries.get_project(session, project_id)
+            if project is None:
+                return False
+            project.internal_domains = cleaned or None
+            return True
+
+    _project_or_exit(True if _run(run) else None, project_id)
+    console.print(f"Internal domains of {project_id}: {', '.join(cleaned) or '(none)'}")
+
+
 def _project_or_exit(found: object, project_id: str) -> None:
     if found is None:
         err.print(f"[red]error:[/red] no project {project_id}")

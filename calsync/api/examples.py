@@ -31,6 +31,7 @@ CALENDAR_RESPONSE: dict[str, Any] = {
     "last_sync_error": None,
     "next_sync_at": "2025-01-13T10:30:00.123456Z",
     "push": {"state": "none", "error": None},
+    "owner_email": "ada@example.com",
 }
 
 EVENT_RESPONSE: dict[str, Any] = {
@@ -65,6 +66,7 @@ EVENT_RESPONSE: dict[str, Any] = {
     "html_link": "https://www.google.com/calendar/event?eid=...",
     "meeting_platform": "google_meet",
     "change_seq": 1,
+    "meeting_id": "mtg_abcdef1234567890",
 }
 
 PLATFORM_CALENDAR_RESPONSE: dict[str, Any] = {

@@ -221,6 +221,10 @@ class CalendarOut(BaseModel):
     )
     next_sync_at: str | None
     push: dict[str, Any] = Field(description="Push channel health: {state: none|active|failing, error}")
+    owner_email: str | None = Field(
+        description="The calendar user's email address, learned at the first sync (null until then, or when the "
+        "platform does not tell it): meetings' bot rules tell internal from external attendees by its domain"
+    )
 
 
 class PaginatedCalendarList(BaseModel):
@@ -265,6 +269,11 @@ class CalendarEventOut(BaseModel):
     html_link: str | None
     meeting_platform: str | None
     change_seq: int = Field(description="Monotonic per project: a gap-free change cursor (see `changed_after_seq`)")
+    meeting_id: str | None = Field(
+        default=None,
+        description="The `mtg_…` meeting this event belongs to: the same meeting on every calendar of the project "
+        "(GET /api/v1/meetings/{id}); null for an event stored before meetings existed that has not changed since",
+    )
 
 
 class PaginatedCalendarEventList(BaseModel):

@@ -25,6 +25,7 @@ def calendar_json(calendar: Calendar) -> dict[str, Any]:
         "last_sync_error": calendar.last_sync_error,
         "next_sync_at": iso(calendar.sync_due_at),
         "push": {"state": calendar.push_state, "error": calendar.push_error},
+        "owner_email": calendar.owner_email,
     }
 
 
@@ -56,4 +57,5 @@ def event_json(event: Any, calendar_object_id: str, bots: list[dict[str, Any]] |
         "html_link": event.html_link,
         "meeting_platform": event.meeting_platform,
         "change_seq": event.change_seq,
+        "meeting_id": event.meeting_object_id,
     }

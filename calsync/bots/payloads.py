@@ -31,6 +31,8 @@ def bot_json(bot: Bot) -> dict[str, Any]:
         "join_offset_seconds": bot.join_offset_seconds,
         "dispatch_lead_seconds": bot.dispatch_lead_seconds,
         "dispatched_at": iso(bot.dispatched_at),
+        "rule_id": bot.rule_object_id,
+        "meeting_id": bot.meeting_object_id,
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),
     }

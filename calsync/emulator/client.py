@@ -231,6 +231,7 @@ class EmulatorControl:
         organizer_name: str = "",
         meeting_url: str | None = None,
         show_as: str = "busy",
+        ical_uid: str | None = None,
     ) -> dict[str, Any]:
         """A `date` (or YYYY-MM-DD) start/end makes an all-day event; naive date-times are wall time in
         `time_zone` (default: the calendar's). `recurrence` holds RRULE/EXDATE/RDATE lines."""
@@ -250,6 +251,7 @@ class EmulatorControl:
                 "organizer_name": organizer_name,
                 "meeting_url": meeting_url,
                 "show_as": show_as,
+                "ical_uid": ical_uid,
             }
         )
         result: dict[str, Any] = await self._call("POST", f"/calendars/{calendar_id}/events", json=body)

@@ -71,6 +71,8 @@ class EventIn(BaseModel):
     organizer_name: str = ""
     meeting_url: str | None = None
     show_as: Literal["free", "tentative", "busy", "oof", "workingElsewhere"] = "busy"
+    # The same iCalendar UID on several calendars: one meeting as each invitee's calendar shows it.
+    ical_uid: str | None = None
 
 
 class EventPatch(BaseModel):
@@ -351,6 +353,8 @@ async def event_create(
     fields["attendees"] = [a.model_dump() for a in body.attendees]
     if body.organizer_email:
         fields["organizer_email"] = body.organizer_email
+    if body.ical_uid:
+        fields["ical_uid"] = body.ical_uid
     event = state.create_event(
         cal, start, end, time_zone=body.time_zone, recurrence_lines=body.recurrence, event_id=body.id, fields=fields
     )

@@ -173,6 +173,11 @@ class CalendarProvider(Protocol):
 
     async def list_calendars(self, access_token: str) -> list[PlatformCalendar]: ...
 
+    async def calendar_owner(self, access_token: str, calendar_id: str | None) -> str | None:
+        """The email address of the calendar's owner, when the platform says it without listing events (None:
+        learn it from the events' `self` attendee, calsync.meetings.owner)."""
+        ...
+
     async def open_channel(
         self,
         access_token: str,

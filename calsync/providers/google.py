@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from calsync.clock import Clock, system_clock
+from calsync.meetings.owner import email_like
 from calsync.providers import google_errors as errors
 from calsync.providers.base import (
     ChangePage,
@@ -188,6 +189,11 @@ class GoogleProvider:
             )
         )
         return None if response is None else normalize_event(expect_object(response, "events.get"))
+
+    async def calendar_owner(self, access_token: str, calendar_id: str | None) -> str | None:
+        # A user's own calendar has the user's email address as its id; the primary one ("primary", stored as
+        # None) and shared ones tell it only through their events' `self` attendee: no call is spent on it.
+        return email_like(calendar_id)
 
     async def list_calendars(self, access_token: str) -> list[PlatformCalendar]:
         calendars: list[PlatformCalendar] = []

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from calsync.clock import Clock, system_clock
+from calsync.meetings.owner import email_like
 from calsync.providers import microsoft_errors as errors
 from calsync.providers.base import (
     ChangePage,
@@ -211,6 +212,21 @@ class MicrosoftProvider:
             )
         )
         return None if response is None else normalize_event(expect_object(response, "events.get"))
+
+    async def calendar_owner(self, access_token: str, calendar_id: str | None) -> str | None:
+        """The calendar's `owner.address`: for the user's own calendars /me's mail, read with the Calendars scope
+        alone (/me itself would need User.Read, which calsync does not ask for)."""
+        path = f"/me/calendars/{path_segment(calendar_id)}" if calendar_id else "/me/calendar"
+        response = await self._call(
+            "GET",
+            path,
+            access_token,
+            what="calendars.get",
+            classify=errors.CALENDAR_CLASSIFIER,
+            params={"$select": "id,owner"},
+        )
+        owner = expect_object(response, "calendars.get").get("owner")
+        return email_like(as_str(owner.get("address"))) if isinstance(owner, dict) else None
 
     async def list_calendars(self, access_token: str) -> list[PlatformCalendar]:
         calendars: list[PlatformCalendar] = []

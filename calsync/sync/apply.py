@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from calsync import json_codec
 from calsync.ids import new_id
+from calsync.meetings.keys import event_meeting_id
 from calsync.providers.base import NormalizedEvent
 from calsync.store.duration_classes import update_lag_class
 from calsync.store.models import Calendar, CalendarEvent, Project
@@ -36,6 +37,7 @@ _EXISTING_COLUMNS = (
     CalendarEvent.platform_uuid,
     CalendarEvent.content_hash,
     CalendarEvent.created_at,
+    CalendarEvent.meeting_object_id,
     *(getattr(CalendarEvent, name) for name in TRACKED_FIELDS),
 )
 
@@ -108,6 +110,8 @@ class PagePlan:
     # its tracked fields what the update changes (the bots following the event, calsync.bots.lifecycle).
     stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     changes: AppliedChanges = field(default_factory=AppliedChanges)
+    # The meetings the page's events joined or left (`mtg_` ids): only these are re-evaluated (calsync.meetings).
+    meetings: set[str] = field(default_factory=set)
 
     def add_update(self, values: dict[str, Any], stored: dict[str, Any]) -> None:
         self.updates.append(values)
@@ -137,20 +141,31 @@ async def plan_page(
             if row is not None and not row["is_deleted"]:
                 plan.add_update(_tombstone(row), row)
                 changes.deleted.append(row["object_id"])
+                _left(plan, row)
             # A cancellation of an event never stored (e.g. an instance outside the window) has nothing to update.
             continue
         values = event_values(event)
         digest = content_hash(values)
+        # Derived from the values alone (a digest of the grouping key): no read, no lock (calsync.meetings.keys).
+        meeting = event_meeting_id(calendar.project_id, {**values, "calendar_id": calendar.id})
         if row is None:
             object_id = new_id("evt_")
             values.update(
-                object_id=object_id, project_id=calendar.project_id, calendar_id=calendar.id, content_hash=digest
+                object_id=object_id,
+                project_id=calendar.project_id,
+                calendar_id=calendar.id,
+                content_hash=digest,
+                meeting_object_id=meeting,
             )
             plan.inserts.append(values)
+            plan.meetings.add(meeting)
             changes.created.append(object_id)
         elif row["content_hash"] != digest:
-            values.update(id=row["id"], content_hash=digest)
+            values.update(id=row["id"], content_hash=digest, meeting_object_id=meeting)
             plan.add_update(values, row)
+            # Any change may change the decision (title, attendees, responses), so both meetings are re-evaluated.
+            _left(plan, row)
+            plan.meetings.add(meeting)
             changes.updated[row["object_id"]] = changed_fields(row, values)
 
     for uuid in gone:
@@ -158,7 +173,14 @@ async def plan_page(
         if row is not None and not row["is_deleted"]:
             plan.add_update(_tombstone(row), row)
             changes.deleted.append(row["object_id"])
+            _left(plan, row)
     return plan
+
+
+def _left(plan: PagePlan, row: dict[str, Any]) -> None:
+    """The stored event's meeting is re-evaluated: the event left it, or changed within it."""
+    if row["meeting_object_id"] is not None:
+        plan.meetings.add(row["meeting_object_id"])
 
 
 async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, now: datetime) -> None:

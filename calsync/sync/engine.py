@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
+from calsync.meetings import queue as meeting_queue
+from calsync.meetings.owner import owner_from_events
 from calsync.providers import base
 from calsync.providers.base import (
     CalendarProvider,
@@ -69,6 +71,7 @@ class CalendarSnapshot:
     access_token: str | None
     deleted: bool = False
     account_key: str = ""
+    owner_email: str | None = None
     channels_maintained: bool = False  # this sync already opened, renewed or stopped channels (or tried to)
 
 
@@ -141,6 +144,7 @@ class CalendarSyncer:
             access_token=cached_access_token(self.context.secrets, calendar, self._now),
             deleted=calendar.deleted_at is not None,
             account_key=calendar.account_key,
+            owner_email=calendar.owner_email,
         )
 
     # -- access tokens -------------------------------------------------------------------------------------
@@ -206,6 +210,8 @@ class CalendarSyncer:
 
     async def _run(self, snap: CalendarSnapshot, provider: CalendarProvider, result: SyncResult) -> None:
         token = await self._access_token(snap, provider)
+        if snap.owner_email is None:
+            await self._learn_owner(snap, provider, token)
         now = self._now
         due_for_reconcile = snap.next_full_sync_at is None or snap.next_full_sync_at <= now
         if snap.cursor and not due_for_reconcile:
@@ -226,6 +232,25 @@ class CalendarSyncer:
         # A scheduled re-base of a working cursor measures drift; a first sync or a dead cursor does not.
         result.mode = "reconcile" if snap.cursor and due_for_reconcile else "full"
         await self._full(snap, provider, token, result)
+
+    async def _learn_owner(self, snap: CalendarSnapshot, provider: CalendarProvider, token: str) -> None:
+        """The calendar owner's email (calsync.meetings: internal/external, own events), once per calendar. A
+        platform that does not say is asked no more: the events' `self` attendee tells it (`_apply`)."""
+        try:
+            owner = await provider.calendar_owner(token, snap.platform_uuid)
+        except ProviderError as exc:
+            if exc.disconnects or exc.kind is ErrorKind.THROTTLED:
+                raise
+            log.info("calendar_owner_unknown", calendar=snap.object_id, kind=exc.kind.value)
+            return
+        if owner is None:
+            return
+
+        async def store(_session: AsyncSession, calendar: Calendar) -> None:
+            calendar.owner_email = owner
+
+        await self._write(snap.id, store, "store_owner")
+        snap.owner_email = owner
 
     async def _consume(
         self,
@@ -261,6 +286,8 @@ class CalendarSyncer:
         async def write(session: AsyncSession, calendar: Calendar) -> AppliedChanges:
             nonlocal woke_bots
             now = self._now
+            if calendar.owner_email is None:
+                calendar.owner_email = owner_from_events(events)
             plan = await plan_page(session, calendar, events, removed_ids)
             # The change is announced as of this sync (issue 11 item 7), in the transaction that makes it; so are
             # the changes of the bots that follow the changed events (their rows, then their webhooks).
@@ -270,6 +297,8 @@ class CalendarSyncer:
             )
             await bots.write(session, now)
             woke_bots = bots.wake
+            # The meetings the page touched are re-evaluated after the commit (insert only: no lock taken).
+            woke_bots = await meeting_queue.enqueue(session, calendar.project_id, plan.meetings, now) > 0 or woke_bots
             # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
             return plan.changes

@@ -1,9 +1,10 @@
-"""The work loops a worker process runs. The sync engine, webhook delivery and bot dispatch register theirs here."""
+"""The work loops a worker process runs. The sync engine, webhook delivery, bot dispatch and meeting evaluation register theirs here."""
 
 from __future__ import annotations
 
 from calsync.bots.dispatch import BotDispatchLoop
 from calsync.context import AppContext
+from calsync.meetings.loop import MeetingEvaluationLoop
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.worker.listener import PostgresListener
 from calsync.worker.runner import WorkLoop
@@ -16,4 +17,5 @@ def build_loops(context: AppContext) -> list[WorkLoop]:
         loops.append(PostgresListener(context.db.url, context.work_signal))
     loops.append(WebhookDeliveryLoop(context))
     loops.append(BotDispatchLoop(context))
+    loops.append(MeetingEvaluationLoop(context))
     return loops

@@ -42,12 +42,29 @@ def _body(case: Any) -> dict[str, Any]:
 # `calendar_event_id`, a live bot to patch; docs/bots.md), which no schema states. Their valid cases are left to
 # tests/bots; their invalid ones are fuzzed like every other operation's.
 STATEFUL_BODIES = {("POST", "/api/v1/bots"), ("PATCH", "/api/v1/bots/{object_id}")}
+# A series override needs an event that is an instance of a recurring series (tests/meetings).
+STATEFUL_BODIES.add(("PUT", "/api/v1/calendar_events/{object_id}/series_bot_override"))
+BOT_RULE_BODIES = {("POST", "/api/v1/bot_rules"), ("PATCH", "/api/v1/bot_rules/{object_id}")}
+
+
+def _follows_rule_rules(case: Any) -> bool:
+    """Bot rules: `calendar_ids` must name calendars of the project, and participants_gte <= participants_lte
+    (with a PATCH, against the stored value of the other: only both or neither is known to hold)."""
+    body = _body(case)
+    if body.get("calendar_ids"):
+        return False
+    low, high = body.get("participants_gte"), body.get("participants_lte")
+    if case.method.upper() == "PATCH" and (("participants_gte" in body) != ("participants_lte" in body)):
+        return False
+    return not (isinstance(low, int) and isinstance(high, int) and low > high)
 
 
 def _follows_rules(case: Any) -> bool:
     if not _positive(case):
         return True
     if (case.method.upper(), case.path) in STATEFUL_BODIES:
+        return False
+    if (case.method.upper(), case.path) in BOT_RULE_BODIES and not _follows_rule_rules(case):
         return False
     body = _body(case)
     key = body.get("deduplication_key")

@@ -23,6 +23,7 @@ from calsync.api.serializers import calendar_json
 from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
+from calsync.meetings import queue as meeting_queue
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.work_signal import notify_work_in_transaction
 
@@ -200,6 +201,10 @@ async def delete_calendar(
         now = context.clock()
         # Its bots are cancelled (never deleted) in the same transaction, while their events still exist.
         await (await bot_lifecycle.calendar_deleted(session, calendar, now)).write(session, now)
+        # Its meetings are re-evaluated without it: a meeting with copies elsewhere gets its bot from those.
+        await meeting_queue.enqueue(
+            session, caller.project_id, await meeting_queue.meetings_of_calendar(session, calendar.id), now
+        )
         await calendar_queries.delete_calendar(session, calendar, now)
         await notify_work_in_transaction(session)
     context.work_signal.kick()

@@ -6,6 +6,7 @@ from calsync.store.models.bot import Bot, BotState
 from calsync.store.models.calendar import Calendar, CalendarState
 from calsync.store.models.channel import PushChannel
 from calsync.store.models.event import CalendarEvent
+from calsync.store.models.meeting import BotRule, Meeting, MeetingEvaluation, SeriesOverride
 from calsync.store.models.project import Project
 from calsync.store.models.throttle import OAuthClientThrottle
 from calsync.store.models.webhook import (
@@ -20,12 +21,16 @@ __all__ = [
     "ApiKey",
     "Base",
     "Bot",
+    "BotRule",
     "BotState",
     "Calendar",
     "CalendarEvent",
     "CalendarState",
+    "Meeting",
+    "MeetingEvaluation",
     "OAuthClientThrottle",
     "Project",
     "PushChannel",
+    "SeriesOverride",
 ]
 __all__ += ["DeliveryStatus", "WebhookDelivery", "WebhookDeliveryAttempt", "WebhookSecret", "WebhookSubscription"]

@@ -28,6 +28,7 @@ class BotState(enum.StrEnum):
 # A bot in one of these holds its deduplication key (Attendee: unique among bots that have not ended).
 LIVE_STATES = (BotState.SCHEDULED.value, BotState.DISPATCHED.value, BotState.PAUSED.value)
 _LIVE = "state IN ('scheduled', 'dispatched', 'paused')"
+_LIVE_MEETING = f"meeting_object_id IS NOT NULL AND {_LIVE}"
 
 
 class Bot(Base):
@@ -48,6 +49,16 @@ class Bot(Base):
             sqlite_where=text(_LIVE),
             postgresql_where=text(_LIVE),
         ),
+        # One bot per meeting: a rule's bot is unique among the live bots of its meeting (calsync.meetings).
+        Index(
+            "uq_bots_live_meeting",
+            "meeting_object_id",
+            unique=True,
+            sqlite_where=text(_LIVE_MEETING),
+            postgresql_where=text(_LIVE_MEETING),
+        ),
+        # A meeting's bots in every state: its evaluation revives or moves its bot rather than make another.
+        Index("ix_bots_meeting", "meeting_object_id"),
         # The list and its filters, each one index range in (column, id) order.
         Index("ix_bots_project_created", "project_id", "created_at", "id"),
         Index("ix_bots_project_join_at", "project_id", "join_at", "id"),
@@ -66,6 +77,10 @@ class Bot(Base):
     calendar_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("calendar_events.id", ondelete="SET NULL"), nullable=True)
     event_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    # A bot created by a rule (calsync.meetings) serves a meeting: it may move between the meeting's events.
+    rule_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    meeting_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     state: Mapped[str] = mapped_column(String(16))
     # {"code", "message"} of the last transition; NULL for a bot that has not changed state since it was created.

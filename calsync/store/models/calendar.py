@@ -43,6 +43,9 @@ class Calendar(Base):
     # Identifies the user's grant (digest of client id + the refresh token first handed over), so calendars of
     # one mailbox share the platform's per-mailbox concurrency limit. Kept across refresh-token rotation.
     account_key: Mapped[str] = mapped_column(String(64), default="")
+    # The calendar user's email (Google: the calendar id or the events' `self` attendee; Graph: the calendar's
+    # owner), learned at sync: meetings' rules tell internal from external attendees and own events by it.
+    owner_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     # Fernet token over {"client_secret", "refresh_token"} (MultiFernet: rotation-ready).
     encrypted_credentials: Mapped[bytes] = mapped_column(LargeBinary)
     connection_failure_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)

@@ -51,6 +51,8 @@ class CalendarEvent(Base):
             "end_time",
             "is_deleted",
         ),
+        # A meeting's member events (calsync.meetings.evaluate) and the meetings list's calendar filter.
+        Index("ix_events_project_meeting", "project_id", "meeting_object_id"),
         *_ordering_indexes(),
     )
 
@@ -76,6 +78,8 @@ class CalendarEvent(Base):
     attendees: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     ical_uid: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     recurring_event_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # The `mtg_` id of its meeting, a digest of its grouping key (calsync.meetings.keys), set with every write.
+    meeting_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     html_link: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     # Digest of the normalized fields: an unchanged event is never rewritten (and never re-announced).

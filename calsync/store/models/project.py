@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from calsync.store.models.base import Base
-from calsync.store.types import BigIntPK, UTCDateTime
+from calsync.store.types import BigIntPK, JSONType, UTCDateTime
 
 
 class Project(Base):
@@ -22,3 +23,5 @@ class Project(Base):
     # row's lock, so stamps are monotonic in commit order and `updated_at_gte` polling never misses a row.
     events_clock: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Email domains counted as internal besides each calendar owner's own (bot rules' internal/external).
+    internal_domains: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)

@@ -84,7 +84,8 @@ def event_columns(dialect: str, *, include_raw: bool = True) -> list[ColumnEleme
     raw = json_column(e.raw) if include_raw else null().label("raw")
     plain = (e.id, e.object_id, e.calendar_id, e.platform_uuid, e.meeting_url, e.start_time, e.end_time,
              e.is_deleted, e.ical_uid, e.name, e.created_at, e.updated_at, e.is_all_day, e.time_zone, e.status,
-             e.location, e.recurring_event_id, e.html_link, e.meeting_platform, e.change_seq)  # fmt: skip
+             e.location, e.recurring_event_id, e.html_link, e.meeting_platform, e.change_seq,
+             e.meeting_object_id)  # fmt: skip
     return [*(column.expression for column in plain), json_column(e.attendees), json_column(e.organizer), raw]
 
 

@@ -1,0 +1,72 @@
+"""Which meeting an event belongs to: a grouping key, and the meeting's public id derived from it.
+
+The rule (docs/bots.md, "Meetings"): events of one project are one meeting when they have the same start and the
+same normalized meeting URL; events without a meeting URL group by iCalUID and start (each recurring instance has
+its own start, so instances are separate meetings); an event with neither is a meeting of its own. Copies of one
+invitation carry both the iCalUID and the link, so they meet either way; the link decides first because two
+events in one room at one time are one meeting for a bot even when their iCalUIDs differ (a forwarded invite,
+Graph's per-occurrence iCalUIDs against Google's per-series one).
+
+The id is a digest of (project, key): every sync computes it alone, without reading or locking anything, so the
+grouping costs the sync one hash per written event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from calsync.ids import ID_LENGTH
+
+MEETING_ID_PREFIX = "mtg_"
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Hosts that serve one meeting under several names (a Zoom meeting is the same on us02web.zoom.us and zoom.us).
+_HOST_FAMILIES = ("zoom.us", "zoom.com", "webex.com", "zoomgov.com")
+
+
+def normalized_url(url: str) -> str:
+    """The part of a (stored, already unwrapped) meeting link that names the room: lower-cased host without `www.`
+    and regional subdomains of one service, the path without a trailing slash, no query or fragment except where
+    the room is in them (Teams `meet` passcodes stay out: the meeting id names the room)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip().lower()
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    for family in _HOST_FAMILIES:
+        if host.endswith("." + family):
+            host = family
+    path = parts.path.rstrip("/")
+    if host == "meet.google.com":
+        path = path.lower()
+    # Zoom's `/join?confno=…`, Webex's `j.php?MTID=…` name the room in the query.
+    query = parts.query if not path or path.endswith((".php", "/join")) else ""
+    return f"{host}{path}" + (f"?{query}" if query else "")
+
+
+def grouping_key(values: dict[str, Any]) -> str:
+    """The key of an event's meeting, from its stored column values (start_time, meeting_url, ical_uid,
+    calendar_id, platform_uuid)."""
+    start: datetime = values["start_time"]
+    instant = start.strftime("%Y-%m-%dT%H:%M:%S")
+    if values.get("meeting_url"):
+        return f"url\x00{normalized_url(values['meeting_url'])}\x00{instant}"
+    if values.get("ical_uid"):
+        return f"uid\x00{values['ical_uid']}\x00{instant}"
+    return f"evt\x00{values['calendar_id']}\x00{values['platform_uuid']}"
+
+
+def meeting_id(project_id: int, key: str) -> str:
+    """`mtg_` + 16 base62 characters of SHA-256(project, key)."""
+    number = int.from_bytes(hashlib.sha256(f"{project_id}\x00{key}".encode()).digest()[:12], "big")
+    chars = []
+    for _ in range(ID_LENGTH):
+        number, digit = divmod(number, 62)
+        chars.append(_ALPHABET[digit])
+    return MEETING_ID_PREFIX + "".join(chars)
+
+
+def event_meeting_id(project_id: int, values: dict[str, Any]) -> str:
+    return meeting_id(project_id, grouping_key(values))

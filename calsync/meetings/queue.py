@@ -1,0 +1,93 @@
+"""The queue of meetings to re-evaluate: rows written by sync pages and rule changes, claimed by the evaluation loop.
+
+Writers only insert (no lock on any meeting row, so a sync page never waits for an evaluation); duplicates are
+harmless (an evaluation reads the meeting as it is, and deletes every row it claimed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, delete, func, insert, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calsync.store.models import CalendarEvent, MeetingEvaluation
+from calsync.store.work_signal import notify_work_in_transaction
+
+_CHUNK = 500
+
+
+async def enqueue(session: AsyncSession, project_id: int, meeting_ids: Iterable[str], now: datetime) -> int:
+    """Queue meetings for evaluation in the caller's transaction; the caller kicks its work signal after the
+    commit (other processes are told by NOTIFY)."""
+    rows = [
+        {"project_id": project_id, "meeting_object_id": meeting_id, "rule_object_id": None, "created_at": now}
+        for meeting_id in sorted(set(meeting_ids))
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        await session.execute(insert(MeetingEvaluation), rows[start : start + _CHUNK])
+    if rows:
+        await notify_work_in_transaction(session)
+    return len(rows)
+
+
+async def enqueue_window(session: AsyncSession, project_id: int, rule_object_id: str, now: datetime) -> int:
+    """Queue every meeting of the project that has not ended (one INSERT … SELECT, whatever the number of
+    events), tagged with the rule whose change asked for it: its progress is the count of its rows left."""
+    meetings = (
+        select(
+            CalendarEvent.project_id,
+            CalendarEvent.meeting_object_id,
+            literal(rule_object_id, MeetingEvaluation.rule_object_id.type).label("rule_object_id"),
+            literal(now, MeetingEvaluation.created_at.type).label("created_at"),
+        )
+        .where(
+            CalendarEvent.project_id == project_id,
+            CalendarEvent.is_deleted.is_(False),
+            CalendarEvent.end_time > now,
+            CalendarEvent.meeting_object_id.is_not(None),
+        )
+        .distinct()
+    )
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        insert(MeetingEvaluation).from_select(
+            ["project_id", "meeting_object_id", "rule_object_id", "created_at"], meetings
+        )
+    )
+    await notify_work_in_transaction(session)
+    return int(result.rowcount or 0)
+
+
+async def meetings_of_calendar(session: AsyncSession, calendar_id: int) -> list[str]:
+    statement = (
+        select(CalendarEvent.meeting_object_id)
+        .where(
+            CalendarEvent.calendar_id == calendar_id,
+            CalendarEvent.is_deleted.is_(False),
+            CalendarEvent.meeting_object_id.is_not(None),
+        )
+        .distinct()
+    )
+    return [meeting_id for meeting_id in (await session.execute(statement)).scalars() if meeting_id]
+
+
+async def remaining(session: AsyncSession, rule_object_id: str) -> int:
+    statement = select(func.count()).where(MeetingEvaluation.rule_object_id == rule_object_id)
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def claim(session: AsyncSession, limit: int) -> list[MeetingEvaluation]:
+    """The oldest queued rows, skipping rows another evaluator holds (PostgreSQL; SQLite's writer is exclusive)."""
+    statement = select(MeetingEvaluation).order_by(MeetingEvaluation.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    return list((await session.execute(statement)).scalars())
+
+
+async def done(session: AsyncSession, rows: list[MeetingEvaluation]) -> None:
+    ids = [row.id for row in rows]
+    for start in range(0, len(ids), _CHUNK):
+        statement = delete(MeetingEvaluation).where(MeetingEvaluation.id.in_(ids[start : start + _CHUNK]))
+        # (no search of the identity map for the deleted rows: nothing reads them again)
+        await session.execute(statement.execution_options(synchronize_session=False))
