@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from calsync.store.models.base import Base
@@ -72,6 +72,14 @@ class WebhookDelivery(Base):
     __table_args__ = (
         # The claim query: due rows in due order (finished rows have NULL and fall outside the range).
         Index("ix_webhook_deliveries_due", "next_attempt_at"),
+        # Bot launches are claimed before everything else (calsync.webhooks.claims): their due rows alone.
+        Index(
+            "ix_webhook_deliveries_due_launches",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("trigger = 'bot.dispatch'"),
+            sqlite_where=text("trigger = 'bot.dispatch'"),
+        ),
         # The delivery log and its filters, each one index range in (created_at, id) order.
         Index("ix_webhook_deliveries_sub_created", "subscription_id", "created_at", "id"),
         Index("ix_webhook_deliveries_sub_status", "subscription_id", "status", "created_at", "id"),
