@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +14,7 @@ RESTART_EVERY = 20
 # While this process syncs, evaluation waits, at most this long between two batches: a sync page's writes then
 # never queue behind an evaluation batch (SQLite has one writer; both share this process's event loop), and
 # meetings are still evaluated within seconds during a long initial sync (docs/benchmarks.md §11).
-MAX_DEFER_SECONDS = 5.0
+MAX_DEFER = timedelta(seconds=5)
 
 
 class Busy(Protocol):
@@ -32,7 +31,7 @@ class MeetingEvaluationLoop:
         self.context = context
         self.batch_size = batch_size
         self.defer_to = defer_to
-        self.deferred_since: float | None = None
+        self.deferred_since: datetime | None = None
         # Past the rows this loop took last (queue.claim); back to 0 once nothing is left beyond it, so that rows
         # skipped because another evaluator held them, or queued with a lower id by a slower transaction, are
         # taken too; and every RESTART_EVERY batches in any case, so that such rows never wait behind a steady
@@ -42,10 +41,10 @@ class MeetingEvaluationLoop:
 
     async def run_once(self) -> int:
         if self.defer_to is not None and self.defer_to.busy:
-            now = time.monotonic()
+            now = self.context.clock()
             if self.deferred_since is None:
                 self.deferred_since = now
-            if now - self.deferred_since < MAX_DEFER_SECONDS:
+            if now - self.deferred_since < MAX_DEFER:
                 return 0  # (the runner waits for the next kick: every sync page and finished sync gives one)
         self.deferred_since = None
         settings = self.context.settings
