@@ -73,6 +73,7 @@ MEETING_CAUSED_ENDS = frozenset({NOT_SELECTED.code, OVERRIDE_NEVER.code, NO_EVEN
 class Evaluated:
     meetings: int = 0
     wake: bool = False
+    last_id: int = 0  # the highest queue row id taken
 
 
 @dataclass
@@ -93,9 +94,15 @@ class _Context:
 
 
 async def evaluate_batch(
-    session: AsyncSession, now: datetime, *, stand_down: timedelta, default_lead: int, limit: int = BATCH_SIZE
+    session: AsyncSession,
+    now: datetime,
+    *,
+    stand_down: timedelta,
+    default_lead: int,
+    limit: int = BATCH_SIZE,
+    after: int = 0,
 ) -> Evaluated:
-    claimed = await queue.claim(session, limit)
+    claimed = await queue.claim(session, limit, after)
     if not claimed:
         return Evaluated()
     by_project: dict[int, set[str]] = defaultdict(set)
@@ -110,6 +117,7 @@ async def evaluate_batch(
         result.meetings += len(by_project[project_id])
         result.wake = result.wake or changes.wake
     await queue.done(session, claimed)
+    result.last_id = max(row.id for row in claimed)
     return result
 
 
@@ -136,10 +144,18 @@ def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
 
 
 async def _lock_meetings(session: AsyncSession, project_id: int, ids: list[str], now: datetime) -> dict[str, Meeting]:
-    """The batch's meeting rows, inserted where missing and locked in id order."""
+    """The batch's meeting rows, inserted where missing, then all locked in id order (one order for every
+    evaluator: they never deadlock on meeting rows)."""
+    existing: set[str] = set()
+    for chunk in _chunks(ids):
+        # By the unique object id alone, the project checked on the rows: a planner without statistics (a young
+        # table) otherwise walks the project's whole index range and filters 500 ids out of it.
+        present = select(Meeting.object_id, Meeting.project_id).where(Meeting.object_id.in_(chunk))
+        existing.update(object_id for object_id, owner in (await session.execute(present)).all() if owner == project_id)
+    missing = [object_id for object_id in ids if object_id not in existing]
     dialect = session.get_bind().dialect.name
     placeholder: dict[str, Any] = {"bot": False, "rule_id": None, "override": None, "reasons": []}
-    for chunk in _chunks(ids):
+    for chunk in _chunks(missing):
         rows = [
             {
                 "object_id": object_id,
@@ -155,17 +171,19 @@ async def _lock_meetings(session: AsyncSession, project_id: int, ids: list[str],
             for object_id in chunk
         ]
         insert = postgresql.insert(Meeting) if dialect == "postgresql" else sqlite.insert(Meeting)
+        # A racing evaluator's insert of the same meeting wins; its row is locked below.
         await session.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["object_id"]))
     found: dict[str, Meeting] = {}
     for chunk in _chunks(ids):
         statement = (
             select(Meeting)
-            .where(Meeting.project_id == project_id, Meeting.object_id.in_(chunk))
+            .where(Meeting.object_id.in_(chunk))
             .order_by(Meeting.object_id)
             .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
-        found.update((meeting.object_id, meeting) for meeting in (await session.execute(statement)).scalars())
+        locked = (await session.execute(statement)).scalars()
+        found.update((meeting.object_id, meeting) for meeting in locked if meeting.project_id == project_id)
     return found
 
 
@@ -478,12 +496,12 @@ async def _write_meeting(
     bot: Bot | None,
     now: datetime,
 ) -> None:
-    if not members:
-        if bot is None:
-            # Nothing left to show: the row goes (it comes back, with a new evaluation, if an event returns).
-            await session.delete(meeting)
-            return
-    else:
+    if not members and bot is None:
+        # Nothing left to show: the row goes (it comes back, with a new evaluation, if an event returns).
+        await session.delete(meeting)
+        return
+    before = _shown(meeting)
+    if members:
         first = _representative(members)
         meeting.name, meeting.start_time, meeting.end_time = first.name, first.start_time, first.end_time
         meeting.meeting_url = first.meeting_url
@@ -496,7 +514,22 @@ async def _write_meeting(
     meeting.decision = decision.json()
     meeting.bot_object_id = bot.object_id if bot is not None else None
     meeting.has_bot = bot is not None
-    meeting.updated_at = now
+    if _shown(meeting) != before:
+        meeting.updated_at = now  # (an evaluation that changes nothing writes nothing: no UPDATE at all)
+
+
+def _shown(meeting: Meeting) -> tuple[Any, ...]:
+    return (
+        meeting.name,
+        meeting.start_time,
+        meeting.end_time,
+        meeting.meeting_url,
+        meeting.meeting_platform,
+        meeting.ical_uid,
+        meeting.events,
+        meeting.decision,
+        meeting.bot_object_id,
+    )
 
 
 def _representative(members: list[decide.Member]) -> decide.Member:

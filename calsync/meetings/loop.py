@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.meetings.evaluate import BATCH_SIZE, Evaluated, evaluate_batch
+
+RESTART_EVERY = 20
+# While this process syncs, evaluation waits, at most this long between two batches: a sync page's writes then
+# never queue behind an evaluation batch (SQLite has one writer; both share this process's event loop), and
+# meetings are still evaluated within seconds during a long initial sync (docs/benchmarks.md §11).
+MAX_DEFER = timedelta(seconds=5)
+
+
+class Busy(Protocol):
+    @property
+    def busy(self) -> bool: ...
 
 
 class MeetingEvaluationLoop:
@@ -15,11 +27,26 @@ class MeetingEvaluationLoop:
 
     name = "meeting_evaluation"
 
-    def __init__(self, context: AppContext, *, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, context: AppContext, *, batch_size: int = BATCH_SIZE, defer_to: Busy | None = None) -> None:
         self.context = context
         self.batch_size = batch_size
+        self.defer_to = defer_to
+        self.deferred_since: datetime | None = None
+        # Past the rows this loop took last (queue.claim); back to 0 once nothing is left beyond it, so that rows
+        # skipped because another evaluator held them, or queued with a lower id by a slower transaction, are
+        # taken too; and every RESTART_EVERY batches in any case, so that such rows never wait behind a steady
+        # stream of new ones.
+        self.after = 0
+        self.batches = 0
 
     async def run_once(self) -> int:
+        if self.defer_to is not None and self.defer_to.busy:
+            now = self.context.clock()
+            if self.deferred_since is None:
+                self.deferred_since = now
+            if now - self.deferred_since < MAX_DEFER:
+                return 0  # (the runner waits for the next kick: every sync page and finished sync gives one)
+        self.deferred_since = None
         settings = self.context.settings
 
         async def body(session: AsyncSession) -> Evaluated:
@@ -29,9 +56,15 @@ class MeetingEvaluationLoop:
                 stand_down=timedelta(seconds=settings.bot_stand_down_seconds),
                 default_lead=settings.bot_dispatch_lead_seconds,
                 limit=self.batch_size,
+                after=self.after,
             )
 
         result = await self.context.db.write_retrying(body, what="evaluate_meetings")
+        if not result.meetings and self.after:
+            self.after = 0
+            result = await self.context.db.write_retrying(body, what="evaluate_meetings")
+        self.batches += 1
+        self.after = result.last_id if self.batches % RESTART_EVERY else 0
         if result.wake:
             self.context.work_signal.kick()  # new due bots, webhooks to deliver
         return result.meetings

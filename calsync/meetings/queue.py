@@ -77,9 +77,14 @@ async def remaining(session: AsyncSession, rule_object_id: str) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
-async def claim(session: AsyncSession, limit: int) -> list[MeetingEvaluation]:
-    """The oldest queued rows, skipping rows another evaluator holds (PostgreSQL; SQLite's writer is exclusive)."""
-    statement = select(MeetingEvaluation).order_by(MeetingEvaluation.id).limit(limit)
+async def claim(session: AsyncSession, limit: int, after: int = 0) -> list[MeetingEvaluation]:
+    """The oldest queued rows after id `after`, skipping rows another evaluator holds (PostgreSQL; SQLite's writer
+    is exclusive). `after` lets an evaluator that drains a long queue start past the rows it deleted: on
+    PostgreSQL their dead index entries stay at the head of the queue until vacuum, and a claim from the start
+    would walk them all every time (quadratic over a 50,000-meeting re-evaluation)."""
+    statement = (
+        select(MeetingEvaluation).where(MeetingEvaluation.id > after).order_by(MeetingEvaluation.id).limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     return list((await session.execute(statement)).scalars())

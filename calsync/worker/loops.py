@@ -12,10 +12,11 @@ from calsync.worker.sync_loop import SyncLoop
 
 
 def build_loops(context: AppContext) -> list[WorkLoop]:
-    loops: list[WorkLoop] = [SyncLoop(context)]
+    sync = SyncLoop(context)
+    loops: list[WorkLoop] = [sync]
     if not context.db.is_sqlite:
         loops.append(PostgresListener(context.db.url, context.work_signal))
     loops.append(WebhookDeliveryLoop(context))
     loops.append(BotDispatchLoop(context))
-    loops.append(MeetingEvaluationLoop(context))
+    loops.append(MeetingEvaluationLoop(context, defer_to=sync))
     return loops

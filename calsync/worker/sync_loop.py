@@ -62,6 +62,11 @@ class SyncLoop:
     async def seconds_until_due(self) -> float | None:
         return await seconds_until_next_due(self.context.db, self.context.clock())
 
+    @property
+    def busy(self) -> bool:
+        """Whether this process is syncing calendars now (meeting evaluation defers to it)."""
+        return bool(self._running)
+
     async def _sync(self, claim: Claim) -> None:
         try:
             with metrics.SYNC_SECONDS.labels("any").time():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from calsync.meetings import decide
 from calsync.meetings.decide import Member, Rule
 from calsync.meetings.keys import grouping_key, meeting_id, normalized_url
+from calsync.meetings.loop import MAX_DEFER, MeetingEvaluationLoop
 
 START = datetime(2026, 12, 1, 15, tzinfo=UTC)
 GUESTS = (
@@ -132,3 +135,30 @@ def test_meeting_ids_are_public_ids(project: int, key: str) -> None:
     mid = meeting_id(project, key)
     assert mid.startswith("mtg_") and len(mid) == 20 and mid[4:].isalnum()
     assert meeting_id(project, key) == mid and meeting_id(project + 1, key) != mid
+
+
+async def test_evaluation_defers_to_running_syncs_for_a_bounded_time() -> None:
+    now = [START]
+    ran: list[bool] = []
+
+    class Db:
+        async def write_retrying(self, body: Any, what: str) -> Any:
+            ran.append(True)
+            return SimpleNamespace(meetings=0, wake=False, last_id=0)
+
+    context = SimpleNamespace(
+        clock=lambda: now[0],
+        db=Db(),
+        settings=SimpleNamespace(bot_stand_down_seconds=300, bot_dispatch_lead_seconds=120),
+    )
+    syncing = SimpleNamespace(busy=True)
+    loop = MeetingEvaluationLoop(cast(Any, context), defer_to=syncing)
+    assert await loop.run_once() == 0 and ran == [], "a sync is running: wait"
+    now[0] += MAX_DEFER - timedelta(seconds=1)
+    assert await loop.run_once() == 0 and ran == []
+    now[0] += timedelta(seconds=1)
+    await loop.run_once()
+    assert ran == [True], "deferred long enough: a batch runs although syncs go on"
+    syncing.busy = False
+    await loop.run_once()
+    assert len(ran) == 2
