@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+# Tools that cannot share the main environment (openapi-python-client pins an older typer), each locked apart.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat requirements-tools.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install serve test lint typecheck unit emulator lock clean bench browser
+.PHONY: install serve test lint typecheck unit emulator lock clean bench browser tools
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +18,15 @@ $(STAMP): requirements.lock pyproject.toml
 
 # The virtual environment with the locked dependencies, nothing else (deployments).
 install: $(STAMP)
+
+$(TOOLS_STAMP): requirements-tools.lock
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-tools.lock
+	@rm -f $(TOOLS_VENV)/.installed-*
+	@touch $@
+
+# The OpenAPI client generator the generated-client test runs (tests/api/test_generated_client.py; docs/api.md).
+tools: $(TOOLS_STAMP)
 
 serve: $(STAMP)
 	$(BIN)/calsync serve
@@ -29,7 +41,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy calsync
 
-unit: $(STAMP)
+unit: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The dashboard's browser tests drive Debian's Chromium (Playwright's own browser download is never used). Without
@@ -38,12 +50,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; } \
 		|| echo "chromium could not be installed: the browser tests will be skipped (they fail under CALSYNC_REQUIRE_BROWSER=1)"
 
-test: lint typecheck browser unit
+test: lint typecheck browser tools unit
 
-# Regenerate the lock after changing dependencies in pyproject.toml.
+# Regenerate the locks after changing dependencies in pyproject.toml or tools/*.in.
 lock: $(STAMP)
 	$(BIN)/python -m pip install -q uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile tools/openapi-client.in --generate-hashes -o requirements-tools.lock
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS_VENV) .mypy_cache .ruff_cache .pytest_cache

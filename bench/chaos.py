@@ -22,6 +22,9 @@ harness waits, without any manual sync, until calsync has converged or a deadlin
               (a 503 during a deliberate database outage is counted apart)
   deadlocks   pg_stat_database.deadlocks of the database, and "deadlock detected" in any log
   log errors  JSON log lines of level error/critical, or any traceback, in any calsync process log
+  bots_*      bots created to fall due during the chaos: each dispatched exactly once (one bot.dispatch
+              idempotency key), announced, never early, and on time but for spans when nothing could
+              dispatch (bench/chaos_bots.py)
 
 It prints a table and a JSON report, and exits 1 on any violation.
 
@@ -62,13 +65,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO, free_port, machine, pct, print_table
+from chaos_bots import VIOLATIONS as BOT_VIOLATIONS
+from chaos_bots import BotSchedule
 
 from calsync.emulator.client import EmulatorControl, EmulatorError
 from calsync.emulator.urls import calsync_settings_env
 from calsync.http_pool import pool_limits
 
 DEFAULT_PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-TRIGGERS = ["calendar.events_update", "calendar.state_change"]
+TRIGGERS = ["calendar.events_update", "calendar.state_change", "bot.dispatch"]
 SHOW = 15  # examples listed per violation kind
 
 # --- small helpers -------------------------------------------------------------------------------------------
@@ -138,6 +143,7 @@ class Options:
     keep_database: bool
     db_outage: str  # proxy | refuse
     min_kill_gap: float
+    bots: int  # bots falling due during the chaos (bench/chaos_bots.py)
 
     @property
     def webhook_lease(self) -> float:
@@ -166,6 +172,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="deadline for convergence after chaos (default: max(safety net, webhook lease) + 60)",
     )
     parser.add_argument("--revoke", type=int, default=2, help="grants revoked during chaos (0: none)")
+    parser.add_argument("--bots", type=int, help="bots falling due during the chaos (default 40; long form 400)")
     parser.add_argument("--run-dir", help="where the logs go (default: a new folder under /tmp)")
     parser.add_argument("--json", dest="json_path", help="write the JSON report here ('-' = stdout)")
     parser.add_argument("--pg-server", default=None, help="PostgreSQL server URL without a database")
@@ -202,6 +209,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         keep_database=args.keep_database,
         db_outage=args.db_outage,
         min_kill_gap=args.min_kill_gap,
+        bots=max(0, args.bots if args.bots is not None else (40 if quick else 400)),
     )
     options.settle_seconds = (
         args.settle_seconds if args.settle_seconds is not None else max(safety_net, options.webhook_lease) + 60
@@ -380,6 +388,7 @@ class Delivery:
     answer: str  # "200", "500", "hang", "401"
     trigger: str | None
     calendar_id: str | None
+    bot_id: str | None
     idempotency_key: str | None
     ids: set[str]
     truncated: bool
@@ -464,6 +473,7 @@ class WebhookReceiver:
             answer=answer,
             trigger=payload.get("trigger"),
             calendar_id=payload.get("calendar_id"),
+            bot_id=payload.get("bot_id"),
             idempotency_key=payload.get("idempotency_key"),
             ids=ids,
             truncated=bool(changes.get("truncated")),
@@ -876,6 +886,10 @@ class Harness:
         self.harness_errors: list[str] = []
         self.unexpected_exits: list[dict[str, Any]] = []
         self.last_kill = 0.0
+        self.bots = BotSchedule(options.bots)
+        # Spans (epoch start, end) when no process could dispatch a bot: the only dispatcher killed until it
+        # answered again. Deliberate database outages are in self.outages.
+        self.dispatch_down: list[tuple[float, float]] = []
 
     # -- processes
 
@@ -1088,6 +1102,18 @@ class Harness:
             "seconds": round(self.timeline["initial_sync_done"] - self.timeline["calendars_connected"], 1),
         }
 
+    async def create_bots(self) -> None:
+        """Bots whose dispatch times spread over the chaos window (the chaos starts right after)."""
+        first_due = now_utc() + timedelta(seconds=5)
+        last_due = first_due + timedelta(seconds=max(1.0, self.o.chaos_seconds - 10))
+
+        async def post(body: dict[str, Any]) -> dict[str, Any]:
+            created: dict[str, Any] = await self.api_json("POST", "/api/v1/bots", expect=201, json=body)
+            return created
+
+        await self.bots.create(post, first_due, last_due)
+        self.timeline["bots_created"] = time.time()
+
     # -- chaos
 
     async def chaos(self) -> None:
@@ -1206,6 +1232,8 @@ class Harness:
         if not child.alive:
             return False
         child.kill()
+        killed_at = time.time()
+        only_dispatcher = child is self.serve or (child in self.workers and len(self.workers) == 1)
         self.last_kill = time.monotonic()
         self.note("sigkill", process=child.name)
         delay = self.rng.uniform(0.3, 2.5)
@@ -1220,6 +1248,8 @@ class Harness:
                 self.restarting.discard(child.name)
             with contextlib.suppress(RuntimeError):
                 await child.wait_healthy(60)
+            if only_dispatcher:
+                self.dispatch_down.append((killed_at, time.time()))
 
         self.restarting.add(child.name)
         self.background(restart(), f"restart {child.name}")
@@ -1524,6 +1554,12 @@ class Harness:
         for row in failed:
             violations["failed_deliveries"].append({"delivery": row["id"], "last_error": row.get("last_error")})
 
+        bots = await self.api.pages("/api/v1/bots")
+        unavailable = self.dispatch_down + [(start, end or time.time()) for start, end in self.outages]
+        bot_violations, bot_stats = self.bots.check(bots, self.receiver.deliveries, unavailable)
+        for name, found in bot_violations.items():
+            violations[name].extend(found)
+
         converged = not any(violations.values()) and not pending
         stats = {
             "truth_events": truth_count,
@@ -1533,6 +1569,7 @@ class Harness:
             "deliveries_delivering": len(delivering),
             "calendars_push_active": sum(1 for row in calendars.values() if row["push"]["state"] == "active"),
             "calendars_with_sync_error": sum(1 for row in calendars.values() if row.get("last_sync_error")),
+            "bots": bot_stats,
         }
         return Check(converged, dict(violations), stats)
 
@@ -1770,7 +1807,11 @@ async def run(options: Options) -> dict[str, Any]:
         await harness.start()
         await harness.build_world()
         report["initial_sync"] = await harness.wait_initial_sync()
-        print(f"chaos: initial sync {report['initial_sync']}; chaos for {options.chaos_seconds:.0f} s")
+        await harness.create_bots()
+        print(
+            f"chaos: initial sync {report['initial_sync']}; {options.bots} bots due during the chaos;"
+            f" chaos for {options.chaos_seconds:.0f} s"
+        )
         await harness.chaos()
         await harness.calm()
         print(f"chaos: settling (deadline {options.settle_seconds:.0f} s, no manual sync)")
@@ -1806,6 +1847,7 @@ async def run(options: Options) -> dict[str, Any]:
             "wrong_disconnects",
             "revoked_not_disconnected",
             "revoked_not_announced",
+            *BOT_VIOLATIONS,
         )
     }
     violations["api_5xx"] = api["violations"]

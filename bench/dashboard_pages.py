@@ -5,7 +5,8 @@ Microsoft; 2% disconnected, 3% with a failed last sync, 70% with an active push 
 failing; last attempts spread over the last 24 hours; metadata `{"tenant_id": i % 500}`, so a metadata value is
 shared by 20 calendars), 1,000,000 events over them as bench/events_api.py loads them (starts over 60 days around
 now: about 12 per calendar in the coming week), 3 webhooks with 60,000 deliveries over the last 3 days (90%
-succeeded, 6% failed, 4% pending) and 3 attempts for each failed one.
+succeeded, 6% failed, 4% pending) and 3 attempts for each failed one, and 20,000 bots tied to events of the
+coming week (90% scheduled, 4% dispatched, 3% cancelled, 3% failed; a few hundred due in any hour).
 
 The dashboard runs in `calsync api` (the production entry point, one process) on 127.0.0.1; this process signs in
 through the login form and requests each page over one keep-alive connection, one request at a time, varying
@@ -57,6 +58,7 @@ from events_api import bulk_load_events
 TARGET_MS = 100.0
 DELIVERIES = 60_000
 WEBHOOKS = 3
+BOTS = 20_000
 
 
 @dataclass
@@ -66,6 +68,7 @@ class Population:
     events: list[str]
     webhooks: list[str]
     deliveries: list[str]
+    bots: list[str]
     now: datetime
 
 
@@ -207,6 +210,7 @@ async def load(kind: str, database_url: str, args: argparse.Namespace, key: str)
                     "delivered_at": created if status == "succeeded" else None,
                 }
             )
+        bot_ids = await _insert_bots(context, tenant.project_id, args.bots, now)
         async with context.db.read() as session:
             object_ids = dict((await session.execute(select(Calendar.id, Calendar.object_id))).all())
         for row in deliveries:
@@ -271,8 +275,69 @@ async def load(kind: str, database_url: str, args: argparse.Namespace, key: str)
         events=event_ids,
         webhooks=[s["object_id"] for s in subscriptions],
         deliveries=[d["object_id"] for d in rng.sample(deliveries, 500)],
+        bots=rng.sample(bot_ids, min(500, len(bot_ids))),
         now=now,
     )
+
+
+async def _insert_bots(context: Any, project_id: int, count: int, now: datetime) -> list[str]:
+    """`count` bots, each tied to one of the first `count` events starting in the coming week, as the API would
+    store them (dispatch two minutes before the start; only scheduled bots have a due time)."""
+    from sqlalchemy import insert, select
+
+    from calsync.ids import new_id
+    from calsync.store.models import Bot, Calendar, CalendarEvent
+
+    async with context.db.read() as session:
+        events = (
+            await session.execute(
+                select(
+                    CalendarEvent.id, CalendarEvent.object_id, Calendar.id, Calendar.object_id, CalendarEvent.start_time
+                )
+                .join(Calendar, Calendar.id == CalendarEvent.calendar_id)
+                .where(CalendarEvent.start_time > now, CalendarEvent.start_time <= now + timedelta(days=7))
+                .limit(count)
+            )
+        ).all()
+    rows = []
+    for index, (event_id, event_object_id, calendar_id, calendar_object_id, start) in enumerate(events):
+        lead = timedelta(seconds=120)
+        state = (
+            "dispatched"
+            if index % 100 < 4
+            else "cancelled"
+            if index % 100 < 7
+            else "failed"
+            if index % 100 < 10
+            else "scheduled"
+        )
+        reason = None if state == "scheduled" else {"code": f"bench_{state}", "message": "Benchmark data."}
+        rows.append(
+            {
+                "object_id": new_id("bot_"),
+                "project_id": project_id,
+                "calendar_id": calendar_id,
+                "calendar_object_id": calendar_object_id,
+                "event_id": event_id,
+                "event_object_id": event_object_id,
+                "state": state,
+                "state_reason": reason,
+                "bot_name": f"Notes {index}",
+                "meeting_url": "https://meet.google.com/abc-defg-hij",
+                "join_at": start,
+                "dispatch_at": start - lead,
+                "join_offset_seconds": 0,
+                "dispatch_lead_seconds": int(lead.total_seconds()),
+                "dispatch_due_at": start - lead if state == "scheduled" else None,
+                "dispatched_at": start - lead if state == "dispatched" else None,
+                "created_at": now - timedelta(seconds=count - index),
+                "updated_at": now,
+            }
+        )
+    async with context.db.write() as session:
+        for start_at in range(0, len(rows), 5000):
+            await session.execute(insert(Bot), rows[start_at : start_at + 5000])
+    return [row["object_id"] for row in rows]
 
 
 async def sign_in(client: httpx.AsyncClient, api_key: str) -> None:
@@ -320,6 +385,10 @@ def cases(pop: Population) -> list[tuple[str, Any]]:
             lambda rng: (f"/dashboard/webhooks/{rng.choice(pop.webhooks)}", {"status": "pending"}),
         ),
         ("delivery", lambda rng: (f"/dashboard/deliveries/{rng.choice(pop.deliveries)}", {})),
+        ("bots (next 24 h: timeline, 100 a page)", lambda rng: ("/dashboard/bots", {})),
+        ("bots, next 7 days, state=failed", lambda rng: ("/dashboard/bots", {"window": "7d", "state": "failed"})),
+        ("bots, all, newest first", lambda rng: ("/dashboard/bots", {"window": "all"})),
+        ("bot", lambda rng: (f"/dashboard/bots/{rng.choice(pop.bots)}", {})),
     ]
 
 
@@ -366,12 +435,14 @@ def main() -> None:
     parser.add_argument("--calendars", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--deliveries", type=int, default=DELIVERIES)
+    parser.add_argument("--bots", type=int, default=BOTS)
     parser.add_argument("--requests", type=int, default=100, help="requests per page")
     parser.add_argument("--quick", action="store_true", help="SQLite, 1,000 calendars, 100,000 events, 30 requests")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.quick:
         args.db, args.calendars, args.events, args.deliveries, args.requests = "sqlite", 1000, 100_000, 6000, 30
+        args.bots = 2000
     quiet_logs()
     from calsync.security.secret_box import generate_key
 

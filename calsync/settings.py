@@ -51,6 +51,8 @@ class Settings(BaseSettings):
 
     # Rate limits
     calendar_create_rate_per_minute: int = 3000
+    # Failed dashboard sign-ins per minute, per client address and per key prefix (docs/dashboard.md).
+    dashboard_sign_in_failures_per_minute: int = Field(default=10, ge=1)
     disable_rate_limiting: bool = False
 
     # Platform endpoints (point these at `calsync emulator` for offline work)

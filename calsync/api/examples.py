@@ -68,3 +68,97 @@ EVENT_RESPONSE: dict[str, Any] = {
     "change_seq": 1,
     "meeting_id": "mtg_abcdef1234567890",
 }
+
+PLATFORM_CALENDAR_RESPONSE: dict[str, Any] = {
+    "platform_uuid": "primary-calendar-id",
+    "name": "Ada Lovelace",
+    "is_primary": True,
+    "time_zone": "Europe/Berlin",
+    "can_edit": True,
+    "selected": True,
+}
+
+BOT_RESPONSE: dict[str, Any] = {
+    "id": "bot_abcdef1234567890",
+    "state": "scheduled",
+    "state_reason": None,
+    "meeting_url": "https://meet.google.com/abc-defg-hij",
+    "join_at": "2025-01-14T15:00:00.000000Z",
+    "dispatch_at": "2025-01-14T14:58:00.000000Z",
+    "calendar_event_id": "evt_abcdef1234567890",
+    "calendar_id": "cal_abcdef1234567890",
+    "bot_name": "Note taker",
+    "metadata": {"tenant_id": "1234567890"},
+    "deduplication_key": "weekly-sync-2025-01-14",
+    "join_offset_seconds": 0,
+    "dispatch_lead_seconds": 120,
+    "dispatched_at": None,
+    "created_at": "2025-01-13T10:30:02.000000Z",
+    "updated_at": "2025-01-13T10:30:02.000000Z",
+}
+
+WEBHOOK_RESPONSE: dict[str, Any] = {
+    "id": "whk_abcdef1234567890",
+    "url": "https://hooks.example.com/calsync",
+    "triggers": ["calendar.events_update", "calendar.state_change"],
+    "is_active": True,
+    "created_at": "2025-01-13T10:30:00.123456Z",
+    "updated_at": "2025-01-13T10:30:00.123456Z",
+    "health": {
+        "state": "healthy",
+        "failing_since": None,
+        "consecutive_failures": 0,
+        "last_error": None,
+        "last_failure_at": None,
+        "last_success_at": "2025-01-13T10:35:00.000000Z",
+    },
+}
+
+WEBHOOK_SECRET_RESPONSE: dict[str, Any] = {
+    "id": "wsec_abcdef1234567890",
+    "fingerprint": "3f2a9c0d41be",
+    "is_primary": True,
+    "created_at": "2025-01-13T10:30:00.123456Z",
+    "expires_at": None,
+}
+
+ISSUED_WEBHOOK_SECRET_RESPONSE: dict[str, Any] = {
+    **WEBHOOK_SECRET_RESPONSE,
+    "secret": "c2VjcmV0LWtleS1ieXRlcy1zaG93bi1vbmNlLW9ubHk=",
+    "secret_whsec": "whsec_c2VjcmV0LWtleS1ieXRlcy1zaG93bi1vbmNlLW9ubHk=",
+}
+
+WEBHOOK_DELIVERY_RESPONSE: dict[str, Any] = {
+    "id": "whd_abcdef1234567890",
+    "webhook_id": "whk_abcdef1234567890",
+    "idempotency_key": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+    "trigger": "calendar.state_change",
+    "calendar_id": "cal_abcdef1234567890",
+    "bot_id": None,
+    "status": "succeeded",
+    "attempts": 1,
+    "created_at": "2025-01-13T10:30:01.000000Z",
+    "next_attempt_at": None,
+    "last_attempt_at": "2025-01-13T10:30:01.250000Z",
+    "last_status_code": 200,
+    "last_error": None,
+    "delivered_at": "2025-01-13T10:30:01.300000Z",
+    "data": {
+        "state": "disconnected",
+        "connection_failure_data": {
+            "error": "Token has been expired or revoked.",
+            "code": "grant_revoked",
+            "timestamp": "2025-01-13T10:30:00.900000Z",
+        },
+        "last_successful_sync_at": "2025-01-13T09:30:00.500000Z",
+        "last_attempted_sync_at": "2025-01-13T10:30:00.900000Z",
+    },
+}
+
+WEBHOOK_ATTEMPT_RESPONSE: dict[str, Any] = {
+    "attempted_at": "2025-01-13T10:30:01.250000Z",
+    "status_code": 200,
+    "response_excerpt": "ok",
+    "error": None,
+    "duration_ms": 48.2,
+}

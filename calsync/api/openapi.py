@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from calsync.api.inputs import NO_NUL_PATTERN
 
@@ -59,7 +60,9 @@ ERRORS: dict[str, dict[str, Any]] = {
     "400": {
         "description": "Invalid input: a body field (field errors), a parameter (`error`, `code`, `field`) or a "
         "body that is not JSON (`detail`, `code`)",
-        "content": _body("FieldErrors", "ErrorMessage", "ErrorDetail"),
+        # Field errors last: any object matches their schema, so a client generator that tries the options in
+        # order (openapi-python-client) would read every `{"error": …}` as field errors.
+        "content": _body("ErrorMessage", "ErrorDetail", "FieldErrors"),
     },
     "401": {
         "description": "Missing, malformed or unknown API key",
@@ -79,7 +82,7 @@ ERRORS: dict[str, dict[str, Any]] = {
     "503": {
         "description": "The database is unavailable for a moment (`code`: `database_unavailable`, with Retry-After): "
         "retry",
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": _body("ErrorDetail"),
     },
 }
 
@@ -115,10 +118,28 @@ def describe(document: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     schemas.update(ERROR_SCHEMAS)
+    examples = _model_examples()
+    for name, schema in schemas.items():
+        if "examples" in schema and name in examples:
+            schema["examples"] = examples[name]
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             _describe_operation(operation)
     return document
+
+
+def _model_examples() -> dict[str, Any]:
+    """The examples of calsync's models as written. FastAPI renders the document without nulls (`exclude_none`),
+    examples included: `"platform_uuid": null` vanished, and the examples no longer matched their own schemas."""
+    found: dict[str, Any] = {}
+    pending: list[type[BaseModel]] = [BaseModel]
+    while pending:
+        for model in pending.pop().__subclasses__():
+            pending.append(model)
+            extra = model.model_config.get("json_schema_extra")
+            if model.__module__.startswith("calsync.api.") and isinstance(extra, dict) and "examples" in extra:
+                found[model.__name__] = extra["examples"]
+    return found
 
 
 def _describe_operation(operation: dict[str, Any]) -> None:
@@ -152,9 +173,13 @@ def _describe_operation(operation: dict[str, Any]) -> None:
         statuses |= {"413", "415"}
     for status in sorted(statuses):
         if status in ERRORS:
-            # Keep an operation's own description ("Calendar not found"), add the shared body and headers.
+            # Keep an operation's own description ("Calendar not found") and its own body where it declares one
+            # (/ready's 503), add the shared body and headers.
             described = responses.get(status, {})
-            responses[status] = {**ERRORS[status], **{k: v for k, v in described.items() if k == "description"}}
+            kept = {k: v for k, v in described.items() if k == "description"}
+            if any(media.get("schema") for media in described.get("content", {}).values()):
+                kept["content"] = described["content"]
+            responses[status] = {**ERRORS[status], **kept}
 
 
 def _url_parameter_schema(schema: dict[str, Any]) -> dict[str, Any]:

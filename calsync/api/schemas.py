@@ -11,6 +11,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from calsync.api import examples
+from calsync.api.bot_responses import BotOut
 from calsync.api.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, quoted, trimmed_text_pattern
 
 MAX_METADATA_LENGTH = 1000
@@ -25,11 +26,24 @@ class RequestModel(BaseModel):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        schema = handler.resolve_ref_schema(handler(core_schema))
-        for prop in schema.get("properties", {}).values():
-            if "default" in prop and prop["default"] is None and not _admits_null(prop):
-                del prop["default"]
-        return schema
+        return _without_null_defaults(handler.resolve_ref_schema(handler(core_schema)))
+
+
+class ResponseModel(BaseModel):
+    """A response body, for the OpenAPI document only (handlers render dicts themselves). A field the server
+    sometimes leaves out but never sends as null (`X | SkipJsonSchema[None] = None`) is optional in the schema,
+    with no `"default": null` that its own schema refuses."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return _without_null_defaults(handler.resolve_ref_schema(handler(core_schema)))
+
+
+def _without_null_defaults(schema: JsonSchemaValue) -> JsonSchemaValue:
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None and not _admits_null(prop):
+            del prop["default"]
+    return schema
 
 
 def _admits_null(schema: dict[str, Any]) -> bool:
@@ -243,7 +257,7 @@ class CalendarEventOut(BaseModel):
     ical_uid: str | None
     name: str | None
     raw: dict[str, Any] | None
-    bots: list[dict[str, Any]]
+    bots: list[BotOut] = Field(description="The event's bots in every state (docs/bots.md)")
     created_at: str
     updated_at: str
     is_all_day: bool
@@ -266,3 +280,34 @@ class PaginatedCalendarEventList(BaseModel):
     next: str | None
     previous: str | None
     results: list[CalendarEventOut]
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyStatus(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+class NotReady(BaseModel):
+    status: Literal["unavailable"]
+    database: str = Field(description="The class of the database error, e.g. ConnectionRefusedError")
+
+
+class PlatformCalendarOut(BaseModel):
+    """A calendar of the account on the platform, to choose a `platform_uuid` from."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PLATFORM_CALENDAR_RESPONSE]})
+
+    platform_uuid: str = Field(description="The value to give as `platform_uuid`")
+    name: str | None
+    is_primary: bool
+    time_zone: str | None
+    can_edit: bool | None = Field(description="Whether the account may write to it (null: the platform did not say)")
+    selected: bool = Field(description="Whether this is the calendar calsync mirrors for this calendar")
+
+
+class PlatformCalendarList(BaseModel):
+    results: list[PlatformCalendarOut]

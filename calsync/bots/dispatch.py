@@ -21,6 +21,7 @@ from calsync.bots import metrics, payloads, rules
 from calsync.bots.lifecycle import BotChanges, facts
 from calsync.context import AppContext
 from calsync.store.models import Bot, CalendarEvent
+from calsync.store.work_signal import BOT_DISPATCH_LOOP, WEBHOOK_DELIVERY_LOOP
 from calsync.webhooks.payloads import BOT_DISPATCH
 
 # Bots dispatched per transaction: big enough that 10,000 due in one minute take ~100 short transactions, small
@@ -80,7 +81,7 @@ class BotDispatchLoop:
     """The worker loop (calsync.worker.loops). Idle, it sleeps until the next bot is due; a bot created or moved
     wakes it at once (the work signal in this process, NOTIFY from others)."""
 
-    name = "bot_dispatch"
+    name = BOT_DISPATCH_LOOP
 
     def __init__(self, context: AppContext, *, batch_size: int = BATCH_SIZE) -> None:
         self.context = context
@@ -96,7 +97,7 @@ class BotDispatchLoop:
             metrics.DISPATCHED.labels(state).inc()
             metrics.DISPATCH_LAG.observe(lag)
         if result.webhooks:
-            self.context.work_signal.kick()  # this process's delivery loop: send them now
+            self.context.work_signal.kick(WEBHOOK_DELIVERY_LOOP)  # this process's delivery loop: send them now
         return result.bots
 
     async def seconds_until_due(self) -> float | None:

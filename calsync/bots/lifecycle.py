@@ -22,7 +22,7 @@ from sqlalchemy.util.typing import TupleAny
 from calsync.bots import payloads, rules
 from calsync.store.models import Bot, Calendar, CalendarEvent, CalendarState
 from calsync.store.models.bot import LIVE_STATES
-from calsync.store.work_signal import notify_work_in_transaction
+from calsync.store.work_signal import BOT_DISPATCH_LOOP, notify_work_in_transaction
 from calsync.webhooks.outbox import Outgoing, enqueue_webhooks
 from calsync.webhooks.payloads import BOT_STATE_CHANGE, BOT_UPDATED
 
@@ -98,9 +98,9 @@ class BotChanges:
     async def write(self, session: AsyncSession, now: datetime) -> int:
         """Queue the webhooks (one read of the subscriptions, one insert) and NOTIFY dispatchers of new due times;
         the caller kicks its own process's work signal after the commit. Returns the webhook rows written."""
-        written = await enqueue_webhooks(session, self.project_id, self.webhooks, now)
-        if self.due and not written:
-            await notify_work_in_transaction(session)  # (enqueue_webhooks notifies when it writes)
+        written = await enqueue_webhooks(session, self.project_id, self.webhooks, now)  # notifies delivery
+        if self.due:
+            await notify_work_in_transaction(session, BOT_DISPATCH_LOOP)
         return written
 
     @property
@@ -217,3 +217,18 @@ async def calendar_deleted(session: AsyncSession, calendar: Calendar, now: datet
 async def lock_bot(session: AsyncSession, project_id: int, object_id: str) -> Bot | None:
     statement = select(Bot).where(Bot.project_id == project_id, Bot.object_id == object_id)
     return (await session.execute(_locked(statement))).scalar_one_or_none()
+
+
+async def cancel_bot(
+    session: AsyncSession, project_id: int, object_id: str, now: datetime, reason: rules.Reason
+) -> tuple[Bot, BotChanges] | None:
+    """Cancel the project's bot (`DELETE /api/v1/bots/{id}` and the dashboard's Cancel): cancelled for good, and a
+    dispatched bot's runner is told by `bot.state_change`. None when the project has no such bot. The caller
+    commits, then kicks its work signal if `changes.wake`."""
+    bot = await lock_bot(session, project_id, object_id)
+    if bot is None:
+        return None
+    changes = BotChanges(bot.project_id)
+    changes.apply(bot, rules.cancel(facts(bot), reason), now)
+    await changes.write(session, now)
+    return bot, changes

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,11 +118,17 @@ async def list_bots(
     return await fetch_keyset_page(session, statement, keyset)
 
 
-async def bots_of_events(session: AsyncSession, event_ids: Sequence[int]) -> dict[int, list[Bot]]:
-    """Each event's bots in every state, oldest first: one indexed query for a whole page of events."""
+async def bots_of_events(
+    session: AsyncSession, event_ids: Sequence[int], *, project_id: int | None = None
+) -> dict[int, list[Bot]]:
+    """Each event's bots in every state, oldest first: one indexed query for a whole page of events (scoped to
+    `project_id` too when given: the dashboard scopes every query to the signed-in project)."""
     if not event_ids:
         return {}
-    rows = await session.execute(select(Bot).where(Bot.event_id.in_(list(event_ids))).order_by(Bot.created_at, Bot.id))
+    statement = select(Bot).where(Bot.event_id.in_(list(event_ids)))
+    if project_id is not None:
+        statement = statement.where(Bot.project_id == project_id)
+    rows = await session.execute(statement.order_by(Bot.created_at, Bot.id))
     found: dict[int, list[Bot]] = {}
     for bot in rows.scalars():
         assert bot.event_id is not None
@@ -165,3 +171,33 @@ async def event_to_follow(
         )
     ).scalar_one_or_none()
     return (event, calendar) if event is not None else None
+
+
+async def due_by(session: AsyncSession, project_id: int, until: datetime, *, limit: int) -> list[Bot]:
+    """The project's scheduled bots due at or before `until` (overdue ones first), in due order. One range of the
+    dispatch index: only scheduled bots have a due time, so the range holds the bots of every project due by
+    then, not the project's whole history."""
+    statement = (
+        select(Bot)
+        .where(Bot.dispatch_due_at <= until, Bot.project_id == project_id)
+        .order_by(Bot.dispatch_due_at, Bot.id)
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def count_due_by(session: AsyncSession, project_id: int, until: datetime, *, cap: int) -> int:
+    """How many of the project's scheduled bots are due by `until`, counted up to `cap` (one bounded range)."""
+    matching = (
+        select(literal(1)).where(Bot.dispatch_due_at <= until, Bot.project_id == project_id).limit(cap).subquery()
+    )
+    return int((await session.execute(select(func.count()).select_from(matching))).scalar_one())
+
+
+async def events_of_bots(session: AsyncSession, project_id: int, bots: Sequence[Bot]) -> dict[int, CalendarEvent]:
+    """The events the bots follow, by row id (one primary-key lookup for all; a deleted calendar's are gone)."""
+    ids = sorted({bot.event_id for bot in bots if bot.event_id is not None})
+    if not ids:
+        return {}
+    statement = select(CalendarEvent).where(CalendarEvent.id.in_(ids), CalendarEvent.project_id == project_id)
+    return {event.id: event for event in (await session.execute(statement)).scalars()}

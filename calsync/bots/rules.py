@@ -52,6 +52,8 @@ CALENDAR_DISCONNECTED = Reason("calendar_disconnected", "The bot's calendar was 
 CALENDAR_RECONNECTED = Reason("calendar_reconnected", "The bot's calendar was reconnected.")
 CALENDAR_DELETED = Reason("calendar_deleted", "The bot's calendar was deleted.")
 CANCELLED_BY_REQUEST = Reason("cancelled_by_request", "The bot was cancelled through the API.")
+# The same transition asked for by an operator (the dashboard's Cancel): one code, the message says where from.
+CANCELLED_FROM_DASHBOARD = Reason("cancelled_by_request", "The bot was cancelled from the dashboard.")
 EVENT_CANCELLED = Reason("event_cancelled", "The calendar event was cancelled or deleted.")
 MEETING_URL_REMOVED = Reason("meeting_url_removed", "The calendar event no longer has a meeting URL.")
 EVENT_MOVED_TO_PAST = Reason(

@@ -22,8 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from calsync.api.errors import ApiError
 from calsync.context import AppContext
 from calsync.dashboard import pages
+from calsync.dashboard.bots.extension import BotsExtension
 from calsync.dashboard.extensions import DashboardExtension, Extensions
 from calsync.dashboard.session import KEY_PURPOSE, Signer
+from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.dashboard.web import (
     ENVIRONMENT,
     DashboardError,
@@ -55,8 +57,8 @@ SECURITY_HEADERS = [
 
 
 def default_extensions() -> list[DashboardExtension]:
-    """The extensions every build has. The bots package adds its own here when it lands (docs/dashboard.md)."""
-    return []
+    """The extensions every build has (docs/dashboard.md, "The extension point")."""
+    return [BotsExtension()]
 
 
 def _error_page(request: Request, status: int, title: str, message: str = "") -> HTMLResponse:
@@ -155,6 +157,8 @@ def create_dashboard_app(context: AppContext, extensions: Sequence[DashboardExte
         context=context,
         signer=Signer(context.secrets.derived_keys(KEY_PURPOSE)),
         extensions=Extensions(chosen),
+        # The clock is looked up on each call: tests (and only they) replace the context's clock.
+        sign_in_limiter=SignInLimiter(context.settings.dashboard_sign_in_failures_per_minute, lambda: context.clock()),
     )
     app.add_exception_handler(DashboardError, _dashboard_error)
     app.add_exception_handler(SignInRequired, _sign_in_required)

@@ -67,11 +67,18 @@ class Timeline:
 
 
 def timeline(
-    events: Sequence[Any], badges: dict[int, list[EventBadge]], start: datetime, days: int, now: datetime
+    events: Sequence[Any],
+    badges: dict[int, list[EventBadge]],
+    start: datetime,
+    days: int,
+    now: datetime,
+    *,
+    tick_hours: int = 24,
 ) -> Timeline:
-    """Events (rows with object_id, name, start_time, end_time, meeting_*) as bars over `days` from `start`.
-    Events that would overlap on screen (their bars or labels) go to separate lanes (greedy, in start order: the
-    first lane free where the event's bar or label begins)."""
+    """Events (rows with id, object_id, name, start_time, end_time, meeting_*) as bars over `days` from `start`,
+    with a tick every `tick_hours` (a day's ticks are labelled with the date, others with the hour). Events that
+    would overlap on screen (their bars or labels) go to separate lanes (greedy, in start order: the first lane
+    free where the event's bar or label begins)."""
     end = start + timedelta(days=days)
     span = (end - start).total_seconds()
     result = Timeline(start=start, end=end)
@@ -81,10 +88,11 @@ def timeline(
         return round(seconds / span * TIMELINE_WIDTH, 2)
 
     midnight = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    for index in range(days + 1):
-        day = midnight + timedelta(days=index)
-        if start <= day < end:
-            result.days.append(DayTick(x_of(day), day.strftime("%a %d %b")))
+    for index in range((days + 1) * 24 // tick_hours + 1):
+        tick = midnight + timedelta(hours=index * tick_hours)
+        if start <= tick < end:
+            label = tick.strftime("%a %d %b") if tick.hour == 0 else tick.strftime("%H:00")
+            result.days.append(DayTick(x_of(tick), label))
     result.now_x = x_of(now)
     # Lanes are assigned by what a bar occupies on screen, its label included, so that labels never overlap.
     lane_ends: list[float] = []

@@ -1,9 +1,9 @@
 """Where features that are not part of every build add themselves to the dashboard (bots first).
 
 An extension can add pages (a router mounted under /dashboard, with a link in the navigation), a panel on the
-overview, and per-event badges shown on the calendar timeline and the event page. The bots package registers one
-with `register(...)` from `calsync.dashboard.app.default_extensions`; nothing else in the dashboard changes. See
-docs/dashboard.md ("Adding a page: the bots extension point").
+overview and on a calendar's page, and per-event badges shown on the calendar timeline and the event page. The
+bots pages (calsync.dashboard.bots) are one, listed in `calsync.dashboard.app.default_extensions`. See
+docs/dashboard.md ("The extension point").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.dashboard.session import Operator
+from calsync.store.models import Calendar
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class DashboardExtension(Protocol):
         """Badges per event row id, for the events on a page (one query for all of them, not one per event)."""
         ...
 
+    async def calendar_panel(self, session: AsyncSession, context: PanelContext, calendar: Calendar) -> Markup | None:
+        """A `<section>` for a calendar's page (e.g. the calendar's bots, whatever their events' dates)."""
+        ...
+
 
 @dataclass
 class Extensions:
@@ -77,6 +82,10 @@ class Extensions:
 
     async def overview_panels(self, session: AsyncSession, context: PanelContext) -> list[Markup]:
         panels = [await extension.overview_panel(session, context) for extension in self.items]
+        return [panel for panel in panels if panel is not None]
+
+    async def calendar_panels(self, session: AsyncSession, context: PanelContext, calendar: Calendar) -> list[Markup]:
+        panels = [await extension.calendar_panel(session, context, calendar) for extension in self.items]
         return [panel for panel in panels if panel is not None]
 
     async def event_badges(

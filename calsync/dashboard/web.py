@@ -17,6 +17,7 @@ from calsync.context import AppContext
 from calsync.dashboard import session as sessions
 from calsync.dashboard.extensions import Extensions, PanelContext
 from calsync.dashboard.queries import DAY_STATUSES, count_text
+from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.store.keyset import KeysetPage, SeekKey
 from calsync.store.models import Calendar
 
@@ -132,6 +133,7 @@ class DashboardState:
     context: AppContext
     signer: sessions.Signer
     extensions: Extensions
+    sign_in_limiter: SignInLimiter
 
 
 def state_of(request: Request) -> DashboardState:
@@ -223,6 +225,7 @@ NOTICES = {
     "calendar_deleted": "The calendar and its events were deleted.",
     "delivery_requeued": "The delivery is queued again and will be attempted within moments.",
     "signed_out": "You are signed out.",
+    "bot_cancelled": "The bot is cancelled. If it had been dispatched, its runner is told to pull it out.",
 }
 
 

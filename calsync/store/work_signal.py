@@ -13,6 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 NOTIFY_CHANNEL = "calsync_work"
 
+# The work loops by name (each loop's `name`, and its waiter here). A kick naming them wakes only those: a worker
+# sending 10,000 bot dispatches wakes its delivery loop per batch, not the sync loop's claim query as well.
+SYNC_LOOP = "sync"
+WEBHOOK_DELIVERY_LOOP = "webhook_delivery"
+BOT_DISPATCH_LOOP = "bot_dispatch"
+
 
 class WorkSignal:
     """Every waiter has its own flag, so one kick wakes every loop (sync, webhook delivery) that is idle, and a
@@ -22,10 +28,13 @@ class WorkSignal:
         self._flags: dict[str, asyncio.Event] = {}
         self._kicked = False
 
-    def kick(self) -> None:
-        self._kicked = True
-        for flag in self._flags.values():
-            flag.set()
+    def kick(self, *waiters: str) -> None:
+        """Wake the named waiters (a loop's `name`), or every waiter when none is named."""
+        if not waiters:
+            self._kicked = True
+            waiters = tuple(self._flags)
+        for waiter in waiters:
+            self._flags.setdefault(waiter, asyncio.Event()).set()
 
     async def wait(self, seconds: float, waiter: str = "default") -> bool:
         """True when kicked (now or since this waiter last waited), False on timeout. A waiter's first wait returns
@@ -44,7 +53,10 @@ class WorkSignal:
             flag.clear()
 
 
-async def notify_work_in_transaction(session: AsyncSession) -> None:
-    """Tell other processes that work is due; PostgreSQL delivers it only if the transaction commits."""
+async def notify_work_in_transaction(session: AsyncSession, waiter: str = "") -> None:
+    """Tell other processes that work is due (for the loop named `waiter`, or for every loop); PostgreSQL delivers
+    it only if the transaction commits."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        await session.execute(
+            text("SELECT pg_notify(:channel, :waiter)"), {"channel": NOTIFY_CHANNEL, "waiter": waiter}
+        )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
 from calsync.store.models import Calendar, DeliveryStatus, WebhookDelivery, WebhookSubscription
-from calsync.store.work_signal import notify_work_in_transaction
+from calsync.store.work_signal import WEBHOOK_DELIVERY_LOOP, notify_work_in_transaction
 from calsync.webhooks import metrics
 from calsync.webhooks.payloads import BOT_TRIGGERS, TRIGGERS
 
@@ -84,7 +84,7 @@ async def enqueue_webhooks(session: AsyncSession, project_id: int, webhooks: Seq
     ]
     if rows:
         await session.execute(insert(WebhookDelivery), rows)
-        await notify_work_in_transaction(session)
+        await notify_work_in_transaction(session, WEBHOOK_DELIVERY_LOOP)
         for trigger, count in Counter(row["trigger"] for row in rows).items():
             metrics.ENQUEUED.labels(trigger).inc(count)
     return len(rows)

@@ -37,8 +37,12 @@ class PostgresListener:
             self._connection = None
         return 0
 
-    def _on_notify(self, *_: object) -> None:
-        self.signal.kick()
+    def _on_notify(self, _connection: object, _pid: int, _channel: str, waiter: str) -> None:
+        # The payload names the loop the work is for (calsync.store.work_signal); empty wakes every loop.
+        if waiter:
+            self.signal.kick(waiter)
+        else:
+            self.signal.kick()
 
     async def drain(self) -> None:
         if self._connection is not None:

@@ -71,6 +71,8 @@ def _assert_clean(report: dict) -> None:
     assert report["activity"]["platform_changes"] > 100, report["activity"]
     assert report["activity"]["kills"] >= 1, report["activity"]
     assert report["activity"]["deliveries_acked"] > 0, report["activity"]
+    bots = report["final_state"]["bots"]
+    assert bots["bots"] == 40 and bots["dispatched"] == 40, bots
     assert report["violation_count"] == 0, _summary(report)
     assert report["converged"], _summary(report)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -502,3 +503,140 @@ async def test_scoping_and_forged_posts(served: Served, browser: Browser, contro
         assert (await api.get(f"/api/v1/calendars/{ours}")).status_code == 200
 
     assert browser.refused == []
+
+
+async def _synced_events(api: httpx.AsyncClient, name: str) -> list[dict[str, Any]]:
+    """The events in start order once the one called `name` is synced by `calsync serve`'s worker (bounded polling:
+    the sync runs in another process, there is nothing to await here)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        page = (await api.get("/api/v1/calendar_events", params={"ordering": "start_time"})).json()
+        events: list[dict[str, Any]] = page["results"]
+        if any(event["name"] == name for event in events):
+            return events
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name!r} was not synced within {WAIT_SECONDS} s")
+        await asyncio.sleep(0.3)
+
+
+async def _bot(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    created = await api.post("/api/v1/bots", json=body)
+    assert created.status_code == 201, created.text
+    bot: dict[str, Any] = created.json()
+    return bot
+
+
+async def test_bots_page_and_cancel(
+    served: Served,
+    browser: Browser,
+    control: EmulatorControl,
+    screenshots: Callable[[Any, str], Awaitable[None]],
+) -> None:
+    async with running_receiver(status=200) as runner:
+        await _bots_walk(served, browser, control, screenshots, runner)
+    assert browser.refused == [], f"requests that would have left 127.0.0.1: {browser.refused}"
+
+
+async def _bots_walk(
+    served: Served,
+    browser: Browser,
+    control: EmulatorControl,
+    screenshots: Callable[[Any, str], Awaitable[None]],
+    runner: Receiver,
+) -> None:
+    page = browser.page
+    async with httpx.AsyncClient(base_url=served.url, headers={"Authorization": f"Token {served.api_key}"}) as api:
+        # The application's bot runner, told about every bot.
+        hook = await api.post(
+            "/api/v1/webhooks",
+            json={"url": runner.url, "triggers": ["bot.dispatch", "bot.updated", "bot.state_change"]},
+        )
+        assert hook.status_code == 201, hook.text
+    await connect_ada(served, control)
+    join_soon = (datetime.now(UTC) + timedelta(minutes=30)).replace(microsecond=0)
+    names = {"Stand-up": "Stand-up recorder", "Design review": "Notes", "Customer call": "Call notes"}
+    async with httpx.AsyncClient(base_url=served.url, headers={"Authorization": f"Token {served.api_key}"}) as api:
+        # A bot for every event with a meeting link (6 stand-ups, the review, the call), one of them cancelled, and
+        # one without an event joining in half an hour.
+        events = await _synced_events(api, "Design review")
+        bots = {}
+        for event in events:
+            if event["meeting_url"]:
+                offset = -60 if event["name"] == "Design review" else 0
+                bot = await _bot(
+                    api, calendar_event_id=event["id"], bot_name=names[event["name"]], join_offset_seconds=offset
+                )
+                bots.setdefault(event["name"], bot)
+        assert len(bots) == 3
+        review = next(event["id"] for event in events if event["name"] == "Design review")
+        notes = bots["Design review"]
+        assert (await api.delete(f"/api/v1/bots/{bots['Stand-up']['id']}")).status_code == 200
+        soon = await _bot(
+            api,
+            meeting_url="https://zoom.us/j/987654321",
+            join_at=join_soon.isoformat().replace("+00:00", "Z"),
+            bot_name="Ad-hoc sync",
+        )
+
+    await sign_in(page, served, served.api_key)
+    # The overview: the bot dispatched within the hour.
+    due = page.locator("section", has=page.get_by_role("heading", name="Bots due in the next hour"))
+    assert "Ad-hoc sync" in await due.inner_text()
+    assert "Notes" not in await due.inner_text()
+
+    # The bots page: the week's dispatches on the timeline, each bot with its state; filters by state.
+    await nav(page, "Bots").click()
+    await page.get_by_label("When").select_option("7d")
+    await page.get_by_role("button", name="Filter").click()
+    await page.wait_for_url("**/dashboard/bots?window=7d*")
+    bars = page.locator("figure.timeline svg a")
+    assert await bars.count() == 9
+    assert await bars.filter(has=page.locator("title", has_text=re.compile("^Notes: scheduled"))).count() == 1
+    assert await page.locator("rect.bot-cancelled").count() == 1
+    rows = page.locator("#bots tbody tr")
+    assert await rows.count() == 9
+    assert "Notes" in await rows.filter(has_text="Design review").inner_text()
+    assert "cancelled_by_request" in await rows.filter(has_text="cancelled").inner_text()
+    await screenshots(page, "bots")
+    await page.get_by_label("State").select_option("dispatched")
+    await page.get_by_role("button", name="Filter").click()
+    await page.wait_for_url("**/dashboard/bots?*state=dispatched*")
+    assert await page.locator("#bots").count() == 0 and "No bot in state dispatched" in await page.inner_text("main")
+    await page.go_back()
+
+    # A forged cancel (a form added to the page, without the CSRF token) is refused.
+    await page.evaluate(
+        """(action) => {
+            const form = document.createElement('form');
+            form.method = 'post';
+            form.action = action;
+            document.body.appendChild(form);
+            form.submit();
+        }""",
+        f"/dashboard/bots/{soon['id']}/cancel",
+    )
+    await page.get_by_role("heading", name="Refused").wait_for(state="visible", timeout=WAIT_SECONDS * 1000)
+    await page.go_back()
+
+    # Cancel from the list: the bot's page says so, with the reason code.
+    await rows.filter(has_text="Design review").get_by_role("button", name="Cancel").click()
+    await page.wait_for_url(f"**/dashboard/bots/{notes['id']}?notice=bot_cancelled")
+    assert await page.get_by_role("status").filter(has_text="The bot is cancelled").is_visible()
+    assert await page.locator("h1 .badge", has_text="cancelled").is_visible()
+    assert "cancelled_by_request" in await page.inner_text("main")
+    assert await page.get_by_role("button", name="Cancel bot").count() == 0
+    # The runner is told (the webhook is queued in the cancel's transaction, then delivered).
+    webhooks = page.locator("section", has=page.get_by_role("heading", name="Webhooks about this bot"))
+    state_change = webhooks.get_by_role("row").filter(has_text="bot.state_change")
+    assert "scheduled → cancelled" in await state_change.inner_text()
+    await reload_until(page, lambda: state_change.get_by_text("succeeded").is_visible(), "the runner told")
+    await screenshots(page, "bot")
+
+    # Its event's page shows it cancelled.
+    await page.get_by_role("link", name="Design review").click()
+    await page.wait_for_url(f"**/dashboard/events/{review}")
+    assert "Notes: cancelled (cancelled_by_request)" in await page.inner_text("main")
+
+    async with httpx.AsyncClient(base_url=served.url, headers={"Authorization": f"Token {served.api_key}"}) as api:
+        assert (await api.get(f"/api/v1/bots/{notes['id']}")).json()["state"] == "cancelled"
+        assert (await api.get(f"/api/v1/bots/{soon['id']}")).json()["state"] == "scheduled"

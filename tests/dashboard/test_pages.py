@@ -382,6 +382,11 @@ class _BotsLike:
 
         return Markup('<section id="bots-due"><h2>Bots due in the next hour</h2></section>')
 
+    async def calendar_panel(self, session: Any, context: Any, calendar: Any) -> Any:
+        from markupsafe import Markup
+
+        return Markup('<section id="calendar-extra"><h2>Extra about the calendar</h2></section>')
+
     async def event_badges(self, session: Any, context: Any, event_ids: Any) -> dict[int, list[Any]]:
         from calsync.dashboard.extensions import EventBadge
 
@@ -409,6 +414,7 @@ async def test_an_extension_adds_pages_panels_and_badges(context: AppContext, te
         calendar_page = (await client.get(f"/dashboard/calendars/{calendar['id']}")).text
         assert '<th scope="col">Bots</th>' in calendar_page and "bot scheduled" in calendar_page
         assert "not part of this build" not in calendar_page
+        assert "Extra about the calendar" in calendar_page
         event_page = (await client.get(f"/dashboard/events/{event_id}")).text
         assert "bot scheduled" in event_page
 

@@ -154,3 +154,38 @@ def test_meeting_source_names_the_field() -> None:
     assert meeting_source("google", {"description": "shortened"}, url) is None
     assert meeting_source("google", None, url) is None
     assert meeting_source("google", google, None) is None
+
+
+def test_timeline_ticks_every_few_hours() -> None:
+    start = NOW.replace(minute=0)
+    result = timeline([], {}, start, 1, NOW, tick_hours=3)
+    assert [tick.label for tick in result.days] == [
+        "12:00",
+        "15:00",
+        "18:00",
+        "21:00",
+        "Wed 25 Nov",
+        "03:00",
+        "06:00",
+        "09:00",
+    ]
+
+
+def test_the_limiter_counts_only_what_is_recorded_and_forgets_keys() -> None:
+    from calsync.api.ratelimit import SlidingWindowLimiter
+    from calsync.clock import FrozenClock
+
+    clock = FrozenClock(NOW)
+    limiter = SlidingWindowLimiter(2, clock, max_keys=3)
+    assert limiter.wait("a") is None and limiter.wait("a") is None  # looking records nothing
+    limiter.record("a")
+    clock.advance(seconds=10)
+    limiter.record("a")
+    assert limiter.wait("a") == 50.0
+    clock.advance(seconds=50)
+    assert limiter.wait("a") is None  # the first hit left the window
+    # Past max_keys, keys whose hits all left the window go first, then the oldest.
+    clock.advance(seconds=60)
+    for key in ("b", "c", "d", "e"):
+        limiter.record(key)
+    assert len(limiter._hits) == 3 and "a" not in limiter._hits and "b" not in limiter._hits

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from calsync.api.auth import Caller, authenticate, get_context
+from calsync.api.bot_responses import BotOut, BotState, PaginatedBotList
 from calsync.api.bot_schemas import CREATE_BOT_FIELDS, PATCH_BOT_FIELDS, CreateBotRequest, PatchBotRequest
 from calsync.api.datetimes import parse_query_datetime
 from calsync.api.errors import ApiError, bad_query, field_errors, not_found
@@ -87,6 +88,7 @@ def _lead(context: AppContext, value: int | None) -> int:
 @router.post(
     "/bots",
     operation_id="Create Bot",
+    response_model=BotOut,
     summary="Create a bot",
     description="With `calendar_event_id`, the bot's join time (the event's start plus `join_offset_seconds`) and "
     "meeting URL follow the event. The runner is told to launch it by a `bot.dispatch` webhook "
@@ -171,6 +173,7 @@ def _datetime_param(name: str, value: str | None) -> datetime | None:
 @router.get(
     "/bots",
     operation_id="List Bots",
+    response_model=PaginatedBotList,
     summary="List bots",
     description="Newest first by default, 25 per page. `ordering=join_at` lists them in joining order.",
     responses={400: {"description": "Invalid parameter"}, 404: {"description": "Invalid cursor"}},
@@ -179,7 +182,7 @@ def _datetime_param(name: str, value: str | None) -> datetime | None:
 async def list_bots(
     request: Request,
     caller: Annotated[Caller, Depends(authenticate)],
-    state: Annotated[Literal["scheduled", "dispatched", "paused", "cancelled", "failed"] | None, Query()] = None,
+    state: Annotated[BotState | None, Query()] = None,
     calendar_id: Annotated[str | None, Query(description="A `cal_…` id (also after the calendar was deleted)")] = None,
     calendar_event_id: Annotated[str | None, Query(description="An `evt_…` id")] = None,
     join_at_gte: Annotated[str | None, datetime_query("Bots joining at or after this ISO 8601 datetime")] = None,
@@ -220,6 +223,7 @@ async def list_bots(
 @router.get(
     "/bots/{object_id}",
     operation_id="Get Bot",
+    response_model=BotOut,
     summary="Get a bot",
     responses={404: {"description": "Bot not found"}},
     openapi_extra={"parameters": ANCHOR_HEADERS},
@@ -279,6 +283,7 @@ def _retime(
 @router.patch(
     "/bots/{object_id}",
     operation_id="Update Bot",
+    response_model=BotOut,
     summary="Update a bot's name, metadata or timing",
     description="A bot tied to a calendar event follows it: its `join_at` and `meeting_url` cannot be set (change "
     "`join_offset_seconds` instead). Timing changes are applied as an event move would be, with the same webhooks.",
@@ -337,6 +342,7 @@ async def patch_bot(
 @router.delete(
     "/bots/{object_id}",
     operation_id="Delete Bot",
+    response_model=BotOut,
     summary="Cancel a bot",
     description="The bot is cancelled, never deleted, and returned (200). If it was dispatched, the runner is told "
     "by `bot.state_change` so that it can pull the bot out.",
@@ -349,12 +355,10 @@ async def delete_bot(
     context = get_context(request)
     async with context.db.write() as session:
         now = context.clock()
-        bot = await lifecycle.lock_bot(session, caller.project_id, object_id)
-        if bot is None:
+        cancelled = await lifecycle.cancel_bot(session, caller.project_id, object_id, now, rules.CANCELLED_BY_REQUEST)
+        if cancelled is None:
             raise not_found(BOT_NOT_FOUND)
-        changes = lifecycle.BotChanges(bot.project_id)
-        changes.apply(bot, rules.cancel(lifecycle.facts(bot), rules.CANCELLED_BY_REQUEST), now)
-        await changes.write(session, now)
+        bot, changes = cancelled
     if changes.wake:
         context.work_signal.kick()
     return JSONResponse(bot_json(bot))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from calsync.api.auth import get_context
+from calsync.api.schemas import HealthStatus, NotReady, ReadyStatus
 from calsync.json_response import JSONResponse
 from calsync.store.queries.health import service_gauges
 
@@ -28,12 +29,18 @@ WEBHOOK_AGE = Gauge(
 SCRAPE_BUDGET_SECONDS = 5.0
 
 
-@router.get("/health", summary="The process is up")
+@router.get("/health", operation_id="Health", summary="The process is up", response_model=HealthStatus)
 async def health() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/ready", summary="The database is reachable", responses={503: {"description": "The database is not"}})
+@router.get(
+    "/ready",
+    operation_id="Ready",
+    summary="The database is reachable",
+    response_model=ReadyStatus,
+    responses={503: {"description": "The database is not", "model": NotReady}},
+)
 async def ready(request: Request) -> JSONResponse:
     try:
         await get_context(request).db.ping()

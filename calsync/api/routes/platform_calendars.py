@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.errors import ApiError, not_found
 from calsync.api.routes.common import ANCHOR_HEADERS
+from calsync.api.schemas import PlatformCalendarList
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
 from calsync.providers.base import DISCONNECTING_KINDS, ErrorKind, ProviderError
@@ -59,6 +60,7 @@ def _platform_error(exc: ProviderError) -> ApiError:
 @router.get(
     "/calendars/{object_id}/platform_calendars",
     operation_id="List Platform Calendars",
+    response_model=PlatformCalendarList,
     summary="List the account's calendars on the platform (calsync addition)",
     responses={
         404: {"description": "Calendar not found"},

@@ -7,7 +7,7 @@ manual retry. Everything is scoped to the caller's project: another project's id
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
@@ -20,6 +20,18 @@ from calsync.api.inputs import STRIPPED_CLASS, check_text, quoted
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
 from calsync.api.schemas import RequestModel
+from calsync.api.webhook_schemas import (
+    CreatedWebhook,
+    DeliveryStatus,
+    IssuedWebhookSecret,
+    PaginatedWebhookDeliveryList,
+    PaginatedWebhookList,
+    Trigger,
+    WebhookDeliveryDetail,
+    WebhookDeliveryOut,
+    WebhookOut,
+    WebhookSecretList,
+)
 from calsync.json_response import JSONResponse
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import queries, secret_store, serializers
@@ -144,6 +156,7 @@ DUPLICATE_URL = field_errors({"url": ["A webhook with this URL already exists in
 @router.get(
     "/webhook_secret",
     operation_id="Get Webhook Secret",
+    response_model=WebhookSecretList,
     summary="The project's signing secrets (metadata only, never the key)",
     openapi_extra={"parameters": ANCHOR_HEADERS},
 )
@@ -165,6 +178,7 @@ async def get_webhook_secret(request: Request, caller: Annotated[Caller, Depends
 @router.post(
     "/webhook_secret/rotate",
     operation_id="Rotate Webhook Secret",
+    response_model=IssuedWebhookSecret,
     summary="Create a new signing secret; returned once. The previous one keeps signing until it expires.",
     status_code=201,
     openapi_extra={"parameters": ANCHOR_HEADERS},
@@ -209,6 +223,7 @@ async def delete_webhook_secret(
 @router.post(
     "/webhooks",
     operation_id="Create Webhook",
+    response_model=CreatedWebhook,
     summary="Create a webhook",
     description="The first webhook of a project also creates the project's signing secret, returned once here "
     "as `signing_secret`.",
@@ -244,6 +259,7 @@ async def create_webhook(
 @router.get(
     "/webhooks",
     operation_id="List Webhooks",
+    response_model=PaginatedWebhookList,
     summary="List webhooks, newest first",
     openapi_extra={"parameters": ANCHOR_HEADERS},
 )
@@ -269,6 +285,7 @@ async def list_webhooks(
 @router.get(
     "/webhooks/{object_id}",
     operation_id="Get Webhook",
+    response_model=WebhookOut,
     summary="Get a webhook with its health",
     responses={404: {"description": "Not found"}},
     openapi_extra={"parameters": ANCHOR_HEADERS},
@@ -287,6 +304,7 @@ async def get_webhook(
 @router.patch(
     "/webhooks/{object_id}",
     operation_id="Update Webhook",
+    response_model=WebhookOut,
     summary="Change a webhook's URL, triggers or active flag",
     description="A new URL or re-activation resets the webhook's health. Queued deliveries go to the new URL.",
     responses={400: {"description": "Invalid input"}, 404: {"description": "Not found"}},
@@ -347,6 +365,7 @@ async def delete_webhook(
 @router.get(
     "/webhooks/{object_id}/deliveries",
     operation_id="List Webhook Deliveries",
+    response_model=PaginatedWebhookDeliveryList,
     summary="A webhook's deliveries, newest first",
     responses={404: {"description": "Not found"}},
     openapi_extra={"parameters": ANCHOR_HEADERS},
@@ -356,12 +375,8 @@ async def list_webhook_deliveries(
     object_id: str,
     caller: Annotated[Caller, Depends(authenticate)],
     cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
-    status: Annotated[Literal["pending", "delivering", "succeeded", "failed"] | None, Query()] = None,
-    trigger: Annotated[
-        Literal["calendar.events_update", "calendar.state_change", "bot.dispatch", "bot.updated", "bot.state_change"]
-        | None,
-        Query(),
-    ] = None,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+    trigger: Annotated[Trigger | None, Query()] = None,
     calendar_id: Annotated[str | None, Query(description="cal_… id (also after the calendar was deleted)")] = None,
     bot_id: Annotated[str | None, Query(description="bot_… id")] = None,
 ) -> JSONResponse:
@@ -388,6 +403,7 @@ async def list_webhook_deliveries(
 @router.get(
     "/webhook_deliveries/{object_id}",
     operation_id="Get Webhook Delivery",
+    response_model=WebhookDeliveryDetail,
     summary="One delivery with its latest attempts (status, response excerpt, error, duration)",
     responses={404: {"description": "Not found"}},
     openapi_extra={"parameters": ANCHOR_HEADERS},
@@ -407,6 +423,7 @@ async def get_webhook_delivery(
 @router.post(
     "/webhook_deliveries/{object_id}/retry",
     operation_id="Retry Webhook Delivery",
+    response_model=WebhookDeliveryOut,
     summary="Queue a delivery again now, with the same idempotency key and a fresh retry horizon",
     status_code=202,
     responses={404: {"description": "Not found"}, 409: {"description": "Being delivered right now"}},

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from calsync.api.ratelimit import retry_after_seconds
 from calsync.dashboard import session as sessions
 from calsync.dashboard.web import (
     base_path,
@@ -18,6 +20,8 @@ from calsync.dashboard.web import (
     signed_in,
     state_of,
 )
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter()
 
@@ -63,9 +67,27 @@ async def login(request: Request) -> Response:
         return _login_page(
             request, status=403, error="The sign-in form expired. Please try again.", next_path=next_path
         )
+    api_key = form.get("api_key", "").strip()
+    address = request.client.host if request.client is not None else "unknown"
+    limited = not state.context.settings.disable_rate_limiting
+    wait = state.sign_in_limiter.wait(address, api_key) if limited else None
+    if wait is not None:
+        # Checked before the key is looked up: past the limit, not even the right key is tried.
+        seconds = retry_after_seconds(wait)
+        log.warning("dashboard_sign_in_limited", address=address, retry_after=seconds)
+        response = _login_page(
+            request,
+            status=429,
+            error=f"Too many failed sign-ins from this address or for this key. Try again in {seconds} seconds.",
+            next_path=next_path,
+        )
+        response.headers["Retry-After"] = str(seconds)
+        return response
     async with state.context.db.read() as session:
-        found = await sessions.sign_in(session, form.get("api_key", "").strip())
+        found = await sessions.sign_in(session, api_key)
     if found is None:
+        if limited:
+            state.sign_in_limiter.failed(address, api_key)
         return _login_page(
             request, status=401, error="This API key is not valid, or it was revoked.", next_path=next_path
         )

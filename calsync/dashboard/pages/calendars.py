@@ -112,9 +112,10 @@ async def calendar_page(
             backwards=cursor.backwards if cursor else False,
             limit=TIMELINE_PAGE_SIZE,
         )
-        badges = await state.extensions.event_badges(
-            session, panel_context(request, operator), [row.id for row in upcoming.rows]
-        )
+        context = panel_context(request, operator)
+        badges = await state.extensions.event_badges(session, context, [row.id for row in upcoming.rows])
+        # Extensions (bots: the calendar's bots) add their sections after the week.
+        panels = await state.extensions.calendar_panels(session, context, calendar)
         changes = await queries.recent_changes(session, operator.project_id, calendar.id, CHANGES_SHOWN)
         subscriptions = await queries.all_subscriptions(session, operator.project_id)
         deliveries = await queries.recent_deliveries(
@@ -142,6 +143,7 @@ async def calendar_page(
         has_webhooks=bool(subscriptions),
         changes_of=queries.delivery_changes,
         safety_net=fmt_span(timedelta(seconds=state.context.settings.push_safety_net_seconds)),
+        panels=panels,
     )
 
 
