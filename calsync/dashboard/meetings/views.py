@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from calsync.dashboard.bots import views as bot_views
 from calsync.meetings import decide
 from calsync.providers.meeting_url_patterns import PLATFORMS
 from calsync.store.models import BotRule, Meeting
@@ -87,11 +88,10 @@ def decision(meeting: Meeting, rules: Mapping[str, BotRule]) -> Decision:
     rule_id = stored.get("rule_id")
     override = stored.get("override")
     reasons = [
-        Reason(item.get("rule_id"), rules.get(item.get("rule_id") or ""), str(item.get("code")), "")
+        Reason(item.get("rule_id"), rules.get(item.get("rule_id") or ""), code, reason_text(code))
         for item in stored.get("reasons") or []
-        if isinstance(item, dict)
+        if isinstance(item, dict) and isinstance(code := item.get("code"), str)
     ]
-    reasons = [Reason(r.rule_id, r.rule, r.code, reason_text(r.code)) for r in reasons]
     rule = rules.get(rule_id) if isinstance(rule_id, str) else None
     return Decision(bot, rule_id, rule, override, _summary(bot, rule_id, rule, override, reasons), reasons)
 
@@ -173,6 +173,7 @@ HELPERS: dict[str, Any] = {
     "scope_text": scope_text,
     "selection_text": selection_text,
     "override_text": OVERRIDE_TEXT,
+    "state_kind": bot_views.state_kind,  # a bot's badge colour, as on the bots pages
 }
 
 
