@@ -6,7 +6,8 @@ failing; last attempts spread over the last 24 hours; metadata `{"tenant_id": i 
 shared by 20 calendars), 1,000,000 events over them as bench/events_api.py loads them (starts over 60 days around
 now: about 12 per calendar in the coming week), 3 webhooks with 60,000 deliveries over the last 3 days (90%
 succeeded, 6% failed, 4% pending) and 3 attempts for each failed one, and 20,000 bots tied to events of the
-coming week (90% scheduled, 4% dispatched, 3% cancelled, 3% failed; a few hundred due in any hour).
+coming week (90% scheduled, 4% dispatched, 3% cancelled, 3% failed; a few hundred due in any hour), and 20,000
+meetings of the coming week's events (one member each, their bot when it is live, a decision naming three rules).
 
 The dashboard runs in `calsync api` (the production entry point, one process) on 127.0.0.1; this process signs in
 through the login form and requests each page over one keep-alive connection, one request at a time, varying
@@ -59,6 +60,7 @@ TARGET_MS = 100.0
 DELIVERIES = 60_000
 WEBHOOKS = 3
 BOTS = 20_000
+MEETINGS = 20_000
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Population:
     webhooks: list[str]
     deliveries: list[str]
     bots: list[str]
+    meetings: list[str]
+    meeting_calendars: list[str]
     now: datetime
 
 
@@ -211,6 +215,7 @@ async def load(kind: str, database_url: str, args: argparse.Namespace, key: str)
                 }
             )
         bot_ids = await _insert_bots(context, tenant.project_id, args.bots, now)
+        meeting_ids, meeting_calendars = await _insert_meetings(context, tenant.project_id, args.meetings, now)
         async with context.db.read() as session:
             object_ids = dict((await session.execute(select(Calendar.id, Calendar.object_id))).all())
         for row in deliveries:
@@ -276,6 +281,8 @@ async def load(kind: str, database_url: str, args: argparse.Namespace, key: str)
         webhooks=[s["object_id"] for s in subscriptions],
         deliveries=[d["object_id"] for d in rng.sample(deliveries, 500)],
         bots=rng.sample(bot_ids, min(500, len(bot_ids))),
+        meetings=rng.sample(meeting_ids, min(500, len(meeting_ids))),
+        meeting_calendars=meeting_calendars,
         now=now,
     )
 
@@ -340,6 +347,97 @@ async def _insert_bots(context: Any, project_id: int, count: int, now: datetime)
     return [row["object_id"] for row in rows]
 
 
+async def _insert_meetings(context: Any, project_id: int, count: int, now: datetime) -> tuple[list[str], list[str]]:
+    """`count` meetings of the coming week's events, as an evaluation writes them: one member each (the event's
+    `meeting_object_id` set), the event's bot when it is live, and a decision naming three rules. Returns the
+    meetings' ids and their calendars' (the calendar filter's case picks calendars that have meetings)."""
+    from sqlalchemy import insert, select, update
+
+    from calsync.ids import new_id
+    from calsync.store.models import Bot, BotRule, Calendar, CalendarEvent, Meeting
+
+    rules = [new_id("rul_") for _ in range(3)]
+    async with context.db.write() as session:
+        await session.execute(
+            insert(BotRule),
+            [
+                {
+                    "object_id": rule_id,
+                    "project_id": project_id,
+                    "name": f"Rule {index}",
+                    "is_active": True,
+                    "priority": 10 * index,
+                    "event_selection": "all",
+                    "response": "not_declined",
+                    "exclude_all_day": True,
+                    "title_exclude": ["standup"] if index else None,
+                    "join_offset_seconds": 0,
+                    "evaluation_total": count,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for index, rule_id in enumerate(rules)
+            ],
+        )
+    async with context.db.read() as session:
+        events = (
+            await session.execute(
+                select(
+                    CalendarEvent.id,
+                    CalendarEvent.object_id,
+                    Calendar.object_id,
+                    CalendarEvent.name,
+                    CalendarEvent.start_time,
+                    CalendarEvent.end_time,
+                )
+                .join(Calendar, Calendar.id == CalendarEvent.calendar_id)
+                .where(CalendarEvent.start_time > now, CalendarEvent.start_time <= now + timedelta(days=7))
+                .order_by(CalendarEvent.id)
+                .limit(count)
+            )
+        ).all()
+        live_bots = await session.execute(
+            select(Bot.event_id, Bot.object_id).where(Bot.state.in_(["scheduled", "dispatched"]))
+        )
+        live = {event_id: bot_id for event_id, bot_id in live_bots}
+    rows, members = [], []
+    for index, (event_id, event_object_id, calendar_object_id, name, start, end) in enumerate(events):
+        meeting_id = new_id("mtg_")
+        bot_id = live.get(event_id)
+        reasons = [{"rule_id": rules[1], "code": "lower_priority" if bot_id else "title_excluded"}]
+        rows.append(
+            {
+                "object_id": meeting_id,
+                "project_id": project_id,
+                "name": name,
+                "start_time": start,
+                "end_time": end,
+                "meeting_url": "https://meet.google.com/abc-defg-hij",
+                "meeting_platform": "google_meet" if index % 3 else "zoom",
+                "ical_uid": f"{event_object_id}@bench",
+                "events": [{"event_id": event_object_id, "calendar_id": calendar_object_id, "response_status": None}],
+                "bot_override": None,
+                "decision": {
+                    "bot": bool(bot_id),
+                    "rule_id": rules[2] if bot_id else None,
+                    "override": None,
+                    "reasons": reasons,
+                },
+                "bot_object_id": bot_id,
+                "has_bot": bool(bot_id),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        members.append({"id": event_id, "meeting_object_id": meeting_id})
+    async with context.db.write() as session:
+        for start_at in range(0, len(rows), 5000):
+            await session.execute(insert(Meeting), rows[start_at : start_at + 5000])
+        for start_at in range(0, len(members), 5000):
+            await session.execute(update(CalendarEvent), members[start_at : start_at + 5000])
+    return [row["object_id"] for row in rows], sorted({str(row[2]) for row in events})
+
+
 async def sign_in(client: httpx.AsyncClient, api_key: str) -> None:
     form = await client.get("/dashboard/login")
     token = re.search(r'name="login_token" value="([^"]+)"', form.text)
@@ -389,6 +487,18 @@ def cases(pop: Population) -> list[tuple[str, Any]]:
         ("bots, next 7 days, state=failed", lambda rng: ("/dashboard/bots", {"window": "7d", "state": "failed"})),
         ("bots, all, newest first", lambda rng: ("/dashboard/bots", {"window": "all"})),
         ("bot", lambda rng: (f"/dashboard/bots/{rng.choice(pop.bots)}", {})),
+        ("meetings (the window by start time, 50 a page)", lambda rng: ("/dashboard/meetings", {})),
+        (
+            "meetings, has no bot, from this hour",
+            lambda rng: ("/dashboard/meetings", {"has_bot": "no", "when": "upcoming"}),
+        ),
+        ("meetings, platform=zoom", lambda rng: ("/dashboard/meetings", {"platform": "zoom"})),
+        (
+            "meetings of a calendar",
+            lambda rng: ("/dashboard/meetings", {"calendar_id": rng.choice(pop.meeting_calendars)}),
+        ),
+        ("meeting (events, bot, reasons)", lambda rng: (f"/dashboard/meetings/{rng.choice(pop.meetings)}", {})),
+        ("rules", lambda rng: ("/dashboard/rules", {})),
     ]
 
 
@@ -436,13 +546,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--deliveries", type=int, default=DELIVERIES)
     parser.add_argument("--bots", type=int, default=BOTS)
+    parser.add_argument("--meetings", type=int, default=MEETINGS)
     parser.add_argument("--requests", type=int, default=100, help="requests per page")
     parser.add_argument("--quick", action="store_true", help="SQLite, 1,000 calendars, 100,000 events, 30 requests")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.quick:
         args.db, args.calendars, args.events, args.deliveries, args.requests = "sqlite", 1000, 100_000, 6000, 30
-        args.bots = 2000
+        args.bots = args.meetings = 2000
     quiet_logs()
     from calsync.security.secret_box import generate_key
 

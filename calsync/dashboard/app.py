@@ -24,6 +24,7 @@ from calsync.context import AppContext
 from calsync.dashboard import pages
 from calsync.dashboard.bots.extension import BotsExtension
 from calsync.dashboard.extensions import DashboardExtension, Extensions
+from calsync.dashboard.meetings.extension import MeetingsExtension
 from calsync.dashboard.session import KEY_PURPOSE, Signer
 from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.dashboard.web import (
@@ -58,7 +59,7 @@ SECURITY_HEADERS = [
 
 def default_extensions() -> list[DashboardExtension]:
     """The extensions every build has (docs/dashboard.md, "The extension point")."""
-    return [BotsExtension()]
+    return [BotsExtension(), MeetingsExtension()]
 
 
 def _error_page(request: Request, status: int, title: str, message: str = "") -> HTMLResponse:

@@ -1,9 +1,9 @@
 """Where features that are not part of every build add themselves to the dashboard (bots first).
 
 An extension can add pages (a router mounted under /dashboard, with a link in the navigation), a panel on the
-overview and on a calendar's page, and per-event badges shown on the calendar timeline and the event page. The
-bots pages (calsync.dashboard.bots) are one, listed in `calsync.dashboard.app.default_extensions`. See
-docs/dashboard.md ("The extension point").
+overview, on a calendar's page and on an event's page, and per-event badges shown on the calendar timeline and the
+event page. The bots pages (calsync.dashboard.bots) and the meetings pages (calsync.dashboard.meetings) are two,
+listed in `calsync.dashboard.app.default_extensions`. See docs/dashboard.md ("The extension point").
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.dashboard.session import Operator
-from calsync.store.models import Calendar
+from calsync.store.models import Calendar, CalendarEvent
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,10 @@ class DashboardExtension(Protocol):
         """A `<section>` for a calendar's page (e.g. the calendar's bots, whatever their events' dates)."""
         ...
 
+    async def event_panel(self, session: AsyncSession, context: PanelContext, event: CalendarEvent) -> Markup | None:
+        """A `<section>` for an event's page (e.g. the meeting the event belongs to)."""
+        ...
+
 
 @dataclass
 class Extensions:
@@ -86,6 +90,10 @@ class Extensions:
 
     async def calendar_panels(self, session: AsyncSession, context: PanelContext, calendar: Calendar) -> list[Markup]:
         panels = [await extension.calendar_panel(session, context, calendar) for extension in self.items]
+        return [panel for panel in panels if panel is not None]
+
+    async def event_panels(self, session: AsyncSession, context: PanelContext, event: CalendarEvent) -> list[Markup]:
+        panels = [await extension.event_panel(session, context, event) for extension in self.items]
         return [panel for panel in panels if panel is not None]
 
     async def event_badges(

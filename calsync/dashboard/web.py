@@ -226,6 +226,7 @@ NOTICES = {
     "delivery_requeued": "The delivery is queued again and will be attempted within moments.",
     "signed_out": "You are signed out.",
     "bot_cancelled": "The bot is cancelled. If it had been dispatched, its runner is told to pull it out.",
+    "meeting_override_set": "The override is set and the meeting was re-evaluated: its decision below is the new one.",
 }
 
 

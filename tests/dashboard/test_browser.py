@@ -534,6 +534,8 @@ async def test_bots_page_and_cancel(
 ) -> None:
     async with running_receiver(status=200) as runner:
         await _bots_walk(served, browser, control, screenshots, runner)
+        # The same synced events as meetings, once rules decide their bots (cheap: the week is synced already).
+        await _meetings_walk(served, browser, screenshots)
     assert browser.refused == [], f"requests that would have left 127.0.0.1: {browser.refused}"
 
 
@@ -640,3 +642,40 @@ async def _bots_walk(
     async with httpx.AsyncClient(base_url=served.url, headers={"Authorization": f"Token {served.api_key}"}) as api:
         assert (await api.get(f"/api/v1/bots/{notes['id']}")).json()["state"] == "cancelled"
         assert (await api.get(f"/api/v1/bots/{soon['id']}")).json()["state"] == "scheduled"
+
+
+async def _meetings_walk(served: Served, browser: Browser, screenshots: Callable[[Any, str], Awaitable[None]]) -> None:
+    page = browser.page
+    async with httpx.AsyncClient(base_url=served.url, headers={"Authorization": f"Token {served.api_key}"}) as api:
+        for rule in (
+            {"name": "Record reviews and calls", "priority": 10, "bot_name": "Notes", "title_exclude": ["Stand-up"]},
+            {"name": "Customers first", "priority": 20, "event_selection": "external", "bot_name": "Customer notes"},
+        ):
+            created = await api.post("/api/v1/bot_rules", json=rule)
+            assert created.status_code == 201, created.text
+
+    # The meetings page: the served worker evaluates the window; the review gets the first rule's bot.
+    await nav(page, "Meetings").click()
+    await page.wait_for_url("**/dashboard/meetings")
+    review = page.locator("#meetings tbody tr").filter(has_text="Design review")
+    await reload_until(
+        page, lambda: review.get_by_text("Bot: yes, by the rule “Record reviews and calls”.").is_visible(), "decision"
+    )
+    assert "Bot: no. No rule selects it." in await page.locator("#meetings").inner_text()  # the 1:1 has no link
+    await screenshots(page, "meetings")
+
+    # A meeting's page: its event, its bot, and why the other rule did not win, in words.
+    await review.get_by_role("link", name="Design review").click()
+    await page.wait_for_url("**/dashboard/meetings/mtg_*")
+    why = page.locator("section", has=page.get_by_role("heading", name="Why (each rule)"))
+    assert "Customers first" in await why.inner_text()
+    await screenshots(page, "meeting")
+    # Never a bot: the override is the API's; the page shows the new decision.
+    await page.get_by_role("button", name=re.compile("^Never a bot")).click()
+    await page.wait_for_url("**/dashboard/meetings/mtg_*?notice=meeting_override_set")
+    assert "Bot: no, by the override “never”." in await page.inner_text("main")
+
+    await nav(page, "Rules").click()
+    await page.wait_for_url("**/dashboard/rules")
+    assert await page.locator("#rules tbody tr").count() == 2
+    await screenshots(page, "rules")

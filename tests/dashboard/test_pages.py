@@ -387,6 +387,11 @@ class _BotsLike:
 
         return Markup('<section id="calendar-extra"><h2>Extra about the calendar</h2></section>')
 
+    async def event_panel(self, session: Any, context: Any, event: Any) -> Any:
+        from markupsafe import Markup
+
+        return Markup('<section id="event-extra"><h2>Extra about the event</h2></section>')
+
     async def event_badges(self, session: Any, context: Any, event_ids: Any) -> dict[int, list[Any]]:
         from calsync.dashboard.extensions import EventBadge
 
@@ -416,7 +421,7 @@ async def test_an_extension_adds_pages_panels_and_badges(context: AppContext, te
         assert "not part of this build" not in calendar_page
         assert "Extra about the calendar" in calendar_page
         event_page = (await client.get(f"/dashboard/events/{event_id}")).text
-        assert "bot scheduled" in event_page
+        assert "bot scheduled" in event_page and "Extra about the event" in event_page
 
 
 async def test_delivery_counts_are_capped(context: AppContext, api_url: str, tenant: Tenant, monkeypatch: Any) -> None:

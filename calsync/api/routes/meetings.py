@@ -21,10 +21,10 @@ from calsync.api.meeting_schemas import (
 from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields, datetime_query
 from calsync.json_response import JSONResponse
-from calsync.meetings import queries
+from calsync.meetings import overrides, queries
 from calsync.meetings.evaluate import evaluate_meetings
 from calsync.meetings.serialize import meeting_json
-from calsync.store.models import Calendar, CalendarEvent, Meeting, SeriesOverride
+from calsync.store.models import Calendar, CalendarEvent, SeriesOverride
 
 router = APIRouter(prefix="/api/v1", tags=["Meetings"])
 
@@ -128,31 +128,22 @@ async def put_meeting_override(
 ) -> JSONResponse:
     context = get_context(request)
     async with context.db.write() as session:
-        now = context.clock()
-        statement = (
-            select(Meeting)
-            .where(Meeting.project_id == caller.project_id, Meeting.object_id == object_id)
-            .with_for_update(key_share=True)
-        )
-        meeting = (await session.execute(statement)).scalar_one_or_none()
-        if meeting is None:
-            raise not_found(MEETING_NOT_FOUND)
-        meeting.bot_override = body.bot_override
-        wake = await evaluate_meetings(
+        outcome = await overrides.set_bot_override(
             session,
             caller.project_id,
-            [object_id],
-            now,
+            object_id,
+            body.bot_override,
+            context.clock(),
             stand_down=timedelta(seconds=context.settings.bot_stand_down_seconds),
             default_lead=context.settings.bot_dispatch_lead_seconds,
         )
-        found = await queries.get_meeting(session, caller.project_id, object_id)
-        bots = await queries.bots_by_id(session, caller.project_id, [found.bot_object_id if found else None])
-    if wake:
+    if outcome is None:
+        raise not_found(MEETING_NOT_FOUND)
+    if outcome.wake:
         context.work_signal.kick()
-    if found is None:
+    if outcome.meeting is None:
         raise not_found(MEETING_NOT_FOUND)  # (its last event went meanwhile)
-    return JSONResponse(meeting_json(found, bots.get(found.bot_object_id or "")))
+    return JSONResponse(meeting_json(outcome.meeting, outcome.bot))
 
 
 @router.put(

@@ -16,7 +16,7 @@ from calsync.dashboard.bots import pages, views
 from calsync.dashboard.extensions import EventBadge, NavLink, PanelContext
 from calsync.dashboard.queries import COUNT_CAP
 from calsync.dashboard.web import ENVIRONMENT
-from calsync.store.models import Calendar
+from calsync.store.models import Calendar, CalendarEvent
 
 DUE_WITHIN = timedelta(hours=1)
 DUE_SHOWN = 10
@@ -80,6 +80,10 @@ class BotsExtension:
             bots=[(bot, events.get(bot.event_id) if bot.event_id is not None else None) for bot in page.rows],
             more=page.next_key is not None,
         )
+
+    async def event_panel(self, session: AsyncSession, context: PanelContext, event: CalendarEvent) -> None:
+        """Nothing: an event's bots are its badges."""
+        return None
 
     async def event_badges(
         self, session: AsyncSession, context: PanelContext, event_ids: Sequence[int]

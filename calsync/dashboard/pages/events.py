@@ -1,5 +1,5 @@
 """One event: every normalized field, attendees with their RSVP, the meeting link and where it was found, its
-bots (extensions), and the platform's raw payload folded away."""
+bots and its meeting (extensions), and the platform's raw payload folded away."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ async def event_page(request: Request, object_id: str, operator: Annotated[Opera
         if found is None:
             raise not_found("Event")
         event, calendar = found
-        badges = await state.extensions.event_badges(session, panel_context(request, operator), [event.id])
+        context = panel_context(request, operator)
+        badges = await state.extensions.event_badges(session, context, [event.id])
+        panels = await state.extensions.event_panels(session, context, event)
     attendees = event.attendees if isinstance(event.attendees, list) else []
     return render(
         request,
@@ -57,5 +59,6 @@ async def event_page(request: Request, object_id: str, operator: Annotated[Opera
         meeting_source=meeting_source(calendar.platform, event.raw, event.meeting_url),
         badges=badges.get(event.id, []),
         show_badges=state.extensions.has_event_badges,
+        panels=panels,
         raw_json=json.dumps(event.raw, indent=2, ensure_ascii=False, sort_keys=True) if event.raw is not None else None,
     )
