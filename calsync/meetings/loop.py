@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.meetings.evaluate import BATCH_SIZE, Evaluated, evaluate_batch
+from calsync.store.work_signal import BOT_DISPATCH_LOOP, MEETING_EVALUATION_LOOP, WEBHOOK_DELIVERY_LOOP
 
 RESTART_EVERY = 20
 # While this process syncs, evaluation waits, at most this long between two batches: a sync page's writes then
 # never queue behind an evaluation batch (SQLite has one writer; both share this process's event loop), and
-# meetings are still evaluated within seconds during a long initial sync (docs/benchmarks.md §11).
+# meetings are still evaluated within seconds during a long initial sync (docs/benchmarks.md §12).
 MAX_DEFER = timedelta(seconds=5)
 
 
@@ -25,7 +26,7 @@ class Busy(Protocol):
 class MeetingEvaluationLoop:
     """Woken by the work signal (a sync page or a rule change queued meetings) and by the poll interval."""
 
-    name = "meeting_evaluation"
+    name = MEETING_EVALUATION_LOOP
 
     def __init__(self, context: AppContext, *, batch_size: int = BATCH_SIZE, defer_to: Busy | None = None) -> None:
         self.context = context
@@ -66,7 +67,7 @@ class MeetingEvaluationLoop:
         self.batches += 1
         self.after = result.last_id if self.batches % RESTART_EVERY else 0
         if result.wake:
-            self.context.work_signal.kick()  # new due bots, webhooks to deliver
+            self.context.work_signal.kick(BOT_DISPATCH_LOOP, WEBHOOK_DELIVERY_LOOP)  # new due bots, webhooks to send
         return result.meetings
 
 

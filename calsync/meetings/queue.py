@@ -13,7 +13,7 @@ from sqlalchemy import CursorResult, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.store.models import CalendarEvent, MeetingEvaluation
-from calsync.store.work_signal import notify_work_in_transaction
+from calsync.store.work_signal import MEETING_EVALUATION_LOOP, notify_work_in_transaction
 
 _CHUNK = 500
 
@@ -28,7 +28,7 @@ async def enqueue(session: AsyncSession, project_id: int, meeting_ids: Iterable[
     for start in range(0, len(rows), _CHUNK):
         await session.execute(insert(MeetingEvaluation), rows[start : start + _CHUNK])
     if rows:
-        await notify_work_in_transaction(session)
+        await notify_work_in_transaction(session, MEETING_EVALUATION_LOOP)
     return len(rows)
 
 
@@ -55,7 +55,7 @@ async def enqueue_window(session: AsyncSession, project_id: int, rule_object_id:
             ["project_id", "meeting_object_id", "rule_object_id", "created_at"], meetings
         )
     )
-    await notify_work_in_transaction(session)
+    await notify_work_in_transaction(session, MEETING_EVALUATION_LOOP)
     return int(result.rowcount or 0)
 
 

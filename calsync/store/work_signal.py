@@ -18,6 +18,7 @@ NOTIFY_CHANNEL = "calsync_work"
 SYNC_LOOP = "sync"
 WEBHOOK_DELIVERY_LOOP = "webhook_delivery"
 BOT_DISPATCH_LOOP = "bot_dispatch"
+MEETING_EVALUATION_LOOP = "meeting_evaluation"
 
 
 class WorkSignal:
