@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from calsync.bots.dispatch import BotDispatchLoop
 from calsync.context import AppContext
+from calsync.meetings.backfill import MeetingBackfillLoop
 from calsync.meetings.loop import MeetingEvaluationLoop
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.worker.listener import PostgresListener
@@ -19,4 +20,5 @@ def build_loops(context: AppContext) -> list[WorkLoop]:
     loops.append(WebhookDeliveryLoop(context))
     loops.append(BotDispatchLoop(context))
     loops.append(MeetingEvaluationLoop(context, defer_to=sync))
+    loops.append(MeetingBackfillLoop(context))  # events stored before meetings existed; stops when none is left
     return loops
