@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, literal, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.bots import rules
@@ -16,13 +15,10 @@ from calsync.bots.payloads import BOT_ID_PREFIX
 from calsync.ids import new_id
 from calsync.store.keyset import Keyset, KeysetPage, SeekKey, fetch_keyset_page
 from calsync.store.models import Bot, Calendar, CalendarEvent
+from calsync.store.queries.unique import add_with_deduplication_key
 
 # Orderings of the list; each filter combination with one of them is one index range (calsync.store.models.bot).
 ORDERINGS = ("-created_at", "created_at", "join_at", "-join_at")
-
-
-class DuplicateDeduplicationKey(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -63,14 +59,7 @@ async def create_bot(session: AsyncSession, project_id: int, new: NewBot, now: d
         created_at=now,
         updated_at=now,
     )
-    session.add(bot)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        if "deduplication_key" in str(exc.orig):
-            raise DuplicateDeduplicationKey from exc
-        raise
+    await add_with_deduplication_key(session, bot)
     return bot
 
 

@@ -26,6 +26,7 @@ from calsync.context import AppContext
 from calsync.json_response import JSONResponse
 from calsync.providers.meeting_urls import find_meeting_url
 from calsync.store.models import Bot, Calendar, CalendarEvent, CalendarState
+from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
 
 router = APIRouter(prefix="/api/v1", tags=["Bots"])
@@ -155,7 +156,7 @@ async def create_bot(
             )
             # Dispatchers in other processes re-read the next due time (this one may be due at once).
             await notify_work_in_transaction(session)
-    except bot_queries.DuplicateDeduplicationKey:
+    except DuplicateDeduplicationKey:
         raise bot_error(DUPLICATE_KEY, "deduplication_key_in_use") from None
     context.work_signal.kick()
     return JSONResponse(bot_json(bot), status_code=201)

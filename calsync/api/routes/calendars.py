@@ -25,6 +25,7 @@ from calsync.context import AppContext
 from calsync.json_response import JSONResponse
 from calsync.meetings import queue as meeting_queue
 from calsync.store.queries import calendars as calendar_queries
+from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
 
 router = APIRouter(prefix="/api/v1", tags=["Calendars"])
@@ -115,7 +116,7 @@ async def create_calendar(
                 now,
             )
             await notify_work_in_transaction(session)
-    except calendar_queries.DuplicateDeduplicationKey:
+    except DuplicateDeduplicationKey:
         raise field_errors({"deduplication_key": [DUPLICATE_KEY_MESSAGE]}) from None
     context.work_signal.kick()
     return JSONResponse(calendar_json(calendar), status_code=201)

@@ -8,16 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
 from calsync.store.keyset import Keyset, KeysetPage, SeekKey, fetch_keyset_page
 from calsync.store.models import Calendar, CalendarEvent, CalendarState, PushChannel
-
-
-class DuplicateDeduplicationKey(Exception):
-    pass
+from calsync.store.queries.unique import add_with_deduplication_key
 
 
 @dataclass(frozen=True)
@@ -56,14 +52,7 @@ async def create_calendar(session: AsyncSession, project_id: int, new: NewCalend
         consecutive_failures=0,
         push_state="none",
     )
-    session.add(calendar)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        if "deduplication_key" in str(exc.orig):
-            raise DuplicateDeduplicationKey from exc
-        raise
+    await add_with_deduplication_key(session, calendar)
     return calendar
 
 
