@@ -145,6 +145,7 @@ async def one_run(
             started = await make_all_due(context)
             wall = time.monotonic()
             done = failed = 0
+            sync_cpu = float("nan")
             newest = None
             peak_rss = 0.0
             while time.monotonic() - wall < args.timeout:
@@ -152,6 +153,8 @@ async def one_run(
                 done, failed, newest = await progress(context, started)
                 peak_rss = max(peak_rss, *(proc_status(w.pid).get("VmRSS", 0.0) for w in workers))
                 if done >= args.calendars:
+                    # (the worker's CPU up to here is the sync's; what follows is the meetings' evaluation)
+                    sync_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
                     break
             # The meetings the sync queued are evaluated by the same worker, concurrently and then after it.
             evaluated = None
@@ -182,6 +185,7 @@ async def one_run(
         "events_per_second": events / seconds if seconds > 0 else 0.0,
         "worker_vmhwm_mb": hwm,
         "worker_cpu_seconds": worker_cpu,
+        "worker_sync_cpu_seconds": sync_cpu,
         "emulator_cpu_seconds": emulator_cpu,
         "postgres_cpu_seconds": database_cpu_seconds,
         "timed_out": done < args.calendars,
@@ -246,6 +250,7 @@ def main() -> None:
                 f"{statistics.median(r['emulator_cpu_seconds'] for r in runs):.1f}",
                 f"{statistics.median(r['postgres_cpu_seconds'] for r in runs):.1f}",
                 f"{statistics.median(r['worker_cpu_seconds'] / r['events_stored'] * 1e6 for r in runs):.0f}",
+                f"{statistics.median(r['worker_sync_cpu_seconds'] / r['events_stored'] * 1e6 for r in runs):.0f}",
                 f"{statistics.median(r['evaluated_seconds'] for r in runs):.2f}",
                 f"{statistics.median(r['events_per_second_evaluated'] for r in runs):,.0f}",
                 f"{statistics.median(r['meetings'] for r in runs):,.0f} / {statistics.median(r['bots'] for r in runs):,.0f}",
@@ -266,6 +271,7 @@ def main() -> None:
             "emulator CPU s",
             "PostgreSQL CPU s",
             "worker CPU µs/event",
+            "of it in the sync",
             "evaluated s",
             "events/s evaluated",
             "meetings / bots",

@@ -27,6 +27,8 @@ from calsync.api.serializers import calendar_json
 from calsync.bootstrap import ensure_default_project
 from calsync.context import AppContext
 from calsync.logs import configure_logging, log_background_database_faults
+from calsync.meetings.internal_domains import internal_domains, set_internal_domains
+from calsync.meetings.removal import delete_calendar as delete_calendar_with_its_bots
 from calsync.process_tuning import skip_failed_imports, tune_garbage_collector
 from calsync.push.upkeep import PushUpkeep
 from calsync.security.secret_box import SecretsConfigError, generate_key
@@ -374,19 +376,20 @@ def projects_internal_domains(
         list[str] | None, typer.Argument(metavar="DOMAIN...", help="Domains; none clears the list")
     ] = None,
 ) -> None:
-    """Set the email domains bot rules count as internal besides each calendar owner's own (docs/bots.md)."""
-    cleaned = sorted({domain.strip().lower().lstrip("@") for domain in domains or () if domain.strip()})
+    """Set the email domains bot rules count as internal besides each calendar owner's own (docs/bots.md); the
+    meetings of the window are re-evaluated. As `PATCH /api/v1/bot_rule_settings`."""
 
-    async def run(context: AppContext) -> bool:
+    async def run(context: AppContext) -> list[str] | None:
         async with context.db.write() as session:
             project = await project_queries.get_project(session, project_id)
             if project is None:
-                return False
-            project.internal_domains = cleaned or None
-            return True
+                return None
+            await set_internal_domains(session, project, domains or (), context.clock())
+            return internal_domains(project)
 
-    _project_or_exit(True if _run(run) else None, project_id)
-    console.print(f"Internal domains of {project_id}: {', '.join(cleaned) or '(none)'}")
+    cleaned = _run(run)
+    _project_or_exit(cleaned, project_id)
+    console.print(f"Internal domains of {project_id}: {', '.join(cleaned or ()) or '(none)'}")
 
 
 def _project_or_exit(found: object, project_id: str) -> None:
@@ -653,8 +656,7 @@ def calendars_delete(
             calendar = await calendar_queries.find_calendar(session, calendar_id, for_update=True)
             if calendar is None:
                 return False
-            await calendar_queries.delete_calendar(session, calendar, context.clock())
-            await notify_work_in_transaction(session)
+            await delete_calendar_with_its_bots(session, calendar, context.clock())
             return True
 
     _calendar_or_exit(_run(run) or None, calendar_id)

@@ -18,7 +18,17 @@ from calsync.api.errors import (
     validation_error_handler,
 )
 from calsync.api.ratelimit import SlidingWindowLimiter
-from calsync.api.routes import bot_rules, bots, calendar_events, calendars, health, meetings, platform_calendars, push
+from calsync.api.routes import (
+    bot_rule_settings,
+    bot_rules,
+    bots,
+    calendar_events,
+    calendars,
+    health,
+    meetings,
+    platform_calendars,
+    push,
+)
 from calsync.api.routes import webhooks as webhook_routes
 from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
 from calsync.context import AppContext
@@ -67,6 +77,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(bots.router)
     app.include_router(meetings.router)
     app.include_router(bot_rules.router)
+    app.include_router(bot_rule_settings.router)
     openapi.install(app)
     mount_dashboard(app, context)  # /dashboard: the operators' web pages (docs/dashboard.md)
     # Outermost first: the catch-all must wrap everything, including the body limit.

@@ -20,6 +20,8 @@ from calsync.api.inputs import check_text, quoted, trimmed_text_pattern
 from calsync.api.schemas import RequestModel, _char_field, _metadata_schema, validate_metadata
 from calsync.ids import looks_like_id
 from calsync.meetings.decide import EVENT_SELECTIONS, RESPONSES
+from calsync.meetings.internal_domains import MAX_DOMAINS
+from calsync.webhooks.hostnames import MAX_NAME_LENGTH, host_problem
 
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 255
@@ -246,3 +248,47 @@ class PaginatedBotRuleList(BaseModel):
     next: str | None
     previous: str | None
     results: list[BotRuleOut]
+
+
+def _domain(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("blank", "Each domain must be a non-blank string.")
+    domain = value.strip().lower().removeprefix("@")
+    check_text(domain)
+    if host_problem(domain, bracketed=False) is not None:
+        raise PydanticCustomError(
+            "invalid_domain", "{value} is not a domain name such as acme.com.", {"value": quoted(value)}
+        )
+    return domain
+
+
+_DOMAIN_PATTERN = r"^\s*@?[^\s@]+\s*$"
+Domains = Annotated[
+    list[str] | None,
+    BeforeValidator(_strings(MAX_DOMAINS, _domain)),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "maxItems": MAX_DOMAINS,
+            "items": {"type": "string", "maxLength": MAX_NAME_LENGTH + 1, "pattern": _DOMAIN_PATTERN},
+        }
+    ),
+]
+
+
+class BotRuleSettingsRequest(RequestModel):
+    """PATCH: the settings sent are replaced; the others stay."""
+
+    internal_domains: Domains = Field(
+        default=None,
+        description="Email domains counted as internal besides each calendar owner's own (`event_selection` "
+        "`internal` / `external`); lower-cased, a leading `@` dropped; `[]` clears the list. A change re-evaluates "
+        f"the meetings of the window in the background. At most {MAX_DOMAINS}.",
+    )
+
+
+BOT_RULE_SETTINGS_FIELDS = tuple(BotRuleSettingsRequest.model_fields)
+
+
+class BotRuleSettingsOut(BaseModel):
+    internal_domains: list[str] = Field(description="Sorted, each once")

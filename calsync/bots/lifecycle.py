@@ -10,7 +10,7 @@ a transient fault writes nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -203,11 +203,16 @@ async def calendar_reconnected(
     return changes
 
 
-async def calendar_deleted(session: AsyncSession, calendar: Calendar, now: datetime) -> BotChanges:
+async def calendar_deleted(
+    session: AsyncSession, calendar: Calendar, now: datetime, *, handed_over: Collection[int] = ()
+) -> BotChanges:
     """Its live bots are cancelled, before its events are deleted (a dispatched bot whose meeting is over is left
-    as it is: it did its job)."""
+    as it is: it did its job; so are the bots in `handed_over`, which another calendar's copy of their meeting
+    takes over)."""
     changes = BotChanges(calendar.project_id)
     for bot, event in await _calendar_bots(session, calendar.id, LIVE_STATES):
+        if bot.id in handed_over:
+            continue
         if bot.state == rules.DISPATCHED and event is not None and event.end_time <= now:
             continue
         changes.apply(bot, rules.cancel(facts(bot), rules.CALENDAR_DELETED), now)

@@ -6,8 +6,7 @@ One transaction takes a batch of queued rows (SKIP LOCKED), and for each project
    the batch's meeting rows in id order (`FOR NO KEY UPDATE`): evaluations of one meeting are serialized, and every
    read below sees what the previous one committed;
 2. reads the members (live events with the meeting's id, one indexed query for the batch), the active rules, the
-   series overrides, and locks the rule bots of the batch's meetings and of its member events (the bots a moved
-   event carries over from its old meeting);
+   series overrides, and locks the rule bots of the batch's meetings in ascending id order;
 3. decides (calsync.meetings.decide, pure) and makes the bots follow the decision: keep the meeting's bot (moved
    onto a member that matches when its own event no longer does), revive it, adopt the bot of an emptied meeting
    whose event moved here, create one, or cancel it with a reason;
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,6 +65,9 @@ NOT_SELECTED = bot_rules.Reason("meeting_not_selected", "No rule selects the mee
 OVERRIDE_NEVER = bot_rules.Reason("bot_override_never", "The meeting's bot override is `never`.")
 NO_EVENTS = bot_rules.Reason("meeting_has_no_events", "None of the meeting's calendar events remains.")
 SELECTED = bot_rules.Reason("meeting_selected", "The meeting is selected again.")
+MOVED_TO_CONNECTED = bot_rules.Reason(
+    "moved_to_connected_calendar", "The bot's calendar is disconnected; it serves the meeting from a connected copy."
+)
 MEETING_CAUSED_ENDS = frozenset({NOT_SELECTED.code, OVERRIDE_NEVER.code, NO_EVENTS.code})
 
 
@@ -245,27 +247,25 @@ async def _series_overrides(session: AsyncSession, events: list[Any]) -> dict[tu
     return found
 
 
-async def _rule_bots(session: AsyncSession, ids: list[str], member_event_ids: list[int]) -> list[Bot]:
-    """Rule bots of the batch's meetings (every state: an ended one may come back) and live rule bots on its
-    member events (carried over by an event that moved here), locked."""
-    bots: dict[int, Bot] = {}
+async def _rule_bots(session: AsyncSession, ids: list[str]) -> list[Bot]:
+    """The rule bots of the batch's meetings, every state (an ended one may come back), locked in ascending id
+    order: first their ids (stable: only an evaluation holding the meeting's row changes which bots it has), then
+    the rows by id. Every other bot lock (a sync page's bots, a calendar's, one bot's through the API) is taken in
+    one ascending statement too, so two of them never wait for each other in a cycle, whatever the chunks."""
+    found: set[int] = set()
     for chunk in _chunks(ids):
-        await _collect(session, bots, Bot.meeting_object_id.in_(chunk))
-    for chunk in _chunks(member_event_ids):
-        condition = and_(Bot.event_id.in_(chunk), Bot.meeting_object_id.is_not(None), Bot.state.in_(LIVE_STATES))
-        await _collect(session, bots, condition)
-    return sorted(bots.values(), key=lambda bot: bot.id)
-
-
-async def _collect(session: AsyncSession, bots: dict[int, Bot], condition: Any) -> None:
-    statement = (
-        select(Bot)
-        .where(or_(condition))
-        .order_by(Bot.id)
-        .with_for_update(of=Bot, key_share=True)
-        .execution_options(populate_existing=True)
-    )
-    bots.update((bot.id, bot) for bot in (await session.execute(statement)).scalars())
+        found.update((await session.execute(select(Bot.id).where(Bot.meeting_object_id.in_(chunk)))).scalars())
+    bots: list[Bot] = []
+    for chunk in _chunks(sorted(found)):
+        statement = (
+            select(Bot)
+            .where(Bot.id.in_(chunk))
+            .order_by(Bot.id)
+            .with_for_update(of=Bot, key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        bots.extend((await session.execute(statement)).scalars())
+    return bots
 
 
 def _rule_spec(rule: BotRule) -> decide.Rule:
@@ -322,7 +322,7 @@ async def _evaluate_rows(
     )
     meetings = await _lock_meetings(session, project_id, ids, now)
     members = await _members(session, context, ids)
-    bots = await _rule_bots(session, ids, sorted(event.id for event in context.events.values()))
+    bots = await _rule_bots(session, ids)
     specs = [_rule_spec(rule) for rule in active.values()]
     decisions = {
         object_id: decide.decide(
@@ -399,11 +399,15 @@ def _serve(
         return None
     rule = context.rules.get(decision.rule_id) if decision.rule_id else None
     current_event = context.events_by_pk.get(bot.event_id) if bot is not None and bot.event_id is not None else None
-    target_id = (
-        current_event.object_id
-        if current_event is not None and current_event.object_id in decision.eligible
-        else decision.eligible[0]
-    )
+    target_id = decision.eligible[0]  # (connected calendars first)
+    # The bot stays on its event while it matches, unless its calendar is disconnected and a connected one's copy
+    # matches too: a paused bot would miss a meeting another calendar can still serve.
+    if (
+        current_event is not None
+        and current_event.object_id in decision.eligible
+        and (_connected(context, current_event) or not _connected(context, context.events[target_id]))
+    ):
+        target_id = current_event.object_id
     event = context.events[target_id]
     calendar = context.calendars[event.calendar_id]
     if bot is not None and bot.state in bot_rules.ENDED and not _revivable(bot):
@@ -423,6 +427,7 @@ def _serve(
         bot.rule_object_id, bot.bot_name, bot.metadata_ = rule.object_id, rule.bot_name, rule.metadata_
         if bot.state != bot_rules.DISPATCHED:
             bot.join_offset_seconds, bot.dispatch_lead_seconds = rule.join_offset_seconds, lead
+    moved_calendar = bot.calendar_id != calendar.id
     if bot.event_id != event.id:
         bot.event_id, bot.event_object_id = event.id, event.object_id
         bot.calendar_id, bot.calendar_object_id = calendar.id, calendar.object_id
@@ -440,9 +445,15 @@ def _serve(
     )
     if outcome.reason == bot_rules.EVENT_RESTORED and meeting_caused:
         outcome = replace(outcome, reason=SELECTED)
+    if outcome.reason == bot_rules.CALENDAR_RECONNECTED and moved_calendar:
+        outcome = replace(outcome, reason=MOVED_TO_CONNECTED)  # (its own calendar is still disconnected)
     if not context.changes.apply(bot, outcome, now) and renamed:
         bot.updated_at = max(now, bot.updated_at + timedelta(microseconds=1))
     return bot if bot.state in LIVE_STATES else None
+
+
+def _connected(context: _Context, event: Any) -> bool:
+    return bool(context.calendars[event.calendar_id].state == CalendarState.CONNECTED.value)
 
 
 def _end(bot: Bot, reason: bot_rules.Reason) -> bot_rules.Outcome:

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.store.models import CalendarEvent, MeetingEvaluation
+from calsync.store.models import Bot, CalendarEvent, MeetingEvaluation
+from calsync.store.models.bot import LIVE_STATES, BotState
 from calsync.store.work_signal import MEETING_EVALUATION_LOOP, notify_work_in_transaction
 
 _CHUNK = 500
@@ -32,9 +33,9 @@ async def enqueue(session: AsyncSession, project_id: int, meeting_ids: Iterable[
     return len(rows)
 
 
-async def enqueue_window(session: AsyncSession, project_id: int, rule_object_id: str, now: datetime) -> int:
+async def enqueue_window(session: AsyncSession, project_id: int, rule_object_id: str | None, now: datetime) -> int:
     """Queue every meeting of the project that has not ended (one INSERT … SELECT, whatever the number of
-    events), tagged with the rule whose change asked for it: its progress is the count of its rows left."""
+    events), tagged with the rule whose change asked for it, if any: its progress is the count of its rows left."""
     meetings = (
         select(
             CalendarEvent.project_id,
@@ -70,6 +71,57 @@ async def meetings_of_calendar(session: AsyncSession, calendar_id: int) -> list[
         .distinct()
     )
     return [meeting_id for meeting_id in (await session.execute(statement)).scalars() if meeting_id]
+
+
+async def meetings_served_from(session: AsyncSession, calendar_id: int) -> list[str]:
+    """The meetings whose live rule bot sits on this calendar (a disconnected calendar's: they move to a connected
+    copy when the meeting has one)."""
+    statement = (
+        select(Bot.meeting_object_id)
+        .where(Bot.calendar_id == calendar_id, Bot.meeting_object_id.is_not(None), Bot.state.in_(LIVE_STATES))
+        .distinct()
+    )
+    return [meeting_id for meeting_id in (await session.execute(statement)).scalars() if meeting_id]
+
+
+async def meetings_waiting_for(session: AsyncSession, calendar_id: int) -> list[str]:
+    """This calendar's meetings whose rule bot waits paused on another (disconnected) calendar: when this one
+    (re)connects, the bot moves onto its copy here."""
+    statement = (
+        select(CalendarEvent.meeting_object_id)
+        .join(Bot, Bot.meeting_object_id == CalendarEvent.meeting_object_id)
+        .where(
+            CalendarEvent.calendar_id == calendar_id,
+            CalendarEvent.is_deleted.is_(False),
+            Bot.project_id == CalendarEvent.project_id,
+            Bot.state == BotState.PAUSED.value,
+            Bot.calendar_id != calendar_id,
+        )
+        .distinct()
+    )
+    return [meeting_id for meeting_id in (await session.execute(statement)).scalars() if meeting_id]
+
+
+async def bots_with_other_copies(session: AsyncSession, calendar_id: int, project_id: int) -> set[int]:
+    """The live rule bots on this calendar whose meeting has a copy on another calendar: when this calendar is
+    deleted they stay live, and the meeting's evaluation moves them onto a remaining copy (the same bot)."""
+    copy_elsewhere = (
+        select(CalendarEvent.id)
+        .where(
+            CalendarEvent.project_id == project_id,
+            CalendarEvent.meeting_object_id == Bot.meeting_object_id,
+            CalendarEvent.calendar_id != calendar_id,
+            CalendarEvent.is_deleted.is_(False),
+        )
+        .exists()
+    )
+    statement = select(Bot.id).where(
+        Bot.calendar_id == calendar_id,
+        Bot.meeting_object_id.is_not(None),
+        Bot.state.in_(LIVE_STATES),
+        copy_elsewhere,
+    )
+    return set((await session.execute(statement)).scalars())
 
 
 async def remaining(session: AsyncSession, rule_object_id: str) -> int:

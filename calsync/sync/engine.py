@@ -497,7 +497,9 @@ class CalendarSyncer:
                 # Its paused bots resume in the transaction that reconnects it.
                 bots = await bot_lifecycle.calendar_reconnected(session, calendar, now, stand_down=self._stand_down)
                 await bots.write(session, now)
-                woke_bots = bots.wake
+                # Rule bots paused on another calendar's copy of its meetings move here (re-evaluated).
+                waiting = await meeting_queue.meetings_waiting_for(session, calendar.id)
+                woke_bots = await meeting_queue.enqueue(session, calendar.project_id, waiting, now) > 0 or bots.wake
 
         await self._write(snap.id, record, "record_success")
         if woke_bots:
@@ -552,7 +554,9 @@ class CalendarSyncer:
                 # Its scheduled bots pause in the transaction that disconnects it (none are left after the first).
                 bots = await bot_lifecycle.calendar_disconnected(session, calendar, now)
                 await bots.write(session, now)
-                woke_bots = bots.wake
+                # Their meetings are re-evaluated: a rule bot moves onto a copy on a connected calendar, if any.
+                served = await meeting_queue.meetings_served_from(session, calendar.id)
+                woke_bots = await meeting_queue.enqueue(session, calendar.project_id, served, now) > 0 or bots.wake
             else:
                 calendar.consecutive_failures += 1
                 calendar.last_sync_error = failure

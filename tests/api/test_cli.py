@@ -156,6 +156,33 @@ def test_calendars_commands_list_show_sync_and_delete_without_secrets(cli_env: d
     assert runner.invoke(app, ["calendars", "list", "proj_nope"]).exit_code == 1
 
 
+def test_projects_internal_domains_are_cleaned_stored_and_cleared(cli_env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(app, ["projects", "create", "acme"])
+    project_id = next(word for word in created.output.split() if word.startswith("proj_"))
+    domains = runner.invoke(
+        app, ["projects", "internal-domains", project_id, "Contoso.TEST", "@acme.test", "acme.test"]
+    )
+    assert domains.exit_code == 0, domains.output
+    assert "acme.test, contoso.test" in domains.output
+    assert asyncio.run(_internal_domains(project_id)) == ["acme.test", "contoso.test"]
+    cleared = runner.invoke(app, ["projects", "internal-domains", project_id])
+    assert cleared.exit_code == 0 and "(none)" in cleared.output
+    assert asyncio.run(_internal_domains(project_id)) is None
+    assert runner.invoke(app, ["projects", "internal-domains", "proj_nope", "acme.test"]).exit_code == 1
+
+
+async def _internal_domains(project_object_id: str) -> list[str] | None:
+    context = AppContext.from_settings(Settings())
+    try:
+        async with context.db.read() as session:
+            project = await project_queries.get_project(session, project_object_id)
+            assert project is not None
+            return project.internal_domains
+    finally:
+        await context.aclose()
+
+
 async def _insert_calendar(project_object_id: str) -> str:
     context = AppContext.from_settings(Settings())
     try:

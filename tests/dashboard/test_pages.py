@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from calsync.context import AppContext
 from calsync.dashboard.session import Operator
 from calsync.dashboard.web import render, signed_in
-from calsync.store.models import ApiKey, Calendar, WebhookDelivery
+from calsync.store.models import ApiKey, Calendar, CalendarEvent, WebhookDelivery
 from tests.api.seed import SEED_REQUEST
 from tests.dashboard.support import dashboard_client, hidden_fields, sign_in
 from tests.support.factories import insert_events
@@ -258,6 +258,7 @@ async def test_actions_need_the_csrf_token(context: AppContext, api_url: str, te
 
 async def test_delete_asks_for_the_id(context: AppContext, api_url: str, tenant: Tenant) -> None:
     calendar = await _calendar(tenant)
+    bot_id = await _bot_on_an_event_of(context, tenant, calendar["id"])
     async with dashboard_client(api_url) as client:
         csrf = await sign_in(client, tenant.api_key)
         confirm = await client.get(f"/dashboard/calendars/{calendar['id']}/delete")
@@ -269,6 +270,20 @@ async def test_delete_asks_for_the_id(context: AppContext, api_url: str, tenant:
         done = await client.post(path, data={"csrf_token": csrf, "confirm_id": calendar["id"]})
         assert done.status_code == 303
     assert (await tenant.client.get(f"/api/v1/calendars/{calendar['id']}")).status_code == 404
+    # As the API's DELETE: its bots are cancelled with it, never left to be dispatched without their calendar.
+    bot = await tenant.client.get(f"/api/v1/bots/{bot_id}")
+    assert (bot.json()["state"], bot.json()["state_reason"]["code"]) == ("cancelled", "calendar_deleted")
+
+
+async def _bot_on_an_event_of(context: AppContext, tenant: Tenant, calendar_id: str) -> str:
+    [event_id] = await insert_events(context, calendar_id, 1, start=context.clock() + timedelta(days=1))
+    async with context.db.write() as session:
+        statement = update(CalendarEvent).where(CalendarEvent.object_id == event_id)
+        await session.execute(statement.values(meeting_url="https://meet.google.com/abc-defg-hij"))
+    response = await tenant.client.post("/api/v1/bots", json={"calendar_event_id": event_id})
+    assert response.status_code == 201, response.text
+    bot_id: str = response.json()["id"]
+    return bot_id
 
 
 async def test_retry_a_delivery(context: AppContext, api_url: str, tenant: Tenant) -> None:

@@ -12,6 +12,7 @@ from calsync.emulator.client import EmulatorControl
 from calsync.meetings.loop import evaluate_all
 from tests.bots.support import tomorrow
 from tests.meetings.support import (
+    OTHER_MEET,
     Cal,
     all_meetings,
     calendar,
@@ -320,23 +321,105 @@ async def test_calendar_deleted_and_bot_deleted_by_request(
     start = tomorrow()
     ada = await calendar(control, tenant, "ada@acme.test")
     bob = await calendar(control, tenant, "bob@acme.test", platform="microsoft")
+    solo = await calendar(control, tenant, "solo@acme.test")
     for cal in (ada, bob):
         await invite(control, cal, start)
         await cal.sync(context)
-    [first] = await live_bots(tenant)
-    # The calendar the bot sits on is deleted: that bot is cancelled for good, and the meeting gets one on Bob's copy.
+    await invite(control, solo, start, uid="solo@acme.test", meeting_url=OTHER_MEET)
+    await solo.sync(context)
+    first, alone = sorted(await live_bots(tenant), key=lambda b: b["calendar_id"] == solo.id)
+    # The calendar the bot sits on is deleted: Bob's copy remains, so the meeting keeps the same bot, moved there.
     on, other = (ada, bob) if first["calendar_id"] == ada.id else (bob, ada)
     assert (await tenant.client.delete(f"/api/v1/calendars/{on.id}")).status_code == 200
     await evaluate_all(context)
-    assert (await bot(tenant, first["id"]))["state_reason"]["code"] == "calendar_deleted"
-    [second] = await live_bots(tenant)
-    assert second["calendar_id"] == other.id and second["id"] != first["id"]
-    meeting = await only_meeting(tenant)
-    assert [e["calendar_id"] for e in meeting["events"]] == [other.id] and meeting["bot"]["id"] == second["id"]
+    [moved, still_alone] = sorted(await live_bots(tenant), key=lambda b: b["calendar_id"] == solo.id)
+    assert moved["id"] == first["id"] and moved["calendar_id"] == other.id and moved["state"] == "scheduled"
+    meeting = next(m for m in await all_meetings(tenant) if m["bot"]["id"] == first["id"])
+    assert [e["calendar_id"] for e in meeting["events"]] == [other.id]
+    # A meeting with no copy elsewhere: its bot is cancelled with the calendar, for good.
+    assert (await tenant.client.delete(f"/api/v1/calendars/{solo.id}")).status_code == 200
+    await evaluate_all(context)
+    assert [b["id"] for b in await live_bots(tenant)] == [first["id"]]
+    assert (await bot(tenant, alone["id"]))["state_reason"]["code"] == "calendar_deleted"
+    assert still_alone["id"] == alone["id"]
     # The application cancels the rule's bot: the rules do not bring it back (an `always` override would).
-    assert (await tenant.client.delete(f"/api/v1/bots/{second['id']}")).status_code == 200
+    assert (await tenant.client.delete(f"/api/v1/bots/{first['id']}")).status_code == 200
     await other.sync(context)
     response = await tenant.client.patch(f"/api/v1/bot_rules/{meeting['decision']['rule_id']}", json={"priority": 3})
     assert response.status_code == 200
     await evaluate_all(context)
     assert await live_bots(tenant) == []
+
+
+async def test_a_disconnected_calendars_bot_moves_to_a_connected_copy(
+    control: EmulatorControl, context: AppContext, tenant: Tenant
+) -> None:
+    await create_rule(tenant)
+    start = tomorrow()
+    ada = await calendar(control, tenant, "ada@acme.test")
+    bob = await calendar(control, tenant, "bob@acme.test", platform="microsoft")
+    for cal in (ada, bob):
+        await invite(control, cal, start)
+        await cal.sync(context)
+    [first] = await live_bots(tenant)
+    on, other = (ada, bob) if first["calendar_id"] == ada.id else (bob, ada)
+    # Its calendar's grant is revoked: the bot pauses with it, then moves onto the connected copy (the same bot).
+    await control.revoke_grant(on.account["id"])
+    await control.expire_access_tokens(on.account["id"])
+    await on.sync(context)
+    [moved] = await live_bots(tenant)
+    assert moved["id"] == first["id"] and moved["calendar_id"] == other.id
+    assert (moved["state"], moved["state_reason"]["code"]) == ("scheduled", "moved_to_connected_calendar")
+    # Both disconnected: it waits on the copy it has (paused), and resumes when that calendar comes back.
+    await control.revoke_grant(other.account["id"])
+    await control.expire_access_tokens(other.account["id"])
+    await other.sync(context)
+    [paused] = await live_bots(tenant)
+    assert (paused["id"], paused["calendar_id"], paused["state"]) == (first["id"], other.id, "paused")
+    refresh_token = await control.restore_grant(on.account["id"])
+    response = await tenant.client.patch(f"/api/v1/calendars/{on.id}", json={"refresh_token": refresh_token})
+    assert response.status_code == 200, response.text
+    await on.sync(context)
+    [back] = await live_bots(tenant)
+    assert (back["id"], back["calendar_id"], back["state"]) == (first["id"], on.id, "scheduled")
+
+
+async def test_internal_domains_through_the_api_re_evaluate_the_meetings(
+    control: EmulatorControl, context: AppContext, tenant: Tenant
+) -> None:
+    assert (await get(tenant, "/api/v1/bot_rule_settings")) == {"internal_domains": []}
+    rule = await create_rule(tenant, event_selection="external")
+    ada = await calendar(control, tenant, "ada@acme.test")
+    await invite(control, ada, tomorrow())  # Cy of contoso.test is invited: external
+    await ada.sync(context)
+    [first] = await live_bots(tenant)
+    # contoso.test is a sister company: internal. The meeting is re-evaluated, and its bot cancelled.
+    response = await tenant.client.patch(
+        "/api/v1/bot_rule_settings", json={"internal_domains": [" @Contoso.TEST ", "contoso.test"]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"internal_domains": ["contoso.test"]}
+    assert (await get(tenant, "/api/v1/bot_rule_settings")) == {"internal_domains": ["contoso.test"]}
+    await evaluate_all(context)
+    assert await live_bots(tenant) == []
+    assert (await only_meeting(tenant))["decision"]["reasons"] == [{"rule_id": rule["id"], "code": "not_external"}]
+    # Cleared: the same bot comes back.
+    response = await tenant.client.patch("/api/v1/bot_rule_settings", json={"internal_domains": []})
+    assert response.status_code == 200 and response.json() == {"internal_domains": []}
+    await evaluate_all(context)
+    assert [b["id"] for b in await live_bots(tenant)] == [first["id"]]
+    # An empty body changes nothing; bad input is a field error, and nothing stored changes.
+    assert (await tenant.client.patch("/api/v1/bot_rule_settings", json={})).json() == {"internal_domains": []}
+    for body, field in (
+        ({"internal_domains": None}, "internal_domains"),
+        ({"internal_domains": "acme.test"}, "internal_domains"),
+        ({"internal_domains": ["acme .test"]}, "internal_domains"),
+        ({"internal_domains": ["127.1"]}, "internal_domains"),
+        ({"internal_domains": ["a" * 300 + ".test"]}, "internal_domains"),
+        ({"internal_domains": [f"d{n}.test" for n in range(101)]}, "internal_domains"),
+        ({"domains": ["acme.test"]}, "domains"),
+    ):
+        response = await tenant.client.patch("/api/v1/bot_rule_settings", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert field in response.text
+    assert (await get(tenant, "/api/v1/bot_rule_settings")) == {"internal_domains": []}

@@ -20,10 +20,9 @@ from calsync.api.schemas import (
     PatchCalendarRequest,
 )
 from calsync.api.serializers import calendar_json
-from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
-from calsync.meetings import queue as meeting_queue
+from calsync.meetings.removal import delete_calendar as delete_calendar_with_its_bots
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
@@ -199,15 +198,7 @@ async def delete_calendar(
         calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
         if calendar is None:
             raise not_found(CALENDAR_NOT_FOUND)
-        now = context.clock()
-        # Its bots are cancelled (never deleted) in the same transaction, while their events still exist.
-        await (await bot_lifecycle.calendar_deleted(session, calendar, now)).write(session, now)
-        # Its meetings are re-evaluated without it: a meeting with copies elsewhere gets its bot from those.
-        await meeting_queue.enqueue(
-            session, caller.project_id, await meeting_queue.meetings_of_calendar(session, calendar.id), now
-        )
-        await calendar_queries.delete_calendar(session, calendar, now)
-        await notify_work_in_transaction(session)
+        await delete_calendar_with_its_bots(session, calendar, context.clock())
     context.work_signal.kick()
     return Response(status_code=200)
 
