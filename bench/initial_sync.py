@@ -100,10 +100,12 @@ async def add_rules(context: Any, project_id: int, count: int) -> None:
 async def evaluations_left(context: Any) -> int:
     from sqlalchemy import func, select
 
+    from calsync.meetings.scan import events_behind
     from calsync.store.models import MeetingEvaluation
 
     async with context.db.read() as session:
-        return int((await session.execute(select(func.count()).select_from(MeetingEvaluation))).scalar_one())
+        queued = int((await session.execute(select(func.count()).select_from(MeetingEvaluation))).scalar_one())
+        return queued + await events_behind(session)
 
 
 async def meeting_counts(context: Any) -> tuple[int, int]:

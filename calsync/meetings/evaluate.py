@@ -1,6 +1,7 @@
 """Evaluating queued meetings: membership, decision, and the one bot each meeting gets — a batch per transaction.
 
-One transaction takes a batch of queued rows (SKIP LOCKED), and for each project in it:
+One transaction takes a batch of queued rows (SKIP LOCKED), or the meetings of one project's next event changes
+(calsync.meetings.scan, the project's cursor locked), and for each project in it:
 
 1. inserts the rows of meetings not stored yet (ON CONFLICT DO NOTHING: a racing evaluator's insert wins) and locks
    the batch's meeting rows in id order (`FOR NO KEY UPDATE`): evaluations of one meeting are serialized, and every
@@ -13,7 +14,7 @@ One transaction takes a batch of queued rows (SKIP LOCKED), and for each project
 4. writes the meeting rows (or deletes the rows of meetings left without events), the bots' webhooks, and deletes
    the queue rows it took.
 
-Lock order (docs/architecture.md): meeting rows, then bot rows, then outbox rows. No calendar row and no change
+Lock order (docs/architecture.md): a scan cursor, meeting rows, then bot rows, then outbox rows. No calendar row and no change
 clock are taken: a sync page never waits for an evaluation, and an evaluation never waits for a sync page's clock.
 """
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +34,7 @@ from calsync.bots import rules as bot_rules
 from calsync.bots.lifecycle import BotChanges, event_meeting, facts
 from calsync.bots.payloads import BOT_ID_PREFIX
 from calsync.ids import new_id
-from calsync.meetings import decide, queue
+from calsync.meetings import decide, queue, scan
 from calsync.store.models import Bot, BotRule, Calendar, CalendarEvent, CalendarState, Meeting, Project, SeriesOverride
 from calsync.store.models.bot import LIVE_STATES
 
@@ -123,6 +124,26 @@ async def evaluate_batch(
     return result
 
 
+async def scan_batch(
+    session: AsyncSession, now: datetime, *, stand_down: timedelta, default_lead: int, limit: int = BATCH_SIZE
+) -> Evaluated:
+    """The meetings of one project's next event changes (calsync.meetings.scan), evaluated; the project's cursor
+    moves past them in the same transaction. `meetings` is at least 1 when the cursor moved (the caller goes on)."""
+    cursor = await scan.claim(session)
+    if cursor is None:
+        return Evaluated()
+    ids, last = await scan.changed_meetings(session, cursor, limit)
+    result = Evaluated(meetings=max(len(ids), 1))
+    if ids:
+        changes = await _evaluate_project(
+            session, cursor.project_id, ids, now, stand_down=stand_down, default_lead=default_lead
+        )
+        await changes.write(session, now)
+        result.wake = changes.wake
+    cursor.change_seq = last
+    return result
+
+
 async def evaluate_meetings(
     session: AsyncSession,
     project_id: int,
@@ -143,6 +164,30 @@ async def evaluate_meetings(
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
     return [values[start : start + IN_CHUNK] for start in range(0, len(values), IN_CHUNK)]
+
+
+async def _with_meetings_left(session: AsyncSession, project_id: int, ids: list[str]) -> list[str]:
+    """`ids` and, where a live rule bot's event moved from one meeting to another (the organizer moved the
+    meeting), the other one: evaluated together, the emptied meeting's bot goes with its event, the same bot,
+    whichever of the two was found first (the new one from the event's change, the old one queued)."""
+    moved = and_(
+        CalendarEvent.project_id == project_id,
+        CalendarEvent.is_deleted.is_(False),
+        Bot.meeting_object_id.is_not(None),
+        Bot.meeting_object_id != CalendarEvent.meeting_object_id,
+        Bot.state.in_(LIVE_STATES),
+    )
+    pairs = select(Bot.meeting_object_id, CalendarEvent.meeting_object_id).join(
+        CalendarEvent, CalendarEvent.id == Bot.event_id
+    )
+    found = set(ids)
+    for chunk in _chunks(ids):
+        arrived = pairs.where(moved, CalendarEvent.meeting_object_id.in_(chunk))  # bots carried into these
+        left = pairs.where(moved, Bot.meeting_object_id.in_(chunk))  # these meetings' bots carried away
+        for statement in (arrived, left):
+            for old, new in (await session.execute(statement)).all():
+                found.update(meeting for meeting in (old, new) if meeting)
+    return sorted(found)
 
 
 async def _lock_meetings(session: AsyncSession, project_id: int, ids: list[str], now: datetime) -> dict[str, Meeting]:
@@ -320,6 +365,7 @@ async def _evaluate_rows(
         internal_domains=frozenset(str(d).lower() for d in project.internal_domains or ()),
         changes=changes,
     )
+    ids = await _with_meetings_left(session, project_id, ids)
     meetings = await _lock_meetings(session, project_id, ids, now)
     members = await _members(session, context, ids)
     bots = await _rule_bots(session, ids)

@@ -1,4 +1,5 @@
-"""The worker loop that evaluates queued meetings (calsync.meetings.evaluate), a batch per short transaction."""
+"""The worker loop that evaluates meetings (calsync.meetings.evaluate), queued ones and those of event changes
+(calsync.meetings.scan), a batch per short transaction."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
-from calsync.meetings.evaluate import BATCH_SIZE, Evaluated, evaluate_batch
+from calsync.meetings.evaluate import BATCH_SIZE, Evaluated, evaluate_batch, scan_batch
 from calsync.store.work_signal import BOT_DISPATCH_LOOP, MEETING_EVALUATION_LOOP, WEBHOOK_DELIVERY_LOOP
 
 RESTART_EVERY = 20
@@ -60,15 +61,26 @@ class MeetingEvaluationLoop:
                 after=self.after,
             )
 
+        async def scanned(session: AsyncSession) -> Evaluated:
+            return await scan_batch(
+                session,
+                self.context.clock(),
+                stand_down=timedelta(seconds=settings.bot_stand_down_seconds),
+                default_lead=settings.bot_dispatch_lead_seconds,
+                limit=self.batch_size,
+            )
+
         result = await self.context.db.write_retrying(body, what="evaluate_meetings")
         if not result.meetings and self.after:
             self.after = 0
             result = await self.context.db.write_retrying(body, what="evaluate_meetings")
         self.batches += 1
         self.after = result.last_id if self.batches % RESTART_EVERY else 0
-        if result.wake:
+        # Then the meetings of event changes (one project's next page of them per run).
+        changed = await self.context.db.write_retrying(scanned, what="scan_meetings")
+        if result.wake or changed.wake:
             self.context.work_signal.kick(BOT_DISPATCH_LOOP, WEBHOOK_DELIVERY_LOOP)  # new due bots, webhooks to send
-        return result.meetings
+        return result.meetings + changed.meetings
 
 
 async def evaluate_all(context: AppContext) -> int:

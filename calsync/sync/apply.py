@@ -110,7 +110,7 @@ class PagePlan:
     # its tracked fields what the update changes (the bots following the event, calsync.bots.lifecycle).
     stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     changes: AppliedChanges = field(default_factory=AppliedChanges)
-    # The meetings the page's events joined or left (`mtg_` ids): only these are re-evaluated (calsync.meetings).
+    # The meetings the page's events left for another (`mtg_` ids): queued for re-evaluation (calsync.meetings).
     meetings: set[str] = field(default_factory=set)
 
     def add_update(self, values: dict[str, Any], stored: dict[str, Any]) -> None:
@@ -141,7 +141,6 @@ async def plan_page(
             if row is not None and not row["is_deleted"]:
                 plan.add_update(_tombstone(row), row)
                 changes.deleted.append(row["object_id"])
-                _left(plan, row)
             # A cancellation of an event never stored (e.g. an instance outside the window) has nothing to update.
             continue
         values = event_values(event)
@@ -158,14 +157,11 @@ async def plan_page(
                 meeting_object_id=meeting,
             )
             plan.inserts.append(values)
-            plan.meetings.add(meeting)
             changes.created.append(object_id)
         elif row["content_hash"] != digest:
             values.update(id=row["id"], content_hash=digest, meeting_object_id=meeting)
             plan.add_update(values, row)
-            # Any change may change the decision (title, attendees, responses), so both meetings are re-evaluated.
-            _left(plan, row)
-            plan.meetings.add(meeting)
+            _left(plan, row, meeting)
             changes.updated[row["object_id"]] = changed_fields(row, values)
 
     for uuid in gone:
@@ -173,13 +169,13 @@ async def plan_page(
         if row is not None and not row["is_deleted"]:
             plan.add_update(_tombstone(row), row)
             changes.deleted.append(row["object_id"])
-            _left(plan, row)
     return plan
 
 
-def _left(plan: PagePlan, row: dict[str, Any]) -> None:
-    """The stored event's meeting is re-evaluated: the event left it, or changed within it."""
-    if row["meeting_object_id"] is not None:
+def _left(plan: PagePlan, row: dict[str, Any], meeting: str) -> None:
+    """The meeting the stored event left is queued for re-evaluation. (The meetings of the rows a page writes are
+    found from their change numbers, calsync.meetings.scan: a cancelled event keeps its meeting id.)"""
+    if row["meeting_object_id"] is not None and row["meeting_object_id"] != meeting:
         plan.meetings.add(row["meeting_object_id"])
 
 

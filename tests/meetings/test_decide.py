@@ -137,13 +137,25 @@ def test_meeting_ids_are_public_ids(project: int, key: str) -> None:
     assert meeting_id(project, key) == mid and meeting_id(project + 1, key) != mid
 
 
+def test_meeting_ids_never_change() -> None:
+    """Stored events carry their meeting's id: the function that makes it must give the same id forever."""
+    assert meeting_id(7, "url\x00meet.google.com/abc-defg-hij\x002026-12-01T09:00:00") == "mtg_l7WrDTTX2bzMxQVB"
+    assert meeting_id(123456789, "evt\x003\x00p") == "mtg_NGBzVFx0m83MMq1D"
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_the_start_in_the_key_is_written_as_strftime_wrote_it(start: datetime) -> None:
+    key = grouping_key({"start_time": start, "meeting_url": None, "ical_uid": "u", "calendar_id": 1})
+    assert key == f"uid\x00u\x00{start.strftime('%Y-%m-%dT%H:%M:%S')}"
+
+
 async def test_evaluation_defers_to_running_syncs_for_a_bounded_time() -> None:
     now = [START]
-    ran: list[bool] = []
+    ran: list[str] = []
 
     class Db:
         async def write_retrying(self, body: Any, what: str) -> Any:
-            ran.append(True)
+            ran.append(what)
             return SimpleNamespace(meetings=0, wake=False, last_id=0)
 
     context = SimpleNamespace(
@@ -158,7 +170,8 @@ async def test_evaluation_defers_to_running_syncs_for_a_bounded_time() -> None:
     assert await loop.run_once() == 0 and ran == []
     now[0] += timedelta(seconds=1)
     await loop.run_once()
-    assert ran == [True], "deferred long enough: a batch runs although syncs go on"
+    # Deferred long enough: a batch runs although syncs go on (queued meetings, then those of event changes).
+    assert ran == ["evaluate_meetings", "scan_meetings"]
     syncing.busy = False
     await loop.run_once()
-    assert len(ran) == 2
+    assert len(ran) == 4

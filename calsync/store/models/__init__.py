@@ -6,7 +6,7 @@ from calsync.store.models.bot import Bot, BotState
 from calsync.store.models.calendar import Calendar, CalendarState
 from calsync.store.models.channel import PushChannel
 from calsync.store.models.event import CalendarEvent
-from calsync.store.models.meeting import BotRule, Meeting, MeetingEvaluation, SeriesOverride
+from calsync.store.models.meeting import BotRule, Meeting, MeetingEvaluation, MeetingScanCursor, SeriesOverride
 from calsync.store.models.project import Project
 from calsync.store.models.throttle import OAuthClientThrottle
 from calsync.store.models.webhook import (
@@ -28,6 +28,7 @@ __all__ = [
     "CalendarState",
     "Meeting",
     "MeetingEvaluation",
+    "MeetingScanCursor",
     "OAuthClientThrottle",
     "Project",
     "PushChannel",

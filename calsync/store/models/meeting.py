@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from calsync.store.models.base import Base
@@ -59,6 +59,18 @@ class MeetingEvaluation(Base):
     # The rule whose change queued it: the rule's progress is the count of its rows left.
     rule_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MeetingScanCursor(Base):
+    """How far the meeting evaluation has read a project's event changes (calsync.meetings.scan): the meetings of
+    events whose `change_seq` is above it are still to be evaluated."""
+
+    __tablename__ = "meeting_scan_cursors"
+
+    project_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    change_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class BotRule(Base):
