@@ -41,7 +41,10 @@ class MeetingOut(BaseModel):
     meeting_platform: str | None
     ical_uid: str | None
     events: list[MeetingEventOut] = Field(description="Its live member events, one per calendar copy")
-    bot: dict[str, Any] | None = Field(description="The live bot serving it (the bot object), or null")
+    bot: dict[str, Any] | None = Field(
+        description="The live bot serving it (the bot object): a rule's, or one created by hand on one of its "
+        "events; or null"
+    )
     bot_override: Override | None
     decision: DecisionOut
     created_at: str

@@ -69,7 +69,10 @@ SELECTED = bot_rules.Reason("meeting_selected", "The meeting is selected again."
 MOVED_TO_CONNECTED = bot_rules.Reason(
     "moved_to_connected_calendar", "The bot's calendar is disconnected; it serves the meeting from a connected copy."
 )
-MEETING_CAUSED_ENDS = frozenset({NOT_SELECTED.code, OVERRIDE_NEVER.code, NO_EVENTS.code})
+MANUAL_BOT = bot_rules.Reason(
+    "meeting_has_manual_bot", "A bot the application created on one of the meeting's events serves it."
+)
+MEETING_CAUSED_ENDS = frozenset({NOT_SELECTED.code, OVERRIDE_NEVER.code, NO_EVENTS.code, MANUAL_BOT.code})
 
 
 @dataclass
@@ -313,6 +316,24 @@ async def _rule_bots(session: AsyncSession, ids: list[str]) -> list[Bot]:
     return bots
 
 
+async def _manual_bots(session: AsyncSession, context: _Context) -> dict[str, Bot]:
+    """The oldest live bot the application created (`POST /api/v1/bots` with `calendar_event_id`) on each meeting's
+    member events. Read, not locked: the evaluation never changes them (creating or ending one queues its
+    meeting, calsync.meetings.manual)."""
+    found: dict[str, Bot] = {}
+    for chunk in _chunks(sorted(context.events_by_pk)):
+        statement = (
+            select(Bot)
+            .where(Bot.event_id.in_(chunk), Bot.meeting_object_id.is_(None), Bot.state.in_(LIVE_STATES))
+            .order_by(Bot.id)
+        )
+        for bot in (await session.execute(statement)).scalars():
+            event = context.events_by_pk.get(bot.event_id or 0)
+            if event is not None and event.meeting_object_id:
+                found.setdefault(event.meeting_object_id, bot)
+    return found
+
+
 def _rule_spec(rule: BotRule) -> decide.Rule:
     return decide.Rule(
         id=rule.object_id,
@@ -369,6 +390,7 @@ async def _evaluate_rows(
     meetings = await _lock_meetings(session, project_id, ids, now)
     members = await _members(session, context, ids)
     bots = await _rule_bots(session, ids)
+    manual = await _manual_bots(session, context)
     specs = [_rule_spec(rule) for rule in active.values()]
     decisions = {
         object_id: decide.decide(
@@ -405,7 +427,9 @@ async def _evaluate_rows(
         if object_id in adoptable:
             bot = adoptable[object_id]
             bot.meeting_object_id = object_id
-        served = _serve(context, meetings[object_id], members.get(object_id, []), decisions[object_id], bot)
+        served = _serve(
+            context, meetings[object_id], members.get(object_id, []), decisions[object_id], bot, manual.get(object_id)
+        )
         await _write_meeting(
             session, meetings[object_id], members.get(object_id, []), decisions[object_id], served, now
         )
@@ -430,14 +454,26 @@ def _revivable(bot: Bot) -> bool:
 
 
 def _serve(
-    context: _Context, meeting: Meeting, members: list[decide.Member], decision: decide.Decision, bot: Bot | None
+    context: _Context,
+    meeting: Meeting,
+    members: list[decide.Member],
+    decision: decide.Decision,
+    bot: Bot | None,
+    manual: Bot | None = None,
 ) -> Bot | None:
-    """Make the meeting's bot follow the decision; returns the live bot serving it, if any."""
+    """Make the meeting's rule bot follow the decision; returns the live bot serving the meeting, if any (`manual`:
+    a live bot the application created on one of its events)."""
     now = context.now
     ended = bool(members) and max(member.end_time for member in members) <= now
     if ended or (not members and meeting.end_time <= now and meeting.events):
         # A meeting that is over keeps whatever it had: its bot did its job (or missed it); nothing to change.
-        return bot if bot is not None and bot.state in LIVE_STATES else None
+        return bot if bot is not None and bot.state in LIVE_STATES else manual
+    if manual is not None:
+        # One bot per meeting: the application's own bot serves it, and the rules stand aside (their bot comes back,
+        # the same one, if the application's ends and the meeting is still selected).
+        if bot is not None and bot.state in LIVE_STATES:
+            context.changes.apply(bot, _end(bot, MANUAL_BOT), now)
+        return manual
     if not decision.bot:
         if bot is not None and bot.state in LIVE_STATES:
             reason = OVERRIDE_NEVER if decision.override == decide.NEVER else NO_EVENTS if not members else NOT_SELECTED

@@ -423,3 +423,40 @@ async def test_internal_domains_through_the_api_re_evaluate_the_meetings(
         assert response.status_code == 400, (body, response.text)
         assert field in response.text
     assert (await get(tenant, "/api/v1/bot_rule_settings")) == {"internal_domains": []}
+
+
+async def test_a_bot_created_by_hand_is_the_meetings_one_bot(
+    control: EmulatorControl, context: AppContext, tenant: Tenant
+) -> None:
+    await create_rule(tenant, bot_name="Notes")
+    start = tomorrow()
+    ada = await calendar(control, tenant, "ada@acme.test")
+    bob = await calendar(control, tenant, "bob@acme.test", platform="microsoft")
+    for cal in (ada, bob):
+        await invite(control, cal, start)
+        await cal.sync(context)
+    [rules_bot] = await live_bots(tenant)
+    # The application sends its own bot to Bob's copy: the rules' bot stands aside (one bot per meeting).
+    [bobs_copy] = await events_of(tenant, bob)
+    response = await tenant.client.post("/api/v1/bots", json={"calendar_event_id": bobs_copy["id"]})
+    assert response.status_code == 201, response.text
+    by_hand = response.json()
+    await evaluate_all(context)
+    assert [b["id"] for b in await live_bots(tenant)] == [by_hand["id"]]
+    assert (await bot(tenant, rules_bot["id"]))["state_reason"]["code"] == "meeting_has_manual_bot"
+    meeting = await only_meeting(tenant)
+    assert meeting["bot"]["id"] == by_hand["id"] and meeting["decision"]["bot"] is True
+    # The application cancels its bot: the rules' bot comes back, the same one.
+    assert (await tenant.client.delete(f"/api/v1/bots/{by_hand['id']}")).status_code == 200
+    await evaluate_all(context)
+    [back] = await live_bots(tenant)
+    assert (back["id"], back["state_reason"]["code"]) == (rules_bot["id"], "meeting_selected")
+    # A bot made by hand before the rules look at a new meeting: the rules add none.
+    later = start + timedelta(days=1)
+    await invite(control, ada, later, uid="later@acme.test")
+    await ada.sync(context, evaluate=False)
+    new_copy = next(e for e in await events_of(tenant, ada) if e["start_time"].startswith(later.strftime("%Y-%m-%d")))
+    response = await tenant.client.post("/api/v1/bots", json={"calendar_event_id": new_copy["id"]})
+    assert response.status_code == 201, response.text
+    await evaluate_all(context)
+    assert {b["id"] for b in await live_bots(tenant)} == {rules_bot["id"], response.json()["id"]}

@@ -24,6 +24,7 @@ from calsync.bots import queries as bot_queries
 from calsync.bots.payloads import bot_json
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
+from calsync.meetings import manual
 from calsync.providers.meeting_urls import find_meeting_url
 from calsync.store.models import Bot, Calendar, CalendarEvent, CalendarState
 from calsync.store.queries.unique import DuplicateDeduplicationKey
@@ -154,6 +155,8 @@ async def create_bot(
                 ),
                 now,
             )
+            # One bot per meeting: the rules stand aside for this one.
+            await manual.manual_bot_changed(session, bot, now)
             # Dispatchers in other processes re-read the next due time (this one may be due at once).
             await notify_work_in_transaction(session)
     except DuplicateDeduplicationKey:
@@ -356,10 +359,9 @@ async def delete_bot(
     context = get_context(request)
     async with context.db.write() as session:
         now = context.clock()
-        cancelled = await lifecycle.cancel_bot(session, caller.project_id, object_id, now, rules.CANCELLED_BY_REQUEST)
+        cancelled = await manual.cancel_bot(session, caller.project_id, object_id, now, rules.CANCELLED_BY_REQUEST)
         if cancelled is None:
             raise not_found(BOT_NOT_FOUND)
-        bot, changes = cancelled
-    if changes.wake:
-        context.work_signal.kick()
+        bot, _changes = cancelled
+    context.work_signal.kick()
     return JSONResponse(bot_json(bot))

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from calsync.api.pagination import decode_cursor, seek_key
-from calsync.bots import lifecycle, rules
 from calsync.bots import queries as bot_queries
+from calsync.bots import rules
 from calsync.dashboard import queries
 from calsync.dashboard.bots import views
 from calsync.dashboard.charts import timeline
 from calsync.dashboard.session import Operator
 from calsync.dashboard.web import checked_form, not_found, page_links, redirect, render, signed_in, state_of
+from calsync.meetings import manual
 from calsync.webhooks import queries as webhook_queries
 
 router = APIRouter()
@@ -100,17 +101,15 @@ async def bot_page(request: Request, object_id: str, operator: Annotated[Operato
 
 @router.post("/bots/{object_id}/cancel")
 async def cancel(request: Request, object_id: str, operator: Annotated[Operator, Depends(signed_in)]) -> Response:
-    """As `DELETE /api/v1/bots/{id}` (the same lifecycle function): cancelled for good; a dispatched bot's runner
+    """As `DELETE /api/v1/bots/{id}` (the same function): cancelled for good; a dispatched bot's runner
     is told by `bot.state_change` to pull it out."""
     await checked_form(request, operator)
     context = state_of(request).context
     async with context.db.write() as session:
-        cancelled = await lifecycle.cancel_bot(
+        cancelled = await manual.cancel_bot(
             session, operator.project_id, object_id, context.clock(), rules.CANCELLED_FROM_DASHBOARD
         )
         if cancelled is None:
             raise not_found("Bot")
-        _bot, changes = cancelled
-    if changes.wake:
-        context.work_signal.kick()
+    context.work_signal.kick()
     return redirect(request, f"/bots/{object_id}", notice="bot_cancelled")
