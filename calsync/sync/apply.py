@@ -110,7 +110,7 @@ class PagePlan:
     # its tracked fields what the update changes (the bots following the event, calsync.bots.lifecycle).
     stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     changes: AppliedChanges = field(default_factory=AppliedChanges)
-    # The meetings the page's events left for another (`mtg_` ids): queued for re-evaluation (calsync.meetings).
+    # The meetings of events that moved from one to another (`mtg_` ids, both): queued (calsync.meetings).
     meetings: set[str] = field(default_factory=set)
 
     def add_update(self, values: dict[str, Any], stored: dict[str, Any]) -> None:
@@ -173,10 +173,11 @@ async def plan_page(
 
 
 def _left(plan: PagePlan, row: dict[str, Any], meeting: str) -> None:
-    """The meeting the stored event left is queued for re-evaluation. (The meetings of the rows a page writes are
-    found from their change numbers, calsync.meetings.scan: a cancelled event keeps its meeting id.)"""
+    """An event that moved to another meeting queues both: the one it left must be re-evaluated, and queued
+    together the two are evaluated together (a bot the event carries goes with it). (The meetings of the other
+    rows a page writes are found from their change numbers, calsync.meetings.scan.)"""
     if row["meeting_object_id"] is not None and row["meeting_object_id"] != meeting:
-        plan.meetings.add(row["meeting_object_id"])
+        plan.meetings.update((row["meeting_object_id"], meeting))
 
 
 async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, now: datetime) -> None:
