@@ -50,25 +50,18 @@ class MeetingEvaluationLoop:
                 return 0  # (the runner waits for the next kick: every sync page and finished sync gives one)
         self.deferred_since = None
         settings = self.context.settings
+        stand_down = timedelta(seconds=settings.bot_stand_down_seconds)
+        lead = settings.bot_dispatch_lead_seconds
 
         async def body(session: AsyncSession) -> Evaluated:
+            now = self.context.clock()
             return await evaluate_batch(
-                session,
-                self.context.clock(),
-                stand_down=timedelta(seconds=settings.bot_stand_down_seconds),
-                default_lead=settings.bot_dispatch_lead_seconds,
-                limit=self.batch_size,
-                after=self.after,
+                session, now, stand_down=stand_down, default_lead=lead, limit=self.batch_size, after=self.after
             )
 
         async def scanned(session: AsyncSession) -> Evaluated:
-            return await scan_batch(
-                session,
-                self.context.clock(),
-                stand_down=timedelta(seconds=settings.bot_stand_down_seconds),
-                default_lead=settings.bot_dispatch_lead_seconds,
-                limit=self.batch_size,
-            )
+            now = self.context.clock()
+            return await scan_batch(session, now, stand_down=stand_down, default_lead=lead, limit=self.batch_size)
 
         result = await self.context.db.write_retrying(body, what="evaluate_meetings")
         if not result.meetings and self.after:

@@ -314,18 +314,25 @@ async def test_rule_errors_are_clear_and_scoped(
     assert [r["id"] for r in (await get(tenant, "/api/v1/bot_rules"))["results"]] == [rule["id"]]
 
 
+async def one_meeting_on_two_calendars(control: EmulatorControl, context: AppContext, tenant: Tenant) -> list[Cal]:
+    """Ada's (Google) and Bob's (Microsoft) copies of one invitation tomorrow, synced and evaluated."""
+    cals = [
+        await calendar(control, tenant, "ada@acme.test"),
+        await calendar(control, tenant, "bob@acme.test", platform="microsoft"),
+    ]
+    for cal in cals:
+        await invite(control, cal, tomorrow())
+        await cal.sync(context)
+    return cals
+
+
 async def test_calendar_deleted_and_bot_deleted_by_request(
     control: EmulatorControl, context: AppContext, tenant: Tenant
 ) -> None:
     await create_rule(tenant)
-    start = tomorrow()
-    ada = await calendar(control, tenant, "ada@acme.test")
-    bob = await calendar(control, tenant, "bob@acme.test", platform="microsoft")
+    ada, bob = await one_meeting_on_two_calendars(control, context, tenant)
     solo = await calendar(control, tenant, "solo@acme.test")
-    for cal in (ada, bob):
-        await invite(control, cal, start)
-        await cal.sync(context)
-    await invite(control, solo, start, uid="solo@acme.test", meeting_url=OTHER_MEET)
+    await invite(control, solo, tomorrow(), uid="solo@acme.test", meeting_url=OTHER_MEET)
     await solo.sync(context)
     first, alone = sorted(await live_bots(tenant), key=lambda b: b["calendar_id"] == solo.id)
     # The calendar the bot sits on is deleted: Bob's copy remains, so the meeting keeps the same bot, moved there.
@@ -355,12 +362,7 @@ async def test_a_disconnected_calendars_bot_moves_to_a_connected_copy(
     control: EmulatorControl, context: AppContext, tenant: Tenant
 ) -> None:
     await create_rule(tenant)
-    start = tomorrow()
-    ada = await calendar(control, tenant, "ada@acme.test")
-    bob = await calendar(control, tenant, "bob@acme.test", platform="microsoft")
-    for cal in (ada, bob):
-        await invite(control, cal, start)
-        await cal.sync(context)
+    ada, bob = await one_meeting_on_two_calendars(control, context, tenant)
     [first] = await live_bots(tenant)
     on, other = (ada, bob) if first["calendar_id"] == ada.id else (bob, ada)
     # Its calendar's grant is revoked: the bot pauses with it, then moves onto the connected copy (the same bot).
@@ -429,12 +431,7 @@ async def test_a_bot_created_by_hand_is_the_meetings_one_bot(
     control: EmulatorControl, context: AppContext, tenant: Tenant
 ) -> None:
     await create_rule(tenant, bot_name="Notes")
-    start = tomorrow()
-    ada = await calendar(control, tenant, "ada@acme.test")
-    bob = await calendar(control, tenant, "bob@acme.test", platform="microsoft")
-    for cal in (ada, bob):
-        await invite(control, cal, start)
-        await cal.sync(context)
+    ada, bob = await one_meeting_on_two_calendars(control, context, tenant)
     [rules_bot] = await live_bots(tenant)
     # The application sends its own bot to Bob's copy: the rules' bot stands aside (one bot per meeting).
     [bobs_copy] = await events_of(tenant, bob)
@@ -452,7 +449,7 @@ async def test_a_bot_created_by_hand_is_the_meetings_one_bot(
     [back] = await live_bots(tenant)
     assert (back["id"], back["state_reason"]["code"]) == (rules_bot["id"], "meeting_selected")
     # A bot made by hand before the rules look at a new meeting: the rules add none.
-    later = start + timedelta(days=1)
+    later = tomorrow() + timedelta(days=1)
     await invite(control, ada, later, uid="later@acme.test")
     await ada.sync(context, evaluate=False)
     new_copy = next(e for e in await events_of(tenant, ada) if e["start_time"].startswith(later.strftime("%Y-%m-%d")))
