@@ -35,11 +35,13 @@ from calsync.api.inputs import (
 )
 from calsync.api.openapi import JSON_MEDIA_TYPE_PATTERN
 from calsync.api.routes.calendar_events import _BOOL_PATTERN, _bool_param
+from calsync.api.rule_schemas import DOMAIN_PATTERN, BotRuleSettingsRequest
 from calsync.api.schemas import CreateCalendarRequest
 from calsync.context import AppContext
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync.store.duration_classes import CLASS_LIMITS, UNBOUNDED_CLASS, earliest_begin
+from calsync.webhooks.hostnames import MAX_NAME_LENGTH
 from tests.support.service import Tenant
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -68,6 +70,23 @@ def _char_field_accepts(value: str, max_length: int) -> bool:
     except ValidationError:
         return False
     return True
+
+
+@FAST
+@given(EDGY | matching(DOMAIN_PATTERN))
+@example(" @Acme.COM ")
+@example("a" * 63 + ".com")
+@example("a" * 64 + ".com")
+@example(".".join(["a" * 63] * 4))
+@example("127.1")
+def test_domain_pattern_is_the_validator(value: str) -> None:
+    published = bool(re.fullmatch(DOMAIN_PATTERN, value)) and len(value) <= MAX_NAME_LENGTH
+    try:
+        BotRuleSettingsRequest.model_validate({"internal_domains": [value]})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert published == accepted
 
 
 @FAST
