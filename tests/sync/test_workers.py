@@ -10,7 +10,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import event, update
+from sqlalchemy.orm import object_session
 
 from calsync.context import AppContext
 from calsync.emulator.client import EmulatorControl
@@ -34,10 +35,13 @@ async def test_two_workers_never_sync_one_calendar_at_once(
         calendars.append((await connect_calendar(tenant, account))["id"])
     await control.add_fault("latency", latency_ms=50, path_contains="/events")
 
+    # A worker holds a calendar from its claim until the transaction that releases the lease commits; the next claim
+    # may come right then, while the first worker's coroutine is still returning its connection to the pool.
     running: dict[int, str] = {}
     overlaps: list[int] = []
     syncs: list[int] = []
     original = CalendarSyncer.sync
+    original_release = CalendarSyncer._release
 
     async def watched(self: CalendarSyncer, calendar_id: int, claimed_due_at: datetime):  # type: ignore[no-untyped-def]
         if calendar_id in running:
@@ -46,10 +50,24 @@ async def test_two_workers_never_sync_one_calendar_at_once(
         try:
             return await original(self, calendar_id, claimed_due_at)
         finally:
-            running.pop(calendar_id, None)
+            if running.get(calendar_id) == self.worker_id:
+                running.pop(calendar_id)
             syncs.append(calendar_id)
 
+    def released(self: CalendarSyncer, calendar: Calendar) -> None:
+        original_release(self, calendar)
+        holder, calendar_id = self.worker_id, calendar.id
+
+        def committed(_session: object) -> None:
+            if running.get(calendar_id) == holder:
+                running.pop(calendar_id)
+
+        session = object_session(calendar)
+        assert session is not None
+        event.listen(session, "after_commit", committed, once=True)
+
     monkeypatch.setattr(CalendarSyncer, "sync", watched)
+    monkeypatch.setattr(CalendarSyncer, "_release", released)
     async with running_worker(context, "worker-a"), running_worker(context, "worker-b"):
         for _round in range(5):
             # Everything due again at once, over and over, while both workers claim.
