@@ -297,8 +297,8 @@ class CalendarSyncer:
             )
             await bots.write(session, now)
             woke_bots = bots.wake
-            # The meetings its events left for another are queued (insert only: no lock taken); the meetings of the
-            # rows it writes are found by the evaluation from their change numbers (calsync.meetings.scan).
+            # Both meetings of an event that moved between them are queued (insert only: no lock taken); the meetings
+            # of the other rows it writes are found by the evaluation from their change numbers (meetings.scan).
             woke_bots = await meeting_queue.enqueue(session, calendar.project_id, plan.meetings, now) > 0 or woke_bots
             # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
