@@ -2,26 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+INSTALL := tools/install-locked.sh
+# The main environment: the locked dependencies, then what builds calsync itself, then calsync (no resolution).
+LOCKS := requirements.lock requirements-build.lock
+STAMP := $(VENV)/.installed-$(shell cat $(LOCKS) pyproject.toml $(INSTALL) | cksum | cut -d' ' -f1)
 # Tools that cannot share the main environment (openapi-python-client pins an older typer), each locked apart.
 TOOLS_VENV := .venv-tools
-TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat requirements-tools.lock | cksum | cut -d' ' -f1)
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat requirements-tools.lock $(INSTALL) | cksum | cut -d' ' -f1)
 
 .PHONY: install serve test lint typecheck unit emulator lock clean bench browser tools
 
-$(STAMP): requirements.lock pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+$(STAMP): $(LOCKS) pyproject.toml $(INSTALL)
+	@sh $(INSTALL) $(PYTHON) $(VENV) --project $(LOCKS)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 # The virtual environment with the locked dependencies, nothing else (deployments).
 install: $(STAMP)
 
-$(TOOLS_STAMP): requirements-tools.lock
-	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-tools.lock
+$(TOOLS_STAMP): requirements-tools.lock $(INSTALL)
+	@sh $(INSTALL) $(PYTHON) $(TOOLS_VENV) requirements-tools.lock
 	@rm -f $(TOOLS_VENV)/.installed-*
 	@touch $@
 
@@ -29,6 +29,7 @@ $(TOOLS_STAMP): requirements-tools.lock
 tools: $(TOOLS_STAMP)
 
 serve: $(STAMP)
+	@echo "calsync: starting (API, workers and the dashboard; migrations apply first)"
 	$(BIN)/calsync serve
 
 emulator: $(STAMP)
@@ -53,9 +54,11 @@ browser:
 test: lint typecheck browser tools unit
 
 # Regenerate the locks after changing dependencies in pyproject.toml or tools/*.in.
+# uv is pinned so that a lock made today and one made next month differ only by what was asked.
 lock: $(STAMP)
-	$(BIN)/python -m pip install -q uv
+	$(BIN)/python -m pip install -q uv==0.13.9
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile tools/build.in -c requirements.lock --generate-hashes -o requirements-build.lock
 	$(BIN)/uv pip compile tools/openapi-client.in --generate-hashes -o requirements-tools.lock
 
 clean:
