@@ -1,6 +1,6 @@
 """What a push notification does to the database: authenticate it in constant time against the channel's secret
-(Google channel token, Graph clientState), then only move the calendar's due time forward, so a burst becomes one
-sync after the debounce delay.
+(Google channel token, Graph clientState), then only move the calendar's due time forward: at once after a quiet
+spell, else by the debounce, so a burst becomes at most one more sync (calsync/push/debounce.py).
 
 A receiver must answer within the platform's limit (Graph: 3 seconds) whatever the database does. Transient faults
 are retried within `RECEIVER_BUDGET_SECONDS`; past it `ReceiverUnavailable` tells the route to answer 503 (the
@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calsync.push.debounce import push_due_at
 from calsync.store.models import Calendar, PushChannel
 from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import transient_kind
@@ -118,7 +119,8 @@ async def _record(context: AppContext, session: AsyncSession, notifications: Seq
     if not context.db.is_sqlite:
         await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     now = context.clock()
-    debounced = now + timedelta(seconds=context.settings.sync_debounce_seconds)
+    debounce = timedelta(seconds=context.settings.sync_debounce_seconds)
+    debounced = now + debounce
     ids = sorted({item.channel_id for item in notifications})
     channels = {
         row.channel_id: row
@@ -152,7 +154,7 @@ async def _record(context: AppContext, session: AsyncSession, notifications: Seq
         for calendar in calendars:
             kinds = wanted[calendar.id]
             if "push" in kinds:
-                mark_due(calendar, "push", debounced)
+                mark_due(calendar, "push", push_due_at(calendar, now, debounce))
             if "missed" in kinds:
                 # Notifications were lost: only a full resync can be sure to catch up.
                 mark_due(calendar, "missed", debounced)
