@@ -3,7 +3,7 @@ with meetings, run through the policy the engine runs (calsync.sync.schedule for
 for token reuse, calsync.sync.channels for renewals) under a fake clock. Counts the calls by kind and checks the
 budget (docs/sync.md, "Checks by need") and the bounds: idle calendars checked at least every safety-net interval,
 a token refresh inside every meeting's check window, no bot dispatched for a grant revoked before that window,
-and the platforms' rate limits. No database or network: a day runs in about a second."""
+and the platforms' rate limits. No database or network: a day runs in seconds."""
 
 from __future__ import annotations
 
@@ -371,3 +371,22 @@ def test_calendars_synced_together_spread_their_next_checks(settings: Settings) 
     assert all(window.opens <= at <= window.closes for at in checks)
     minutes = Counter(int((at - window.opens) / timedelta(minutes=1)) for at in checks)
     assert max(minutes.values()) <= 1.5 * len(keys) / ((window.closes - window.opens) / timedelta(minutes=1))
+
+
+def test_inside_a_meeting_window_only_a_token_refreshed_since_it_opened_is_reused() -> None:
+    box = cast(SecretBox, PlainBox())
+    opens = START + timedelta(hours=10)
+    row = Calendar(meeting_check_opens_at=opens, encrypted_access_token=None, access_token_expires_at=None)
+    tokens.store_grant(box, row, TokenGrant("early", opens + timedelta(minutes=30)), opens - timedelta(minutes=30))
+    assert tokens.cached_access_token(box, row, opens - timedelta(minutes=1)) == "early"
+    assert tokens.cached_access_token(box, row, opens + timedelta(minutes=1)) is None
+    tokens.store_grant(box, row, TokenGrant("fresh", opens + timedelta(hours=1)), opens + timedelta(minutes=1))
+    assert tokens.cached_access_token(box, row, opens + timedelta(minutes=2)) == "fresh"
+    # A refresh whose time is not known (the platform-calendars API) proves nothing: the older time stays.
+    tokens.store_grant(box, row, TokenGrant("unknown", opens + timedelta(hours=1)))
+    assert row.access_token_refreshed_at == opens + timedelta(minutes=1)
+
+
+def test_the_meeting_check_window_must_be_open() -> None:
+    with pytest.raises(ValueError, match="meeting_check_slack_seconds"):
+        Settings(meeting_check_window_seconds=60, meeting_check_slack_seconds=60)
