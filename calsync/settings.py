@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GOOGLE_OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -71,9 +71,15 @@ class Settings(BaseSettings):
     worker_concurrency: int = 16
     worker_poll_interval_seconds: float = 5.0
     lease_seconds: float = 120.0
-    # With a healthy push channel a calendar is still synced this often: the bound on staleness when every
-    # notification is lost, and on noticing a revoked Google grant (docs/sync.md, "Bounds").
-    push_safety_net_seconds: float = Field(default=3600.0, gt=0)
+    # With a healthy push channel and no meeting coming up, a calendar is still checked this often: the bound on
+    # staleness when every notification is lost (docs/sync.md, "Checks by need"). At most 12 h, so that every
+    # channel (renewed when less than a day is left) is renewed by a check in time.
+    push_safety_net_seconds: float = Field(default=21600.0, gt=0, le=43200.0)
+    # A calendar with an upcoming meeting (an event with a meeting URL) is checked, with a fresh access token,
+    # between these two lead times before the meeting's dispatch (its start less `bot_dispatch_lead_seconds`): a
+    # grant revoked before the window opens disconnects the calendar, and so pauses its bots, before dispatch.
+    meeting_check_window_seconds: float = Field(default=600.0, gt=0, le=3600.0)
+    meeting_check_slack_seconds: float = Field(default=120.0, ge=0, le=1800.0)
     # A push receiver (api/serve process) checks the database this often; when it could not for longer than
     # the gap, notifications may have been refused meanwhile and calendars with channels get a catch-up sync.
     push_heartbeat_seconds: float = Field(default=5.0, gt=0)
@@ -90,6 +96,12 @@ class Settings(BaseSettings):
     # scheduled, dispatched again in time) rather than wait in the meeting's place with the new join time.
     bot_dispatch_lead_seconds: int = Field(default=120, ge=0, le=3600)
     bot_stand_down_seconds: float = Field(default=300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _meeting_check_window_is_open(self) -> Settings:
+        if self.meeting_check_slack_seconds >= self.meeting_check_window_seconds:
+            raise ValueError("meeting_check_slack_seconds must be less than meeting_check_window_seconds")
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

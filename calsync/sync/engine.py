@@ -33,7 +33,7 @@ from calsync.store.models import Calendar, CalendarState
 from calsync.store.models import PushChannel as PushChannelRow
 from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import DatabaseUnavailable
-from calsync.sync import channels, metrics
+from calsync.sync import channels, metrics, upcoming
 from calsync.sync.announce import announce_event_changes, announce_state_change
 from calsync.sync.apply import live_event_ids_in_window, plan_page, write_page
 from calsync.sync.batching import ChangeBatch
@@ -156,7 +156,7 @@ class CalendarSyncer:
         metrics.TOKEN_REFRESHES.labels(snap.platform).inc()
 
         async def store(_session: AsyncSession, calendar: Calendar) -> None:
-            store_grant(self.context.secrets, calendar, grant)
+            store_grant(self.context.secrets, calendar, grant, self._now)
 
         await self._write(snap.id, store, "store_grant")
         snap.access_token = grant.access_token
@@ -465,15 +465,6 @@ class CalendarSyncer:
 
         await self._write(snap.id, remove, "tear_down")
 
-    def _safety_net(self, calendar: Calendar) -> float:
-        """Seconds until the next sync when nothing asks for one sooner."""
-        settings = self.context.settings
-        if calendar.push_state == "active":
-            # Push is an accelerator; this sync bounds staleness if every notification is lost, and notices a
-            # revoked Google grant (Google does not notify it) within the hour by default.
-            return settings.push_safety_net_seconds
-        return settings.sync_fallback_interval_seconds
-
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
         woke_bots = False
 
@@ -485,9 +476,10 @@ class CalendarSyncer:
             calendar.last_attempted_sync_at = now
             calendar.last_sync_error = None
             calendar.consecutive_failures = 0
-            fallback = now + timedelta(seconds=self._safety_net(calendar))
-            calendar.sync_due_at = self._next_due(calendar, claimed_due_at, fallback)
-            calendar.sync_reason = "fallback" if calendar.sync_due_at == fallback else calendar.sync_reason
+            # The next check when nothing asks sooner: by need, before an upcoming meeting (calsync.sync.schedule).
+            plan = await upcoming.plan_next_check(session, calendar, now, self.context.settings)
+            calendar.sync_due_at = self._next_due(calendar, claimed_due_at, plan.due_at)
+            calendar.sync_reason = plan.reason if calendar.sync_due_at == plan.due_at else calendar.sync_reason
             self._release(calendar)
             if previous_state != CalendarState.CONNECTED.value:
                 calendar.state = CalendarState.CONNECTED.value

@@ -17,9 +17,20 @@ def cached_access_token(box: SecretBox, calendar: Calendar, now: datetime) -> st
         calendar.encrypted_access_token
         and calendar.access_token_expires_at
         and calendar.access_token_expires_at > now + TOKEN_MARGIN
+        and not must_prove_grant(calendar, now)
     ):
         return box.decrypt(calendar.encrypted_access_token).decode()
     return None
+
+
+def must_prove_grant(calendar: Calendar, now: datetime) -> bool:
+    """Inside the check window of an upcoming meeting, a token obtained before the window opened is not reused: a
+    platform may keep honouring an access token after its grant was revoked, a refresh never."""
+    opens = calendar.meeting_check_opens_at
+    if opens is None or now < opens:
+        return False
+    refreshed = calendar.access_token_refreshed_at
+    return refreshed is None or refreshed < opens
 
 
 def stored_credentials(box: SecretBox, calendar: Calendar) -> Credentials:
@@ -31,10 +42,13 @@ def stored_credentials(box: SecretBox, calendar: Calendar) -> Credentials:
     )
 
 
-def store_grant(box: SecretBox, calendar: Calendar, grant: TokenGrant) -> None:
-    """Cache the new access token; keep a rotated refresh token (Microsoft) in the same write."""
+def store_grant(box: SecretBox, calendar: Calendar, grant: TokenGrant, now: datetime | None = None) -> None:
+    """Cache the new access token; keep a rotated refresh token (Microsoft) in the same write. `now`, the time of
+    the refresh, is what shows the grant alive for an upcoming meeting; without it the older time stays (safe)."""
     calendar.encrypted_access_token = box.encrypt(grant.access_token.encode())
     calendar.access_token_expires_at = grant.expires_at
+    if now is not None:
+        calendar.access_token_refreshed_at = now
     if grant.refresh_token:
         secrets = box.decrypt_json(calendar.encrypted_credentials)
         if secrets.get("refresh_token") != grant.refresh_token:

@@ -74,6 +74,11 @@ class Calendar(Base):
     # Access token cache shared by every worker (encrypted like the credentials).
     encrypted_access_token: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the cached token was obtained: a refresh shows the grant was alive then (calsync.sync.schedule).
+    access_token_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the check window of the calendar's next meeting opens: from then on a sync refreshes the access token
+    # unless it was refreshed since (calsync.sync.tokens), so a revoked grant is noticed before the dispatch.
+    meeting_check_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     # Push channel state: "none" (no public URL), "active", "failing".
     push_state: Mapped[str] = mapped_column(String(16), default="none")
