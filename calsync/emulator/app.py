@@ -26,10 +26,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from calsync.emulator import control, google_api, google_freebusy, google_settings, graph_api, oauth, oidc
 from calsync.emulator.errors import ApiError
 from calsync.emulator.fallback import graph_literals, platform_error
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.metrics import MetricsMiddleware
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.state import Conflict, EmulatorState
-from calsync.json_response import JSONResponse
 
 GOOGLE_API_PREFIX = "/google/calendar/v3"
 GRAPH_PREFIX = "/microsoft/graph/v1.0"

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import httpx
 
-from calsync.http_pool import pool_limits
+# Idle keep-alive connections expire before the server's 5 s idle timeout can close one under a request.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0)
 
 PlatformName = Literal["google", "microsoft"]
 TimeInput = str | date | datetime
@@ -53,7 +54,7 @@ class EmulatorControl:
         self.base_url = base_url.rstrip("/")
         context = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self._client = client or httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, trust_env=False, verify=context, limits=pool_limits()
+            base_url=self.base_url, timeout=timeout, trust_env=False, verify=context, limits=_LIMITS
         )
         self._owns_client = client is None
 

@@ -15,13 +15,13 @@ from pydantic import BaseModel, Field
 
 from calsync.emulator.faults import FaultKind, FaultRule
 from calsync.emulator.gate import emulator_state
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.model import Account, Calendar, Event, Platform
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.oauth import GOOGLE_GRANT_ERRORS, MICROSOFT_GRANT_ERRORS
 from calsync.emulator.seeding import SeedParams, seed_population
 from calsync.emulator.state import CalendarSpec, EmulatorState
 from calsync.emulator.timeutil import TimeValue, fmt_graph_timestamp, parse_time_value, zone
-from calsync.json_response import JSONResponse
 
 router = APIRouter(prefix="/_emulator")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.timeutil import fmt_graph_timestamp
-from calsync.json_response import JSONResponse
 
 GOOGLE_401_MESSAGE = (
     "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "

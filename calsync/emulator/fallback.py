@@ -20,8 +20,8 @@ from fastapi import Request
 
 from calsync.emulator.errors import google_error, graph_error, graph_not_found, oauth_error
 from calsync.emulator.gate import emulator_state
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.oauth import aad_error
-from calsync.json_response import JSONResponse
 
 GOOGLE_API = "/google/calendar/v3"
 GRAPH = "/microsoft/graph/v1.0"

@@ -23,10 +23,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from calsync import json_codec
 from calsync.emulator.errors import ApiError, google_error
 from calsync.emulator.google_schema import SCHEMAS
-from calsync.json_response import JSONResponse
+from calsync.emulator.jsonio import JSONResponse, loads
 
 # None: the whole value at this point; a dict: only these properties (further narrowed per entry)
 Tree = dict[str, "Tree | None"]
@@ -186,7 +185,7 @@ class PartialResponseRoute(APIRoute):
             if expression is None or not 200 <= response.status_code < 300 or not response.body:
                 return response
             try:
-                body = partial_response(expression, json_codec.loads(bytes(response.body)))
+                body = partial_response(expression, loads(bytes(response.body)))
             except FieldsError as exc:
                 raise ApiError(
                     google_error(400, "invalidParameter", str(exc), location="fields", location_type="parameter")

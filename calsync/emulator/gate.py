@@ -9,9 +9,9 @@ from fastapi import Request
 
 from calsync.emulator.errors import ApiError, google_error, graph_error, oauth_error
 from calsync.emulator.faults import FaultKind, FaultRule
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.metrics import ACCOUNT_SCOPE_KEY
 from calsync.emulator.state import EmulatorState
-from calsync.json_response import JSONResponse
 
 
 def emulator_state(request: Request) -> EmulatorState:

@@ -23,11 +23,11 @@ from calsync.emulator.errors import (
 )
 from calsync.emulator.fields import PartialResponseRoute
 from calsync.emulator.gate import admit, emulator_state
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.model import Account, Calendar, Event, EventKind, GoogleChannel, Instance, Platform
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, fmt_google_timestamp, parse_rfc3339, timestamp
 from calsync.emulator.views import Row, find_row, google_changes, row_start, window_rows
-from calsync.json_response import JSONResponse
 
 router = APIRouter(route_class=PartialResponseRoute)
 

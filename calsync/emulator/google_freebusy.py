@@ -16,11 +16,11 @@ from calsync.emulator.errors import ApiError, google_bad_request, google_error
 from calsync.emulator.fields import PartialResponseRoute
 from calsync.emulator.gate import emulator_state
 from calsync.emulator.google_api import google_account
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.model import Account, Calendar, Instance
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, fmt_google_datetime, fmt_google_timestamp, parse_rfc3339, timestamp
 from calsync.emulator.views import window_rows
-from calsync.json_response import JSONResponse
 
 router = APIRouter(route_class=PartialResponseRoute)
 

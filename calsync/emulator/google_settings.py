@@ -14,8 +14,8 @@ from calsync.emulator import render_google, tokens
 from calsync.emulator.errors import ApiError, google_bad_request, google_not_found
 from calsync.emulator.fields import PartialResponseRoute
 from calsync.emulator.google_api import google_account
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.model import Account
-from calsync.json_response import JSONResponse
 
 router = APIRouter(route_class=PartialResponseRoute)
 

@@ -17,12 +17,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from calsync.emulator import odata_filter, render_graph, tokens
 from calsync.emulator.errors import ApiError, graph_error, graph_not_found, graph_unauthorized
 from calsync.emulator.gate import admit, emulator_state
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.model import Account, Calendar, EventKind, GraphSubscription, Platform
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, parse_graph_datetime
 from calsync.emulator.views import Row, find_row, graph_changes, row_start, window_rows
-from calsync.json_response import JSONResponse
 
 router = APIRouter()
 

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from calsync.emulator import ids, oidc
 from calsync.emulator.errors import ApiError, oauth_error
 from calsync.emulator.gate import admit, emulator_state
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.model import Account, Platform
 from calsync.emulator.state import EmulatorState
-from calsync.json_response import JSONResponse
 
 router = APIRouter()
 

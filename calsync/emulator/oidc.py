@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi import APIRouter, Request
 
+from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.model import Account
 from calsync.emulator.notifications import TENANT_ID
-from calsync.json_response import JSONResponse
 
 router = APIRouter()
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from calsync.clock import Clock, system_clock
 from calsync.emulator import ids, recurrence
+from calsync.emulator.clock import Clock, system_clock
 from calsync.emulator.config import EmulatorConfig
 from calsync.emulator.faults import FaultInjector
 from calsync.emulator.metrics import RequestMetrics
