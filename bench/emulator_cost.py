@@ -85,9 +85,9 @@ def main() -> None:
         count = len(calendars) if args.materialize_all else min(args.materialize, len(calendars))
         before, started = rss_mb(), time.perf_counter()
         for cal_id in calendars[:count]:
-            state.calendar(cal_id)
+            state.directory.calendar(cal_id)
         gen_s = time.perf_counter() - started
-        kept = len(state.seed_cache)
+        kept = len(state.directory.seed_cache)
         rows.append(
             (
                 f"generate events of {count} calendars ({count * args.events:,} events)",

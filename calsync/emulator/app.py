@@ -29,7 +29,8 @@ from calsync.emulator.fallback import graph_literals, platform_error
 from calsync.emulator.jsonio import JSONResponse
 from calsync.emulator.metrics import MetricsMiddleware
 from calsync.emulator.notifications import Notifier
-from calsync.emulator.state import Conflict, EmulatorState
+from calsync.emulator.state import EmulatorState
+from calsync.emulator.world_errors import Conflict
 
 GOOGLE_API_PREFIX = "/google/calendar/v3"
 GRAPH_PREFIX = "/microsoft/graph/v1.0"

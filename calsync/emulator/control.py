@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from calsync.emulator.directory import CalendarSpec
 from calsync.emulator.faults import FaultKind, FaultRule
 from calsync.emulator.gate import emulator_state
 from calsync.emulator.jsonio import JSONResponse
@@ -20,7 +21,7 @@ from calsync.emulator.model import Account, Calendar, Event, Platform
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.oauth import GOOGLE_GRANT_ERRORS, MICROSOFT_GRANT_ERRORS
 from calsync.emulator.seeding import SeedParams, seed_population
-from calsync.emulator.state import CalendarSpec, EmulatorState
+from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import TimeValue, fmt_graph_timestamp, parse_time_value, zone
 
 router = APIRouter(prefix="/_emulator")
@@ -240,7 +241,7 @@ async def seed(body: SeedIn, state: EmulatorState = Depends(emulator_state)) -> 
 
 @router.post("/accounts", status_code=201)
 async def account_create(body: AccountIn, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
-    account = state.create_account(
+    account = state.directory.create_account(
         Platform(body.platform),
         account_id=body.id,
         email=body.email,
@@ -264,14 +265,14 @@ async def account_list(
 
 @router.get("/accounts/{account_id}")
 async def account_get(account_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
-    return account_out(state.account(account_id))
+    return account_out(state.directory.account(account_id))
 
 
 @router.patch("/accounts/{account_id}")
 async def account_patch(
     account_id: str, body: AccountPatch, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    account = state.account(account_id)
+    account = state.directory.account(account_id)
     if body.calendar_access is not None:
         account.calendar_access = body.calendar_access
     if body.mailbox_enabled is not None:
@@ -283,45 +284,45 @@ async def account_patch(
 async def account_revoke(
     request: Request, account_id: str, body: RevokeIn, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    account = state.account(account_id)
+    account = state.directory.account(account_id)
     reasons = GOOGLE_GRANT_ERRORS if account.platform is Platform.GOOGLE else MICROSOFT_GRANT_ERRORS
     if body.reason not in reasons:
         raise ValueError(f"reason must be one of {sorted(reasons)}")
-    state.revoke_grant(account, body.reason, keep_access_tokens=body.keep_access_tokens)
+    state.grants.revoke_grant(account, body.reason, keep_access_tokens=body.keep_access_tokens)
     if account.platform is Platform.MICROSOFT:
         # Graph tells a subscriber whose access was revoked with a `reauthorizationRequired` lifecycle event
         # (provider-protocols.md); Google tells nobody.
-        for sub in [s for s in state.subscriptions.values() if s.account_id == account.id]:
+        for sub in [s for s in state.push.subscriptions.values() if s.account_id == account.id]:
             _notifier(request).graph_lifecycle(sub, "reauthorizationRequired")
     return account_out(account)
 
 
 @router.post("/accounts/{account_id}/restore")
 async def account_restore(account_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
-    account = state.account(account_id)
-    state.restore_grant(account)
+    account = state.directory.account(account_id)
+    state.grants.restore_grant(account)
     return account_out(account)
 
 
 @router.post("/accounts/{account_id}/expire-access-tokens")
 async def account_expire_tokens(account_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, int]:
-    return {"expired": state.expire_access_tokens(state.account(account_id))}
+    return {"expired": state.grants.expire_access_tokens(state.directory.account(account_id))}
 
 
 @router.post("/accounts/{account_id}/expire-sync-state")
 async def account_expire_sync(
     account_id: str, body: ExpireSyncIn, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, str]:
-    account = state.account(account_id)
+    account = state.directory.account(account_id)
     if body.calendar_id is not None and body.calendar_id not in account.calendars:
         raise LookupError(f"calendar {body.calendar_id}")
-    state.invalidate_sync_state(account, body.calendar_id)
+    state.sync_states.invalidate(account, body.calendar_id)
     return {"status": "expired"}
 
 
 @router.delete("/calendars/{calendar_id}")
 async def calendar_delete(calendar_id: str, state: EmulatorState = Depends(emulator_state)) -> Response:
-    state.delete_calendar(state.calendar(calendar_id, events=False))
+    state.directory.delete_calendar(state.directory.calendar(calendar_id, events=False))
     return Response(status_code=204)
 
 
@@ -329,8 +330,10 @@ async def calendar_delete(calendar_id: str, state: EmulatorState = Depends(emula
 async def calendar_create(
     account_id: str, body: CalendarIn, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    account = state.account(account_id)
-    return calendar_out(state.add_calendar(account, CalendarSpec(name=body.name, time_zone=body.time_zone, id=body.id)))
+    account = state.directory.account(account_id)
+    return calendar_out(
+        state.directory.add_calendar(account, CalendarSpec(name=body.name, time_zone=body.time_zone, id=body.id))
+    )
 
 
 # --- events ---------------------------------------------------------------------------------------------------
@@ -345,7 +348,7 @@ def _times(cal: Calendar, start: str, end: str, time_zone: str | None) -> tuple[
 async def event_create(
     calendar_id: str, body: EventIn, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    cal = state.calendar(calendar_id)
+    cal = state.directory.calendar(calendar_id)
     start, end = _times(cal, body.start, body.end, body.time_zone)
     fields = body.model_dump(
         include={"summary", "description", "location", "status", "organizer_name", "meeting_url", "show_as"}
@@ -355,7 +358,7 @@ async def event_create(
         fields["organizer_email"] = body.organizer_email
     if body.ical_uid:
         fields["ical_uid"] = body.ical_uid
-    event = state.create_event(
+    event = state.events.create_event(
         cal, start, end, time_zone=body.time_zone, recurrence_lines=body.recurrence, event_id=body.id, fields=fields
     )
     return event_out(event)
@@ -363,20 +366,20 @@ async def event_create(
 
 @router.get("/calendars/{calendar_id}/events")
 async def event_list(calendar_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
-    cal = state.calendar(calendar_id)
+    cal = state.directory.calendar(calendar_id)
     return {"items": [event_out(e) for e in cal.events.values()], "seq": cal.seq, "epoch": cal.epoch}
 
 
 @router.get("/calendars/{calendar_id}/events/{event_id}")
 async def event_get(calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
-    return event_out(state.find_event(state.calendar(calendar_id), event_id))
+    return event_out(state.events.find_event(state.directory.calendar(calendar_id), event_id))
 
 
 @router.patch("/calendars/{calendar_id}/events/{event_id}")
 async def event_update(
     calendar_id: str, event_id: str, body: EventPatch, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    cal = state.calendar(calendar_id)
+    cal = state.directory.calendar(calendar_id)
     changes = body.model_dump(exclude_unset=True)
     tz = zone(changes.get("time_zone") or cal.time_zone)
     for name in ("start", "end"):
@@ -384,33 +387,37 @@ async def event_update(
             changes[name] = parse_time_value(changes[name], tz)
     if "attendees" in changes:
         changes["attendees"] = [dict(a) for a in changes["attendees"]]
-    return event_out(state.update_event(cal, event_id, changes))
+    return event_out(state.events.update_event(cal, event_id, changes))
 
 
 @router.post("/calendars/{calendar_id}/events/{event_id}/cancel")
 async def event_cancel(
     calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    return event_out(state.cancel_event(state.calendar(calendar_id), event_id))
+    return event_out(state.events.cancel_event(state.directory.calendar(calendar_id), event_id))
 
 
 @router.post("/calendars/{calendar_id}/events/{event_id}/restore")
 async def event_restore(
     calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    return event_out(state.restore_event(state.calendar(calendar_id), event_id))
+    return event_out(state.events.restore_event(state.directory.calendar(calendar_id), event_id))
 
 
 @router.post("/calendars/{calendar_id}/events/{event_id}/move")
 async def event_move(
     calendar_id: str, event_id: str, body: MoveIn, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, Any]:
-    return event_out(state.move_event(state.calendar(calendar_id), event_id, state.calendar(body.to_calendar_id)))
+    return event_out(
+        state.events.move_event(
+            state.directory.calendar(calendar_id), event_id, state.directory.calendar(body.to_calendar_id)
+        )
+    )
 
 
 @router.delete("/calendars/{calendar_id}/events/{event_id}")
 async def event_delete(calendar_id: str, event_id: str, state: EmulatorState = Depends(emulator_state)) -> Response:
-    state.delete_event(state.calendar(calendar_id), event_id)
+    state.events.delete_event(state.directory.calendar(calendar_id), event_id)
     return Response(status_code=204)
 
 
@@ -504,7 +511,7 @@ async def channel_list(state: EmulatorState = Depends(emulator_state)) -> dict[s
                 "live": not c.stopped and c.expiration > now,
                 "message_number": c.message_number,
             }
-            for c in state.channels.values()
+            for c in state.push.channels.values()
         ]
     }
 
@@ -524,7 +531,7 @@ async def subscription_list(state: EmulatorState = Depends(emulator_state)) -> d
                 "change_types": sorted(s.change_types),
                 "expiration": s.expiration.isoformat(),
             }
-            for s in state.subscriptions.values()
+            for s in state.push.subscriptions.values()
         ]
     }
 
@@ -533,12 +540,12 @@ async def subscription_list(state: EmulatorState = Depends(emulator_state)) -> d
 async def subscription_lifecycle(
     request: Request, subscription_id: str, body: LifecycleIn, state: EmulatorState = Depends(emulator_state)
 ) -> dict[str, str]:
-    sub = state.subscriptions.get(subscription_id)
+    sub = state.push.subscriptions.get(subscription_id)
     if sub is None:
         raise LookupError(f"subscription {subscription_id}")
     _notifier(request).graph_lifecycle(sub, body.event)
     if body.event == "subscriptionRemoved":
-        state.remove_subscription(sub)
+        state.push.remove_subscription(sub)
     return {"status": "sent"}
 
 

@@ -44,7 +44,7 @@ NOT_WITH_SYNC_TOKEN = (
 
 
 async def google_account(request: Request, state: EmulatorState = Depends(emulator_state)) -> Account:
-    account, problem = state.resolve_access_token(request.headers.get("authorization"))
+    account, problem = state.grants.resolve_access_token(request.headers.get("authorization"))
     await admit(request, state, "google", account.id if account else None)
     if problem is not None or account is None or account.platform is not Platform.GOOGLE:
         raise ApiError(google_unauthorized())
@@ -65,7 +65,7 @@ def _calendar(state: EmulatorState, account: Account, calendar_id: str, *, event
         calendar_id = account.primary_calendar_id
     if calendar_id not in account.calendars:
         raise ApiError(google_not_found())
-    return state.calendar(calendar_id, events=events)
+    return state.directory.calendar(calendar_id, events=events)
 
 
 def _bool(request: Request, name: str) -> bool | None:
@@ -218,7 +218,7 @@ async def events_list(
     lo_hi: tuple[float | None, float | None]
     if sync_token is not None:
         sync = tokens.decode(sync_token, "gs")
-        if sync is None or not state.sync_state_valid(cal, sync):
+        if sync is None or not state.sync_states.valid(cal, sync):
             raise ApiError(google_full_sync_required())
         lo_hi = (sync.get("lo"), sync.get("hi"))
         rows = google_changes(
@@ -262,7 +262,7 @@ async def events_list(
         body["nextPageToken"] = _page_token(request, cal, offset + page_size, snapshot)
     else:
         body["nextSyncToken"] = tokens.encode(
-            {"k": "gs", "s": snapshot, "lo": lo_hi[0], "hi": lo_hi[1], **state.sync_state_stamp(cal)}
+            {"k": "gs", "s": snapshot, "lo": lo_hi[0], "hi": lo_hi[1], **state.sync_states.stamp(cal)}
         )
     return JSONResponse(body)
 
@@ -436,7 +436,7 @@ async def events_watch(
         raise ApiError(
             google_error(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address, domain="push")
         )
-    existing = state.channels.get(channel_id)
+    existing = state.push.channels.get(channel_id)
     if existing is not None and not existing.stopped and existing.expiration > state.now():
         raise ApiError(google_error(400, "channelIdNotUnique", f"Channel id {channel_id} not unique", domain="push"))
     token = body.get("token")
@@ -448,13 +448,13 @@ async def events_watch(
         resource_id=_resource_id(cal),
         resource_uri=f"{str(request.base_url).rstrip('/')}/google/calendar/v3/calendars/{quote(cal.id)}/events?alt=json",
         account_id=account.id,
-        client_id=state.client_of(request.headers["authorization"]),
+        client_id=state.grants.client_of(request.headers["authorization"]),
         calendar_id=cal.id,
         address=address,
         token=token,
         expiration=expiration,
     )
-    state.add_channel(channel)
+    state.push.add_channel(channel)
     request.app.state.notifier.google_sync(channel)
     out: dict[str, Any] = {
         "kind": "api#channel",
@@ -498,14 +498,14 @@ async def channels_stop(
         body = await request.json()
     except ValueError:
         raise ApiError(google_bad_request("Parse Error")) from None
-    channel = state.channels.get(body.get("id", "")) if isinstance(body, dict) else None
+    channel = state.push.channels.get(body.get("id", "")) if isinstance(body, dict) else None
     if (
         channel is None
         or channel.stopped
         or channel.resource_id != body.get("resourceId")
         or channel.account_id != account.id
         or channel.client_id
-        != state.client_of(request.headers["authorization"])  # only the creating user *and* client may stop it
+        != state.grants.client_of(request.headers["authorization"])  # only the creating user *and* client may stop it
     ):
         channel_id = body.get("id") if isinstance(body, dict) else None
         raise ApiError(google_error(404, "notFound", f"Channel '{channel_id}' not found for project 'emulator'"))

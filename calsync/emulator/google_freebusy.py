@@ -94,7 +94,7 @@ async def freebusy_query(
         elif cal_id not in account.calendars:
             calendars[requested] = {"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
         else:
-            cal = state.calendar(cal_id)
+            cal = state.directory.calendar(cal_id)
             calendars[requested] = {
                 "busy": [
                     {

@@ -34,7 +34,7 @@ _TOKEN_PROBLEMS = {
 
 
 async def graph_account(request: Request, state: EmulatorState = Depends(emulator_state)) -> Account:
-    account, problem = state.resolve_access_token(request.headers.get("authorization"))
+    account, problem = state.grants.resolve_access_token(request.headers.get("authorization"))
     await admit(request, state, "microsoft", account.id if account else None)
     if account is not None and account.platform is not Platform.MICROSOFT:
         account, problem = None, "invalid"
@@ -69,7 +69,7 @@ def _calendar(state: EmulatorState, account: Account, calendar_id: str | None, *
     calendar_id = calendar_id or account.primary_calendar_id
     if calendar_id not in account.calendars:
         raise ApiError(graph_not_found(state.now()))
-    return state.calendar(calendar_id, events=events)
+    return state.directory.calendar(calendar_id, events=events)
 
 
 def _root(request: Request) -> str:
@@ -264,7 +264,7 @@ async def calendar_view_delta(
         empty_done = True
     elif delta is not None:
         payload = tokens.decode(delta, "gdl")
-        if payload is None or not state.sync_state_valid(cal, payload):
+        if payload is None or not state.sync_states.valid(cal, payload):
             raise _sync_state_not_found(state, cal, int(payload["s"]) if payload else 0)
         since, snapshot, offset, lo, hi = payload["s"], cal.seq, 0, payload["lo"], payload["hi"]
     else:
@@ -296,7 +296,7 @@ async def calendar_view_delta(
         )
         body["@odata.nextLink"] = f"{link_base}?{urlencode({'$skiptoken': token}, safe='$')}"
     else:
-        token = tokens.encode({"k": "gdl", "s": snapshot, "lo": lo, "hi": hi, **state.sync_state_stamp(cal)})
+        token = tokens.encode({"k": "gdl", "s": snapshot, "lo": lo, "hi": hi, **state.sync_states.stamp(cal)})
         body["@odata.deltaLink"] = f"{link_base}?{urlencode({'$deltatoken': token}, safe='$')}"
     return JSONResponse(body, headers=prefs.headers("odata.track-changes"))
 
@@ -371,7 +371,7 @@ async def event_get(
     calendars = (
         [_calendar(state, account, calendar_id, events=True)]
         if calendar_id
-        else [state.calendar(c) for c in account.calendars]
+        else [state.directory.calendar(c) for c in account.calendars]
     )
     for cal in calendars:
         row = find_row(cal, event_id, state.horizon())
@@ -396,9 +396,9 @@ def _resource_calendar(state: EmulatorState, account: Account, resource: str) ->
     else:
         return None
     if rest in (["events"], ["calendar", "events"]):
-        return state.calendar(account.primary_calendar_id, events=False)
+        return state.directory.calendar(account.primary_calendar_id, events=False)
     if len(rest) == 3 and rest[0] == "calendars" and rest[2] == "events" and rest_raw[1] in account.calendars:
-        return state.calendar(rest_raw[1], events=False)
+        return state.directory.calendar(rest_raw[1], events=False)
     return None
 
 
@@ -424,7 +424,7 @@ def _expiration(state: EmulatorState, value: Any) -> datetime:
 
 
 def _owned(state: EmulatorState, account: Account, subscription_id: str) -> GraphSubscription:
-    sub = state.subscriptions.get(subscription_id)
+    sub = state.push.subscriptions.get(subscription_id)
     if sub is None or sub.account_id != account.id or sub.expiration <= state.now():
         raise ApiError(
             graph_error(404, "ResourceNotFound", f"The object '{subscription_id}' was not found.", state.now())
@@ -477,7 +477,7 @@ async def subscription_create(
     sub = GraphSubscription(
         id=str(uuid.uuid4()),
         account_id=account.id,
-        client_id=state.client_of(request.headers["authorization"]),
+        client_id=state.grants.client_of(request.headers["authorization"]),
         resource=str(body["resource"]),
         calendar_id=cal.id,
         change_types=change_types,
@@ -488,7 +488,7 @@ async def subscription_create(
         created=now,
         tls_version=str(body.get("latestSupportedTlsVersion") or "v1_2"),
     )
-    state.add_subscription(sub)
+    state.push.add_subscription(sub)
     context = {"@odata.context": f"{_root(request)}/$metadata#subscriptions/$entity"}
     return JSONResponse({**context, **render_graph.subscription(sub, account)}, status_code=201)
 
@@ -497,9 +497,9 @@ async def subscription_create(
 async def subscription_list(
     request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
 ) -> JSONResponse:
-    client_id = state.client_of(request.headers["authorization"])
+    client_id = state.grants.client_of(request.headers["authorization"])
     now = state.now()
-    subs = [s for s in state.subscriptions.values() if s.client_id == client_id and s.expiration > now]
+    subs = [s for s in state.push.subscriptions.values() if s.client_id == client_id and s.expiration > now]
     return JSONResponse(
         {
             "@odata.context": f"{_root(request)}/$metadata#subscriptions",
@@ -541,7 +541,7 @@ async def subscription_delete(
     subscription_id: str, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
 ) -> Response:
     sub = _owned(state, account, subscription_id)
-    state.remove_subscription(sub)
+    state.push.remove_subscription(sub)
     return Response(status_code=204)
 
 

@@ -103,7 +103,7 @@ class Calendar:
     epoch: int = 0  # bumped to invalidate every sync token / delta link of this calendar
     max_duration: float = 0.0  # longest live event in seconds: bounds the by_start scan
     # deterministic generator of seeded events: run on first access, and again after an untouched
-    # seeded calendar was dropped to bound memory (see EmulatorState.calendar)
+    # seeded calendar was dropped to bound memory (see Directory.calendar)
     seed: Callable[[Calendar], None] | None = None
     seeded: bool = False
 

@@ -96,7 +96,7 @@ async def google_token(request: Request, state: EmulatorState = Depends(emulator
             raise fail(400, "invalid_request", f"Missing required parameter: {name}")
     if form["grant_type"] != "refresh_token":
         raise fail(400, "unsupported_grant_type", f"Invalid grant_type: {form['grant_type']}")
-    secret = state.clients.get((Platform.GOOGLE, form["client_id"]))
+    secret = state.grants.clients.get((Platform.GOOGLE, form["client_id"]))
     if secret is None:
         raise fail(401, "invalid_client", "The OAuth client was not found.")
     if form.get("client_secret") != secret:
@@ -110,7 +110,7 @@ async def google_token(request: Request, state: EmulatorState = Depends(emulator
     scopes = form.get("scope", "").split() or list(account.scopes)
     if not set(scopes) <= set(account.scopes):
         raise fail(400, "invalid_scope", "Some requested scopes were invalid.")
-    token, lifetime = state.issue_access_token(account, form["client_id"])
+    token, lifetime = state.grants.issue_access_token(account, form["client_id"])
     return JSONResponse(
         {"access_token": token, "expires_in": lifetime, "scope": " ".join(scopes), "token_type": "Bearer"},
         headers={"Cache-Control": "no-store"},
@@ -118,7 +118,7 @@ async def google_token(request: Request, state: EmulatorState = Depends(emulator
 
 
 def _account_for(state: EmulatorState, refresh_token: str | None, platform: Platform) -> Account | None:
-    account_id = state.refresh_tokens.get(refresh_token or "")
+    account_id = state.grants.refresh_tokens.get(refresh_token or "")
     account = state.accounts.get(account_id or "")
     return account if account is not None and account.platform is platform else None
 
@@ -168,7 +168,7 @@ async def microsoft_token(
             f"The app requested an unsupported grant type '{form['grant_type']}'.",
         )
     client_id = form["client_id"]
-    secret = state.clients.get((Platform.MICROSOFT, client_id))
+    secret = state.grants.clients.get((Platform.MICROSOFT, client_id))
     if secret is None:
         raise aad_error(
             state,
@@ -214,7 +214,7 @@ async def microsoft_token(
     requested = form.get("scope", "").split()
     rotate = not requested or "offline_access" in requested
     resource_scopes = [s for s in account.scopes if s not in ("offline_access", "openid", "profile")]
-    token, lifetime = state.issue_access_token(account, client_id)
+    token, lifetime = state.grants.issue_access_token(account, client_id)
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "scope": " ".join(resource_scopes),
@@ -224,7 +224,7 @@ async def microsoft_token(
     }
     if rotate:
         new_refresh = ids.refresh_token(Platform.MICROSOFT)
-        state.add_refresh_token(account, new_refresh)
+        state.grants.add_refresh_token(account, new_refresh)
         body["refresh_token"] = new_refresh
     # what msal's account cache needs: an id_token when openid was asked for, client_info when requested
     if "openid" in requested:

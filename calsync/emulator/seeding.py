@@ -18,8 +18,9 @@ from datetime import time as dtime
 from functools import lru_cache
 from typing import Any
 
+from calsync.emulator.directory import CalendarSpec
 from calsync.emulator.model import Attendee, Calendar, Event, EventKind, Platform
-from calsync.emulator.state import CalendarSpec, EmulatorState
+from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import zone
 
 _WEEKDAYS = ["MO", "TU", "WE", "TH", "FR"]
@@ -75,7 +76,7 @@ def seed_population(state: EmulatorState, params: SeedParams) -> dict[str, Any]:
                 )
                 for c in range(1, params.calendars_per_account)
             ]
-            account = state.create_account(
+            account = state.directory.create_account(
                 platform,
                 account_id=cred["account_id"],
                 email=cred["email"],
@@ -95,7 +96,7 @@ def seed_population(state: EmulatorState, params: SeedParams) -> dict[str, Any]:
                 ordinal += 1
                 calendars += 1
                 if not params.lazy:
-                    state.calendar(cal.id)
+                    state.directory.calendar(cal.id)
     accounts = params.google_accounts + params.microsoft_accounts
     return {
         "accounts": accounts,
