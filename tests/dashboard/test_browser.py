@@ -33,7 +33,7 @@ import pytest
 
 from calsync.context import AppContext
 from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator, running_emulator
+from calsync.emulator.testing import RunningEmulator
 from calsync.settings import Settings
 from calsync.store.queries import projects as project_queries
 from tests.support.service import free_port
@@ -76,12 +76,6 @@ def chromium() -> str:
             pytest.fail(f"browser tests are required (CALSYNC_REQUIRE_BROWSER=1) but {problem}")
         pytest.skip(problem)
     return CHROMIUM
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
 
 
 @dataclass

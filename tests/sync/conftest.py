@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,19 +13,13 @@ from fastapi import FastAPI
 
 from calsync.context import AppContext
 from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator, running_emulator
+from calsync.emulator.testing import RunningEmulator
 from calsync.settings import Settings
 from calsync.worker.runner import WorkerRunner
 from calsync.worker.sync_loop import SyncLoop
 from tests.support.service import Tenant, free_port, serve_app
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture

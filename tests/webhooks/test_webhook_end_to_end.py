@@ -19,7 +19,6 @@ from tests.sync.conftest import (  # noqa: F401 - fixtures: the emulator-backed 
     api_url,
     connect_calendar,
     control,
-    emulator,
     list_events,
     settings,
     sync_once,
