@@ -23,7 +23,18 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from calsync.emulator import control, google_api, google_freebusy, google_settings, graph_api, oauth, oidc
+from calsync.emulator import (
+    control,
+    google_api,
+    google_channels,
+    google_freebusy,
+    google_settings,
+    graph_api,
+    graph_subscriptions,
+    oauth,
+    oidc,
+)
+from calsync.emulator.control_out import control_error
 from calsync.emulator.errors import ApiError
 from calsync.emulator.fallback import graph_literals, platform_error
 from calsync.emulator.jsonio import JSONResponse
@@ -64,9 +75,11 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(oidc.router)
     app.include_router(google_api.router, prefix=GOOGLE_API_PREFIX)
+    app.include_router(google_channels.router, prefix=GOOGLE_API_PREFIX)
     app.include_router(google_freebusy.router, prefix=GOOGLE_API_PREFIX)
     app.include_router(google_settings.router, prefix=GOOGLE_API_PREFIX)
     app.include_router(graph_api.router, prefix=GRAPH_PREFIX)
+    app.include_router(graph_subscriptions.router, prefix=GRAPH_PREFIX)
     app.include_router(control.router)
     app.add_middleware(
         MetricsMiddleware, metrics=lambda: state.metrics, clock=time.time, prefixes=(GOOGLE_API_PREFIX, GRAPH_PREFIX)
@@ -76,7 +89,8 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return exc.response
 
-    known_graph = graph_literals([r.path for r in graph_api.router.routes if isinstance(r, APIRoute)])
+    graph_routes = [*graph_api.router.routes, *graph_subscriptions.router.routes]
+    known_graph = graph_literals([r.path for r in graph_routes if isinstance(r, APIRoute)])
 
     # unknown routes and refused requests under the platform prefixes answer in the platform's dialect
     @app.exception_handler(StarletteHTTPException)
@@ -91,14 +105,14 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
 
     @app.exception_handler(LookupError)
     async def not_found(_: Request, exc: LookupError) -> JSONResponse:
-        return control.control_error(404, exc)
+        return control_error(404, exc)
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return control.control_error(409, exc)
+        return control_error(409, exc)
 
     @app.exception_handler(ValueError)
     async def bad_input(_: Request, exc: ValueError) -> JSONResponse:
-        return control.control_error(400, exc)
+        return control_error(400, exc)
 
     return app

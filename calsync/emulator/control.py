@@ -6,193 +6,42 @@ Not part of either platform; never counted in the request log. Errors are `{"det
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
+from calsync.emulator.control_bodies import (
+    AccountIn,
+    AccountPatch,
+    AdvanceIn,
+    CalendarIn,
+    EventIn,
+    EventPatch,
+    ExpireSyncIn,
+    FaultIn,
+    LifecycleIn,
+    MoveIn,
+    RevokeIn,
+    SeedIn,
+)
+from calsync.emulator.control_out import account_out, calendar_out, event_out
 from calsync.emulator.directory import CalendarSpec
-from calsync.emulator.faults import FaultKind, FaultRule
+from calsync.emulator.faults import FaultRule
 from calsync.emulator.gate import emulator_state
-from calsync.emulator.jsonio import JSONResponse
-from calsync.emulator.model import Account, Calendar, Event, Platform
+from calsync.emulator.model import Calendar, Platform
 from calsync.emulator.notifications import Notifier
 from calsync.emulator.oauth import GOOGLE_GRANT_ERRORS, MICROSOFT_GRANT_ERRORS
 from calsync.emulator.seeding import SeedParams, seed_population
 from calsync.emulator.state import EmulatorState
-from calsync.emulator.timeutil import TimeValue, fmt_graph_timestamp, parse_time_value, zone
+from calsync.emulator.timeutil import TimeValue, parse_time_value, zone
 
 router = APIRouter(prefix="/_emulator")
-
-
-class CalendarIn(BaseModel):
-    name: str
-    time_zone: str | None = None
-    id: str | None = None
-
-
-class AccountIn(BaseModel):
-    platform: Literal["google", "microsoft"]
-    id: str | None = None
-    email: str | None = None
-    display_name: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    refresh_token: str | None = None
-    time_zone: str = "UTC"
-    calendars: list[CalendarIn] = Field(default_factory=list)
-
-
-class AccountPatch(BaseModel):
-    calendar_access: bool | None = None
-    mailbox_enabled: bool | None = None
-
-
-class AttendeeIn(BaseModel):
-    email: str
-    name: str = ""
-    response: Literal["needsAction", "accepted", "declined", "tentative"] = "needsAction"
-    optional: bool = False
-
-
-class EventIn(BaseModel):
-    start: str  # YYYY-MM-DD (all-day) or ISO date-time (naive = wall time in time_zone)
-    end: str
-    time_zone: str | None = None
-    id: str | None = None
-    summary: str = ""
-    description: str = ""
-    location: str = ""
-    status: Literal["confirmed", "tentative"] = "confirmed"
-    recurrence: list[str] = Field(default_factory=list)  # RRULE/EXDATE/RDATE lines
-    attendees: list[AttendeeIn] = Field(default_factory=list)
-    organizer_email: str | None = None
-    organizer_name: str = ""
-    meeting_url: str | None = None
-    show_as: Literal["free", "tentative", "busy", "oof", "workingElsewhere"] = "busy"
-    # The same iCalendar UID on several calendars: one meeting as each invitee's calendar shows it.
-    ical_uid: str | None = None
-
-
-class EventPatch(BaseModel):
-    start: str | None = None
-    end: str | None = None
-    time_zone: str | None = None
-    summary: str | None = None
-    description: str | None = None
-    location: str | None = None
-    status: Literal["confirmed", "tentative"] | None = None
-    recurrence: list[str] | None = None
-    attendees: list[AttendeeIn] | None = None
-    organizer_email: str | None = None
-    organizer_name: str | None = None
-    meeting_url: str | None = None
-    show_as: Literal["free", "tentative", "busy", "oof", "workingElsewhere"] | None = None
-
-
-class MoveIn(BaseModel):
-    to_calendar_id: str
-
-
-class RevokeIn(BaseModel):
-    reason: str = "revoked"
-    keep_access_tokens: bool = False
-
-
-class ExpireSyncIn(BaseModel):
-    calendar_id: str | None = None
-
-
-class FaultIn(BaseModel):
-    kind: FaultKind
-    platform: Literal["google", "microsoft"] | None = None
-    account_id: str | None = None
-    path_contains: str | None = None
-    count: int | None = Field(default=None, ge=1)
-    fraction: float | None = Field(default=None, ge=0.0, le=1.0)
-    retry_after: int | None = Field(default=None, ge=0)
-    latency_ms: int = Field(default=0, ge=0, le=60000)
-
-
-class SeedIn(BaseModel):
-    seed: int = 0
-    google_accounts: int = Field(default=0, ge=0, le=100000)
-    microsoft_accounts: int = Field(default=0, ge=0, le=100000)
-    calendars_per_account: int = Field(default=1, ge=1, le=50)
-    events_per_calendar: int = Field(default=200, ge=0, le=100000)
-    recurring_per_calendar: int = Field(default=5, ge=0)
-    start: date | None = None
-    days: int = Field(default=35, ge=1, le=3650)
-    time_zone: str = "UTC"
-    lazy: bool = True
-
-
-class AdvanceIn(BaseModel):
-    seconds: float = Field(ge=0)
-
-
-class LifecycleIn(BaseModel):
-    event: Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
 
 
 def _notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.notifier
     return notifier
-
-
-def account_out(account: Account) -> dict[str, Any]:
-    return {
-        "id": account.id,
-        "platform": account.platform.value,
-        "email": account.email,
-        "display_name": account.display_name,
-        "user_id": account.user_id,
-        "client_id": account.client_id,
-        "client_secret": account.client_secret,
-        "refresh_token": account.refresh_token,
-        "primary_calendar_id": account.primary_calendar_id,
-        "calendars": [calendar_out(c) for c in account.calendars.values()],
-        "grant_error": account.grant_error,
-        "calendar_access": account.calendar_access,
-        "mailbox_enabled": account.mailbox_enabled,
-    }
-
-
-def calendar_out(cal: Calendar) -> dict[str, Any]:
-    return {
-        "id": cal.id,
-        "account_id": cal.account_id,
-        "name": cal.name,
-        "time_zone": cal.time_zone,
-        "primary": cal.primary,
-    }
-
-
-def _time_out(value: TimeValue | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def event_out(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "calendar_id": event.calendar_id,
-        "kind": event.kind.value,
-        "start": _time_out(event.start),
-        "end": _time_out(event.end),
-        "time_zone": event.time_zone,
-        "summary": event.summary,
-        "status": event.status,
-        "deleted": event.deleted,
-        "ms_cancelled": event.ms_cancelled,
-        "recurrence": list(event.recurrence),
-        "master_id": event.master_id,
-        "original_start": _time_out(event.original_start),
-        "meeting_url": event.meeting_url,
-        "sequence": event.sequence,
-        "updated": fmt_graph_timestamp(event.updated),
-    }
 
 
 # --- world ---------------------------------------------------------------------------------------------------
@@ -547,7 +396,3 @@ async def subscription_lifecycle(
     if body.event == "subscriptionRemoved":
         state.push.remove_subscription(sub)
     return {"status": "sent"}
-
-
-def control_error(status: int, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)

@@ -1,16 +1,15 @@
-"""Google Calendar API v3 routes: calendarList, calendars, events.list/get/instances, events.watch, channels.stop.
+"""Google Calendar API v3 routes: calendarList, calendars, events.list/get/instances (events.watch and channels.stop
+are in google_channels.py).
 
 Every router of the Google API uses fields.PartialResponseRoute, so `fields` narrows any answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 
 from calsync.emulator import recurrence, render_google, tokens
 from calsync.emulator.errors import (
@@ -24,7 +23,7 @@ from calsync.emulator.errors import (
 from calsync.emulator.fields import PartialResponseRoute
 from calsync.emulator.gate import admit, emulator_state
 from calsync.emulator.jsonio import JSONResponse
-from calsync.emulator.model import Account, Calendar, Event, EventKind, GoogleChannel, Instance, Platform
+from calsync.emulator.model import Account, Calendar, Event, EventKind, Instance, Platform
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, fmt_google_timestamp, parse_rfc3339, timestamp
 from calsync.emulator.views import Row, find_row, google_changes, row_start, window_rows
@@ -60,7 +59,7 @@ async def google_account(request: Request, state: EmulatorState = Depends(emulat
     return account
 
 
-def _calendar(state: EmulatorState, account: Account, calendar_id: str, *, events: bool = False) -> Calendar:
+def google_calendar(state: EmulatorState, account: Account, calendar_id: str, *, events: bool = False) -> Calendar:
     if calendar_id == "primary":
         calendar_id = account.primary_calendar_id
     if calendar_id not in account.calendars:
@@ -139,14 +138,14 @@ async def calendar_list(
 async def calendar_list_get(
     calendar_id: str, account: Account = Depends(google_account), state: EmulatorState = Depends(emulator_state)
 ) -> JSONResponse:
-    return JSONResponse(render_google.calendar_list_entry(_calendar(state, account, calendar_id)))
+    return JSONResponse(render_google.calendar_list_entry(google_calendar(state, account, calendar_id)))
 
 
 @router.get("/calendars/{calendar_id}")
 async def calendar_get(
     calendar_id: str, account: Account = Depends(google_account), state: EmulatorState = Depends(emulator_state)
 ) -> JSONResponse:
-    return JSONResponse(render_google.calendar_resource(_calendar(state, account, calendar_id)))
+    return JSONResponse(render_google.calendar_resource(google_calendar(state, account, calendar_id)))
 
 
 def _matches_filters(request: Request, row: Row, updated_min: datetime | None) -> bool:
@@ -177,7 +176,7 @@ async def events_list(
     account: Account = Depends(google_account),
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
-    cal = _calendar(state, account, calendar_id, events="syncToken" not in request.query_params)
+    cal = google_calendar(state, account, calendar_id, events="syncToken" not in request.query_params)
     params = request.query_params
     expand = bool(_bool(request, "singleEvents"))
     show_deleted = _bool(request, "showDeleted")
@@ -308,7 +307,7 @@ async def events_get(
     account: Account = Depends(google_account),
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
-    cal = _calendar(state, account, calendar_id, events=True)
+    cal = google_calendar(state, account, calendar_id, events=True)
     row = find_row(cal, event_id, state.horizon())
     if row is None:
         raise ApiError(google_not_found())
@@ -324,7 +323,7 @@ async def events_instances(
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
     """The instances of a series in start order: generated ones plus its exceptions, in their current slot."""
-    cal = _calendar(state, account, calendar_id, events=True)
+    cal = google_calendar(state, account, calendar_id, events=True)
     params = request.query_params
     out_tz = params.get("timeZone")
     if out_tz is not None and find_zone(out_tz) is None:
@@ -404,110 +403,3 @@ def _original_start_matches(cal: Calendar, row: Row, value: str) -> bool:
     if wanted is None:  # an all-day series is addressed by its date
         return not isinstance(original, datetime) and original.isoformat() == value.strip()
     return isinstance(original, datetime) and original.timestamp() == wanted
-
-
-def _resource_id(cal: Calendar) -> str:
-    # the watched collection's id: the same for every channel on that calendar
-    return hashlib.sha1(cal.id.encode(), usedforsecurity=False).hexdigest()[:27]
-
-
-@router.post("/calendars/{calendar_id}/events/watch")
-async def events_watch(
-    request: Request,
-    calendar_id: str,
-    account: Account = Depends(google_account),
-    state: EmulatorState = Depends(emulator_state),
-) -> JSONResponse:
-    cal = _calendar(state, account, calendar_id)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(google_bad_request("Parse Error")) from None
-    if not isinstance(body, dict):
-        raise ApiError(google_bad_request("Parse Error"))
-    channel_id, address, kind = body.get("id"), body.get("address"), body.get("type")
-    if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 64:
-        raise ApiError(google_error(400, "required", "Required", location="id"))
-    if kind not in ("web_hook", "webhook"):
-        raise ApiError(google_bad_request(f"Invalid value for: {kind} is not a valid value", "type"))
-    if not isinstance(address, str) or not address.startswith(("http://", "https://")):
-        raise ApiError(google_error(400, "required", "Required", location="address"))
-    if state.config.google_require_https and not address.startswith("https://"):
-        raise ApiError(
-            google_error(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address, domain="push")
-        )
-    existing = state.push.channels.get(channel_id)
-    if existing is not None and not existing.stopped and existing.expiration > state.now():
-        raise ApiError(google_error(400, "channelIdNotUnique", f"Channel id {channel_id} not unique", domain="push"))
-    token = body.get("token")
-    if token is not None and (not isinstance(token, str) or len(token) > 256):
-        raise ApiError(google_bad_request("Invalid channel token", "token"))
-    expiration = _channel_expiration(state, body)
-    channel = GoogleChannel(
-        id=channel_id,
-        resource_id=_resource_id(cal),
-        resource_uri=f"{str(request.base_url).rstrip('/')}/google/calendar/v3/calendars/{quote(cal.id)}/events?alt=json",
-        account_id=account.id,
-        client_id=state.grants.client_of(request.headers["authorization"]),
-        calendar_id=cal.id,
-        address=address,
-        token=token,
-        expiration=expiration,
-    )
-    state.push.add_channel(channel)
-    request.app.state.notifier.google_sync(channel)
-    out: dict[str, Any] = {
-        "kind": "api#channel",
-        "id": channel.id,
-        "resourceId": channel.resource_id,
-        "resourceUri": channel.resource_uri,
-        "expiration": str(int(expiration.timestamp() * 1000)),
-    }
-    if token is not None:
-        out["token"] = token
-    return JSONResponse(out)
-
-
-def _channel_expiration(state: EmulatorState, body: dict[str, Any]) -> datetime:
-    now = state.now()
-    params = body.get("params") if isinstance(body.get("params"), dict) else {}
-    assert isinstance(params, dict)
-    try:
-        ttl = int(params.get("ttl", state.config.google_channel_default_ttl_seconds))
-    except (TypeError, ValueError):
-        raise ApiError(google_bad_request("Invalid ttl", "params.ttl")) from None
-    ttl = min(ttl, state.config.google_channel_max_ttl_seconds)
-    expiration = now + timedelta(seconds=ttl)
-    requested = body.get("expiration")
-    if requested is not None:
-        try:
-            wanted = datetime.fromtimestamp(int(requested) / 1000, tz=now.tzinfo)
-        except (TypeError, ValueError, OverflowError):
-            raise ApiError(google_bad_request("Invalid expiration", "expiration")) from None
-        if wanted <= now:
-            raise ApiError(google_bad_request("Channel expiration is in the past.", "expiration"))
-        expiration = min(expiration, wanted)  # the more restrictive of request and limits wins
-    return expiration.replace(microsecond=(expiration.microsecond // 1000) * 1000)
-
-
-@router.post("/channels/stop")
-async def channels_stop(
-    request: Request, account: Account = Depends(google_account), state: EmulatorState = Depends(emulator_state)
-) -> Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(google_bad_request("Parse Error")) from None
-    channel = state.push.channels.get(body.get("id", "")) if isinstance(body, dict) else None
-    if (
-        channel is None
-        or channel.stopped
-        or channel.resource_id != body.get("resourceId")
-        or channel.account_id != account.id
-        or channel.client_id
-        != state.grants.client_of(request.headers["authorization"])  # only the creating user *and* client may stop it
-    ):
-        channel_id = body.get("id") if isinstance(body, dict) else None
-        raise ApiError(google_error(404, "notFound", f"Channel '{channel_id}' not found for project 'emulator'"))
-    channel.stopped = True
-    return Response(status_code=204)

@@ -1,4 +1,5 @@
-"""Microsoft Graph v1.0 routes: /me, calendars, calendarView (+delta), events (list and {id}), subscriptions.
+"""Microsoft Graph v1.0 routes: /me, calendars, calendarView (+delta), events (list and {id}); subscriptions are
+in graph_subscriptions.py.
 
 Every route exists under `/me/...` and `/users/{id-or-upn}/...`; calendar-scoped routes also under
 `/me/calendar/...` (the default calendar) and `/me/calendars/{id}/...`.
@@ -6,20 +7,17 @@ Every route exists under `/me/...` and `/users/{id-or-upn}/...`; calendar-scoped
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 
 from calsync.emulator import odata_filter, render_graph, tokens
 from calsync.emulator.errors import ApiError, graph_error, graph_not_found, graph_unauthorized
 from calsync.emulator.gate import admit, emulator_state
 from calsync.emulator.jsonio import JSONResponse
-from calsync.emulator.model import Account, Calendar, EventKind, GraphSubscription, Platform
-from calsync.emulator.notifications import Notifier
+from calsync.emulator.model import Account, Calendar, EventKind, Platform
 from calsync.emulator.state import EmulatorState
 from calsync.emulator.timeutil import find_zone, parse_graph_datetime
 from calsync.emulator.views import Row, find_row, graph_changes, row_start, window_rows
@@ -48,7 +46,7 @@ async def graph_account(request: Request, state: EmulatorState = Depends(emulato
     return account
 
 
-def _mailbox(state: EmulatorState, account: Account) -> None:
+def check_mailbox(state: EmulatorState, account: Account) -> None:
     if not account.mailbox_enabled:
         raise ApiError(
             graph_error(
@@ -65,14 +63,14 @@ def _mailbox(state: EmulatorState, account: Account) -> None:
 
 
 def _calendar(state: EmulatorState, account: Account, calendar_id: str | None, *, events: bool = False) -> Calendar:
-    _mailbox(state, account)
+    check_mailbox(state, account)
     calendar_id = calendar_id or account.primary_calendar_id
     if calendar_id not in account.calendars:
         raise ApiError(graph_not_found(state.now()))
     return state.directory.calendar(calendar_id, events=events)
 
 
-def _root(request: Request) -> str:
+def service_root(request: Request) -> str:
     """The Graph root on this emulator's own host: links must lead back here."""
     return f"{str(request.base_url).rstrip('/')}/microsoft/graph/v1.0"
 
@@ -146,7 +144,7 @@ def _me_routes(path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Calla
 
 @_me_routes("")
 async def me(request: Request, account: Account = Depends(graph_account)) -> JSONResponse:
-    return JSONResponse(render_graph.user(account, _root(request)))
+    return JSONResponse(render_graph.user(account, service_root(request)))
 
 
 @_me_routes("/calendar")
@@ -158,7 +156,7 @@ async def calendar_get(
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
     cal = _calendar(state, account, calendar_id)
-    context = f"{_root(request)}/$metadata#users('{account.user_id}')/calendars/$entity"
+    context = f"{service_root(request)}/$metadata#users('{account.user_id}')/calendars/$entity"
     return JSONResponse({"@odata.context": context, **render_graph.calendar(cal, account)})
 
 
@@ -166,8 +164,8 @@ async def calendar_get(
 async def calendars_list(
     request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
 ) -> JSONResponse:
-    _mailbox(state, account)
-    context = f"{_root(request)}/$metadata#users('{account.user_id}')/calendars"
+    check_mailbox(state, account)
+    context = f"{service_root(request)}/$metadata#users('{account.user_id}')/calendars"
     return JSONResponse(
         {"@odata.context": context, "value": [render_graph.calendar(c, account) for c in account.calendars.values()]}
     )
@@ -210,13 +208,13 @@ async def calendar_view(
     rows = window_rows(cal, lo, hi, state.horizon(), expand=True)
     page = rows[offset : offset + page_size]
     body: dict[str, Any] = {
-        "@odata.context": f"{_root(request)}/$metadata#users('{account.user_id}')/calendarView",
+        "@odata.context": f"{service_root(request)}/$metadata#users('{account.user_id}')/calendarView",
         "value": [_select(request, render_graph.event(account, cal, r, prefs.tz_name)) for r in page],
     }
     if offset + page_size < len(rows):
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("$skiptoken", "$skip")]
         params.append(("$skiptoken", tokens.encode({"k": "gv", "c": cal.id, "o": offset + page_size})))
-        body["@odata.nextLink"] = f"{_root(request)}{_suffix(request)}?{urlencode(params, safe='$')}"
+        body["@odata.nextLink"] = f"{service_root(request)}{_suffix(request)}?{urlencode(params, safe='$')}"
     return JSONResponse(body, headers=prefs.headers())
 
 
@@ -277,7 +275,7 @@ async def calendar_view_delta(
     else:
         rows, removed = graph_changes(cal, since, snapshot, lo=lo, hi=hi, horizon=state.horizon())
         items = [*rows, *removed]
-    root = _root(request)
+    root = service_root(request)
     body: dict[str, Any] = {"@odata.context": f"{root}/$metadata#Collection(event)", "value": []}
     if state.config.graph_empty_page_first and not empty_done:
         page: list[Row | str] = []
@@ -344,7 +342,7 @@ async def events_list(
         pairs = [(utc, by_id[id(utc)]) for utc in odata_filter.sort_rendered([utc for utc, _ in pairs], order)]
     page = pairs[offset : offset + page_size]
     body: dict[str, Any] = {
-        "@odata.context": f"{_root(request)}/$metadata#users('{account.user_id}')/events",
+        "@odata.context": f"{service_root(request)}/$metadata#users('{account.user_id}')/events",
         "value": [
             _select(request, utc if prefs.tz_name == "UTC" else render_graph.event(account, cal, e, prefs.tz_name))
             for utc, e in page
@@ -353,7 +351,7 @@ async def events_list(
     if offset + page_size < len(pairs):
         next_params = [(k, v) for k, v in params.multi_items() if k != "$skip"]
         next_params.append(("$skip", str(offset + page_size)))
-        body["@odata.nextLink"] = f"{_root(request)}{_suffix(request)}?{urlencode(next_params, safe='$/')}"
+        body["@odata.nextLink"] = f"{service_root(request)}{_suffix(request)}?{urlencode(next_params, safe='$/')}"
     return JSONResponse(body, headers=prefs.headers())
 
 
@@ -367,7 +365,7 @@ async def event_get(
     account: Account = Depends(graph_account),
     state: EmulatorState = Depends(emulator_state),
 ) -> JSONResponse:
-    _mailbox(state, account)
+    check_mailbox(state, account)
     calendars = (
         [_calendar(state, account, calendar_id, events=True)]
         if calendar_id
@@ -381,173 +379,3 @@ async def event_get(
                 _select(request, render_graph.event(account, cal, row, prefs.tz_name)), headers=prefs.headers()
             )
     raise ApiError(graph_not_found(state.now()))
-
-
-# --- subscriptions ------------------------------------------------------------------------------------------
-
-
-def _resource_calendar(state: EmulatorState, account: Account, resource: str) -> Calendar | None:
-    parts = resource.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    if lowered[:1] == ["me"]:
-        rest, rest_raw = lowered[1:], parts[1:]
-    elif lowered[:1] == ["users"] and len(parts) > 1 and lowered[1] in (account.user_id, account.email.lower()):
-        rest, rest_raw = lowered[2:], parts[2:]
-    else:
-        return None
-    if rest in (["events"], ["calendar", "events"]):
-        return state.directory.calendar(account.primary_calendar_id, events=False)
-    if len(rest) == 3 and rest[0] == "calendars" and rest[2] == "events" and rest_raw[1] in account.calendars:
-        return state.directory.calendar(rest_raw[1], events=False)
-    return None
-
-
-def _expiration(state: EmulatorState, value: Any) -> datetime:
-    now = state.now()
-    try:
-        expiration = parse_graph_datetime(str(value))
-    except ValueError:
-        raise ApiError(graph_error(400, "InvalidRequest", "expirationDateTime is invalid.", now)) from None
-    config = state.config
-    if expiration <= now:
-        raise ApiError(graph_error(400, "InvalidRequest", "Subscription expiration must be in the future.", now))
-    if expiration > now + timedelta(minutes=config.graph_subscription_max_minutes):
-        raise ApiError(
-            graph_error(
-                400,
-                "InvalidRequest",
-                f"Subscription expiration can only be {config.graph_subscription_max_minutes} minutes in the future.",
-                now,
-            )
-        )
-    return max(expiration, now + timedelta(minutes=config.graph_subscription_min_minutes))
-
-
-def _owned(state: EmulatorState, account: Account, subscription_id: str) -> GraphSubscription:
-    sub = state.push.subscriptions.get(subscription_id)
-    if sub is None or sub.account_id != account.id or sub.expiration <= state.now():
-        raise ApiError(
-            graph_error(404, "ResourceNotFound", f"The object '{subscription_id}' was not found.", state.now())
-        )
-    return sub
-
-
-@router.post("/subscriptions")
-async def subscription_create(
-    request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
-) -> JSONResponse:
-    now = state.now()
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ApiError(graph_error(400, "InvalidRequest", "Invalid request body.", now))
-    change_types = frozenset(t.strip() for t in str(body.get("changeType", "")).split(",") if t.strip())
-    if not change_types or not change_types <= {"created", "updated", "deleted"}:
-        raise ApiError(graph_error(400, "InvalidRequest", "changeType is invalid.", now))
-    url, lifecycle = body.get("notificationUrl"), body.get("lifecycleNotificationUrl")
-    for value in (url, lifecycle):
-        if value is not None and (not isinstance(value, str) or not value.startswith(("http://", "https://"))):
-            raise ApiError(graph_error(400, "InvalidRequest", "The notification URL is invalid.", now))
-    if not url:
-        raise ApiError(graph_error(400, "InvalidRequest", "notificationUrl is required.", now))
-    client_state = body.get("clientState")
-    if client_state is not None and (not isinstance(client_state, str) or len(client_state) > 128):
-        raise ApiError(graph_error(400, "InvalidRequest", "clientState must be at most 128 characters.", now))
-    _mailbox(state, account)
-    cal = _resource_calendar(state, account, str(body.get("resource", "")))
-    if cal is None:
-        raise ApiError(graph_error(400, "InvalidRequest", f"Resource '{body.get('resource')}' is not supported.", now))
-    expiration = _expiration(state, body.get("expirationDateTime"))
-    notifier: Notifier = request.app.state.notifier
-    for target in (url, lifecycle):
-        if target:
-            problem = await notifier.validate(target, account.id)
-            if problem is not None:
-                raise ApiError(
-                    graph_error(
-                        400,
-                        "ValidationError",
-                        "Subscription validation request failed. Notification endpoint must "
-                        f"respond with 200 OK to validation request. ({problem})",
-                        state.now(),
-                    )
-                )
-    sub = GraphSubscription(
-        id=str(uuid.uuid4()),
-        account_id=account.id,
-        client_id=state.grants.client_of(request.headers["authorization"]),
-        resource=str(body["resource"]),
-        calendar_id=cal.id,
-        change_types=change_types,
-        notification_url=url,
-        lifecycle_url=lifecycle,
-        client_state=client_state,
-        expiration=expiration,
-        created=now,
-        tls_version=str(body.get("latestSupportedTlsVersion") or "v1_2"),
-    )
-    state.push.add_subscription(sub)
-    context = {"@odata.context": f"{_root(request)}/$metadata#subscriptions/$entity"}
-    return JSONResponse({**context, **render_graph.subscription(sub, account)}, status_code=201)
-
-
-@router.get("/subscriptions")
-async def subscription_list(
-    request: Request, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
-) -> JSONResponse:
-    client_id = state.grants.client_of(request.headers["authorization"])
-    now = state.now()
-    subs = [s for s in state.push.subscriptions.values() if s.client_id == client_id and s.expiration > now]
-    return JSONResponse(
-        {
-            "@odata.context": f"{_root(request)}/$metadata#subscriptions",
-            "value": [render_graph.subscription(s, state.accounts[s.account_id]) for s in subs],
-        }
-    )
-
-
-@router.get("/subscriptions/{subscription_id}")
-async def subscription_get(
-    request: Request,
-    subscription_id: str,
-    account: Account = Depends(graph_account),
-    state: EmulatorState = Depends(emulator_state),
-) -> JSONResponse:
-    return JSONResponse(render_graph.subscription(_owned(state, account, subscription_id), account))
-
-
-@router.patch("/subscriptions/{subscription_id}")
-async def subscription_renew(
-    request: Request,
-    subscription_id: str,
-    account: Account = Depends(graph_account),
-    state: EmulatorState = Depends(emulator_state),
-) -> JSONResponse:
-    sub = _owned(state, account, subscription_id)
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "expirationDateTime" not in body:
-        raise ApiError(graph_error(400, "InvalidRequest", "expirationDateTime is required.", state.now()))
-    sub.expiration = _expiration(state, body["expirationDateTime"])
-    return JSONResponse(render_graph.subscription(sub, account))
-
-
-@router.delete("/subscriptions/{subscription_id}")
-async def subscription_delete(
-    subscription_id: str, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
-) -> Response:
-    sub = _owned(state, account, subscription_id)
-    state.push.remove_subscription(sub)
-    return Response(status_code=204)
-
-
-@router.post("/subscriptions/{subscription_id}/reauthorize")
-async def subscription_reauthorize(
-    subscription_id: str, account: Account = Depends(graph_account), state: EmulatorState = Depends(emulator_state)
-) -> Response:
-    _owned(state, account, subscription_id)
-    return Response(status_code=204)
