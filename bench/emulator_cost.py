@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from calsync.emulator.state import EmulatorState
-from calsync.emulator.testing import running_emulator
+from calsync_emulator.state import EmulatorState
+from calsync_emulator.testing import running_emulator
 
 
 def rss_mb() -> float:

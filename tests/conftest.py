@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from calsync.api.app import create_app
 from calsync.context import AppContext
-from calsync.emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
+from calsync_emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
 from tests.support.databases import PostgresDatabase, SqliteTemplate, start_postgres
 from tests.support.service import Tenant, new_tenant, serve_app
 

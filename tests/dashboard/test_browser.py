@@ -32,10 +32,10 @@ import httpx
 import pytest
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator
 from calsync.settings import Settings
 from calsync.store.queries import projects as project_queries
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 from tests.support.service import free_port
 from tests.webhooks.support import Receiver, running_receiver
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 
 
 @pytest.fixture

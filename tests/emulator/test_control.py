@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorError
-from calsync.emulator.testing import running_emulator_async
-from calsync.emulator.urls import calsync_settings_env
+from calsync_emulator.client import EmulatorError
+from calsync_emulator.testing import running_emulator_async
+from calsync_emulator.urls import calsync_settings_env
 from tests.emulator.conftest import google_pages, google_token, graph_pages, ms_token
 
 WINDOW = {"startDateTime": "2026-03-01T00:00:00Z", "endDateTime": "2026-04-01T00:00:00Z"}
@@ -229,7 +229,7 @@ async def test_injected_clock_drives_expiry(http):
     from datetime import UTC, datetime
 
     from calsync.clock import FrozenClock
-    from calsync.emulator.state import EmulatorState
+    from calsync_emulator.state import EmulatorState
 
     frozen = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
     async with (
@@ -255,7 +255,7 @@ def test_module_entry_point_serves(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "calsync.emulator", "--port", str(port)])
+    process = subprocess.Popen([sys.executable, "-m", "calsync_emulator", "--port", str(port)])
     try:
         deadline = time.monotonic() + 15
         while True:

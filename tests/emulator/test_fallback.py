@@ -1,5 +1,5 @@
 """Unknown routes and methods answer in each platform's envelope under the platform prefixes; the control
-API keeps FastAPI's `{"detail": …}`. And `python -m calsync.emulator --tls` serves https with a CA it prints."""
+API keeps FastAPI's `{"detail": …}`. And `python -m calsync_emulator --tls` serves https with a CA it prints."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ async def test_discovery_document_follows_the_request_host(emulator, http):
 def test_module_entry_point_serves_https_with_a_printed_ca(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "calsync.emulator", "--port", str(port), "--tls", "--tls-dir", str(tmp_path)],
+        [sys.executable, "-m", "calsync_emulator", "--port", str(port), "--tls", "--tls-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

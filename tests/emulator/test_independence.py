@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import calsync.emulator as emulator_package
+import calsync_emulator as emulator_package
 
 PACKAGE = emulator_package.__name__
 SERVICE = "calsync"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 from tests.emulator.conftest import google_token
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calsync.emulator.client import EmulatorError, SyncEmulatorControl
+from calsync_emulator.client import EmulatorError, SyncEmulatorControl
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 WINDOW = (BASE + timedelta(days=2), BASE + timedelta(days=10))

@@ -12,8 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from calsync.emulator.client import EmulatorControl, SyncEmulatorControl
-from calsync.emulator.testing import RunningEmulator, running_emulator
+from calsync_emulator.client import EmulatorControl, SyncEmulatorControl
+from calsync_emulator.testing import RunningEmulator, running_emulator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "emulator_sdk.py"
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from calsync.context import AppContext
 from calsync.emails import email_like
-from calsync.emulator.client import EmulatorControl
 from calsync.meetings.owner import owner_from_events
 from calsync.providers.base import Attendee, NormalizedEvent
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.support.service import Tenant
 from tests.sync.conftest import connect_calendar, sync_once

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from calsync.clock import FrozenClock
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator
 from calsync.providers.http import make_http_client
 from calsync.settings import Settings
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

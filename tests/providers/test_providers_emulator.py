@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorControl, PlatformName
-from calsync.emulator.testing import Receiver
 from calsync.providers.base import CalendarProvider, ChangePage, Credentials, ErrorKind, ProviderError
 from calsync.providers.microsoft import MicrosoftProvider
 from calsync.providers.registry import make_provider
 from calsync.settings import Settings
+from calsync_emulator.client import EmulatorControl, PlatformName
+from calsync_emulator.testing import Receiver
 
 
 def _name(provider: CalendarProvider) -> PlatformName:

@@ -12,11 +12,11 @@ import pytest
 from fastapi import FastAPI
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator
 from calsync.settings import Settings
 from calsync.worker.runner import WorkerRunner
 from calsync.worker.sync_loop import SyncLoop
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 from tests.support.service import Tenant, free_port, serve_app
 
 T = TypeVar("T")
