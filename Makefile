@@ -36,11 +36,11 @@ emulator: $(STAMP)
 	$(BIN)/calsync emulator
 
 lint: $(STAMP)
-	$(BIN)/ruff check calsync tests bench examples
-	$(BIN)/ruff format --check calsync tests bench examples
+	$(BIN)/ruff check calsync calsync_emulator tests bench examples
+	$(BIN)/ruff format --check calsync calsync_emulator tests bench examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy calsync
+	$(BIN)/mypy calsync calsync_emulator
 
 unit: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

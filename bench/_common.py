@@ -175,7 +175,7 @@ class ChildEmulator:
 def spawn_emulator() -> Iterator[ChildEmulator]:
     """The emulator in its own process on 127.0.0.1 (uvicorn, as `calsync emulator` runs it)."""
     port = free_port()
-    code = f"from calsync.emulator.server import run; run('127.0.0.1', {port})"
+    code = f"from calsync_emulator.server import run; run('127.0.0.1', {port})"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     try:
         wait_http(f"http://127.0.0.1:{port}/_emulator/health", proc)
@@ -187,7 +187,7 @@ def spawn_emulator() -> Iterator[ChildEmulator]:
 def seed_in_window(emulator_url: str, *, seed: int, calendars: int, events: int, recurring: int, lazy: bool) -> None:
     """Seed `calendars` accounts (half Google, half Microsoft, as `seeded_accounts` lists them) whose events all
     fall inside calsync's default window (days today+8 .. today+26)."""
-    from calsync.emulator.client import SyncEmulatorControl
+    from calsync_emulator.client import SyncEmulatorControl
 
     with SyncEmulatorControl(emulator_url, timeout=300) as control:
         today = control.now().date()
@@ -205,7 +205,7 @@ def seed_in_window(emulator_url: str, *, seed: int, calendars: int, events: int,
 
 
 def calsync_env(database_url: str, encryption_key: str, emulator_url: str | None, **extra: str) -> dict[str, str]:
-    from calsync.emulator.urls import calsync_settings_env
+    from calsync_emulator.urls import calsync_settings_env
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
     env |= {
@@ -318,8 +318,8 @@ async def new_tenant(context: Any, name: str = "bench") -> Tenant:
 
 def seeded_accounts(seed: int, google: int, microsoft: int) -> list[tuple[str, dict[str, str]]]:
     """(platform, credentials) of the emulator's seeded accounts (documented credential pattern)."""
-    from calsync.emulator.model import Platform
-    from calsync.emulator.seeding import credentials
+    from calsync_emulator.model import Platform
+    from calsync_emulator.seeding import credentials
 
     accounts = [("google", credentials(seed, Platform.GOOGLE, i)) for i in range(google)]
     accounts += [("microsoft", credentials(seed, Platform.MICROSOFT, i)) for i in range(microsoft)]

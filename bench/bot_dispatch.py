@@ -412,9 +412,9 @@ def summary(values: list[float], expected: int) -> dict[str, Any]:
 async def follow_part(args: argparse.Namespace, database_url: str, emulator: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from calsync.emulator.client import EmulatorControl
     from calsync.security.secret_box import generate_key
     from calsync.store.models import Calendar
+    from calsync_emulator.client import EmulatorControl
 
     key = generate_key()
     receiver = Receiver()

@@ -44,8 +44,8 @@ from _common import (
     seeded_accounts,
 )
 
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import running_emulator
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import running_emulator
 
 GRAPH_SELECT = (
     "id,subject,start,end,attendees,organizer,iCalUId,seriesMasterId,isCancelled,isOnlineMeeting,"

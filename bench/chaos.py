@@ -68,9 +68,9 @@ from _common import REPO, free_port, machine, pct, print_table
 from chaos_bots import VIOLATIONS as BOT_VIOLATIONS
 from chaos_bots import BotSchedule
 
-from calsync.emulator.client import EmulatorControl, EmulatorError
-from calsync.emulator.urls import calsync_settings_env
 from calsync.http_pool import pool_limits
+from calsync_emulator.client import EmulatorControl, EmulatorError
+from calsync_emulator.urls import calsync_settings_env
 
 DEFAULT_PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 TRIGGERS = ["calendar.events_update", "calendar.state_change", "bot.dispatch"]

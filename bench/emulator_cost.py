@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from calsync.emulator.state import EmulatorState
-from calsync.emulator.testing import running_emulator
+from calsync_emulator.state import EmulatorState
+from calsync_emulator.testing import running_emulator
 
 
 def rss_mb() -> float:
@@ -85,9 +85,9 @@ def main() -> None:
         count = len(calendars) if args.materialize_all else min(args.materialize, len(calendars))
         before, started = rss_mb(), time.perf_counter()
         for cal_id in calendars[:count]:
-            state.calendar(cal_id)
+            state.directory.calendar(cal_id)
         gen_s = time.perf_counter() - started
-        kept = len(state.seed_cache)
+        kept = len(state.directory.seed_cache)
         rows.append(
             (
                 f"generate events of {count} calendars ({count * args.events:,} events)",

@@ -59,7 +59,7 @@ from _common import (
     spawn_emulator,
 )
 
-from calsync.emulator.client import EmulatorControl
+from calsync_emulator.client import EmulatorControl
 
 SEED = 31
 TARGET_P99_S = 2.0

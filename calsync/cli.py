@@ -319,15 +319,15 @@ def emulator(
     ] = None,
 ) -> None:
     """Run the local Google Calendar + Microsoft Graph emulator."""
-    from calsync.emulator.server import base_url, tls_directory
-    from calsync.emulator.server import run as run_emulator
-    from calsync.emulator.tls import make_certificates
+    from calsync_emulator.server import base_url, tls_directory
+    from calsync_emulator.server import run as run_emulator
+    from calsync_emulator.tls import make_certificates
 
     configure_logging(Settings().log_level, Settings().log_format)
     certificates = make_certificates(tls_directory(tls_dir), [host]) if tls else None
     url = base_url(host, port, tls)
     console.print(f"calsync emulator on {url}  — point calsync at it with:")
-    from calsync.emulator.urls import calsync_settings_env
+    from calsync_emulator.urls import calsync_settings_env
 
     for name, value in calsync_settings_env(url).items():
         console.print(f"  export {name}={value}")

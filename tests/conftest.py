@@ -1,4 +1,5 @@
-"""Shared fixtures: every database-backed test runs on SQLite and on PostgreSQL."""
+"""Shared fixtures: every database-backed test runs on SQLite and on PostgreSQL; one emulator and one push
+receiver serve the whole session (each suite resets them before a test)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from calsync.api.app import create_app
 from calsync.context import AppContext
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
+from calsync_emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
 from tests.support.databases import PostgresDatabase, SqliteTemplate, start_postgres
 from tests.support.service import Tenant, new_tenant, serve_app
 
@@ -27,6 +29,25 @@ def postgres_database() -> Iterator[PostgresDatabase | None]:
     yield database
     if database is not None:
         database.drop()
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[RunningEmulator]:
+    with running_emulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def receiver_server() -> Iterator[Receiver]:
+    with running_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def receiver(receiver_server: Receiver) -> Receiver:
+    """The session's push receiver, answering normally and with nothing received."""
+    receiver_server.reset()
+    return receiver_server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

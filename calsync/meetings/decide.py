@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from calsync.meetings.owner import domain_of
+from calsync.emails import domain_of
 
 ALWAYS, NEVER = "always", "never"
 

@@ -54,6 +54,8 @@ class NormalizedEvent:
     status: str | None = None  # confirmed | tentative | cancelled
     location: str | None = None
     organizer: dict[str, Any] | None = None  # {"email", "name"}
+    # The calendar's owner (the signed-in user) organizes the event: its owner can be learned from `organizer`.
+    organizer_is_owner: bool = False
     attendees: list[Attendee] = field(default_factory=list)
     ical_uid: str | None = None
     recurring_event_id: str | None = None
@@ -175,7 +177,7 @@ class CalendarProvider(Protocol):
 
     async def calendar_owner(self, access_token: str, calendar_id: str | None) -> str | None:
         """The email address of the calendar's owner, when the platform says it without listing events (None:
-        learn it from the events' `self` attendee, calsync.meetings.owner)."""
+        learn it from the events' `self` attendee or `organizer_is_owner`, calsync.meetings.owner)."""
         ...
 
     async def open_channel(

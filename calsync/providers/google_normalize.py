@@ -111,6 +111,7 @@ def normalize_event(item: dict[str, Any], *, calendar_time_zone: str | None = No
             if isinstance(organizer, dict)
             else None
         ),
+        organizer_is_owner=isinstance(organizer, dict) and organizer.get("self") is True,
         attendees=_attendees(item.get("attendees")),
         ical_uid=as_str(item.get("iCalUID")),
         recurring_event_id=as_str(item.get("recurringEventId")),

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from calsync.clock import Clock, system_clock
-from calsync.meetings.owner import email_like
+from calsync.emails import email_like
 from calsync.providers import microsoft_errors as errors
 from calsync.providers.base import (
     ChangePage,

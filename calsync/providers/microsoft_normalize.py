@@ -143,6 +143,7 @@ def normalize_event(item: dict[str, Any]) -> NormalizedEvent | None:
     time_zone = own_zone or (as_str(start_value.get("timeZone")) if isinstance(start_value, dict) else None)
     cancelled = item.get("isCancelled") is True
     organizer_email, organizer_name = _email(item.get("organizer"))
+    user_is_organizer = item.get("isOrganizer") is True
     url, platform = meeting_link(*(text for _, text in meeting_link_sources(item)))
     return NormalizedEvent(
         platform_uuid=event_id,
@@ -157,7 +158,8 @@ def normalize_event(item: dict[str, Any]) -> NormalizedEvent | None:
         organizer={"email": organizer_email, "name": organizer_name}
         if isinstance(item.get("organizer"), dict)
         else None,
-        attendees=_attendees(item.get("attendees"), organizer_email, item.get("isOrganizer") is True),
+        organizer_is_owner=user_is_organizer,
+        attendees=_attendees(item.get("attendees"), organizer_email, user_is_organizer),
         ical_uid=as_str(item.get("iCalUId")),
         recurring_event_id=as_str(item.get("seriesMasterId")),
         html_link=as_str(item.get("webLink")),

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from calsync.emulator.testing import running_emulator_async
+from calsync_emulator.testing import running_emulator_async
 from tests.dashboard.test_browser import CHROMIUM_ARGS, chromium  # noqa: F401 (the session fixture)
 
 pytestmark = pytest.mark.timeout(120)

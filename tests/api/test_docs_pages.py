@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from calsync.emulator.testing import running_emulator_async
+from calsync_emulator.testing import running_emulator_async
 
 ASSET = re.compile(r"""(?:src|href)\s*[=:]\s*['"]([^'"]+)['"]|url:\s*['"]([^'"]+)['"]""")
 

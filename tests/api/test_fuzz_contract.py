@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calsync.api.app import create_app
 from calsync.context import AppContext
-from calsync.emulator.testing import running_emulator_async
 from calsync.settings import Settings
 from calsync.webhooks import queries as webhook_queries
+from calsync_emulator.testing import running_emulator_async
 from tests.support.factories import insert_events
 from tests.support.service import new_tenant, serve_app
 

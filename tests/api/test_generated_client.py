@@ -25,9 +25,9 @@ import pytest
 from calsync.api.app import create_app
 from calsync.api.routes.calendars import DUPLICATE_KEY_MESSAGE
 from calsync.context import AppContext
-from calsync.emulator.testing import running_emulator_async
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
+from calsync_emulator.testing import running_emulator_async
 from tests.api.seed import SEED_REQUEST
 from tests.support.service import new_tenant, serve_app
 from tests.sync.conftest import sync_once

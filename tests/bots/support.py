@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.store.models import Bot, WebhookDelivery
+from calsync_emulator.client import EmulatorControl
 from tests.support.service import Tenant
 from tests.sync.conftest import connect_calendar, list_events, sync_once
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import (
     MEET,
     another_event,

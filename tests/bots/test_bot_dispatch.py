@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 
 from calsync.bots.dispatch import BotDispatchLoop
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.store.models import Bot, WebhookDelivery
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
 from calsync.worker.runner import WorkerRunner
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import MEET, at, bot_webhooks, create_bot, get_bot, meeting, subscribe
 from tests.support.service import Tenant
 from tests.webhooks.support import frozen, running_receiver

@@ -9,7 +9,7 @@ from typing import Any
 
 from calsync.bots.dispatch import BotDispatchLoop
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import (
     MEET,
     OTHER_MEET,

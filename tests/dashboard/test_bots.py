@@ -5,12 +5,12 @@ that another project's bots can be neither seen nor cancelled. (test_browser.py 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 
 from calsync.context import AppContext
 from calsync.store.models import CalendarEvent, WebhookDelivery
+from tests.bots.support import create_bot, get_bot
 from tests.dashboard.support import dashboard_client, sign_in
 from tests.support.factories import insert_events
 from tests.support.service import Tenant
@@ -35,20 +35,6 @@ async def meeting_event(context: AppContext, tenant: Tenant, start: datetime, na
             .values(name=name, meeting_url=MEET, meeting_platform="google_meet")
         )
     return calendar["id"], event_id
-
-
-async def create_bot(tenant: Tenant, **body: Any) -> dict[str, Any]:
-    response = await tenant.client.post("/api/v1/bots", json=body)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def get_bot(tenant: Tenant, bot_id: str) -> dict[str, Any]:
-    response = await tenant.client.get(f"/api/v1/bots/{bot_id}")
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def test_bots_pages_show_the_project_s_bots(context: AppContext, api_url: str, tenant: Tenant) -> None:

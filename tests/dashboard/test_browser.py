@@ -32,10 +32,10 @@ import httpx
 import pytest
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator, running_emulator
 from calsync.settings import Settings
 from calsync.store.queries import projects as project_queries
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 from tests.support.service import free_port
 from tests.webhooks.support import Receiver, running_receiver
 
@@ -76,12 +76,6 @@ def chromium() -> str:
             pytest.fail(f"browser tests are required (CALSYNC_REQUIRE_BROWSER=1) but {problem}")
         pytest.skip(problem)
     return CHROMIUM
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
 
 
 @dataclass

@@ -1,38 +1,21 @@
-"""One emulator and one notification receiver per test session; every test starts from a reset world."""
+"""The emulator suite: the session's emulator and receiver (tests/conftest.py), reset before every test, a plain
+HTTP client, and helpers that get an access token and walk listing pages."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
-
-
-@pytest.fixture(scope="session")
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def receiver_server() -> Iterator[Receiver]:
-    with running_receiver() as receiver:
-        yield receiver
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 
 
 @pytest.fixture
-def receiver(receiver_server: Receiver) -> Receiver:
-    receiver_server.reset()
-    return receiver_server
-
-
-@pytest.fixture
-async def control(emu: RunningEmulator) -> AsyncIterator[EmulatorControl]:
-    async with emu.control() as client:
+async def control(emulator: RunningEmulator) -> AsyncIterator[EmulatorControl]:
+    async with emulator.control() as client:
         await client.reset()
         yield client
         await client.wait_notifications(5)
@@ -44,9 +27,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def google_token(http: httpx.AsyncClient, emu: RunningEmulator, account: dict[str, Any]) -> dict[str, str]:
+async def google_token(http: httpx.AsyncClient, emulator: RunningEmulator, account: dict[str, Any]) -> dict[str, str]:
     response = await http.post(
-        emu.google_token_url,
+        emulator.google_token_url,
         data={
             "grant_type": "refresh_token",
             "client_id": account["client_id"],
@@ -58,9 +41,9 @@ async def google_token(http: httpx.AsyncClient, emu: RunningEmulator, account: d
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def ms_token(http: httpx.AsyncClient, emu: RunningEmulator, account: dict[str, Any]) -> dict[str, str]:
+async def ms_token(http: httpx.AsyncClient, emulator: RunningEmulator, account: dict[str, Any]) -> dict[str, str]:
     response = await http.post(
-        f"{emu.microsoft_login_url}/common/oauth2/v2.0/token",
+        f"{emulator.microsoft_login_url}/common/oauth2/v2.0/token",
         data={
             "grant_type": "refresh_token",
             "client_id": account["client_id"],

@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorError
-from calsync.emulator.testing import running_emulator_async
-from calsync.emulator.urls import calsync_settings_env
+from calsync_emulator.client import EmulatorError
+from calsync_emulator.testing import running_emulator_async
+from calsync_emulator.urls import calsync_settings_env
 from tests.emulator.conftest import google_pages, google_token, graph_pages, ms_token
 
 WINDOW = {"startDateTime": "2026-03-01T00:00:00Z", "endDateTime": "2026-04-01T00:00:00Z"}
@@ -26,10 +26,10 @@ WINDOW = {"startDateTime": "2026-03-01T00:00:00Z", "endDateTime": "2026-04-01T00
         ("error_503", 503, "global", "backendError"),
     ],
 )
-async def test_google_faults_next_n_requests(emu, control, http, kind, status, domain, reason):
+async def test_google_faults_next_n_requests(emulator, control, http, kind, status, domain, reason):
     account = await control.create_account("google")
-    headers = await google_token(http, emu, account)
-    url = f"{emu.google_api_url}/calendars/primary/events"
+    headers = await google_token(http, emulator, account)
+    url = f"{emulator.google_api_url}/calendars/primary/events"
     await control.add_fault(kind, platform="google", count=2, retry_after=3)
     for _ in range(2):
         response = await http.get(url, headers=headers)
@@ -42,10 +42,10 @@ async def test_google_faults_next_n_requests(emu, control, http, kind, status, d
     assert await control.faults() == []
 
 
-async def test_graph_throttling_bodies(emu, control, http):
+async def test_graph_throttling_bodies(emulator, control, http):
     account = await control.create_account("microsoft")
-    headers = await ms_token(http, emu, account)
-    url = f"{emu.graph_url}/me/calendarView/delta"
+    headers = await ms_token(http, emulator, account)
+    url = f"{emulator.graph_url}/me/calendarView/delta"
     await control.add_fault("throttle_429", account_id=account["id"], count=1)
     response = await http.get(url, headers=headers, params=WINDOW)
     assert response.status_code == 429 and response.headers["retry-after"] == "10"
@@ -61,11 +61,11 @@ async def test_graph_throttling_bodies(emu, control, http):
     assert (await http.get(url, headers=headers, params=WINDOW)).status_code == 200
 
 
-async def test_fault_scoping_fraction_and_latency(emu, control, http):
+async def test_fault_scoping_fraction_and_latency(emulator, control, http):
     a = await control.create_account("google")
     b = await control.create_account("google")
-    ha, hb = await google_token(http, emu, a), await google_token(http, emu, b)
-    url = f"{emu.google_api_url}/calendars/primary"
+    ha, hb = await google_token(http, emulator, a), await google_token(http, emulator, b)
+    url = f"{emulator.google_api_url}/calendars/primary"
     fault = await control.add_fault("error_500", account_id=a["id"])  # unlimited, account a only
     assert (await http.get(url, headers=ha)).status_code == 500
     assert (await http.get(url, headers=hb)).status_code == 200
@@ -80,12 +80,12 @@ async def test_fault_scoping_fraction_and_latency(emu, control, http):
     assert time.perf_counter() - started >= 0.15
 
 
-async def test_request_log_and_counters(emu, control, http):
+async def test_request_log_and_counters(emulator, control, http):
     account = await control.create_account("microsoft")
     await control.create_event(account["primary_calendar_id"], "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z")
     await control.clear_requests()
-    headers = await ms_token(http, emu, account)
-    _, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", headers, WINDOW)
+    headers = await ms_token(http, emulator, account)
+    _, responses = await graph_pages(http, f"{emulator.graph_url}/me/calendarView/delta", headers, WINDOW)
     counters = await control.counters(account["id"])
     delta = counters["endpoints"]["GET /microsoft/graph/v1.0/me/calendarView/delta"]
     assert delta["requests"] == len(responses)
@@ -117,7 +117,7 @@ async def test_control_validation_errors(control):
     assert err.value.status == 400
 
 
-async def test_seeding_is_fast_lazy_and_deterministic(emu, control, http):
+async def test_seeding_is_fast_lazy_and_deterministic(emulator, control, http):
     # How long seeding takes is measured by bench/emulator_cost.py, not asserted here.
     summary = await control.seed(
         seed=7, google_accounts=2000, microsoft_accounts=2000, events_per_calendar=200, recurring_per_calendar=5
@@ -127,20 +127,20 @@ async def test_seeding_is_fast_lazy_and_deterministic(emu, control, http):
     listing = await control.list_accounts("google", offset=1999, limit=1)
     account = listing["items"][0]
     assert account["refresh_token"] == google["refresh_token"].replace("g0", "g1999")
-    headers = await google_token(http, emu, account)
+    headers = await google_token(http, emulator, account)
     items, _ = await google_pages(
-        http, f"{emu.google_api_url}/calendars/primary/events", headers, {"maxResults": "2500"}
+        http, f"{emulator.google_api_url}/calendars/primary/events", headers, {"maxResults": "2500"}
     )
     assert len(items) == 200 and sum(1 for i in items if "recurrence" in i) == 5
     microsoft = (await control.list_accounts("microsoft", offset=3, limit=1))["items"][0]
-    ms_headers = await ms_token(http, emu, microsoft)
+    ms_headers = await ms_token(http, emulator, microsoft)
     now = await control.now()
     window = {
         "startDateTime": (now.replace(hour=0, minute=0, second=0, microsecond=0)).isoformat(),
         "endDateTime": (now.replace(hour=0, minute=0, second=0, microsecond=0)).isoformat()[:10] + "T23:59:59Z",
     }
     view, _ = await graph_pages(
-        http, f"{emu.graph_url}/me/calendarView/delta", {**ms_headers, "Prefer": "odata.maxpagesize=500"}, window
+        http, f"{emulator.graph_url}/me/calendarView/delta", {**ms_headers, "Prefer": "odata.maxpagesize=500"}, window
     )
     assert all(i["type"] in ("singleInstance", "occurrence") for i in view)
 
@@ -159,36 +159,36 @@ async def test_seeding_is_fast_lazy_and_deterministic(emu, control, http):
     ]
 
 
-def test_sync_client_and_settings_env(emu):
-    env = calsync_settings_env(emu.base_url + "/")
+def test_sync_client_and_settings_env(emulator):
+    env = calsync_settings_env(emulator.base_url + "/")
     assert env == {
-        "CALSYNC_GOOGLE_OAUTH_TOKEN_URL": f"{emu.base_url}/google/token",
-        "CALSYNC_GOOGLE_API_URL": f"{emu.base_url}/google/calendar/v3",
-        "CALSYNC_MICROSOFT_LOGIN_URL": f"{emu.base_url}/microsoft/login",
-        "CALSYNC_MICROSOFT_GRAPH_URL": f"{emu.base_url}/microsoft/graph/v1.0",
+        "CALSYNC_GOOGLE_OAUTH_TOKEN_URL": f"{emulator.base_url}/google/token",
+        "CALSYNC_GOOGLE_API_URL": f"{emulator.base_url}/google/calendar/v3",
+        "CALSYNC_MICROSOFT_LOGIN_URL": f"{emulator.base_url}/microsoft/login",
+        "CALSYNC_MICROSOFT_GRAPH_URL": f"{emulator.base_url}/microsoft/graph/v1.0",
     }
-    assert emu.settings_env() == env
-    with emu.sync_control() as control:
+    assert emulator.settings_env() == env
+    with emulator.sync_control() as control:
         assert control.health()
         account = control.create_account("microsoft")
         assert control.get_account(account["id"])["email"] == account["email"]
 
 
 async def test_emulator_starts_and_stops_cleanly():
-    async with running_emulator_async() as emu, emu.control() as control:
+    async with running_emulator_async() as emulator, emulator.control() as control:
         assert await control.health()
-        base_url = emu.base_url
+        base_url = emulator.base_url
     async with httpx.AsyncClient() as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"{base_url}/_emulator/health")
 
 
-async def test_untouched_seeded_calendars_are_dropped_and_regenerate_identically(emu, control, http):
+async def test_untouched_seeded_calendars_are_dropped_and_regenerate_identically(emulator, control, http):
     await control.set_config(seed_cache_calendars=1)
     await control.seed(seed=3, google_accounts=3, events_per_calendar=20, recurring_per_calendar=2)
     accounts = (await control.list_accounts("google"))["items"]
-    url = f"{emu.google_api_url}/calendars/primary/events"
-    headers = [await google_token(http, emu, a) for a in accounts]
+    url = f"{emulator.google_api_url}/calendars/primary/events"
+    headers = [await google_token(http, emulator, a) for a in accounts]
     first, pages = await google_pages(http, url, headers[0], {"singleEvents": "true"})
     token = pages[-1]["nextSyncToken"]
     for other in headers[1:]:  # evicts account 0's generated events
@@ -205,20 +205,20 @@ async def test_untouched_seeded_calendars_are_dropped_and_regenerate_identically
     assert [i["summary"] for i in changed] == ["changed"]
 
 
-async def test_sync_token_age_limit_and_deleted_calendar(emu, control, http):
+async def test_sync_token_age_limit_and_deleted_calendar(emulator, control, http):
     account = await control.create_account("google", calendars=[{"name": "Doomed"}])
     doomed = account["calendars"][1]["id"]
-    headers = await google_token(http, emu, account)
-    url = f"{emu.google_api_url}/calendars/primary/events"
+    headers = await google_token(http, emulator, account)
+    url = f"{emulator.google_api_url}/calendars/primary/events"
     _, pages = await google_pages(http, url, headers, {})
     await control.set_config(sync_token_ttl_seconds=3600)
     assert (await http.get(url, headers=headers, params={"syncToken": pages[-1]["nextSyncToken"]})).status_code == 200
     await control.advance(3601)
-    headers = await google_token(http, emu, account)
+    headers = await google_token(http, emulator, account)
     assert (await http.get(url, headers=headers, params={"syncToken": pages[-1]["nextSyncToken"]})).status_code == 410
-    assert (await http.get(f"{emu.google_api_url}/calendars/{doomed}/events", headers=headers)).status_code == 200
+    assert (await http.get(f"{emulator.google_api_url}/calendars/{doomed}/events", headers=headers)).status_code == 200
     await control.delete_calendar(doomed)
-    gone = await http.get(f"{emu.google_api_url}/calendars/{doomed}/events", headers=headers)
+    gone = await http.get(f"{emulator.google_api_url}/calendars/{doomed}/events", headers=headers)
     assert gone.status_code == 404
     with pytest.raises(EmulatorError) as err:
         await control.delete_calendar(account["primary_calendar_id"])
@@ -229,17 +229,20 @@ async def test_injected_clock_drives_expiry(http):
     from datetime import UTC, datetime
 
     from calsync.clock import FrozenClock
-    from calsync.emulator.state import EmulatorState
+    from calsync_emulator.state import EmulatorState
 
     frozen = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
-    async with running_emulator_async(EmulatorState(clock=FrozenClock(frozen))) as emu, emu.control() as control:
+    async with (
+        running_emulator_async(EmulatorState(clock=FrozenClock(frozen))) as emulator,
+        emulator.control() as control,
+    ):
         assert await control.now() == frozen
         account = await control.create_account("google")
-        headers = await google_token(http, emu, account)
+        headers = await google_token(http, emulator, account)
         assert (await control.advance(3598)) == frozen.replace(minute=59, second=58)
-        assert (await http.get(f"{emu.google_api_url}/calendars/primary", headers=headers)).status_code == 200
+        assert (await http.get(f"{emulator.google_api_url}/calendars/primary", headers=headers)).status_code == 200
         await control.advance(2)
-        assert (await http.get(f"{emu.google_api_url}/calendars/primary", headers=headers)).status_code == 401
+        assert (await http.get(f"{emulator.google_api_url}/calendars/primary", headers=headers)).status_code == 401
 
 
 def test_module_entry_point_serves(tmp_path):
@@ -252,7 +255,7 @@ def test_module_entry_point_serves(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "calsync.emulator", "--port", str(port)])
+    process = subprocess.Popen([sys.executable, "-m", "calsync_emulator", "--port", str(port)])
     try:
         deadline = time.monotonic() + 15
         while True:

@@ -8,29 +8,29 @@ from tests.emulator.conftest import google_pages, google_token
 
 
 @pytest.fixture
-async def setup(emu, control, http):
+async def setup(emulator, control, http):
     account = await control.create_account(
         "google", time_zone="Europe/Zurich", calendars=[{"name": "Team", "time_zone": "America/New_York"}]
     )
-    headers = await google_token(http, emu, account)
-    url = f"{emu.google_api_url}/calendars/primary/events"
+    headers = await google_token(http, emulator, account)
+    url = f"{emulator.google_api_url}/calendars/primary/events"
     return account, account["primary_calendar_id"], headers, url
 
 
-async def test_calendar_list_and_primary(emu, control, http, setup):
+async def test_calendar_list_and_primary(emulator, control, http, setup):
     account, _cal, headers, _ = setup
-    listing = (await http.get(f"{emu.google_api_url}/users/me/calendarList", headers=headers)).json()
+    listing = (await http.get(f"{emulator.google_api_url}/users/me/calendarList", headers=headers)).json()
     assert listing["kind"] == "calendar#calendarList"
     assert next(c["id"] for c in listing["items"]) == account["email"]
     assert listing["items"][0]["primary"] is True and listing["items"][0]["accessRole"] == "owner"
     assert "nextSyncToken" in listing
-    primary = (await http.get(f"{emu.google_api_url}/calendars/primary", headers=headers)).json()
+    primary = (await http.get(f"{emulator.google_api_url}/calendars/primary", headers=headers)).json()
     assert primary["id"] == account["email"] and primary["timeZone"] == "Europe/Zurich"
     other = account["calendars"][1]["id"]
-    assert (await http.get(f"{emu.google_api_url}/calendars/{other}", headers=headers)).json()["timeZone"] == (
+    assert (await http.get(f"{emulator.google_api_url}/calendars/{other}", headers=headers)).json()["timeZone"] == (
         "America/New_York"
     )
-    missing = await http.get(f"{emu.google_api_url}/calendars/nobody@example.com/events", headers=headers)
+    missing = await http.get(f"{emulator.google_api_url}/calendars/nobody@example.com/events", headers=headers)
     assert missing.status_code == 404 and missing.json()["error"]["errors"][0]["reason"] == "notFound"
 
 
@@ -233,7 +233,7 @@ async def test_sync_token_rules(control, http, setup):
     assert garbage.status_code == 410
 
 
-async def test_events_get_instances_and_deleted(emu, control, http, setup):
+async def test_events_get_instances_and_deleted(emulator, control, http, setup):
     _, cal, headers, url = setup
     series = await control.create_event(
         cal,
@@ -252,7 +252,7 @@ async def test_events_get_instances_and_deleted(emu, control, http, setup):
     assert deleted["status"] == "cancelled"
 
 
-async def test_move_between_calendars_keeps_google_id(emu, control, http, setup):
+async def test_move_between_calendars_keeps_google_id(emulator, control, http, setup):
     account, cal, headers, url = setup
     other = account["calendars"][1]["id"]
     event = await control.create_event(cal, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z")
@@ -261,11 +261,11 @@ async def test_move_between_calendars_keeps_google_id(emu, control, http, setup)
     assert moved["id"] == event["id"]
     items, _ = await google_pages(http, url, headers, {"syncToken": pages[-1]["nextSyncToken"]})
     assert [(i["id"], i["status"]) for i in items] == [(event["id"], "cancelled")]
-    items, _ = await google_pages(http, f"{emu.google_api_url}/calendars/{other}/events", headers, {})
+    items, _ = await google_pages(http, f"{emulator.google_api_url}/calendars/{other}/events", headers, {})
     assert [i["id"] for i in items] == [event["id"]]
 
 
-async def test_scope_and_https_rules(emu, control, http, setup):
+async def test_scope_and_https_rules(emulator, control, http, setup):
     account, _cal, headers, url = setup
     await control.set_config(google_require_https=True)
     watch = await http.post(

@@ -12,46 +12,46 @@ WINDOW = {"startDateTime": "2026-03-01T00:00:00Z", "endDateTime": "2026-04-01T00
 
 
 @pytest.fixture
-async def setup(emu, control, http):
+async def setup(emulator, control, http):
     account = await control.create_account(
         "microsoft", display_name="Ada Lovelace", time_zone="Europe/Berlin", calendars=[{"name": "Side"}]
     )
-    headers = await ms_token(http, emu, account)
+    headers = await ms_token(http, emulator, account)
     return account, account["primary_calendar_id"], headers
 
 
-async def test_me_and_calendars(emu, control, http, setup):
+async def test_me_and_calendars(emulator, control, http, setup):
     account, cal, headers = setup
-    me = (await http.get(f"{emu.graph_url}/me", headers=headers)).json()
+    me = (await http.get(f"{emulator.graph_url}/me", headers=headers)).json()
     assert me["id"] == account["user_id"] and me["displayName"] == "Ada Lovelace"
     assert me["userPrincipalName"] == account["email"] and "@odata.context" in me
-    default = (await http.get(f"{emu.graph_url}/me/calendar", headers=headers)).json()
+    default = (await http.get(f"{emulator.graph_url}/me/calendar", headers=headers)).json()
     assert default["id"] == cal and default["isDefaultCalendar"] is True and default["canEdit"] is True
-    listing = (await http.get(f"{emu.graph_url}/me/calendars", headers=headers)).json()
+    listing = (await http.get(f"{emulator.graph_url}/me/calendars", headers=headers)).json()
     assert [c["isDefaultCalendar"] for c in listing["value"]] == [True, False]
     side = account["calendars"][1]["id"]
-    assert (await http.get(f"{emu.graph_url}/me/calendars/{side}", headers=headers)).json()["name"] == "Side"
-    by_user = await http.get(f"{emu.graph_url}/users/{account['email']}/calendars/{side}", headers=headers)
+    assert (await http.get(f"{emulator.graph_url}/me/calendars/{side}", headers=headers)).json()["name"] == "Side"
+    by_user = await http.get(f"{emulator.graph_url}/users/{account['email']}/calendars/{side}", headers=headers)
     assert by_user.status_code == 200
-    missing = await http.get(f"{emu.graph_url}/me/calendars/AAMkAGnope", headers=headers)
+    missing = await http.get(f"{emulator.graph_url}/me/calendars/AAMkAGnope", headers=headers)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "ErrorItemNotFound"
     assert {"request-id", "date", "client-request-id"} <= missing.json()["error"]["innerError"].keys()
 
 
-async def test_delta_paging_prefer_headers_and_links(emu, control, http, setup):
+async def test_delta_paging_prefer_headers_and_links(emulator, control, http, setup):
     _, cal, headers = setup
     for day in range(2, 9):
         await control.create_event(
             cal, f"2026-03-{day:02d}T09:00:00Z", f"2026-03-{day:02d}T10:00:00Z", summary=f"e{day}"
         )
     prefer = {**headers, "Prefer": 'odata.maxpagesize=3, outlook.timezone="Pacific Standard Time"'}
-    items, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", prefer, WINDOW)
+    items, responses = await graph_pages(http, f"{emulator.graph_url}/me/calendarView/delta", prefer, WINDOW)
     assert [len(r.json()["value"]) for r in responses] == [3, 3, 1]
     for response in responses:
         applied = response.headers["preference-applied"]
         assert "odata.track-changes" in applied and "odata.maxpagesize=3" in applied
         assert 'outlook.timezone="Pacific Standard Time"' in applied
-    host = urlparse(emu.base_url).netloc
+    host = urlparse(emulator.base_url).netloc
     for response in responses[:-1]:
         link = response.json()["@odata.nextLink"]
         assert urlparse(link).netloc == host and "$skiptoken=" in link and "@odata.deltaLink" not in response.json()
@@ -60,12 +60,12 @@ async def test_delta_paging_prefer_headers_and_links(emu, control, http, setup):
     assert items[0]["start"] == {"dateTime": "2026-03-02T01:00:00.0000000", "timeZone": "Pacific Standard Time"}
     assert items[0]["type"] == "singleInstance"
     # default: UTC, and the default page size of 10 holds everything
-    items, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", headers, WINDOW)
+    items, responses = await graph_pages(http, f"{emulator.graph_url}/me/calendarView/delta", headers, WINDOW)
     assert len(responses) == 1 and items[0]["start"]["timeZone"] == "UTC"
     assert items[0]["start"]["dateTime"] == "2026-03-02T09:00:00.0000000"
 
 
-async def test_delta_rounds_report_changes_and_removals(emu, control, http, setup):
+async def test_delta_rounds_report_changes_and_removals(emulator, control, http, setup):
     _, cal, headers = setup
     keep = await control.create_event(cal, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", summary="keep")
     gone = await control.create_event(cal, "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z", summary="gone")
@@ -78,7 +78,7 @@ async def test_delta_rounds_report_changes_and_removals(emu, control, http, setu
         summary="cancel me",
         meeting_url="https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/0",
     )
-    items, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", headers, WINDOW)
+    items, responses = await graph_pages(http, f"{emulator.graph_url}/me/calendarView/delta", headers, WINDOW)
     assert {i["subject"] for i in items} == {"keep", "gone", "leaves", "cancel me"}
     joined = next(i for i in items if i["subject"] == "cancel me")
     assert joined["onlineMeeting"]["joinUrl"].startswith("https://teams.microsoft.com/l/meetup-join/")
@@ -105,7 +105,7 @@ async def test_delta_rounds_report_changes_and_removals(emu, control, http, setu
     assert changed[cancelled["id"]]["isCancelled"] is True
 
 
-async def test_series_occurrences_exceptions_and_all_day(emu, control, http, setup):
+async def test_series_occurrences_exceptions_and_all_day(emulator, control, http, setup):
     _, cal, headers = setup
     series = await control.create_event(
         cal,
@@ -117,7 +117,7 @@ async def test_series_occurrences_exceptions_and_all_day(emu, control, http, set
     sid = series["id"]
     await control.update_event(cal, f"{sid}_20260309T090000Z", summary="special")
     await control.create_event(cal, "2026-03-10", "2026-03-11", summary="holiday")
-    items, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", headers, WINDOW)
+    items, responses = await graph_pages(http, f"{emulator.graph_url}/me/calendarView/delta", headers, WINDOW)
     kinds = {(i["subject"], i["type"]) for i in items}
     assert kinds == {("weekly", "occurrence"), ("special", "exception"), ("holiday", "singleInstance")}
     assert all(i["seriesMasterId"] == sid for i in items if i["type"] in ("occurrence", "exception"))
@@ -132,17 +132,17 @@ async def test_series_occurrences_exceptions_and_all_day(emu, control, http, set
     assert delta == [
         {"@odata.type": "#microsoft.graph.event", "id": f"{sid}_20260316T090000Z", "@removed": {"reason": "deleted"}}
     ]
-    view = (await http.get(f"{emu.graph_url}/me/calendarView", headers=headers, params=WINDOW)).json()
+    view = (await http.get(f"{emulator.graph_url}/me/calendarView", headers=headers, params=WINDOW)).json()
     assert len(view["value"]) == 3
-    event = await http.get(f"{emu.graph_url}/me/events/{sid}_20260302T090000Z", headers=headers)
+    event = await http.get(f"{emulator.graph_url}/me/events/{sid}_20260302T090000Z", headers=headers)
     assert event.status_code == 200 and event.json()["type"] == "occurrence"
 
 
-async def test_specific_calendar_delta_and_sync_state_not_found(emu, control, http, setup):
+async def test_specific_calendar_delta_and_sync_state_not_found(emulator, control, http, setup):
     account, _, headers = setup
     side = account["calendars"][1]["id"]
     await control.create_event(side, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", summary="side")
-    url = f"{emu.graph_url}/me/calendars/{side}/calendarView/delta"
+    url = f"{emulator.graph_url}/me/calendars/{side}/calendarView/delta"
     items, responses = await graph_pages(http, url, headers, WINDOW)
     assert [i["subject"] for i in items] == ["side"]
     link = responses[-1].json()["@odata.deltaLink"]
@@ -154,46 +154,46 @@ async def test_specific_calendar_delta_and_sync_state_not_found(emu, control, ht
     assert response.json()["error"]["message"].startswith("The sync state generation is not found")
 
 
-async def test_empty_first_delta_page_quirk(emu, control, http, setup):
+async def test_empty_first_delta_page_quirk(emulator, control, http, setup):
     _, cal, headers = setup
     await control.set_config(graph_empty_page_first=True)
     await control.create_event(cal, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z")
-    items, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", headers, WINDOW)
+    items, responses = await graph_pages(http, f"{emulator.graph_url}/me/calendarView/delta", headers, WINDOW)
     assert responses[0].json()["value"] == [] and "@odata.nextLink" in responses[0].json()
     assert len(items) == 1
 
 
-async def test_mailbox_and_access_errors(emu, control, http, setup):
+async def test_mailbox_and_access_errors(emulator, control, http, setup):
     account, _, headers = setup
     await control.patch_account(account["id"], mailbox_enabled=False)
-    response = await http.get(f"{emu.graph_url}/me/calendarView/delta", headers=headers, params=WINDOW)
+    response = await http.get(f"{emulator.graph_url}/me/calendarView/delta", headers=headers, params=WINDOW)
     assert response.status_code == 404 and response.json()["error"]["code"] == "MailboxNotEnabledForRESTAPI"
     await control.patch_account(account["id"], mailbox_enabled=True, calendar_access=False)
-    response = await http.get(f"{emu.graph_url}/me/calendars", headers=headers)
+    response = await http.get(f"{emulator.graph_url}/me/calendars", headers=headers)
     assert response.status_code == 403 and response.json()["error"]["code"] == "ErrorAccessDenied"
-    missing_window = await http.get(f"{emu.graph_url}/me/calendarView", headers=headers)
+    missing_window = await http.get(f"{emulator.graph_url}/me/calendarView", headers=headers)
     assert missing_window.status_code in (400, 403)
 
 
-async def test_calendar_view_paging_with_top(emu, control, http, setup):
+async def test_calendar_view_paging_with_top(emulator, control, http, setup):
     _, cal, headers = setup
     for day in range(2, 7):
         await control.create_event(cal, f"2026-03-{day:02d}T09:00:00Z", f"2026-03-{day:02d}T10:00:00Z")
     items, responses = await graph_pages(
-        http, f"{emu.graph_url}/me/calendar/calendarView", headers, {**WINDOW, "$top": "2"}
+        http, f"{emulator.graph_url}/me/calendar/calendarView", headers, {**WINDOW, "$top": "2"}
     )
     assert [len(r.json()["value"]) for r in responses] == [2, 2, 1]
     assert len({i["id"] for i in items}) == 5
 
 
-async def test_move_gives_graph_event_a_new_id(emu, control, http, setup):
+async def test_move_gives_graph_event_a_new_id(emulator, control, http, setup):
     account, cal, headers = setup
     side = account["calendars"][1]["id"]
     event = await control.create_event(cal, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", summary="mover")
-    _, responses = await graph_pages(http, f"{emu.graph_url}/me/calendarView/delta", headers, WINDOW)
+    _, responses = await graph_pages(http, f"{emulator.graph_url}/me/calendarView/delta", headers, WINDOW)
     moved = await control.move_event(cal, event["id"], side)
     assert moved["id"] != event["id"]
     items, _ = await graph_pages(http, responses[-1].json()["@odata.deltaLink"], headers)
     assert items == [{"@odata.type": "#microsoft.graph.event", "id": event["id"], "@removed": {"reason": "deleted"}}]
-    side_items, _ = await graph_pages(http, f"{emu.graph_url}/me/calendars/{side}/calendarView", headers, WINDOW)
+    side_items, _ = await graph_pages(http, f"{emulator.graph_url}/me/calendars/{side}/calendarView", headers, WINDOW)
     assert [(i["id"], i["subject"]) for i in side_items] == [(moved["id"], "mover")]

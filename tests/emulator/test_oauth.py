@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 from tests.emulator.conftest import google_token
 
 
@@ -21,9 +21,9 @@ def _google_form(account: dict, **overrides: str) -> dict[str, str]:
     return {k: v for k, v in form.items() if v != ""}
 
 
-async def test_google_refresh_returns_access_token_without_new_refresh_token(emu, control, http):
+async def test_google_refresh_returns_access_token_without_new_refresh_token(emulator, control, http):
     account = await control.create_account("google")
-    response = await http.post(emu.google_token_url, data=_google_form(account))
+    response = await http.post(emulator.google_token_url, data=_google_form(account))
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "Bearer"
@@ -47,15 +47,15 @@ async def test_google_refresh_returns_access_token_without_new_refresh_token(emu
         ),
     ],
 )
-async def test_google_revoked_grant_bodies(emu, control, http, reason, body):
+async def test_google_revoked_grant_bodies(emulator, control, http, reason, body):
     account = await control.create_account("google")
     await control.revoke_grant(account["id"], reason)
-    response = await http.post(emu.google_token_url, data=_google_form(account))
+    response = await http.post(emulator.google_token_url, data=_google_form(account))
     assert response.status_code == 400
     assert response.json() == body
 
 
-async def test_google_client_and_token_failures(emu, control, http):
+async def test_google_client_and_token_failures(emulator, control, http):
     account = await control.create_account("google")
     other = await control.create_account("google")
     cases = [
@@ -87,14 +87,14 @@ async def test_google_client_and_token_failures(emu, control, http):
         ),
     ]
     for form, status, body in cases:
-        response = await http.post(emu.google_token_url, data=form)
+        response = await http.post(emulator.google_token_url, data=form)
         assert (response.status_code, response.json()) == (status, body), form
 
 
-async def test_google_expired_access_token_gets_401_body(emu, control, http):
+async def test_google_expired_access_token_gets_401_body(emulator, control, http):
     account = await control.create_account("google")
-    headers = await google_token(http, emu, account)
-    url = f"{emu.google_api_url}/calendars/primary"
+    headers = await google_token(http, emulator, account)
+    url = f"{emulator.google_api_url}/calendars/primary"
     assert (await http.get(url, headers=headers)).status_code == 200
     await control.advance(3600)
     response = await http.get(url, headers=headers)
@@ -114,14 +114,14 @@ async def test_google_expired_access_token_gets_401_body(emu, control, http):
     missing = await http.get(url)
     assert missing.status_code == 401
     # a refresh gives a working token again
-    assert (await http.get(url, headers=await google_token(http, emu, account))).status_code == 200
+    assert (await http.get(url, headers=await google_token(http, emulator, account))).status_code == 200
 
 
-async def test_expire_access_tokens_control(emu, control, http):
+async def test_expire_access_tokens_control(emulator, control, http):
     account = await control.create_account("google")
-    headers = await google_token(http, emu, account)
+    headers = await google_token(http, emulator, account)
     assert await control.expire_access_tokens(account["id"]) == 1
-    assert (await http.get(f"{emu.google_api_url}/calendars/primary", headers=headers)).status_code == 401
+    assert (await http.get(f"{emulator.google_api_url}/calendars/primary", headers=headers)).status_code == 401
 
 
 def _ms_form(
@@ -139,33 +139,37 @@ def _ms_form(
     return form
 
 
-def _ms_url(emu: RunningEmulator, tenant: str = "common") -> str:
-    return f"{emu.microsoft_login_url}/{tenant}/oauth2/v2.0/token"
+def _ms_url(emulator: RunningEmulator, tenant: str = "common") -> str:
+    return f"{emulator.microsoft_login_url}/{tenant}/oauth2/v2.0/token"
 
 
-async def test_microsoft_rotates_refresh_token_with_offline_access(emu, control, http):
+async def test_microsoft_rotates_refresh_token_with_offline_access(emulator, control, http):
     account = await control.create_account("microsoft")
-    first = await http.post(_ms_url(emu), data=_ms_form(account))
+    first = await http.post(_ms_url(emulator), data=_ms_form(account))
     assert first.status_code == 200
     body = first.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3599 and body["ext_expires_in"] == 3599
     assert body["refresh_token"] != account["refresh_token"]
     # the rotated token works, and so does the old one (Entra does not revoke it on rotation)
-    second = await http.post(_ms_url(emu, "organizations"), data=_ms_form(account, refresh_token=body["refresh_token"]))
+    second = await http.post(
+        _ms_url(emulator, "organizations"), data=_ms_form(account, refresh_token=body["refresh_token"])
+    )
     assert second.status_code == 200 and second.json()["refresh_token"] not in (
         body["refresh_token"],
         account["refresh_token"],
     )
-    assert (await http.post(_ms_url(emu), data=_ms_form(account))).status_code == 200
+    assert (await http.post(_ms_url(emulator), data=_ms_form(account))).status_code == 200
     assert (await control.get_account(account["id"]))["refresh_token"] != account["refresh_token"]
 
 
-async def test_microsoft_scope_decides_rotation(emu, control, http):
+async def test_microsoft_scope_decides_rotation(emulator, control, http):
     account = await control.create_account("microsoft")
-    without = await http.post(_ms_url(emu), data=_ms_form(account, scope="https://graph.microsoft.com/Calendars.Read"))
+    without = await http.post(
+        _ms_url(emulator), data=_ms_form(account, scope="https://graph.microsoft.com/Calendars.Read")
+    )
     assert without.status_code == 200 and "refresh_token" not in without.json()
     # no scope at all: answered for the consented scopes, which include offline_access
-    no_scope = await http.post(_ms_url(emu), data=_ms_form(account, scope=None))
+    no_scope = await http.post(_ms_url(emulator), data=_ms_form(account, scope=None))
     assert no_scope.status_code == 200 and "refresh_token" in no_scope.json()
 
 
@@ -179,10 +183,10 @@ async def test_microsoft_scope_decides_rotation(emu, control, http):
         ("mfa_required", "invalid_grant", 50076, "basic_action"),
     ],
 )
-async def test_microsoft_grant_failures(emu, control, http, reason, error, code, suberror):
+async def test_microsoft_grant_failures(emulator, control, http, reason, error, code, suberror):
     account = await control.create_account("microsoft")
     await control.revoke_grant(account["id"], reason)
-    response = await http.post(_ms_url(emu), data=_ms_form(account))
+    response = await http.post(_ms_url(emulator), data=_ms_form(account))
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == error
@@ -194,36 +198,36 @@ async def test_microsoft_grant_failures(emu, control, http, reason, error, code,
     assert body.get("suberror") == suberror
     # a new consent heals it
     fresh = await control.restore_grant(account["id"])
-    assert (await http.post(_ms_url(emu), data=_ms_form(account, refresh_token=fresh))).status_code == 200
+    assert (await http.post(_ms_url(emulator), data=_ms_form(account, refresh_token=fresh))).status_code == 200
 
 
-async def test_microsoft_client_failures(emu, control, http):
+async def test_microsoft_client_failures(emulator, control, http):
     account = await control.create_account("microsoft")
-    wrong_secret = await http.post(_ms_url(emu), data=_ms_form(account, client_secret="wrong"))
+    wrong_secret = await http.post(_ms_url(emulator), data=_ms_form(account, client_secret="wrong"))
     assert wrong_secret.status_code == 401
     assert wrong_secret.json()["error"] == "invalid_client"
     assert wrong_secret.json()["error_codes"] == [7000215]
-    unknown = await http.post(_ms_url(emu), data=_ms_form(account, refresh_token="M.C5nope"))
+    unknown = await http.post(_ms_url(emulator), data=_ms_form(account, refresh_token="M.C5nope"))
     assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_grant"
 
 
-async def test_graph_expired_token_401(emu, control, http):
+async def test_graph_expired_token_401(emulator, control, http):
     account = await control.create_account("microsoft")
-    token = (await http.post(_ms_url(emu), data=_ms_form(account))).json()["access_token"]
+    token = (await http.post(_ms_url(emulator), data=_ms_form(account))).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    assert (await http.get(f"{emu.graph_url}/me", headers=headers)).status_code == 200
+    assert (await http.get(f"{emulator.graph_url}/me", headers=headers)).status_code == 200
     await control.expire_access_tokens(account["id"])
-    response = await http.get(f"{emu.graph_url}/me", headers=headers)
+    response = await http.get(f"{emulator.graph_url}/me", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
     assert response.json()["error"]["message"] == "Access token has expired or is not yet valid."
     assert "client_id=" in response.headers["www-authenticate"]
 
 
-async def test_token_endpoint_faults(emu: RunningEmulator, control: EmulatorControl, http: httpx.AsyncClient):
+async def test_token_endpoint_faults(emulator: RunningEmulator, control: EmulatorControl, http: httpx.AsyncClient):
     account = await control.create_account("microsoft")
     await control.add_fault("throttle_429", path_contains="/oauth2/", count=1, retry_after=7)
-    throttled = await http.post(_ms_url(emu), data=_ms_form(account))
+    throttled = await http.post(_ms_url(emulator), data=_ms_form(account))
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "7"
     assert throttled.json()["error"] == "temporarily_unavailable"
-    assert (await http.post(_ms_url(emu), data=_ms_form(account))).status_code == 200
+    assert (await http.post(_ms_url(emulator), data=_ms_form(account))).status_code == 200

@@ -13,7 +13,7 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
-async def _watch(emu, http, headers, receiver, channel_id: str, **extra):
+async def _watch(emulator, http, headers, receiver, channel_id: str, **extra):
     body = {
         "id": channel_id,
         "type": "web_hook",
@@ -21,14 +21,14 @@ async def _watch(emu, http, headers, receiver, channel_id: str, **extra):
         "token": "target=calsync",
         **extra,
     }
-    return await http.post(f"{emu.google_api_url}/calendars/primary/events/watch", headers=headers, json=body)
+    return await http.post(f"{emulator.google_api_url}/calendars/primary/events/watch", headers=headers, json=body)
 
 
-async def test_google_watch_sync_then_exists_then_stop(emu, control, http, receiver):
+async def test_google_watch_sync_then_exists_then_stop(emulator, control, http, receiver):
     account = await control.create_account("google")
     cal = account["primary_calendar_id"]
-    headers = await google_token(http, emu, account)
-    response = await _watch(emu, http, headers, receiver, "chan-1")
+    headers = await google_token(http, emulator, account)
+    response = await _watch(emulator, http, headers, receiver, "chan-1")
     assert response.status_code == 200
     channel = response.json()
     assert channel["kind"] == "api#channel" and channel["id"] == "chan-1" and channel["token"] == "target=calsync"
@@ -57,11 +57,11 @@ async def test_google_watch_sync_then_exists_then_stop(emu, control, http, recei
     assert numbers[1] - numbers[0] > 1 and numbers[2] - numbers[1] > 1
 
     wrong = await http.post(
-        f"{emu.google_api_url}/channels/stop", headers=headers, json={"id": "chan-1", "resourceId": "other"}
+        f"{emulator.google_api_url}/channels/stop", headers=headers, json={"id": "chan-1", "resourceId": "other"}
     )
     assert wrong.status_code == 404
     stop = await http.post(
-        f"{emu.google_api_url}/channels/stop",
+        f"{emulator.google_api_url}/channels/stop",
         headers=headers,
         json={"id": "chan-1", "resourceId": channel["resourceId"]},
     )
@@ -71,14 +71,14 @@ async def test_google_watch_sync_then_exists_then_stop(emu, control, http, recei
     assert len(receiver.requests_to(path)) == 3
 
 
-async def test_google_channel_expiry_and_duplicate_ids(emu, control, http, receiver):
+async def test_google_channel_expiry_and_duplicate_ids(emulator, control, http, receiver):
     account = await control.create_account("google")
-    headers = await google_token(http, emu, account)
+    headers = await google_token(http, emulator, account)
     now = await control.now()
     expiration = int((now + timedelta(seconds=120)).timestamp() * 1000)
-    response = await _watch(emu, http, headers, receiver, "chan-exp", expiration=expiration)
+    response = await _watch(emulator, http, headers, receiver, "chan-exp", expiration=expiration)
     assert response.json()["expiration"] == str(expiration)
-    duplicate = await _watch(emu, http, headers, receiver, "chan-exp")
+    duplicate = await _watch(emulator, http, headers, receiver, "chan-exp")
     assert duplicate.status_code == 400
     await receiver.wait_for(lambda r: len(r) >= 1)
     await control.advance(121)
@@ -86,12 +86,12 @@ async def test_google_channel_expiry_and_duplicate_ids(emu, control, http, recei
     assert await control.wait_notifications(5)
     assert len(receiver.requests_to("/google/chan-exp")) == 1  # only the sync message
     # ttl is capped at the configured maximum (7 days by default)
-    capped = await _watch(emu, http, headers, receiver, "chan-ttl", params={"ttl": str(30 * 86400)})
+    capped = await _watch(emulator, http, headers, receiver, "chan-ttl", params={"ttl": str(30 * 86400)})
     now = await control.now()
     assert int(capped.json()["expiration"]) <= (now + timedelta(days=7, seconds=1)).timestamp() * 1000
 
 
-async def _subscribe(emu, http, headers, receiver, *, lifecycle: bool = True, minutes: int = 60, **extra):
+async def _subscribe(emulator, http, headers, receiver, *, lifecycle: bool = True, minutes: int = 60, **extra):
     now = datetime.now(UTC)
     body = {
         "changeType": "created,updated,deleted",
@@ -103,14 +103,14 @@ async def _subscribe(emu, http, headers, receiver, *, lifecycle: bool = True, mi
     }
     if lifecycle:
         body["lifecycleNotificationUrl"] = f"{receiver.base_url}/graph/lifecycle"
-    return await http.post(f"{emu.graph_url}/subscriptions", headers=headers, json=body)
+    return await http.post(f"{emulator.graph_url}/subscriptions", headers=headers, json=body)
 
 
-async def test_graph_subscription_handshake_and_notifications(emu, control, http, receiver):
+async def test_graph_subscription_handshake_and_notifications(emulator, control, http, receiver):
     account = await control.create_account("microsoft")
     cal = account["primary_calendar_id"]
-    headers = await ms_token(http, emu, account)
-    response = await _subscribe(emu, http, headers, receiver)
+    headers = await ms_token(http, emulator, account)
+    response = await _subscribe(emulator, http, headers, receiver)
     assert response.status_code == 201, response.text
     sub = response.json()
     assert sub["clientState"] == "s3cret" and sub["resource"] == "me/events"
@@ -152,49 +152,49 @@ async def test_graph_subscription_handshake_and_notifications(emu, control, http
 
 
 @pytest.mark.parametrize("mode", ["wrong", "encoded", "json", "slow"])
-async def test_graph_subscription_validation_failures(emu, control, http, receiver, mode):
+async def test_graph_subscription_validation_failures(emulator, control, http, receiver, mode):
     account = await control.create_account("microsoft")
-    headers = await ms_token(http, emu, account)
+    headers = await ms_token(http, emulator, account)
     receiver.validation = mode
     if mode == "slow":
         await control.set_config(graph_validation_timeout_seconds=0.3)
         receiver.slow_seconds = 1.0
-    response = await _subscribe(emu, http, headers, receiver, lifecycle=False)
+    response = await _subscribe(emulator, http, headers, receiver, lifecycle=False)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "ValidationError"
     assert await control.subscriptions() == []
 
 
-async def test_graph_subscription_expiry_rules_renew_delete(emu, control, http, receiver):
+async def test_graph_subscription_expiry_rules_renew_delete(emulator, control, http, receiver):
     account = await control.create_account("microsoft")
-    headers = await ms_token(http, emu, account)
-    too_long = await _subscribe(emu, http, headers, receiver, minutes=10081)
+    headers = await ms_token(http, emulator, account)
+    too_long = await _subscribe(emulator, http, headers, receiver, minutes=10081)
     assert too_long.status_code == 400
     await control.set_config(graph_subscription_max_minutes=4230)
-    assert (await _subscribe(emu, http, headers, receiver, minutes=4300)).status_code == 400
-    short = await _subscribe(emu, http, headers, receiver, minutes=5)
+    assert (await _subscribe(emulator, http, headers, receiver, minutes=4300)).status_code == 400
+    short = await _subscribe(emulator, http, headers, receiver, minutes=5)
     assert short.status_code == 201
     sub = short.json()
     raised = datetime.fromisoformat(sub["expirationDateTime"].replace("0Z", "+00:00"))
     assert raised - datetime.now(UTC) > timedelta(minutes=44)  # under 45 minutes is raised to 45
     renewed = await http.patch(
-        f"{emu.graph_url}/subscriptions/{sub['id']}",
+        f"{emulator.graph_url}/subscriptions/{sub['id']}",
         headers=headers,
         json={"expirationDateTime": _iso(datetime.now(UTC) + timedelta(days=2))},
     )
     assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] != sub["expirationDateTime"]
-    reauth = await http.post(f"{emu.graph_url}/subscriptions/{sub['id']}/reauthorize", headers=headers)
+    reauth = await http.post(f"{emulator.graph_url}/subscriptions/{sub['id']}/reauthorize", headers=headers)
     assert reauth.status_code == 204
-    deleted = await http.delete(f"{emu.graph_url}/subscriptions/{sub['id']}", headers=headers)
+    deleted = await http.delete(f"{emulator.graph_url}/subscriptions/{sub['id']}", headers=headers)
     assert deleted.status_code == 204
-    again = await http.delete(f"{emu.graph_url}/subscriptions/{sub['id']}", headers=headers)
+    again = await http.delete(f"{emulator.graph_url}/subscriptions/{sub['id']}", headers=headers)
     assert again.status_code == 404
 
 
-async def test_graph_lifecycle_notifications_and_expiry(emu, control, http, receiver):
+async def test_graph_lifecycle_notifications_and_expiry(emulator, control, http, receiver):
     account = await control.create_account("microsoft")
-    headers = await ms_token(http, emu, account)
-    sub = (await _subscribe(emu, http, headers, receiver)).json()
+    headers = await ms_token(http, emulator, account)
+    sub = (await _subscribe(emulator, http, headers, receiver)).json()
     for event in ("reauthorizationRequired", "missed", "subscriptionRemoved"):
         await control.send_lifecycle(sub["id"], event)
     got = await receiver.wait_for(lambda r: len([x for x in r if x.path == "/graph/lifecycle" and x.body]) >= 3)
@@ -204,20 +204,22 @@ async def test_graph_lifecycle_notifications_and_expiry(emu, control, http, rece
     assert await control.subscriptions() == []  # subscriptionRemoved removes it
 
     # an expired subscription stops notifying and is gone
-    sub = (await _subscribe(emu, http, headers, receiver)).json()
+    sub = (await _subscribe(emulator, http, headers, receiver)).json()
     await control.advance(3700)
     await control.create_event(account["primary_calendar_id"], "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z")
     assert await control.wait_notifications(5)
     assert not [x for x in receiver.requests_to("/graph/notify") if x.body]
     assert (
-        await http.get(f"{emu.graph_url}/subscriptions/{sub['id']}", headers=await ms_token(http, emu, account))
+        await http.get(
+            f"{emulator.graph_url}/subscriptions/{sub['id']}", headers=await ms_token(http, emulator, account)
+        )
     ).status_code == 404
 
 
-async def test_dropped_notifications_fault(emu, control, http, receiver):
+async def test_dropped_notifications_fault(emulator, control, http, receiver):
     account = await control.create_account("google")
-    headers = await google_token(http, emu, account)
-    await _watch(emu, http, headers, receiver, "chan-drop")
+    headers = await google_token(http, emulator, account)
+    await _watch(emulator, http, headers, receiver, "chan-drop")
     await receiver.wait_for(lambda r: len(r) >= 1)
     await control.add_fault("drop_notifications", account_id=account["id"], count=1)
     await control.create_event(account["primary_calendar_id"], "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z")
@@ -229,12 +231,12 @@ async def test_dropped_notifications_fault(emu, control, http, receiver):
     await receiver.wait_for(lambda r: len([x for x in r if x.path == "/google/chan-drop"]) >= 2)
 
 
-async def test_failed_delivery_is_recorded_not_raised(emu, control, http, receiver):
+async def test_failed_delivery_is_recorded_not_raised(emulator, control, http, receiver):
     account = await control.create_account("google")
-    headers = await google_token(http, emu, account)
+    headers = await google_token(http, emulator, account)
     body = {"id": "chan-dead", "type": "web_hook", "address": "http://127.0.0.1:9/nothing-listens"}
     assert (
-        await http.post(f"{emu.google_api_url}/calendars/primary/events/watch", headers=headers, json=body)
+        await http.post(f"{emulator.google_api_url}/calendars/primary/events/watch", headers=headers, json=body)
     ).status_code == 200
     assert await control.wait_notifications(10)
     record = (await control.notifications(account["id"]))[-1]

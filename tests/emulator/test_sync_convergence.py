@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calsync.emulator.client import EmulatorError, SyncEmulatorControl
+from calsync_emulator.client import EmulatorError, SyncEmulatorControl
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 WINDOW = (BASE + timedelta(days=2), BASE + timedelta(days=10))
@@ -116,19 +116,19 @@ def _token(http: httpx.Client, url: str, account: dict[str, Any]) -> dict[str, s
 
 
 @pytest.fixture(scope="module")
-def clients(emu):
-    with emu.sync_control() as control, httpx.Client(trust_env=False, timeout=15) as http:
+def clients(emulator):
+    with emulator.sync_control() as control, httpx.Client(trust_env=False, timeout=15) as http:
         yield control, http
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rounds=st.lists(ops, min_size=1, max_size=3))
-def test_google_incremental_sync_converges(emu, clients, rounds):
+def test_google_incremental_sync_converges(emulator, clients, rounds):
     control, http = clients
     account = control.create_account("google")
     cal = account["primary_calendar_id"]
-    headers = _token(http, emu.google_token_url, account)
-    url = f"{emu.google_api_url}/calendars/primary/events"
+    headers = _token(http, emulator.google_token_url, account)
+    url = f"{emulator.google_api_url}/calendars/primary/events"
     window = {
         "singleEvents": "true",
         "maxResults": "3",
@@ -155,15 +155,15 @@ def test_google_incremental_sync_converges(emu, clients, rounds):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rounds=st.lists(ops, min_size=1, max_size=3))
-def test_graph_delta_converges(emu, clients, rounds):
+def test_graph_delta_converges(emulator, clients, rounds):
     control, http = clients
     account = control.create_account("microsoft")
     cal = account["primary_calendar_id"]
     headers = {
-        **_token(http, f"{emu.microsoft_login_url}/common/oauth2/v2.0/token", account),
+        **_token(http, f"{emulator.microsoft_login_url}/common/oauth2/v2.0/token", account),
         "Prefer": "odata.maxpagesize=3",
     }
-    url = f"{emu.graph_url}/me/calendarView/delta"
+    url = f"{emulator.graph_url}/me/calendarView/delta"
     window = {"startDateTime": WINDOW[0].isoformat(), "endDateTime": WINDOW[1].isoformat()}
     created: list[tuple[str, datetime, bool]] = []
     items, link = _graph_round(http, url, headers, window)

@@ -1,6 +1,6 @@
-"""The platforms' official SDKs against a live emulator: Google over http, Microsoft over https (msal
-insists on it), one emulator each per session, reset before every test. The SDKs are wired up by the
-functions of examples/emulator_sdk.py, which docs/emulator.md quotes."""
+"""The platforms' official SDKs against a live emulator: Google over http, on the session's emulator
+(tests/conftest.py), Microsoft over https (msal insists on it), on one of its own; both reset before every test.
+The SDKs are wired up by the functions of examples/emulator_sdk.py, which docs/emulator.md quotes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from calsync.emulator.client import EmulatorControl, SyncEmulatorControl
-from calsync.emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
+from calsync_emulator.client import EmulatorControl, SyncEmulatorControl
+from calsync_emulator.testing import RunningEmulator, running_emulator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "emulator_sdk.py"
 
@@ -31,32 +31,14 @@ sdk = _load_example()
 
 
 @pytest.fixture(scope="session")
-def google_emu() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
 def ms_emu() -> Iterator[RunningEmulator]:
     with running_emulator(tls=True) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
-def receiver_server() -> Iterator[Receiver]:
-    with running_receiver() as receiver:
-        yield receiver
-
-
 @pytest.fixture
-def receiver(receiver_server: Receiver) -> Receiver:
-    receiver_server.reset()
-    return receiver_server
-
-
-@pytest.fixture
-def gcontrol(google_emu: RunningEmulator) -> Iterator[SyncEmulatorControl]:
-    with google_emu.sync_control() as control:
+def gcontrol(emulator: RunningEmulator) -> Iterator[SyncEmulatorControl]:
+    with emulator.sync_control() as control:
         control.reset()
         yield control
         control.wait_notifications(5)

@@ -1,7 +1,7 @@
-"""Derive calsync/emulator/google_schema.py from the Calendar v3 discovery document that
+"""Derive calsync_emulator/google_schema.py from the Calendar v3 discovery document that
 google-api-python-client ships, so the emulator validates `fields` selections against Google's own schema.
 
-    .venv/bin/python -m tests.emulator_sdk.google_schema_gen > calsync/emulator/google_schema.py
+    .venv/bin/python -m tests.emulator_sdk.google_schema_gen > calsync_emulator/google_schema.py
 
 test_google_fields.py checks that the committed module still equals this derivation.
 """

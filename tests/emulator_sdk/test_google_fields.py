@@ -1,19 +1,19 @@
-"""The `fields` grammar (calsync/emulator/fields.py) and the schema it validates against, which must stay
+"""The `fields` grammar (calsync_emulator/fields.py) and the schema it validates against, which must stay
 the one derived from the discovery document google-api-python-client ships."""
 
 from __future__ import annotations
 
 import pytest
 
-from calsync.emulator import fields, google_schema
+from calsync_emulator import fields, google_schema
 from tests.emulator_sdk import google_schema_gen
 
 
 def test_committed_schema_is_the_discovery_documents():
     document = google_schema_gen.discovery_document()
     assert google_schema_gen.derive(document) == google_schema.SCHEMAS, (
-        "calsync/emulator/google_schema.py is stale: regenerate it with "
-        "`.venv/bin/python -m tests.emulator_sdk.google_schema_gen > calsync/emulator/google_schema.py`"
+        "calsync_emulator/google_schema.py is stale: regenerate it with "
+        "`.venv/bin/python -m tests.emulator_sdk.google_schema_gen > calsync_emulator/google_schema.py`"
     )
 
 

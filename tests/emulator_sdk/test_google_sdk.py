@@ -20,9 +20,9 @@ def account(gcontrol) -> dict[str, Any]:
 
 
 @pytest.fixture
-def service(google_emu, account):
+def service(emulator, account):
     return sdk.google_calendar(
-        google_emu.base_url, account["client_id"], account["client_secret"], account["refresh_token"]
+        emulator.base_url, account["client_id"], account["client_secret"], account["refresh_token"]
     )
 
 
@@ -77,7 +77,7 @@ def test_sync_token_flow_and_410(service, gcontrol, account):
     assert expired.value.status_code == 410 and reasons(expired.value) == ["fullSyncRequired"]
 
 
-def test_token_refresh_after_expiry_and_revoked_grant(google_emu, service, gcontrol, account):
+def test_token_refresh_after_expiry_and_revoked_grant(emulator, service, gcontrol, account):
     credentials = service._http.credentials
     service.calendarList().list().execute()
     first = credentials.token

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.meetings.loop import evaluate_all
+from calsync_emulator.client import EmulatorControl
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, list_events, sync_once
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.meetings.support import MEET, OTHER_MEET, all_meetings, calendar, events_of, get, invite
 from tests.support.service import Tenant

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.meetings.loop import evaluate_all
 from calsync.store.models import Bot
 from calsync.store.models.bot import LIVE_STATES
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.meetings.support import calendar, create_rule, default_guests, invite
 from tests.support.service import Tenant

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.meetings.support import all_meetings, calendar, create_rule, events_of, get, invite, live_bots
 from tests.support.service import Tenant

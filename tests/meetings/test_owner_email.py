@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
+from calsync.emails import email_like
+from calsync.meetings.owner import owner_from_events
+from calsync.providers.base import Attendee, NormalizedEvent
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.support.service import Tenant
 from tests.sync.conftest import connect_calendar, sync_once
@@ -43,3 +46,24 @@ async def test_microsoft_owner_is_the_mailbox(control: EmulatorControl, context:
     calendar = await connect_calendar(tenant, account)
     await sync_once(context, calendar["id"])
     assert await owner(tenant, calendar["id"]) == "cy@contoso.test"
+
+
+def test_owner_from_events_reads_the_normalized_flags_only() -> None:
+    organized = NormalizedEvent(
+        "e1", False, organizer={"email": "Dee@Acme.test", "name": None}, organizer_is_owner=True
+    )
+    foreign = NormalizedEvent(
+        "e2", False, organizer={"email": "boss@acme.test", "name": None}, raw={"isOrganizer": True}
+    )
+    attended = NormalizedEvent("e3", False, attendees=[Attendee("Eve@Acme.test", None, "accepted", is_self=True)])
+    assert owner_from_events([foreign]) is None, "the platform's payload is the providers' business"
+    assert owner_from_events([foreign, organized]) == "dee@acme.test"
+    assert owner_from_events([attended, organized]) == "eve@acme.test"
+
+
+def test_email_like_refuses_what_is_not_a_mailbox() -> None:
+    assert email_like("Ada@Acme.test") == "ada@acme.test"
+    assert email_like("team@group.calendar.google.com") is None
+    assert email_like("room@resource.calendar.google.com") is None
+    assert email_like("not-an-address") is None
+    assert email_like("ada@localhost") is None

@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.meetings.loop import evaluate_all
+from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.meetings.support import (
     OTHER_MEET,

@@ -3,17 +3,17 @@ the emulator on 127.0.0.1, its control client and a push receiver for integratio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from calsync.clock import FrozenClock
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
 from calsync.providers.http import make_http_client
 from calsync.settings import Settings
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -64,42 +64,22 @@ async def http(recorder: Recorder) -> AsyncIterator[httpx.AsyncClient]:
 # --- the emulator over real HTTP (integration tests) ------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def provider_emulator() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def push_receiver_server() -> Iterator[Receiver]:
-    with running_receiver() as receiver:
-        yield receiver
-
-
 @pytest.fixture
-def push_receiver(push_receiver_server: Receiver) -> Receiver:
-    push_receiver_server.received.clear()
-    push_receiver_server.status = 202
-    push_receiver_server.validation = "echo"
-    return push_receiver_server
-
-
-@pytest.fixture
-async def emu(provider_emulator: RunningEmulator) -> AsyncIterator[EmulatorControl]:
+async def emu(emulator: RunningEmulator) -> AsyncIterator[EmulatorControl]:
     """The control client of a freshly reset emulator."""
-    async with provider_emulator.control() as control:
+    async with emulator.control() as control:
         await control.reset()
         yield control
         await control.wait_notifications(5)
 
 
 @pytest.fixture
-def emu_settings(provider_emulator: RunningEmulator) -> Settings:
+def emu_settings(emulator: RunningEmulator) -> Settings:
     return Settings(
-        google_oauth_token_url=provider_emulator.google_token_url,
-        google_api_url=provider_emulator.google_api_url,
-        microsoft_login_url=provider_emulator.microsoft_login_url,
-        microsoft_graph_url=provider_emulator.graph_url,
+        google_oauth_token_url=emulator.google_token_url,
+        google_api_url=emulator.google_api_url,
+        microsoft_login_url=emulator.microsoft_login_url,
+        microsoft_graph_url=emulator.graph_url,
         provider_timeout_seconds=10,
     )
 

@@ -116,6 +116,7 @@ def test_attendees_and_organizer() -> None:
     )
     assert event is not None
     assert event.organizer == {"email": "boss@example.com", "name": "Boss"}
+    assert event.organizer_is_owner, "organizer.self: the calendar's owner organizes it"
     assert [(a.email, a.response_status, a.is_organizer, a.is_self) for a in event.attendees] == [
         ("boss@example.com", "accepted", True, True),
         ("a@example.com", "needs_action", False, False),
@@ -218,5 +219,6 @@ def test_malformed_events_do_not_crash() -> None:
     )
     assert broken is not None
     assert (broken.start_time, broken.end_time, broken.attendees, broken.organizer) == (None, None, [], None)
+    assert not broken.organizer_is_owner
     no_end = normalize_event(_event(end=None))
     assert no_end is not None and no_end.end_time == no_end.start_time

@@ -125,6 +125,7 @@ def test_attendees_organizer_and_self() -> None:
     )
     assert event is not None
     assert event.organizer == {"email": "Boss@Contoso.com", "name": "Boss"}
+    assert event.organizer_is_owner, "isOrganizer: the mailbox's owner organizes it"
     assert [(a.email, a.response_status, a.is_organizer, a.is_self) for a in event.attendees] == [
         ("boss@contoso.com", "accepted", True, True),
         ("a@contoso.com", "accepted", False, False),
@@ -202,3 +203,4 @@ def test_malformed_events_do_not_crash() -> None:
     )
     assert broken is not None
     assert (broken.start_time, broken.end_time, broken.organizer, broken.meeting_url) == (None, None, None, None)
+    assert not broken.organizer_is_owner

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from calsync.emulator.client import EmulatorControl, PlatformName
-from calsync.emulator.testing import Receiver
 from calsync.providers.base import CalendarProvider, ChangePage, Credentials, ErrorKind, ProviderError
 from calsync.providers.microsoft import MicrosoftProvider
 from calsync.providers.registry import make_provider
 from calsync.settings import Settings
+from calsync_emulator.client import EmulatorControl, PlatformName
+from calsync_emulator.testing import Receiver
 
 
 def _name(provider: CalendarProvider) -> PlatformName:
@@ -314,9 +314,7 @@ async def test_google_empty_first_page(emu: EmulatorControl, provider: CalendarP
     assert [[e.name for e in p.events] for p in pages] == [[], ["one"]]
 
 
-async def test_push_channel_lifecycle(
-    emu: EmulatorControl, provider: CalendarProvider, push_receiver: Receiver
-) -> None:
+async def test_push_channel_lifecycle(emu: EmulatorControl, provider: CalendarProvider, receiver: Receiver) -> None:
     account = await emu.create_account(_name(provider))
     cal = account["primary_calendar_id"]
     now = await emu.now()
@@ -324,8 +322,8 @@ async def test_push_channel_lifecycle(
     channel = await provider.open_channel(
         grant.access_token,
         cal,
-        address=f"{push_receiver.base_url}/notify",
-        lifecycle_address=f"{push_receiver.base_url}/lifecycle" if provider.platform == "microsoft" else None,
+        address=f"{receiver.base_url}/notify",
+        lifecycle_address=f"{receiver.base_url}/lifecycle" if provider.platform == "microsoft" else None,
         token="opaque-token-123",
         expires_at=now + timedelta(days=3),
     )
@@ -339,14 +337,14 @@ async def test_push_channel_lifecycle(
         assert channel.resource_id is None
         [sub] = await emu.subscriptions()
         assert sub["id"] == channel.id
-        assert {r.path for r in push_receiver.received if "validationToken" in r.query} == {"/notify", "/lifecycle"}
+        assert {r.path for r in receiver.received if "validationToken" in r.query} == {"/notify", "/lifecycle"}
         renewed = await provider.renew_channel(grant.access_token, channel, now + timedelta(days=6))
         assert renewed is not None and renewed.id == channel.id
         assert abs((renewed.expires_at - (now + timedelta(days=6))).total_seconds()) < 5
 
     await emu.create_event(cal, _at(now, 1, 9), _at(now, 1, 10), summary="ping")
     await emu.wait_notifications(5)
-    notified = [r for r in push_receiver.received if r.path == "/notify" and "validationToken" not in r.query]
+    notified = [r for r in receiver.received if r.path == "/notify" and "validationToken" not in r.query]
     assert notified, "a change must reach the channel's address"
     if provider.platform == "google":
         assert {r.headers.get("x-goog-channel-token") for r in notified} == {"opaque-token-123"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,20 +12,14 @@ import pytest
 from fastapi import FastAPI
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator, running_emulator
 from calsync.settings import Settings
 from calsync.worker.runner import WorkerRunner
 from calsync.worker.sync_loop import SyncLoop
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 from tests.support.service import Tenant, free_port, serve_app
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture

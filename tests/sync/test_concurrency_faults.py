@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.providers.base import NormalizedEvent
 from calsync.providers.google import GoogleProvider
 from calsync.providers.microsoft import MicrosoftProvider
@@ -31,6 +30,7 @@ from calsync.store.db import Database
 from calsync.store.models import Calendar, PushChannel, WebhookDelivery
 from calsync.sync.announce import announce_event_changes
 from calsync.sync.apply import plan_page, write_page
+from calsync_emulator.client import EmulatorControl
 from tests.api.seed import SEED_REQUEST
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, eventually, list_events, running_worker, sync_once

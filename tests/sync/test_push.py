@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.store.models import PushChannel
+from calsync_emulator.client import EmulatorControl
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, eventually, list_events, running_worker, sync_once
 

@@ -9,9 +9,9 @@ import structlog
 from sqlalchemy import select
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.store.models import OAuthClientThrottle
 from calsync.worker.claims import claim_due_calendars
+from calsync_emulator.client import EmulatorControl
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, list_events, sync_once
 

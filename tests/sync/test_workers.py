@@ -14,11 +14,11 @@ from sqlalchemy import event, update
 from sqlalchemy.orm import object_session
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
-from calsync.emulator.testing import RunningEmulator
 from calsync.settings import Settings
 from calsync.store.models import Calendar
 from calsync.sync.engine import CalendarSyncer
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, eventually, list_events, running_worker
 

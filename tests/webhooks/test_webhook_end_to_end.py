@@ -10,16 +10,15 @@ from typing import Any
 import pytest
 
 from calsync.context import AppContext
-from calsync.emulator.client import EmulatorControl
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
+from calsync_emulator.client import EmulatorControl
 from tests.support.service import Tenant
 from tests.sync.conftest import (  # noqa: F401 - fixtures: the emulator-backed settings of the sync suite
     api_port,
     api_url,
     connect_calendar,
     control,
-    emulator,
     list_events,
     settings,
     sync_once,
