@@ -16,10 +16,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
-from calsync.meetings import queue as meeting_queue
-from calsync.meetings.owner import owner_from_events
 from calsync.providers import base
 from calsync.providers.base import (
     CalendarProvider,
@@ -34,10 +31,10 @@ from calsync.store.models import PushChannel as PushChannelRow
 from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import DatabaseUnavailable
 from calsync.sync import channels, metrics
-from calsync.sync.announce import announce_event_changes, announce_state_change
 from calsync.sync.apply import live_event_ids_in_window, plan_page, write_page
 from calsync.sync.batching import ChangeBatch
 from calsync.sync.changes import AppliedChanges
+from calsync.sync.hooks import CalendarConnected, CalendarDisconnected, EventsListed, PageWritten
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
 from calsync.sync.throttle import record_throttle, throttled_until
 from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
@@ -99,10 +96,6 @@ class CalendarSyncer:
     @property
     def _now(self) -> datetime:
         return self.context.clock()
-
-    @property
-    def _stand_down(self) -> timedelta:
-        return timedelta(seconds=self.context.settings.bot_stand_down_seconds)
 
     async def _write(self, calendar_id: int, body: Callable[[AsyncSession, Calendar], Awaitable[T]], what: str) -> T:
         """`body` in one short write transaction that first checks this worker still holds the calendar's lease
@@ -281,31 +274,23 @@ class CalendarSyncer:
         if not events and not removed_ids:
             return AppliedChanges()
 
-        woke_bots = False
+        woke = False
 
         async def write(session: AsyncSession, calendar: Calendar) -> AppliedChanges:
-            nonlocal woke_bots
+            nonlocal woke
             now = self._now
-            if calendar.owner_email is None:
-                calendar.owner_email = owner_from_events(events)
+            hooks = self.context.hooks
+            await hooks.publish(session, EventsListed(calendar, events, now))
             plan = await plan_page(session, calendar, events, removed_ids)
-            # The change is announced as of this sync (issue 11 item 7), in the transaction that makes it; so are
-            # the changes of the bots that follow the changed events (their rows, then their webhooks).
-            await announce_event_changes(session, calendar, plan.changes, now)
-            bots = await bot_lifecycle.follow_events(
-                session, calendar, plan.updated_rows(), now, stand_down=self._stand_down
-            )
-            await bots.write(session, now)
-            woke_bots = bots.wake
-            # Both meetings of an event that moved between them are queued (insert only: no lock taken); the meetings
-            # of the other rows it writes are found by the evaluation from their change numbers (meetings.scan).
-            woke_bots = await meeting_queue.enqueue(session, calendar.project_id, plan.meetings, now) > 0 or woke_bots
+            # The features hear of the change as of this sync (issue 11 item 7), in the transaction that makes it:
+            # its webhook, then the bots that follow the changed events, then the meetings to evaluate.
+            woke = await hooks.publish(session, PageWritten(calendar, plan, now))
             # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
             return plan.changes
 
         changes = await self._write(snap.id, write, "apply_page")
-        if changes or woke_bots:
+        if changes or woke:
             self.context.work_signal.kick()
         return changes
 
@@ -475,10 +460,10 @@ class CalendarSyncer:
         return settings.sync_fallback_interval_seconds
 
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
-        woke_bots = False
+        woke = False
 
         async def record(session: AsyncSession, calendar: Calendar) -> None:
-            nonlocal woke_bots
+            nonlocal woke
             now = self._now
             previous_state = calendar.state
             calendar.last_successful_sync_at = now
@@ -493,17 +478,12 @@ class CalendarSyncer:
                 calendar.state = CalendarState.CONNECTED.value
                 calendar.connection_failure_data = None
                 calendar.updated_at = now
-                await announce_state_change(session, calendar, previous_state, now)
                 metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
-                # Its paused bots resume in the transaction that reconnects it.
-                bots = await bot_lifecycle.calendar_reconnected(session, calendar, now, stand_down=self._stand_down)
-                await bots.write(session, now)
-                # Rule bots paused on another calendar's copy of its meetings move here (re-evaluated).
-                waiting = await meeting_queue.meetings_waiting_for(session, calendar.id)
-                woke_bots = await meeting_queue.enqueue(session, calendar.project_id, waiting, now) > 0 or bots.wake
+                # Its webhook, its paused bots and the meetings waiting for it, in the transaction that reconnects it.
+                woke = await self.context.hooks.publish(session, CalendarConnected(calendar, previous_state, now))
 
         await self._write(snap.id, record, "record_success")
-        if woke_bots:
+        if woke:
             self.context.work_signal.kick()
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
         log.info(
@@ -530,10 +510,10 @@ class CalendarSyncer:
             )
             await record_throttle(self.context.db, snap.platform, snap.client_id, now + throttle_wait)
 
-        woke_bots = False
+        woke = False
 
         async def record(session: AsyncSession, calendar: Calendar) -> None:
-            nonlocal woke_bots
+            nonlocal woke
             calendar.last_attempted_sync_at = now
             self._release(calendar)
             if error.disconnects:
@@ -550,14 +530,10 @@ class CalendarSyncer:
                 calendar.sync_due_at = calendar.sync_due_at if requested else None
                 if previous_state != CalendarState.DISCONNECTED.value:
                     calendar.updated_at = now
-                    await announce_state_change(session, calendar, previous_state, now)
                     metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
-                # Its scheduled bots pause in the transaction that disconnects it (none are left after the first).
-                bots = await bot_lifecycle.calendar_disconnected(session, calendar, now)
-                await bots.write(session, now)
-                # Their meetings are re-evaluated: a rule bot moves onto a copy on a connected calendar, if any.
-                served = await meeting_queue.meetings_served_from(session, calendar.id)
-                woke_bots = await meeting_queue.enqueue(session, calendar.project_id, served, now) > 0 or bots.wake
+                # Its webhook (once), its scheduled bots (paused) and their meetings (re-evaluated), in the
+                # transaction that disconnects it.
+                woke = await self.context.hooks.publish(session, CalendarDisconnected(calendar, previous_state, now))
             else:
                 calendar.consecutive_failures += 1
                 calendar.last_sync_error = failure
@@ -566,7 +542,7 @@ class CalendarSyncer:
                 calendar.sync_reason = "retry"
 
         await self._write(snap.id, record, "record_failure")
-        if woke_bots:
+        if woke:
             self.context.work_signal.kick()
         metrics.SYNCS.labels(snap.platform, "failed", error.kind.value).inc()
         log.warning(
