@@ -26,6 +26,9 @@ class Hooks:
     def subscribe(self, event_type: type[E], subscriber: Subscriber[E]) -> None:
         self._subscribers.setdefault(event_type, []).append(subscriber)
 
+    def subscribers(self, event_type: type[E]) -> tuple[Subscriber[E], ...]:
+        return tuple(self._subscribers.get(event_type, ()))
+
     async def publish(self, session: AsyncSession, event: object) -> bool:
         """Call every subscriber of the event's type in order; whether any queued work to start at once."""
         wake = False
