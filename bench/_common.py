@@ -395,7 +395,7 @@ async def make_all_due(context: Any) -> datetime:
 
 @contextlib.asynccontextmanager
 async def bench_context(database_url: str, emulator_url: str | None, **overrides: Any) -> AsyncIterator[Any]:
-    from calsync.context import AppContext
+    from calsync.runtime import build_context
     from calsync.security.secret_box import generate_key
     from calsync.settings import Settings
 
@@ -416,7 +416,7 @@ async def bench_context(database_url: str, emulator_url: str | None, **overrides
         **urls,
         **overrides,
     )
-    context = AppContext.from_settings(settings)
+    context = build_context(settings)
     try:
         yield context
     finally:

@@ -545,7 +545,7 @@ async def explain(database_url: str, key: str, pop: Population, params: dict[str
     statements that read calendar_events, and the sum of their execution times (ms)."""
     from sqlalchemy import event
 
-    from calsync.api.app import create_app
+    from calsync.runtime import build_app
 
     captured: list[tuple[str, Any]] = []
     async with bench_context(database_url, None, encryption_keys=key) as context:
@@ -555,7 +555,7 @@ async def explain(database_url: str, key: str, pop: Population, params: dict[str
                 captured.append((statement, parameters))
 
         event.listen(context.db.read_engine.sync_engine, "before_cursor_execute", capture)
-        app = create_app(context)
+        app = build_app(context)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             response = await client.get(

@@ -46,8 +46,8 @@ async def insert_events(context: Any, project_id: int, calendar_ids: list[int], 
     from sqlalchemy import insert, update
 
     from calsync.ids import new_id
-    from calsync.meetings.keys import event_meeting_id
     from calsync.store.models import Calendar, CalendarEvent
+    from calsync.sync.meeting_keys import event_meeting_id
 
     async with context.db.write() as session:
         for i, calendar_id in enumerate(calendar_ids):

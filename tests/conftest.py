@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from calsync.api.app import create_app
 from calsync.context import AppContext
+from calsync.runtime import build_app, build_context
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync_emulator.testing import Receiver, RunningEmulator, running_emulator, running_receiver
@@ -84,14 +84,14 @@ def settings(database_url: str, tmp_path: Path, encryption_key: str) -> Settings
 
 @pytest.fixture
 async def context(settings: Settings) -> AsyncIterator[AppContext]:
-    ctx = AppContext.from_settings(settings)
+    ctx = build_context(settings)
     yield ctx
     await ctx.aclose()
 
 
 @pytest.fixture
 def app(context: AppContext) -> FastAPI:
-    return create_app(context)
+    return build_app(context)
 
 
 @pytest.fixture

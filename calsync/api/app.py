@@ -1,8 +1,11 @@
-"""The FastAPI application."""
+"""The FastAPI application of the core (calendars, events, push, health); the features add their routers and the
+dashboard is mounted by the composition root (calsync.runtime)."""
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,21 +21,9 @@ from calsync.api.errors import (
     validation_error_handler,
 )
 from calsync.api.ratelimit import SlidingWindowLimiter
-from calsync.api.routes import (
-    bot_rule_settings,
-    bot_rules,
-    bots,
-    calendar_events,
-    calendars,
-    health,
-    meetings,
-    platform_calendars,
-    push,
-)
-from calsync.api.routes import webhooks as webhook_routes
+from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
 from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
 from calsync.context import AppContext
-from calsync.dashboard.app import mount_dashboard
 from calsync.json_response import JSONResponse
 from calsync.push.missed import MissedNotifications
 
@@ -45,7 +36,8 @@ Authenticate with `Authorization: Token <api key>`."""
 DOCS_ASSETS_PATH = "/docs-assets"
 
 
-def create_app(context: AppContext) -> FastAPI:
+def create_app(context: AppContext, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The API with the core's routes, then `routers` (the features', in the composition root's order)."""
     # Swagger UI and ReDoc assets are served by calsync itself (fastapi-offline): the docs work with no network.
     app = FastAPIOffline(
         docs_url="/docs",
@@ -73,13 +65,9 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(health.router)
     app.include_router(push.router)
     app.include_router(platform_calendars.router)
-    app.include_router(webhook_routes.router)
-    app.include_router(bots.router)
-    app.include_router(meetings.router)
-    app.include_router(bot_rules.router)
-    app.include_router(bot_rule_settings.router)
+    for router in routers:
+        app.include_router(router)
     openapi.install(app)
-    mount_dashboard(app, context)  # /dashboard: the operators' web pages (docs/dashboard.md)
     # Outermost first: the catch-all must wrap everything, including the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=context.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

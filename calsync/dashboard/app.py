@@ -22,9 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from calsync.api.errors import ApiError
 from calsync.context import AppContext
 from calsync.dashboard import pages
-from calsync.dashboard.bots.extension import BotsExtension
 from calsync.dashboard.extensions import DashboardExtension, Extensions
-from calsync.dashboard.meetings.extension import MeetingsExtension
 from calsync.dashboard.session import KEY_PURPOSE, Signer
 from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.dashboard.web import (
@@ -55,11 +53,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-
-
-def default_extensions() -> list[DashboardExtension]:
-    """The extensions every build has (docs/dashboard.md, "The extension point")."""
-    return [BotsExtension(), MeetingsExtension()]
 
 
 def _error_page(request: Request, status: int, title: str, message: str = "") -> HTMLResponse:
@@ -151,9 +144,10 @@ class DashboardHeaders:
             await response(scope, receive, send_with_headers)
 
 
-def create_dashboard_app(context: AppContext, extensions: Sequence[DashboardExtension] | None = None) -> FastAPI:
+def create_dashboard_app(context: AppContext, extensions: Sequence[DashboardExtension] = ()) -> FastAPI:
+    """The dashboard's own pages, then the features' `extensions` (the composition root lists them)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    chosen = list(default_extensions() if extensions is None else extensions)
+    chosen = list(extensions)
     app.state.dashboard = DashboardState(
         context=context,
         signer=Signer(context.secrets.derived_keys(KEY_PURPOSE)),
@@ -176,6 +170,6 @@ def create_dashboard_app(context: AppContext, extensions: Sequence[DashboardExte
     return app
 
 
-def mount_dashboard(app: FastAPI, context: AppContext) -> None:
+def mount_dashboard(app: FastAPI, context: AppContext, extensions: Sequence[DashboardExtension] = ()) -> None:
     """Serve the dashboard at /dashboard of `app` (calsync's API app)."""
-    app.mount(MOUNT_PATH, create_dashboard_app(context))
+    app.mount(MOUNT_PATH, create_dashboard_app(context, extensions))

@@ -3,7 +3,7 @@
 An extension can add pages (a router mounted under /dashboard, with a link in the navigation), a panel on the
 overview, on a calendar's page and on an event's page, and per-event badges shown on the calendar timeline and the
 event page. The bots pages (calsync.dashboard.bots) and the meetings pages (calsync.dashboard.meetings) are two,
-listed in `calsync.dashboard.app.default_extensions`. See docs/dashboard.md ("The extension point").
+listed with their features in `calsync.runtime.FEATURES`. See docs/dashboard.md ("The extension point").
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.meetings import queue
-from calsync.meetings.keys import event_meeting_id
 from calsync.store.models import CalendarEvent, Project
 from calsync.store.work_signal import MEETING_EVALUATION_LOOP
+from calsync.sync.meeting_keys import event_meeting_id
 
 log = structlog.get_logger(__name__)
 

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from calsync import json_codec
 from calsync.ids import new_id
-from calsync.meetings.keys import event_meeting_id
 from calsync.providers.base import NormalizedEvent
 from calsync.store.duration_classes import update_lag_class
 from calsync.store.models import Calendar, CalendarEvent, Project
 from calsync.sync import metrics
 from calsync.sync.changes import AppliedChanges
+from calsync.sync.meeting_keys import event_meeting_id
 from calsync.sync.rows import TRACKED_FIELDS, changed_fields, content_hash, event_values
 
 EVENTS_TABLE: Table = CalendarEvent.__table__  # type: ignore[assignment]
@@ -145,7 +145,7 @@ async def plan_page(
             continue
         values = event_values(event)
         digest = content_hash(values)
-        # Derived from the values alone (a digest of the grouping key): no read, no lock (calsync.meetings.keys).
+        # Derived from the values alone (a digest of the grouping key): no read, no lock (calsync.sync.meeting_keys).
         meeting = event_meeting_id(calendar.project_id, {**values, "calendar_id": calendar.id})
         if row is None:
             object_id = new_id("evt_")

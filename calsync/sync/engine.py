@@ -1,8 +1,8 @@
 """Syncing one calendar, start to finish, while holding its lease.
 
-Every network call happens outside any database transaction; every write happens in a short transaction
-that first checks this worker still holds the calendar's lease (a fence: a worker whose lease expired and
-was taken over can no longer write)."""
+Every network call happens outside any database transaction; every write happens in a short transaction behind
+the calendar's fence (calsync.sync.fence). What the outcome does to the calendar is decided by calsync.sync.outcome
+(pure); this module applies it and tells the features (calsync.sync.hooks) in the same transaction."""
 
 from __future__ import annotations
 
@@ -10,69 +10,34 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.bots import lifecycle as bot_lifecycle
 from calsync.context import AppContext
-from calsync.meetings import queue as meeting_queue
-from calsync.meetings.owner import owner_from_events
-from calsync.providers import base
-from calsync.providers.base import (
-    CalendarProvider,
-    ChangePage,
-    Credentials,
-    ErrorKind,
-    NormalizedEvent,
-    ProviderError,
-)
-from calsync.store.models import Calendar, CalendarState
-from calsync.store.models import PushChannel as PushChannelRow
-from calsync.store.queries.calendars import mark_due
+from calsync.providers.base import CalendarProvider, ChangePage, ErrorKind, NormalizedEvent, ProviderError
+from calsync.store.models import Calendar
 from calsync.store.transient import DatabaseUnavailable
-from calsync.sync import channels, metrics, upcoming
-from calsync.sync.announce import announce_event_changes, announce_state_change
+from calsync.sync import channels, metrics, outcome, upcoming
 from calsync.sync.apply import live_event_ids_in_window, plan_page, write_page
 from calsync.sync.batching import ChangeBatch
 from calsync.sync.changes import AppliedChanges
+from calsync.sync.channel_upkeep import maintain_channels, tear_down
+from calsync.sync.fence import Fence, LeaseLost
+from calsync.sync.hooks import CalendarConnected, CalendarDisconnected, EventsListed, PageWritten
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
+from calsync.sync.snapshot import CalendarSnapshot, access_token, read_snapshot
 from calsync.sync.throttle import record_throttle, throttled_until
-from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
 from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 
+__all__ = ["CalendarSyncer", "LeaseLost", "SyncResult"]
+
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 # A sync the database failed (beyond its transaction retries) is due again after 1-2 times this.
 DATABASE_FAULT_RETRY = timedelta(seconds=2)
 # After a full list, stored events the list did not return are checked one by one, up to this many.
 MAX_INDIVIDUAL_CHECKS = 100
-
-
-class LeaseLost(Exception):
-    """Another worker owns this calendar now (or it was deleted): stop without writing."""
-
-
-@dataclass
-class CalendarSnapshot:
-    id: int
-    object_id: str
-    project_id: int
-    platform: str
-    platform_uuid: str | None
-    client_id: str
-    credentials: Credentials
-    cursor: str | None
-    state: str
-    next_full_sync_at: datetime | None
-    access_token: str | None
-    deleted: bool = False
-    account_key: str = ""
-    owner_email: str | None = None
-    channels_maintained: bool = False  # this sync already opened, renewed or stopped channels (or tried to)
 
 
 @dataclass
@@ -95,84 +60,19 @@ class CalendarSyncer:
         self.worker_id = worker_id
         self.rng = rng or random.Random()
         self.mailboxes = KeyedLimiter(MICROSOFT_MAILBOX_CONCURRENCY)
+        self.fence = Fence(context, worker_id)
 
     @property
     def _now(self) -> datetime:
         return self.context.clock()
 
-    @property
-    def _stand_down(self) -> timedelta:
-        return timedelta(seconds=self.context.settings.bot_stand_down_seconds)
-
-    async def _write(self, calendar_id: int, body: Callable[[AsyncSession, Calendar], Awaitable[T]], what: str) -> T:
-        """`body` in one short write transaction that first checks this worker still holds the calendar's lease
-        (a fence) and extends it. Transient database faults re-run the whole transaction (bounded): every body
-        derives its writes from what it reads here, so a re-run never writes anything twice."""
-
-        async def fenced(session: AsyncSession) -> T:
-            # FOR NO KEY UPDATE: the fence changes no key, so it does not conflict with the foreign-key locks
-            # (FOR KEY SHARE) that inserts of this calendar's events and outbox rows take on the same row.
-            statement = select(Calendar).where(Calendar.id == calendar_id).with_for_update(key_share=True)
-            calendar = (await session.execute(statement)).scalar_one_or_none()
-            if calendar is None or calendar.lease_owner != self.worker_id:
-                raise LeaseLost
-            # Each write extends the lease, so a long full sync keeps it while it makes progress.
-            calendar.lease_expires_at = self._now + timedelta(seconds=self.context.settings.lease_seconds)
-            return await body(session, calendar)
-
-        return await self.context.db.write_retrying(fenced, what=what)
-
-    async def _snapshot(self, calendar_id: int) -> CalendarSnapshot:
-        async def read(session: AsyncSession) -> Calendar | None:
-            return await session.get(Calendar, calendar_id)
-
-        calendar = await self.context.db.read_retrying(read, what="sync_snapshot")
-        if calendar is None or calendar.lease_owner != self.worker_id:
-            raise LeaseLost
-        return CalendarSnapshot(
-            id=calendar.id,
-            object_id=calendar.object_id,
-            project_id=calendar.project_id,
-            platform=calendar.platform,
-            platform_uuid=calendar.platform_uuid,
-            client_id=calendar.client_id,
-            credentials=stored_credentials(self.context.secrets, calendar),
-            cursor=calendar.sync_cursor,
-            state=calendar.state,
-            next_full_sync_at=calendar.next_full_sync_at,
-            # The margin is applied here, so a token read now is good for the whole sync.
-            access_token=cached_access_token(self.context.secrets, calendar, self._now),
-            deleted=calendar.deleted_at is not None,
-            account_key=calendar.account_key,
-            owner_email=calendar.owner_email,
-        )
-
-    # -- access tokens -------------------------------------------------------------------------------------
-
-    async def _access_token(self, snap: CalendarSnapshot, provider: CalendarProvider) -> str:
-        if snap.access_token:
-            return snap.access_token
-        grant = await provider.refresh_access_token(snap.credentials)
-        metrics.TOKEN_REFRESHES.labels(snap.platform).inc()
-
-        async def store(_session: AsyncSession, calendar: Calendar) -> None:
-            store_grant(self.context.secrets, calendar, grant, self._now)
-
-        await self._write(snap.id, store, "store_grant")
-        snap.access_token = grant.access_token
-        if grant.refresh_token:
-            snap.credentials = Credentials(
-                snap.credentials.client_id, snap.credentials.client_secret, grant.refresh_token
-            )
-        return grant.access_token
-
     # -- the sync ------------------------------------------------------------------------------------------
 
     async def sync(self, calendar_id: int, claimed_due_at: datetime) -> SyncResult:
-        snap = await self._snapshot(calendar_id)
+        snap = await read_snapshot(self.context, calendar_id, self.worker_id)
         provider = self.providers[snap.platform]
         if snap.deleted:
-            await self._tear_down(snap, provider)
+            await tear_down(self.fence, snap, provider)
             return SyncResult(mode="deleted")
         if snap.platform == "microsoft":
             async with self.mailboxes.hold(snap.account_key or snap.object_id):
@@ -183,12 +83,14 @@ class CalendarSyncer:
         result = SyncResult(mode="incremental")
         wait_until = await throttled_until(self.context.db, snap.platform, snap.client_id, self._now)
         if wait_until is not None:
-            await self._reschedule(snap, wait_until, claimed_due_at)
+            await self._settle(
+                snap.id, lambda facts: outcome.throttled(facts, wait_until, claimed_due_at), "reschedule"
+            )
             return SyncResult(mode="skipped")
         # A calendar without a working channel gets one before it is listed: a change made while the channel is
-        # being opened is then in the listing or notified, never neither (issue 11 item 4). Renewals happen after
-        # the sync, while the old channel still notifies.
-        await self._maintain_channels(snap, provider, new_only=True)
+        # being opened is then in the listing or notified, never neither. Renewals happen after the sync, while the
+        # old channel still notifies.
+        await maintain_channels(self.fence, snap, provider, new_only=True)
         try:
             try:
                 await self._run(snap, provider, result)
@@ -204,12 +106,12 @@ class CalendarSyncer:
             await self._record_failure(snap, exc, claimed_due_at)
             return result
         if not snap.channels_maintained:
-            await self._maintain_channels(snap, provider)
+            await maintain_channels(self.fence, snap, provider)
         await self._record_success(snap, result, claimed_due_at)
         return result
 
     async def _run(self, snap: CalendarSnapshot, provider: CalendarProvider, result: SyncResult) -> None:
-        token = await self._access_token(snap, provider)
+        token = await access_token(self.fence, snap, provider)
         if snap.owner_email is None:
             await self._learn_owner(snap, provider, token)
         now = self._now
@@ -221,7 +123,8 @@ class CalendarSyncer:
                     token, snap.platform_uuid, window_start=window_start, window_end=window_end, cursor=snap.cursor
                 )
                 cursor = await self._consume(snap, pages, result)
-                await self._store_cursor(snap, cursor)
+                if cursor is not None:
+                    await self.fence.set(snap.id, {"sync_cursor": cursor}, "store_cursor")
                 return
             except ProviderError as exc:
                 if exc.kind is not ErrorKind.SYNC_TOKEN_EXPIRED:
@@ -234,8 +137,8 @@ class CalendarSyncer:
         await self._full(snap, provider, token, result)
 
     async def _learn_owner(self, snap: CalendarSnapshot, provider: CalendarProvider, token: str) -> None:
-        """The calendar owner's email (calsync.meetings: internal/external, own events), once per calendar. A
-        platform that does not say is asked no more: the events' `self` attendee tells it (`_apply`)."""
+        """The calendar owner's email (internal/external, own events), once per calendar. A platform that does not
+        say is asked no more: the features learn it from the events (`EventsListed`)."""
         try:
             owner = await provider.calendar_owner(token, snap.platform_uuid)
         except ProviderError as exc:
@@ -245,11 +148,7 @@ class CalendarSyncer:
             return
         if owner is None:
             return
-
-        async def store(_session: AsyncSession, calendar: Calendar) -> None:
-            calendar.owner_email = owner
-
-        await self._write(snap.id, store, "store_owner")
+        await self.fence.set(snap.id, {"owner_email": owner}, "store_owner")
         snap.owner_email = owner
 
     async def _consume(
@@ -280,32 +179,21 @@ class CalendarSyncer:
     ) -> AppliedChanges:
         if not events and not removed_ids:
             return AppliedChanges()
+        hooks = self.context.hooks
 
-        woke_bots = False
-
-        async def write(session: AsyncSession, calendar: Calendar) -> AppliedChanges:
-            nonlocal woke_bots
+        async def write(session: AsyncSession, calendar: Calendar) -> tuple[AppliedChanges, bool]:
             now = self._now
-            if calendar.owner_email is None:
-                calendar.owner_email = owner_from_events(events)
+            await hooks.publish(session, EventsListed(calendar, events, now))
             plan = await plan_page(session, calendar, events, removed_ids)
-            # The change is announced as of this sync (issue 11 item 7), in the transaction that makes it; so are
-            # the changes of the bots that follow the changed events (their rows, then their webhooks).
-            await announce_event_changes(session, calendar, plan.changes, now)
-            bots = await bot_lifecycle.follow_events(
-                session, calendar, plan.updated_rows(), now, stand_down=self._stand_down
-            )
-            await bots.write(session, now)
-            woke_bots = bots.wake
-            # Both meetings of an event that moved between them are queued (insert only: no lock taken); the meetings
-            # of the other rows it writes are found by the evaluation from their change numbers (meetings.scan).
-            woke_bots = await meeting_queue.enqueue(session, calendar.project_id, plan.meetings, now) > 0 or woke_bots
+            # The features hear of the change as of this sync, in the transaction that makes it: its webhook, then
+            # the bots that follow the changed events, then the meetings to evaluate.
+            woke = await hooks.publish(session, PageWritten(calendar, plan, now))
             # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
-            return plan.changes
+            return plan.changes, woke
 
-        changes = await self._write(snap.id, write, "apply_page")
-        if changes or woke_bots:
+        changes, woke = await self.fence.write(snap.id, write, "apply_page")
+        if changes or woke:
             self.context.work_signal.kick()
         return changes
 
@@ -333,170 +221,84 @@ class CalendarSyncer:
             else:
                 found.append(event)
         result.changes.extend(await self._apply(snap, found, removed))
-
-        async def finish(_session: AsyncSession, calendar: Calendar) -> None:
-            calendar.sync_cursor = cursor
-            calendar.window_start, calendar.window_end = window_start, window_end
-            calendar.last_full_sync_at = now
-            calendar.next_full_sync_at = next_full_reconcile(now, self.context.settings, self.rng)
-            if result.mode == "reconcile":
-                # Everything a scheduled reconcile changes is something incremental sync had missed.
-                calendar.last_drift_count = result.changes.count
-
-        await self._write(snap.id, finish, "finish_full_sync")
+        finished: dict[str, object] = {
+            "sync_cursor": cursor,
+            "window_start": window_start,
+            "window_end": window_end,
+            "last_full_sync_at": now,
+            "next_full_sync_at": next_full_reconcile(now, self.context.settings, self.rng),
+        }
+        if result.mode == "reconcile":
+            # Everything a scheduled reconcile changes is something incremental sync had missed.
+            finished["last_drift_count"] = result.changes.count
+        await self.fence.set(snap.id, finished, "finish_full_sync")
         if result.mode == "reconcile":
             metrics.DRIFT.labels(snap.platform).inc(result.changes.count)
 
-    async def _store_cursor(self, snap: CalendarSnapshot, cursor: str | None) -> None:
-        if cursor is None:
-            return
-
-        async def store(_session: AsyncSession, calendar: Calendar) -> None:
-            calendar.sync_cursor = cursor
-
-        await self._write(snap.id, store, "store_cursor")
-
     # -- outcomes ------------------------------------------------------------------------------------------
-
-    def _next_due(self, calendar: Calendar, claimed_due_at: datetime, proposed: datetime) -> datetime:
-        """Keep an earlier due time set while we ran (a push notification or a PATCH arrived mid-sync)."""
-        current = calendar.sync_due_at
-        if current is not None and current < claimed_due_at:
-            return min(current, proposed)
-        return proposed
 
     def _release(self, calendar: Calendar) -> None:
         calendar.lease_owner = None
         calendar.lease_expires_at = None
 
-    # -- push channels -------------------------------------------------------------------------------------
+    def _backoff(self, failures: int) -> timedelta:
+        return retry_delay(failures, self.rng)
 
-    async def _maintain_channels(
-        self, snap: CalendarSnapshot, provider: CalendarProvider, *, new_only: bool = False
-    ) -> None:
-        """Open, renew, replace and stop the calendar's push channels as `channels.ChannelPlan` says. With
-        `new_only`, act only when no channel notifies at all (nothing to keep or renew)."""
-        where = channels.addresses(self.context.settings, snap.platform)
-        if where is None:
-            return
-        address, lifecycle_address = where
-        now = self._now
+    async def _settle(
+        self, calendar_id: int, decide: Callable[[outcome.CalendarFacts], outcome.OutcomePlan], what: str
+    ) -> bool:
+        """Apply the outcome `decide` plans for the calendar (read behind the fence) and release its lease, as every
+        outcome does; whether the features queued work to start at once."""
 
-        async def read(session: AsyncSession) -> list[PushChannelRow]:
-            return await channels.channels_of(session, snap.id)
+        async def plan(_session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
+            return decide(outcome.CalendarFacts.of(calendar))
 
-        plan = channels.ChannelPlan(await self.context.db.read_retrying(read, what="channels_of"), now)
-        if new_only and (plan.keep is not None or plan.renew is not None):
-            return
-        if plan.keep is not None and not plan.stop:
-            return
-        snap.channels_maintained = True
-        try:
-            token = await self._access_token(snap, provider)
-            opened: base.PushChannel | None = None
-            renewed: base.PushChannel | None = None
-            to_stop = list(plan.stop)
-            # Whether a channel notified until the new one exists (a Google replacement overlaps its predecessor).
-            covered = new_only or plan.renew is not None
-            if plan.keep is None and plan.renew is not None:
-                try:
-                    renewed = await provider.renew_channel(
-                        token, channels.as_provider_channel(plan.renew), now + channels.CHANNEL_LIFETIME
-                    )
-                except ProviderError as exc:
-                    if exc.kind is not ErrorKind.NOT_FOUND:
-                        raise
-                    covered = False  # the platform had dropped it: nothing notified for a while
-                if renewed is None:
-                    to_stop.append(plan.renew)
-            if plan.keep is None and renewed is None:
-                opened = await provider.open_channel(
-                    token,
-                    snap.platform_uuid,
-                    address=address,
-                    lifecycle_address=lifecycle_address,
-                    token=channels.new_channel_token(),
-                    expires_at=now + channels.CHANNEL_LIFETIME,
-                )
-            stopped = await channels.stop_remote(provider, token, to_stop)
+        return await self._settle_planned(calendar_id, plan, what)
 
-            async def record(session: AsyncSession, calendar: Calendar) -> None:
-                # Not again when this transaction is re-run after a commit whose outcome was lost.
-                if opened is not None and not await channels.is_recorded(session, opened.id):
-                    session.add(channels.record_channel(calendar, opened, now))
-                    if not covered:
-                        # Opened after this sync's listing with no channel notifying before: one more
-                        # incremental sync covers changes made in between.
-                        mark_due(calendar, "channel_opened", self._now)
-                if renewed is not None and plan.renew is not None:
-                    row = await session.get(PushChannelRow, plan.renew.id)
-                    if row is not None:
-                        row.expires_at = renewed.expires_at
-                await channels.forget(session, stopped)
-                calendar.push_state, calendar.push_error = "active", None
+    async def _settle_planned(
+        self,
+        calendar_id: int,
+        plan_for: Callable[[AsyncSession, Calendar], Awaitable[outcome.OutcomePlan]],
+        what: str,
+    ) -> bool:
+        """`_settle` for a plan that needs to read more than the calendar's own columns first."""
 
-            await self._write(snap.id, record, "record_channels")
-        except ProviderError as exc:
-            log.warning("push_channel_failed", calendar=snap.object_id, kind=exc.kind.value, message=exc.message)
+        async def record(session: AsyncSession, calendar: Calendar) -> bool:
+            plan = await plan_for(session, calendar)
+            if plan.forget_channels:
+                await channels.forget(session, [row.id for row in await channels.channels_of(session, calendar.id)])
+            plan.apply_to(calendar)
+            self._release(calendar)
+            return await self._announce(session, calendar, plan)
 
-            message = exc.message
+        woke = await self.fence.write(calendar_id, record, what)
+        if woke:
+            self.context.work_signal.kick()
+        return woke
 
-            async def failing(_session: AsyncSession, calendar: Calendar) -> None:
-                calendar.push_state, calendar.push_error = "failing", message
-
-            await self._write(snap.id, failing, "record_channel_failure")
-
-    async def _tear_down(self, snap: CalendarSnapshot, provider: CalendarProvider) -> None:
-        """A deleted calendar: stop its channels on the platform (best effort), then remove the row."""
-
-        async def read(session: AsyncSession) -> list[PushChannelRow]:
-            return await channels.channels_of(session, snap.id)
-
-        rows = await self.context.db.read_retrying(read, what="channels_of")
-        try:
-            token = await self._access_token(snap, provider)
-            await channels.stop_remote(provider, token, rows)
-        except ProviderError as exc:
-            log.info("channel_stop_skipped", calendar=snap.object_id, kind=exc.kind.value)
-
-        async def remove(session: AsyncSession, calendar: Calendar) -> None:
-            await channels.forget(session, [row.id for row in rows])
-            await session.delete(calendar)
-
-        await self._write(snap.id, remove, "tear_down")
+    async def _announce(self, session: AsyncSession, calendar: Calendar, plan: outcome.OutcomePlan) -> bool:
+        """The features hear that the calendar connected or disconnected, in the transaction that does it."""
+        if plan.became is None or plan.previous_state is None or plan.at is None:
+            return False
+        if plan.state_changed:
+            metrics.STATE_CHANGES.labels(plan.became).inc()
+        now = plan.at
+        if plan.became == outcome.CONNECTED:
+            # Its webhook, its paused bots and the meetings waiting for it.
+            return await self.context.hooks.publish(session, CalendarConnected(calendar, plan.previous_state, now))
+        # Its webhook (once), its scheduled bots (paused) and their meetings (re-evaluated).
+        return await self.context.hooks.publish(session, CalendarDisconnected(calendar, plan.previous_state, now))
 
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
-        woke_bots = False
-
-        async def record(session: AsyncSession, calendar: Calendar) -> None:
-            nonlocal woke_bots
-            now = self._now
-            previous_state = calendar.state
-            calendar.last_successful_sync_at = now
-            calendar.last_attempted_sync_at = now
-            calendar.last_sync_error = None
-            calendar.consecutive_failures = 0
+        async def plan(session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
             # The next check when nothing asks sooner: by need, before an upcoming meeting (calsync.sync.schedule).
-            plan = await upcoming.plan_next_check(session, calendar, now, self.context.settings)
-            calendar.sync_due_at = self._next_due(calendar, claimed_due_at, plan.due_at)
-            calendar.sync_reason = plan.reason if calendar.sync_due_at == plan.due_at else calendar.sync_reason
-            self._release(calendar)
-            if previous_state != CalendarState.CONNECTED.value:
-                calendar.state = CalendarState.CONNECTED.value
-                calendar.connection_failure_data = None
-                calendar.updated_at = now
-                await announce_state_change(session, calendar, previous_state, now)
-                metrics.STATE_CHANGES.labels(CalendarState.CONNECTED.value).inc()
-                # Its paused bots resume in the transaction that reconnects it.
-                bots = await bot_lifecycle.calendar_reconnected(session, calendar, now, stand_down=self._stand_down)
-                await bots.write(session, now)
-                # Rule bots paused on another calendar's copy of its meetings move here (re-evaluated).
-                waiting = await meeting_queue.meetings_waiting_for(session, calendar.id)
-                woke_bots = await meeting_queue.enqueue(session, calendar.project_id, waiting, now) > 0 or bots.wake
+            now = self._now
+            check = await upcoming.plan_next_check(session, calendar, now, self.context.settings)
+            return outcome.succeeded(
+                outcome.CalendarFacts.of(calendar), now, claimed_due_at, check.due_at, check.reason
+            )
 
-        await self._write(snap.id, record, "record_success")
-        if woke_bots:
-            self.context.work_signal.kick()
+        await self._settle_planned(snap.id, plan, "record_success")
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
         log.info(
             "calendar_synced",
@@ -509,12 +311,6 @@ class CalendarSyncer:
 
     async def _record_failure(self, snap: CalendarSnapshot, error: ProviderError, claimed_due_at: datetime) -> None:
         now = self._now
-        failure = {
-            "error": error.message,
-            "code": error.code or error.kind.value,
-            "kind": error.kind.value,
-            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        }
         throttle_wait: timedelta | None = None
         if error.kind is ErrorKind.THROTTLED:
             throttle_wait = (
@@ -522,44 +318,10 @@ class CalendarSyncer:
             )
             await record_throttle(self.context.db, snap.platform, snap.client_id, now + throttle_wait)
 
-        woke_bots = False
+        def decide(facts: outcome.CalendarFacts) -> outcome.OutcomePlan:
+            return outcome.failed(facts, error, now, claimed_due_at, throttle_wait=throttle_wait, backoff=self._backoff)
 
-        async def record(session: AsyncSession, calendar: Calendar) -> None:
-            nonlocal woke_bots
-            calendar.last_attempted_sync_at = now
-            self._release(calendar)
-            if error.disconnects:
-                # Channels cannot be stopped without a working grant; forget them, they expire on their own.
-                await channels.forget(session, [row.id for row in await channels.channels_of(session, snap.id)])
-                calendar.push_state, calendar.push_error = "none", None
-                previous_state = calendar.state
-                calendar.state = CalendarState.DISCONNECTED.value
-                calendar.connection_failure_data = {**failure, "code": error.kind.value, "platform_code": error.code}
-                calendar.encrypted_access_token = None
-                calendar.access_token_expires_at = None
-                # Disconnected calendars wait for new credentials (PATCH), unless a PATCH already arrived mid-sync.
-                requested = calendar.sync_due_at is not None and calendar.sync_due_at < claimed_due_at
-                calendar.sync_due_at = calendar.sync_due_at if requested else None
-                if previous_state != CalendarState.DISCONNECTED.value:
-                    calendar.updated_at = now
-                    await announce_state_change(session, calendar, previous_state, now)
-                    metrics.STATE_CHANGES.labels(CalendarState.DISCONNECTED.value).inc()
-                # Its scheduled bots pause in the transaction that disconnects it (none are left after the first).
-                bots = await bot_lifecycle.calendar_disconnected(session, calendar, now)
-                await bots.write(session, now)
-                # Their meetings are re-evaluated: a rule bot moves onto a copy on a connected calendar, if any.
-                served = await meeting_queue.meetings_served_from(session, calendar.id)
-                woke_bots = await meeting_queue.enqueue(session, calendar.project_id, served, now) > 0 or bots.wake
-            else:
-                calendar.consecutive_failures += 1
-                calendar.last_sync_error = failure
-                wait = throttle_wait or retry_delay(calendar.consecutive_failures, self.rng)
-                calendar.sync_due_at = self._next_due(calendar, claimed_due_at, now + wait)
-                calendar.sync_reason = "retry"
-
-        await self._write(snap.id, record, "record_failure")
-        if woke_bots:
-            self.context.work_signal.kick()
+        await self._settle(snap.id, decide, "record_failure")
         metrics.SYNCS.labels(snap.platform, "failed", error.kind.value).inc()
         log.warning(
             "calendar_sync_failed",
@@ -571,32 +333,11 @@ class CalendarSyncer:
             disconnected=error.disconnects,
         )
 
-    async def _reschedule(self, snap: CalendarSnapshot, due: datetime, claimed_due_at: datetime) -> None:
-        async def record(_session: AsyncSession, calendar: Calendar) -> None:
-            calendar.sync_due_at = max(due, self._next_due(calendar, claimed_due_at, due))
-            calendar.sync_reason = "throttled"
-            self._release(calendar)
-
-        await self._write(snap.id, record, "reschedule")
-
     async def record_crash(self, calendar_id: int, error: BaseException) -> None:
         """An unexpected failure (a bug): visible on the calendar, retried with backoff."""
-
-        async def record(_session: AsyncSession, calendar: Calendar) -> None:
-            now = self._now
-            calendar.consecutive_failures += 1
-            calendar.last_attempted_sync_at = now
-            calendar.last_sync_error = {
-                "error": f"internal error ({type(error).__name__}); see the worker log",
-                "code": "internal_error",
-                "kind": "internal_error",
-                "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            }
-            calendar.sync_due_at = now + retry_delay(calendar.consecutive_failures, self.rng)
-            calendar.sync_reason = "retry"
-            self._release(calendar)
-
-        await self._give_back(calendar_id, record, "record_crash")
+        await self._give_back(
+            calendar_id, lambda facts: outcome.crashed(facts, error, self._now, self._backoff), "record_crash"
+        )
 
     async def defer_after_database_fault(self, calendar_id: int, claimed_due_at: datetime) -> None:
         """The database failed under this sync beyond its transaction retries (calsync.store.transient). Not the
@@ -604,29 +345,22 @@ class CalendarSyncer:
         seconds, or at once if something asked for it meanwhile; if even this write fails, the lease expires
         and any worker takes it over (`lease_seconds`)."""
 
-        async def record(_session: AsyncSession, calendar: Calendar) -> None:
+        def decide(facts: outcome.CalendarFacts) -> outcome.OutcomePlan:
             retry_at = self._now + DATABASE_FAULT_RETRY * self.rng.uniform(1.0, 2.0)
-            calendar.sync_due_at = self._next_due(calendar, claimed_due_at, retry_at)
-            calendar.sync_reason = "database_retry" if calendar.sync_due_at == retry_at else calendar.sync_reason
-            self._release(calendar)
+            return outcome.database_failed(facts, retry_at, claimed_due_at)
 
-        await self._give_back(calendar_id, record, "defer_after_database_fault")
+        await self._give_back(calendar_id, decide, "defer_after_database_fault")
 
     async def release_unfinished(self, calendar_id: int) -> None:
         """Give a claimed calendar back (worker shutting down) so another worker takes it at once."""
-
-        async def record(_session: AsyncSession, calendar: Calendar) -> None:
-            self._release(calendar)
-            calendar.sync_due_at = self._now
-
-        await self._give_back(calendar_id, record, "release_unfinished")
+        await self._give_back(calendar_id, lambda _facts: outcome.handed_back(self._now), "release_unfinished")
 
     async def _give_back(
-        self, calendar_id: int, body: Callable[[AsyncSession, Calendar], Awaitable[None]], what: str
+        self, calendar_id: int, decide: Callable[[outcome.CalendarFacts], outcome.OutcomePlan], what: str
     ) -> None:
         """Best effort: when the database stays unreachable the lease expires and the work is retried anyway."""
         try:
-            await self._write(calendar_id, body, what)
+            await self._settle(calendar_id, decide, what)
         except LeaseLost:
             return
         except DatabaseUnavailable as exc:

@@ -204,9 +204,9 @@ async def _insert_calendar(project_object_id: str) -> str:
 def test_the_listening_socket_is_tcp_so_responses_are_not_delayed() -> None:
     """asyncio sets TCP_NODELAY on accepted connections only when the listening socket's proto is IPPROTO_TCP;
     with proto 0 every response written in two parts waited ~40 ms for a delayed ACK (bench/dashboard_pages.py)."""
-    from calsync.cli import _bind
+    from calsync.cli.serve import bind
 
-    sock = _bind("127.0.0.1", 0)
+    sock = bind("127.0.0.1", 0)
     try:
         assert sock.proto == socket.IPPROTO_TCP
     finally:

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calsync.api.app import create_app
 from calsync.context import AppContext
+from calsync.runtime import build_app, build_context
 from calsync.settings import Settings
 from calsync.webhooks import queries as webhook_queries
 from calsync_emulator.testing import running_emulator_async
@@ -96,8 +96,8 @@ async def test_schemathesis_all_checks(
             microsoft_login_url=emulator.microsoft_login_url,
             microsoft_graph_url=emulator.graph_url,
         )
-        context = AppContext.from_settings(settings)
-        errors = ServerErrors(create_app(context))
+        context = build_context(settings)
+        errors = ServerErrors(build_app(context))
         try:
             async with serve_app(errors) as url:
                 tenant = await new_tenant(context, url, "fuzz")

@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from calsync.api.app import create_app
 from calsync.api.routes.calendars import DUPLICATE_KEY_MESSAGE
-from calsync.context import AppContext
+from calsync.runtime import build_app, build_context
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync_emulator.testing import running_emulator_async
@@ -41,10 +40,8 @@ GENERATE_TIMEOUT = 180
 
 def openapi_document() -> dict[str, Any]:
     # The document does not depend on the database: an app over an unused in-memory one serves the same.
-    context = AppContext.from_settings(
-        Settings(encryption_keys=generate_key(), database_url="sqlite+aiosqlite:///:memory:")
-    )
-    return create_app(context).openapi()
+    context = build_context(Settings(encryption_keys=generate_key(), database_url="sqlite+aiosqlite:///:memory:"))
+    return build_app(context).openapi()
 
 
 def generate(workdir: Path) -> str:
@@ -98,7 +95,7 @@ async def test_a_generated_client_works_as_is(
     webhooks_api = part(client_package, "api.webhooks.create_webhook")
     health_api = part(client_package, "api.health.health")
     async with running_emulator_async() as emulator:
-        context = AppContext.from_settings(
+        context = build_context(
             Settings(
                 database_url=database_url,
                 data_dir=tmp_path / "data",
@@ -110,7 +107,7 @@ async def test_a_generated_client_works_as_is(
             )
         )
         try:
-            async with serve_app(create_app(context)) as url:
+            async with serve_app(build_app(context)) as url:
                 tenant = await new_tenant(context, url, "generated-client")
                 await tenant.client.aclose()
                 async with emulator.control() as control:

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from calsync.api.app import create_app
 from calsync.api.datetimes import (
     DATETIME_PATTERN,
     MAX_INSTANT,
@@ -37,7 +36,7 @@ from calsync.api.openapi import JSON_MEDIA_TYPE_PATTERN
 from calsync.api.routes.calendar_events import _BOOL_PATTERN, _bool_param
 from calsync.api.rule_schemas import DOMAIN_PATTERN, BotRuleSettingsRequest
 from calsync.api.schemas import CreateCalendarRequest
-from calsync.context import AppContext
+from calsync.runtime import build_app, build_context
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync.store.duration_classes import CLASS_LIMITS, UNBOUNDED_CLASS, earliest_begin
@@ -185,10 +184,8 @@ def test_class_bounds_saturate_at_the_earliest_datetime() -> None:
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    context = AppContext.from_settings(
-        Settings(encryption_keys=generate_key(), database_url="sqlite+aiosqlite:///:memory:")
-    )
-    return create_app(context).openapi()
+    context = build_context(Settings(encryption_keys=generate_key(), database_url="sqlite+aiosqlite:///:memory:"))
+    return build_app(context).openapi()
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from calsync.api.app import create_app
 from calsync.context import AppContext
+from calsync.runtime import build_app
 from calsync.settings import Settings
 from tests.api.seed import SEED_REQUEST
 from tests.support.service import Tenant, serve_app
@@ -51,7 +51,7 @@ def settings(database_url: str, tmp_path: Path, encryption_key: str) -> Settings
 
 @pytest.fixture
 async def protected_url(context: AppContext) -> AsyncIterator[str]:
-    app: FastAPI = create_app(context)
+    app: FastAPI = build_app(context)
     async with serve_app(app) as url:
         yield url
 

@@ -11,8 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from calsync.api import bot_responses, examples, schemas, webhook_schemas
-from calsync.api.app import create_app
-from calsync.context import AppContext
+from calsync.runtime import build_app, build_context
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync.store.models.bot import BotState
@@ -22,10 +21,8 @@ from calsync.webhooks.payloads import TRIGGERS
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    context = AppContext.from_settings(
-        Settings(encryption_keys=generate_key(), database_url="sqlite+aiosqlite:///:memory:")
-    )
-    return create_app(context).openapi()
+    context = build_context(Settings(encryption_keys=generate_key(), database_url="sqlite+aiosqlite:///:memory:"))
+    return build_app(context).openapi()
 
 
 def test_every_success_body_has_a_named_schema(document: dict[str, Any]) -> None:

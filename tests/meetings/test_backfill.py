@@ -7,9 +7,9 @@ from sqlalchemy import func, select, update
 
 from calsync.context import AppContext
 from calsync.meetings.backfill import MeetingBackfillLoop
-from calsync.meetings.keys import event_meeting_id
 from calsync.meetings.loop import evaluate_all
 from calsync.store.models import CalendarEvent
+from calsync.sync.meeting_keys import event_meeting_id
 from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.meetings.support import calendar, create_rule, events_of, invite, live_bots

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from calsync.meetings import decide
 from calsync.meetings.decide import Member, Rule
-from calsync.meetings.keys import grouping_key, meeting_id, normalized_url
 from calsync.meetings.loop import MAX_DEFER, MeetingEvaluationLoop
+from calsync.sync.meeting_keys import grouping_key, meeting_id, normalized_url
 
 START = datetime(2026, 12, 1, 15, tzinfo=UTC)
 GUESTS = (

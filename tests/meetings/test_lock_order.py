@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.meetings import evaluate, queue
-from calsync.meetings.keys import event_meeting_id
 from calsync.meetings.loop import evaluate_all
 from calsync.store.models import Bot
+from calsync.sync.meeting_keys import event_meeting_id
 from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.meetings.support import MEET, calendar, create_rule, invite

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calsync.context import AppContext
-from calsync_emulator.client import EmulatorControl
 from calsync.sync import schedule
+from calsync_emulator.client import EmulatorControl
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, sync_once
 

@@ -28,8 +28,8 @@ from calsync.push.missed import MissedNotifications
 from calsync.push.upkeep import PushUpkeep
 from calsync.store.db import Database
 from calsync.store.models import Calendar, PushChannel, WebhookDelivery
-from calsync.sync.announce import announce_event_changes
 from calsync.sync.apply import plan_page, write_page
+from calsync.webhooks.announce import announce_event_changes
 from calsync_emulator.client import EmulatorControl
 from tests.api.seed import SEED_REQUEST
 from tests.support.service import Tenant

@@ -20,9 +20,9 @@ from calsync.api.schemas import (
     PatchCalendarRequest,
 )
 from calsync.api.serializers import calendar_json
+from calsync.calendars.removal import delete_calendar as delete_calendar_with_its_bots
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
-from calsync.meetings.removal import delete_calendar as delete_calendar_with_its_bots
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
@@ -198,7 +198,7 @@ async def delete_calendar(
         calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
         if calendar is None:
             raise not_found(CALENDAR_NOT_FOUND)
-        await delete_calendar_with_its_bots(session, calendar, context.clock())
+        await delete_calendar_with_its_bots(session, context.hooks, calendar, context.clock())
     context.work_signal.kick()
     return Response(status_code=200)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from calsync.api.pagination import decode_cursor, seek_key
+from calsync.calendars.removal import delete_calendar as delete_calendar_with_its_bots
 from calsync.dashboard import queries
 from calsync.dashboard.charts import timeline
 from calsync.dashboard.session import Operator
@@ -25,7 +26,6 @@ from calsync.dashboard.web import (
     signed_in,
     state_of,
 )
-from calsync.meetings.removal import delete_calendar as delete_calendar_with_its_bots
 from calsync.store.models import Calendar
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.work_signal import notify_work_in_transaction
@@ -190,6 +190,6 @@ async def delete(request: Request, object_id: str, operator: Annotated[Operator,
         )
     async with context.db.write() as session:
         calendar = await _calendar_or_404(session, operator.project_id, object_id, for_update=True)
-        await delete_calendar_with_its_bots(session, calendar, context.clock())
+        await delete_calendar_with_its_bots(session, context.hooks, calendar, context.clock())
     context.work_signal.kick()
     return redirect(request, "/calendars", notice="calendar_deleted")

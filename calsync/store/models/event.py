@@ -78,7 +78,7 @@ class CalendarEvent(Base):
     attendees: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     ical_uid: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     recurring_event_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
-    # The `mtg_` id of its meeting, a digest of its grouping key (calsync.meetings.keys), set with every write.
+    # The `mtg_` id of its meeting, a digest of its grouping key (calsync.sync.meeting_keys), set with every write.
     meeting_object_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     html_link: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)

@@ -1,4 +1,4 @@
-"""Turns sync results into customer webhooks, in the same transaction as the change they report."""
+"""Turns sync results and calendar state changes into customer webhooks, in the transaction that makes them."""
 
 from __future__ import annotations
 

@@ -1,0 +1,5 @@
+"""`python -m calsync.cli`."""
+
+from calsync.cli import app
+
+app()

@@ -1,0 +1,146 @@
+"""The long-running commands: `serve` (API and workers), `api` and `worker`, one start-up path for the three."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated
+
+import typer
+import uvicorn
+from prometheus_client import start_http_server
+
+from calsync.bootstrap import ensure_default_project
+from calsync.cli.common import app, console, err, load_settings, log, migrate_database, run
+from calsync.context import AppContext
+from calsync.process_tuning import skip_failed_imports, tune_garbage_collector
+from calsync.push.upkeep import PushUpkeep
+from calsync.runtime import build_app, build_loops
+from calsync.store.transient import DatabaseUnavailable, run_with_retries
+from calsync.worker.runner import WorkerRunner, run_until
+
+HostOption = Annotated[str | None, typer.Option(metavar="HOST", help="Bind address (default CALSYNC_HOST)")]
+PortOption = Annotated[int | None, typer.Option(metavar="PORT", help="Port (default CALSYNC_PORT)")]
+
+
+async def _announce_first_run(context: AppContext) -> None:
+    first = await ensure_default_project(context)
+    if first is None:
+        return
+    console.print(f"[bold green]Created project {first.project_id} and its first API key:[/bold green]")
+    console.print(f"\n    [bold]{first.api_key}[/bold]\n")
+    console.print(f"It is shown only now; a copy is saved (mode 0600) at {first.saved_to}")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: recent uvicorn re-raises the signal after shutting down, which
+    would kill the process before the workers beside it have drained. We handle SIGTERM/SIGINT ourselves."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _on_stop_signals(callback: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, callback)
+
+
+async def _when_database_answers(context: AppContext, step: Callable[[], Awaitable[None]]) -> None:
+    """A start-up step run again while the database is unreachable, like the migrations before it (it can go away
+    again between the two), up to `CALSYNC_STARTUP_DATABASE_WAIT_SECONDS`."""
+    deadline = time.monotonic() + context.settings.startup_database_wait_seconds
+    while True:
+        try:
+            await run_with_retries(step, what="start")
+            return
+        except DatabaseUnavailable as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("database_unavailable_at_start", retry_in=2.0, error=exc.kind)
+            await asyncio.sleep(2.0)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a busy port is one clear error, not a worker
+    that starts and a server that fails after saying it listens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it a response
+    # written in two parts (headers, then body) waits ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    return sock
+
+
+async def _serve(context: AppContext, sock: socket.socket | None, *, worker: bool) -> None:
+    await _when_database_answers(context, lambda: _announce_first_run(context))
+    tune_garbage_collector(runs_worker=worker)
+    skip_failed_imports()
+    runner = WorkerRunner(context, build_loops(context)) if worker else None
+    if sock is None:
+        assert runner is not None
+        stop = asyncio.Event()
+        _on_stop_signals(stop.set)
+        await run_until(stop.wait(), runner)
+        return
+    application = build_app(context)
+    config = uvicorn.Config(application, log_config=None, access_log=context.settings.access_log)
+    server = _Server(config)
+    upkeep_stop = asyncio.Event()
+    upkeep = asyncio.create_task(PushUpkeep(context, application.state.missed_pushes).run(upkeep_stop))
+
+    def stop_server() -> None:
+        server.should_exit = True
+
+    _on_stop_signals(stop_server)
+    host, port = sock.getsockname()[:2]
+    console.print(f"calsync listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    try:
+        if runner is None:
+            await server.serve(sockets=[sock])
+        else:
+            # When the server has shut down, the worker stops and finishes (or hands back) what it holds.
+            await run_until(server.serve(sockets=[sock]), runner)
+    finally:
+        upkeep_stop.set()
+        await upkeep
+
+
+def _start(*, listen: tuple[str | None, int | None] | None, worker: bool) -> None:
+    """Bind (when it serves HTTP), migrate (waiting for the database), then run until SIGTERM or SIGINT."""
+    settings = load_settings()
+    sock = None if listen is None else bind(listen[0] or settings.host, listen[1] or settings.port)
+    migrate_database(settings, wait=True)
+    if sock is None and settings.worker_metrics_port:
+        # Workers serve no API; their counters (syncs, webhook attempts, database faults) are scraped here.
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+    run(lambda ctx: _serve(ctx, sock, worker=worker), settings)
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """API and background workers in one process (embedded SQLite by default)."""
+    _start(listen=(host, port), worker=True)
+
+
+@app.command()
+def api(host: HostOption = None, port: PortOption = None) -> None:
+    """The HTTP API only (run `calsync worker` processes beside it)."""
+    _start(listen=(host, port), worker=False)
+
+
+@app.command()
+def worker() -> None:
+    """Background workers only; stops cleanly on SIGTERM or SIGINT."""
+    _start(listen=None, worker=True)

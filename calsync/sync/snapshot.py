@@ -1,0 +1,78 @@
+"""What a sync knows of its calendar, read once at its start, and the access token it calls the platform with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calsync.context import AppContext
+from calsync.providers.base import CalendarProvider, Credentials
+from calsync.store.models import Calendar
+from calsync.sync import metrics
+from calsync.sync.fence import Fence, LeaseLost
+from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
+
+
+@dataclass
+class CalendarSnapshot:
+    id: int
+    object_id: str
+    project_id: int
+    platform: str
+    platform_uuid: str | None
+    client_id: str
+    credentials: Credentials
+    cursor: str | None
+    state: str
+    next_full_sync_at: datetime | None
+    access_token: str | None
+    deleted: bool = False
+    account_key: str = ""
+    owner_email: str | None = None
+    channels_maintained: bool = False  # this sync already opened, renewed or stopped channels (or tried to)
+
+
+async def read_snapshot(context: AppContext, calendar_id: int, worker_id: str) -> CalendarSnapshot:
+    async def read(session: AsyncSession) -> Calendar | None:
+        return await session.get(Calendar, calendar_id)
+
+    calendar = await context.db.read_retrying(read, what="sync_snapshot")
+    if calendar is None or calendar.lease_owner != worker_id:
+        raise LeaseLost
+    return CalendarSnapshot(
+        id=calendar.id,
+        object_id=calendar.object_id,
+        project_id=calendar.project_id,
+        platform=calendar.platform,
+        platform_uuid=calendar.platform_uuid,
+        client_id=calendar.client_id,
+        credentials=stored_credentials(context.secrets, calendar),
+        cursor=calendar.sync_cursor,
+        state=calendar.state,
+        next_full_sync_at=calendar.next_full_sync_at,
+        # The margin is applied here, so a token read now is good for the whole sync.
+        access_token=cached_access_token(context.secrets, calendar, context.clock()),
+        deleted=calendar.deleted_at is not None,
+        account_key=calendar.account_key,
+        owner_email=calendar.owner_email,
+    )
+
+
+async def access_token(fence: Fence, snap: CalendarSnapshot, provider: CalendarProvider) -> str:
+    """The snapshot's token, or a new one (stored for every worker, with Microsoft's rotated refresh token)."""
+    if snap.access_token:
+        return snap.access_token
+    grant = await provider.refresh_access_token(snap.credentials)
+    metrics.TOKEN_REFRESHES.labels(snap.platform).inc()
+    secrets = fence.context.secrets
+
+    async def store(_session: AsyncSession, calendar: Calendar) -> None:
+        store_grant(secrets, calendar, grant, fence.context.clock())
+
+    await fence.write(snap.id, store, "store_grant")
+    snap.access_token = grant.access_token
+    if grant.refresh_token:
+        snap.credentials = Credentials(snap.credentials.client_id, snap.credentials.client_secret, grant.refresh_token)
+    return grant.access_token
