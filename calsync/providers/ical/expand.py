@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import recurring_ical_events
 import x_wr_timezone
@@ -67,6 +67,36 @@ def _group(calendar: Calendar) -> tuple[list[Component], dict[str, list[Componen
     return zones, by_uid, missing
 
 
+def _normalized(
+    instances: list[Component], *, recurring: bool, default_zone: str | None, self_email: str | None
+) -> list[NormalizedEvent | None]:
+    """The instances of one series. The library gives the later instances of a THISANDFUTURE override that
+    override's RECURRENCE-ID; each gets its own original start back (its shift from the override's first instance
+    added to that RECURRENCE-ID), so ids stay unique."""
+    first_start: dict[object, date | datetime] = {}
+    result = []
+    for instance in instances:
+        if not isinstance(instance, Event):
+            continue
+        original: date | datetime | None = None
+        rid = instance.get("RECURRENCE-ID") if recurring else None
+        if rid is not None:
+            start = instance.get("DTSTART").dt
+            seen = first_start.setdefault(rid.dt, start)
+            if seen is not start:
+                original = rid.dt + (start - seen)
+        result.append(
+            normalize_instance(
+                instance,
+                recurring=recurring,
+                default_zone=default_zone,
+                self_email=self_email,
+                original_start=original,
+            )
+        )
+    return result
+
+
 def expand_calendar(
     calendar: Calendar,
     window_start: datetime,
@@ -91,11 +121,7 @@ def expand_calendar(
         default = str(default_zone) if default_zone else None
         try:
             instances = recurring_ical_events.of(single).between(window_start, window_end)
-            normalized = [
-                normalize_instance(instance, recurring=recurring, default_zone=default, self_email=self_email)
-                for instance in instances
-                if isinstance(instance, Event)
-            ]
+            normalized = _normalized(instances, recurring=recurring, default_zone=default, self_email=self_email)
         except Exception as exc:  # one unreadable series (bad RRULE, unparseable DTSTART...) is skipped, not fatal
             log.info("ical.series_skipped", extra={"error": type(exc).__name__})
             result.skipped += 1

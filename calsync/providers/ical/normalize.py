@@ -110,11 +110,17 @@ def _attendees(component: Component, organizer_email: str | None, self_email: st
 
 
 def normalize_instance(
-    instance: Event, *, recurring: bool, default_zone: str | None = None, self_email: str | None = None
+    instance: Event,
+    *,
+    recurring: bool,
+    default_zone: str | None = None,
+    self_email: str | None = None,
+    original_start: date | datetime | None = None,
 ) -> NormalizedEvent | None:
     """One instance returned by recurring-ical-events (its DTSTART/DTEND already moved to the occurrence), or None
     when it has no UID or no start. `recurring`: the series has RRULE, RDATE or overrides (the library stamps a
-    RECURRENCE-ID on every instance it returns, single events included). Raises on a property the library cannot read; the caller skips the series."""
+    RECURRENCE-ID on every instance it returns, single events included). `original_start` replaces the RECURRENCE-ID
+    in the id where the library repeats one (the later instances of a THISANDFUTURE override). Raises on a property the library cannot read; the caller skips the series."""
     uid = _text(instance, "UID")
     dtstart = instance.get("DTSTART")
     if not uid or dtstart is None:
@@ -129,6 +135,7 @@ def normalize_instance(
         end, _ = _instant(end_value, default_zone)
     end = max(end, start)  # end before start, seen in feeds: zero length rather than a negative interval
     rid = instance.get("RECURRENCE-ID") if recurring else None
+    rid_value = original_start if original_start is not None else rid.dt if rid is not None else None
     status = _STATUSES.get((_text(instance, "STATUS") or "CONFIRMED").upper(), "confirmed")
     organizer_value = instance.get("ORGANIZER")
     organizer_email = _address(organizer_value) if organizer_value is not None else None
@@ -146,14 +153,14 @@ def normalize_instance(
     lowered_self = self_email.lower() if self_email else None
     raw = {
         "uid": uid,
-        "recurrence_id": _stamp(rid.dt) if rid is not None else None,
+        "recurrence_id": _stamp(rid_value) if rid_value is not None else None,
         "sequence": _text(instance, "SEQUENCE"),
         "summary": summary,
         "description": description,
         "url": _text(instance, "URL"),
     }
     return NormalizedEvent(
-        platform_uuid=instance_id(uid, rid.dt if rid is not None else None),
+        platform_uuid=instance_id(uid, rid_value),
         is_deleted=status == "cancelled",
         start_time=start,
         end_time=end,
