@@ -377,6 +377,8 @@ class CalDavProvider:
             listing = await self._sync_report(session, collection, state["token"] if state is not None else None)
             if listing is None:
                 mode = "etag"
+            elif listing.token is None:
+                mode = "etag"  # no token to continue from: the next sync compares etags instead
         if listing is None:
             ctag = await self._ctag(session, collection)
             if state is not None and ctag is not None and ctag == state.get("ctag"):

@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calsync.providers.base import ChangePage, Credentials, ErrorKind, ProviderError
 from calsync.providers.caldav import CalDavProvider
+from calsync.providers.caldav_xml import parse_multistatus
 from calsync.providers.ical.cursor import unpack
 from calsync.webhooks.ssrf import TargetPolicy
 from tests.providers.caldav.conftest import vevent
@@ -176,3 +179,26 @@ async def test_internal_server_addresses_are_refused_before_sending():
     with pytest.raises(ProviderError) as caught:
         await p.refresh_access_token(Credentials("u", "p", "https://dav.example.com/"))
     assert caught.value.code == "url_refused" and seen == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_multistatus_reader_never_crashes(body: bytes):
+    try:
+        parse_multistatus(b'<?xml version="1.0"?><d:multistatus xmlns:d="DAV:">' + body, what="x")
+        parse_multistatus(body, what="x")
+    except ProviderError as exc:
+        assert exc.code == "bad_xml"
+
+
+def test_entities_are_not_expanded():
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b'<d:multistatus xmlns:d="DAV:"><d:response><d:href>&b;</d:href><d:status>HTTP/1.1 404 X</d:status>'
+        b"</d:response></d:multistatus>"
+    )
+    try:
+        found = parse_multistatus(bomb, what="x")
+    except ProviderError:
+        return
+    assert all("aaaaaaaaaa" not in r.href for r in found.responses)

@@ -217,3 +217,21 @@ async def test_server_without_sync_collection_falls_back(account: tuple[Dav, Cre
         await dav.put(cal, "d", vevent("d", "20260309T090000Z"))
         events, removed, _ = flat(await pages(p, token, cal, cursor))
         assert list(events) == ["d"] and removed == []
+
+
+async def test_get_event_by_instance_id(account: tuple[Dav, Credentials], http: httpx.AsyncClient):
+    dav, credentials = account
+    cal = await dav.make_calendar("g")
+    now = datetime.now(UTC)
+    start = now.replace(hour=9, minute=0, second=0, microsecond=0)
+    stamp = start.strftime("%Y%m%dT%H%M%SZ")
+    await dav.put(cal, "one_off", vevent("one_off", stamp, "Single"))
+    await dav.put(cal, "ser", vevent("ser", stamp, "Series", extra="RRULE:FREQ=DAILY;COUNT=3\r\n"))
+    p = provider(http)
+    token = (await p.refresh_access_token(credentials)).access_token
+    single = await p.get_event(token, cal, "one_off")
+    assert single is not None and single.name == "Single"
+    second = (start + (datetime(2026, 1, 2, tzinfo=UTC) - datetime(2026, 1, 1, tzinfo=UTC))).strftime("%Y%m%dT%H%M%SZ")
+    instance = await p.get_event(token, cal, f"ser_{second}")
+    assert instance is not None and instance.recurring_event_id == "ser"
+    assert await p.get_event(token, cal, "missing") is None
