@@ -67,10 +67,9 @@ type = owner_only
 level = warning
 """
     )
+    log = (root / "radicale.log").open("wb")  # a file, not a pipe nobody drains
     process = subprocess.Popen(
-        [sys.executable, "-m", "radicale", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-m", "radicale", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -90,6 +89,7 @@ level = warning
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log.close()
 
 
 class Dav:

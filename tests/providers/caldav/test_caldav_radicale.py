@@ -38,6 +38,11 @@ async def test_discovery_lists_event_collections_only(account: tuple[Dav, Creden
     calendars = await p.list_calendars(grant.access_token)
     assert [(c.name, c.is_primary) for c in calendars] == [("Home", True), ("Work", False)]
     assert work in {c.id for c in calendars}
+    await dav.put(work, "w", vevent("w", "20260301T090000Z", "Work item"))
+    home = next(c.id for c in calendars if c.name == "Home")
+    await dav.put(home, "h", vevent("h", "20260301T090000Z", "Home item"))
+    assert list(flat(await pages(p, grant.access_token, work, None))[0]) == ["w"]
+    assert list(flat(await pages(p, grant.access_token, None, None))[0]) == ["h"]  # None: the first calendar
 
 
 async def test_discovery_through_well_known(account: tuple[Dav, Credentials], http: httpx.AsyncClient):
