@@ -369,6 +369,10 @@ class CalDavProvider:
             state = unpack(cursor)
             if state is None or state.get("kind") != "caldav" or state.get("collection") != collection:
                 raise ProviderError(ErrorKind.SYNC_TOKEN_EXPIRED, "CalDAV cursor unreadable", code="bad_cursor")
+        if state is not None and "window" in state:
+            # The window is re-based only by a full listing, as for the other platforms (calsync/sync/window.py):
+            # an instance that merely left a moving window is not a removal.
+            window_start, window_end = (datetime.fromisoformat(value) for value in state["window"])
         known: dict[str, list[Any]] = state["res"] if state is not None else {}
         mode = state["mode"] if state is not None else ("sync" if self._use_sync else "etag")
         listing: _Listing | None = None
@@ -412,6 +416,7 @@ class CalDavProvider:
             "token": listing.token,
             "ctag": ctag,
             "res": resources,
+            "window": [window_start.isoformat(), window_end.isoformat()],
         }
         pages = [events[at : at + PAGE_EVENTS] for at in range(0, len(events), PAGE_EVENTS)] or [[]]
         for page in pages[:-1]:

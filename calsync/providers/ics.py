@@ -137,6 +137,10 @@ class IcsProvider:
         if state is not None and fetched.status == 304:
             yield ChangePage(events=[], cursor=cursor)
             return
+        if state is not None and "window" in state:
+            # The window is re-based only by a full listing, as for the other platforms (calsync/sync/window.py):
+            # an instance that merely left a moving window is not a removal.
+            window_start, window_end = (datetime.fromisoformat(value) for value in state["window"])
         digest = body_digest(fetched.content)
         known: dict[str, str] = state.get("ids", {}) if state is not None else {}
         next_state: dict[str, Any] = {
@@ -145,6 +149,7 @@ class IcsProvider:
             "last_modified": fetched.headers.get("Last-Modified"),
             "digest": digest,
             "ids": known,
+            "window": [window_start.isoformat(), window_end.isoformat()],
         }
         if state is not None and state.get("digest") == digest:
             yield ChangePage(events=[], cursor=pack(next_state))

@@ -165,3 +165,17 @@ async def test_private_addresses_are_refused_by_default(server: FeedServer):
         with pytest.raises(ProviderError) as caught:
             await listing(strict, url, None)
     assert caught.value.code == "url_refused" and server.hits == []
+
+
+async def test_incremental_polls_keep_the_window_of_the_full_listing(server: FeedServer, ics: IcsProvider):
+    url = server.serve("/w.ics", feed("old|20260301T090000Z", "new|20260901T090000Z"))
+    first = await listing(ics, url, None)
+    server.serve("/w.ics", feed("old|20260301T090000Z", "new|20260902T090000Z"))
+    later = [
+        page
+        async for page in ics.list_changes(
+            url, None, window_start=datetime(2026, 6, 1, tzinfo=UTC), window_end=END, cursor=first.cursor
+        )
+    ]
+    # "old" left the caller's moving window but is still in the feed: not a removal until a full listing.
+    assert [e.platform_uuid for e in later[0].events] == ["new"] and later[0].removed_ids == []
