@@ -1,12 +1,12 @@
 """Dispatching due bots: the work loop, and the one short transaction that dispatches a batch.
 
-A dispatch is the whole transaction: select the due bots (`FOR NO KEY UPDATE SKIP LOCKED` on PostgreSQL, so
-workers never wait for each other nor for a sync that is moving a bot; SQLite's write transaction is exclusive),
-set them dispatched and write their `bot.dispatch` and `bot.state_change` outbox rows, commit. No network call
-inside, and no lease is needed: a worker killed before the commit dispatched nothing (the bots are still due, and
-any worker takes them), one killed after it dispatched them once (they are no longer due). A transaction re-run
-after a transient fault (`write_retrying`) selects what is due again, so a commit whose outcome was lost is not
-repeated. The webhooks are then delivered at least once by the outbox, with one idempotency key each.
+A dispatch is the whole transaction: select the due bots (calsync.store.due_work.BOT_DISPATCHES: `FOR NO KEY
+UPDATE SKIP LOCKED` on PostgreSQL, so workers never wait for each other nor for a sync that is moving a bot;
+SQLite's write transaction is exclusive), set them dispatched and write their `bot.dispatch` and `bot.state_change`
+outbox rows, commit. No network call inside, and no lease is needed: a worker killed before the commit dispatched
+nothing (the bots are still due, and any worker takes them), one killed after it dispatched them once (they are no
+longer due). A transaction re-run after a transient fault (`BOT_DISPATCHES.run`) selects what is due again, so a
+commit whose outcome was lost is not repeated. The webhooks are then delivered at least once by the outbox, with one idempotency key each.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.bots import metrics, payloads, rules
 from calsync.bots.lifecycle import BotChanges, facts
 from calsync.context import AppContext
-from calsync.store.models import Bot, CalendarEvent
-from calsync.store.work_signal import BOT_DISPATCH_LOOP, WEBHOOK_DELIVERY_LOOP
+from calsync.store.due_work import BOT_DISPATCHES, WEBHOOK_DELIVERIES
+from calsync.store.models import CalendarEvent
 from calsync.webhooks.payloads import BOT_DISPATCH
 
 # Bots dispatched per transaction: big enough that 10,000 due in one minute take ~100 short transactions, small
@@ -38,10 +38,7 @@ class Dispatched:
 
 async def dispatch_due(session: AsyncSession, now: datetime, *, limit: int = BATCH_SIZE) -> Dispatched:
     """Dispatch up to `limit` bots due at `now`, in due order, in the caller's transaction."""
-    statement = select(Bot).where(Bot.dispatch_due_at <= now).order_by(Bot.dispatch_due_at, Bot.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True, key_share=True)
-    bots = list((await session.execute(statement.execution_options(populate_existing=True))).scalars())
+    bots = await BOT_DISPATCHES.take(session, now, limit=limit, refresh=True)
     if not bots:
         return Dispatched(0, 0)
     event_ids = [bot.event_id for bot in bots if bot.event_id is not None]
@@ -70,18 +67,11 @@ async def dispatch_due(session: AsyncSession, now: datetime, *, limit: int = BAT
     return Dispatched(len(bots), written, tuple(outcomes))
 
 
-async def seconds_until_next_due(session: AsyncSession, now: datetime) -> float | None:
-    """Time until the earliest dispatch (an index-only lookup; 0 when one is already due, e.g. a bot created due
-    while the loop was looking), or None when no bot is scheduled."""
-    due = (await session.execute(select(func.min(Bot.dispatch_due_at)))).scalar_one_or_none()
-    return None if due is None else max(0.0, (due - now).total_seconds())
-
-
 class BotDispatchLoop:
     """The worker loop (calsync.worker.loops). Idle, it sleeps until the next bot is due; a bot created or moved
     wakes it at once (the work signal in this process, NOTIFY from others)."""
 
-    name = BOT_DISPATCH_LOOP
+    name = BOT_DISPATCHES.waiter
 
     def __init__(self, context: AppContext, *, batch_size: int = BATCH_SIZE) -> None:
         self.context = context
@@ -91,17 +81,16 @@ class BotDispatchLoop:
         async def body(session: AsyncSession) -> Dispatched:
             return await dispatch_due(session, self.context.clock(), limit=self.batch_size)
 
-        result = await self.context.db.write_retrying(body, what="dispatch_bots")
+        result = await BOT_DISPATCHES.run(self.context.db, body, what="dispatch_bots")
         # Counted once committed (a re-run transaction is counted once, by the run that returned).
         for state, lag in result.outcomes:
             metrics.DISPATCHED.labels(state).inc()
             metrics.DISPATCH_LAG.observe(lag)
         if result.webhooks:
-            self.context.work_signal.kick(WEBHOOK_DELIVERY_LOOP)  # this process's delivery loop: send them now
+            WEBHOOK_DELIVERIES.kick(self.context.work_signal)  # this process's delivery loop: send them now
         return result.bots
 
     async def seconds_until_due(self) -> float | None:
-        async def read(session: AsyncSession) -> float | None:
-            return await seconds_until_next_due(session, self.context.clock())
-
-        return await self.context.db.read_retrying(read, what="next_bot_due")
+        """Time until the earliest dispatch (0 when one is already due, e.g. a bot created due while the loop was
+        looking), or None when no bot is scheduled."""
+        return await BOT_DISPATCHES.seconds_until_due(self.context.db, self.context.clock(), what="next_bot_due")

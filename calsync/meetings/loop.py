@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.meetings.evaluate import BATCH_SIZE, Evaluated, evaluate_batch, scan_batch
-from calsync.store.work_signal import BOT_DISPATCH_LOOP, MEETING_EVALUATION_LOOP, WEBHOOK_DELIVERY_LOOP
+from calsync.store.due_work import BOT_DISPATCHES, MEETING_EVALUATIONS, MEETING_SCANS, WEBHOOK_DELIVERIES
 
 RESTART_EVERY = 20
 # While this process syncs, evaluation waits, at most this long between two batches: a sync page's writes then
@@ -27,7 +27,7 @@ class Busy(Protocol):
 class MeetingEvaluationLoop:
     """Woken by the work signal (a sync page or a rule change queued meetings) and by the poll interval."""
 
-    name = MEETING_EVALUATION_LOOP
+    name = MEETING_EVALUATIONS.waiter
 
     def __init__(self, context: AppContext, *, batch_size: int = BATCH_SIZE, defer_to: Busy | None = None) -> None:
         self.context = context
@@ -63,16 +63,18 @@ class MeetingEvaluationLoop:
             now = self.context.clock()
             return await scan_batch(session, now, stand_down=stand_down, default_lead=lead, limit=self.batch_size)
 
-        result = await self.context.db.write_retrying(body, what="evaluate_meetings")
+        db = self.context.db
+        result = await MEETING_EVALUATIONS.run(db, body, what="evaluate_meetings")
         if not result.meetings and self.after:
             self.after = 0
-            result = await self.context.db.write_retrying(body, what="evaluate_meetings")
+            result = await MEETING_EVALUATIONS.run(db, body, what="evaluate_meetings")
         self.batches += 1
         self.after = result.last_id if self.batches % RESTART_EVERY else 0
         # Then the meetings of event changes (one project's next page of them per run).
-        changed = await self.context.db.write_retrying(scanned, what="scan_meetings")
+        changed = await MEETING_SCANS.run(db, scanned, what="scan_meetings")
         if result.wake or changed.wake:
-            self.context.work_signal.kick(BOT_DISPATCH_LOOP, WEBHOOK_DELIVERY_LOOP)  # new due bots, webhooks to send
+            # New due bots, webhooks to send.
+            self.context.work_signal.kick(BOT_DISPATCHES.waiter, WEBHOOK_DELIVERIES.waiter)
         return result.meetings + changed.meetings
 
 

@@ -1,7 +1,8 @@
 """The queue of meetings to re-evaluate: rows written by sync pages and rule changes, claimed by the evaluation loop.
 
 Writers only insert (no lock on any meeting row, so a sync page never waits for an evaluation); duplicates are
-harmless (an evaluation reads the meeting as it is, and deletes every row it claimed)."""
+harmless (an evaluation reads the meeting as it is, and deletes every row it claimed). The queue's claim and
+removal are calsync.store.due_work.MEETING_EVALUATIONS."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, insert, literal, select
+from sqlalchemy import CursorResult, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calsync.store.due_work import MEETING_EVALUATIONS
 from calsync.store.models import Bot, CalendarEvent, MeetingEvaluation
 from calsync.store.models.bot import LIVE_STATES, BotState
-from calsync.store.work_signal import MEETING_EVALUATION_LOOP, notify_work_in_transaction
 
 _CHUNK = 500
 
@@ -29,7 +30,7 @@ async def enqueue(session: AsyncSession, project_id: int, meeting_ids: Iterable[
     for start in range(0, len(rows), _CHUNK):
         await session.execute(insert(MeetingEvaluation), rows[start : start + _CHUNK])
     if rows:
-        await notify_work_in_transaction(session, MEETING_EVALUATION_LOOP)
+        await MEETING_EVALUATIONS.notify(session)
     return len(rows)
 
 
@@ -56,7 +57,7 @@ async def enqueue_window(session: AsyncSession, project_id: int, rule_object_id:
             ["project_id", "meeting_object_id", "rule_object_id", "created_at"], meetings
         )
     )
-    await notify_work_in_transaction(session, MEETING_EVALUATION_LOOP)
+    await MEETING_EVALUATIONS.notify(session)
     return int(result.rowcount or 0)
 
 
@@ -134,17 +135,8 @@ async def claim(session: AsyncSession, limit: int, after: int = 0) -> list[Meeti
     is exclusive). `after` lets an evaluator that drains a long queue start past the rows it deleted: on
     PostgreSQL their dead index entries stay at the head of the queue until vacuum, and a claim from the start
     would walk them all every time (quadratic over a 50,000-meeting re-evaluation)."""
-    statement = (
-        select(MeetingEvaluation).where(MeetingEvaluation.id > after).order_by(MeetingEvaluation.id).limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    return list((await session.execute(statement)).scalars())
+    return await MEETING_EVALUATIONS.take(session, None, MeetingEvaluation.id > after, limit=limit)
 
 
 async def done(session: AsyncSession, rows: list[MeetingEvaluation]) -> None:
-    ids = [row.id for row in rows]
-    for start in range(0, len(ids), _CHUNK):
-        statement = delete(MeetingEvaluation).where(MeetingEvaluation.id.in_(ids[start : start + _CHUNK]))
-        # (no search of the identity map for the deleted rows: nothing reads them again)
-        await session.execute(statement.execution_options(synchronize_session=False))
+    await MEETING_EVALUATIONS.remove(session, [row.id for row in rows])

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calsync.store.due_work import MEETING_SCANS, is_postgres
 from calsync.store.models import CalendarEvent, MeetingScanCursor, Project
 
 # Events read per transaction (one sync page's worth): their meetings are evaluated in the same transaction.
@@ -31,8 +32,8 @@ def _behind() -> ColumnElement[bool]:
 
 
 async def claim(session: AsyncSession) -> MeetingScanCursor | None:
-    """The cursor of a project with event changes past it, locked for this transaction (PostgreSQL: skipping
-    those another evaluator holds; SQLite's writer is exclusive), created at 0 for a project that has none."""
+    """The cursor of a project with event changes past it, locked for this transaction (MEETING_SCANS: skipping
+    those another evaluator holds), created at 0 for a project that has none."""
     candidates = (
         select(Project.id, MeetingScanCursor.project_id)
         .outerjoin(MeetingScanCursor, MeetingScanCursor.project_id == Project.id)
@@ -41,19 +42,18 @@ async def claim(session: AsyncSession) -> MeetingScanCursor | None:
         .limit(_CANDIDATES)
     )
     rows = (await session.execute(candidates)).all()
-    postgres = session.get_bind().dialect.name == "postgresql"
     missing = [{"project_id": project_id, "change_seq": 0} for project_id, cursor in rows if cursor is None]
     if missing:
-        insert = postgresql.insert(MeetingScanCursor) if postgres else sqlite.insert(MeetingScanCursor)
+        insert = postgresql.insert(MeetingScanCursor) if is_postgres(session) else sqlite.insert(MeetingScanCursor)
         await session.execute(insert.values(missing).on_conflict_do_nothing(index_elements=["project_id"]))
-    for project_id, _ in rows:
-        statement = select(MeetingScanCursor).where(MeetingScanCursor.project_id == project_id)
-        if postgres:
-            statement = statement.with_for_update(skip_locked=True)
-        cursor = (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
-        if cursor is not None:
-            return cursor
-    return None
+    if not rows:
+        return None
+    # The first candidate no other evaluator holds, in one statement.
+    project_ids = [project_id for project_id, _ in rows]
+    taken = await MEETING_SCANS.take(
+        session, None, MeetingScanCursor.project_id.in_(project_ids), limit=1, refresh=True
+    )
+    return taken[0] if taken else None
 
 
 async def changed_meetings(session: AsyncSession, cursor: MeetingScanCursor, limit: int) -> tuple[list[str], int]:

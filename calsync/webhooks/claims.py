@@ -1,4 +1,5 @@
-"""The database side of delivery: claim due rows under a lease, record each attempt, release on shutdown.
+"""The database side of delivery: claim due rows under a lease, record each attempt, release on shutdown (the
+deliveries' queue: calsync.store.due_work.WEBHOOK_DELIVERIES).
 
 Each function runs inside one short transaction of the caller's; none of them touches the network. The
 invariant they keep: `next_attempt_at` is the row's due time while it is pending or delivering (for a
@@ -18,6 +19,7 @@ from sqlalchemy import ColumnElement, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.security.secret_box import SecretBox
+from calsync.store.due_work import WEBHOOK_DELIVERIES
 from calsync.store.models import (
     Bot,
     Calendar,
@@ -101,8 +103,9 @@ async def claim_due(
     moment it waits, while the `bot.state_change` written beside it and calendar updates only inform. 10,000 bots
     due in one minute are 20,000 webhooks to one runner; taken in plain due order, half the slots went to the
     state changes and launches queued behind them for tens of seconds (bench/bot_dispatch.py)."""
-    launches = await _due(session, now, full, limit, LAUNCHES)
-    others = await _due(session, now, full, limit - len(launches), ~LAUNCHES) if len(launches) < limit else []
+    room = [WebhookDelivery.subscription_id.not_in(full)] if full else []
+    launches = await WEBHOOK_DELIVERIES.take(session, now, LAUNCHES, *room, limit=limit)
+    others = await WEBHOOK_DELIVERIES.take(session, now, ~LAUNCHES, *room, limit=limit - len(launches))
     candidates = launches + others
     subscriptions = await _by_id(session, WebhookSubscription, {row.subscription_id for row in candidates})
 
@@ -135,9 +138,7 @@ async def claim_due(
             finished += 1
             continue
         row.status = DeliveryStatus.DELIVERING.value
-        row.lease_owner = owner
-        row.lease_expires_at = now + lease
-        row.next_attempt_at = row.lease_expires_at
+        WEBHOOK_DELIVERIES.hold(row, owner=owner, until=now + lease)
         calendar = calendars.get(row.calendar_id) if row.calendar_id is not None else None
         ref = (
             CalendarRef(calendar.object_id, calendar.deduplication_key, calendar.metadata_)
@@ -162,19 +163,6 @@ async def claim_due(
     return Claim(jobs, finished, deferred)
 
 
-async def _due(
-    session: AsyncSession, now: datetime, full: list[int], limit: int, which: ColumnElement[bool]
-) -> list[WebhookDelivery]:
-    stmt = select(WebhookDelivery).where(WebhookDelivery.next_attempt_at <= now, which)
-    if full:
-        stmt = stmt.where(WebhookDelivery.subscription_id.not_in(full))
-    stmt = stmt.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        # Other workers skip what we lock instead of waiting; on SQLite the write transaction is exclusive.
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list((await session.execute(stmt)).scalars().all())
-
-
 async def _by_id(session: AsyncSession, model: type[M], ids: Iterable[int]) -> dict[int, M]:
     wanted = list(ids)
     if not wanted:
@@ -193,9 +181,7 @@ async def _bot_metadata(session: AsyncSession, object_ids: set[str]) -> dict[str
 
 def _settle(row: WebhookDelivery, status: DeliveryStatus, now: datetime, *, error: str | None = None) -> None:
     row.status = status.value
-    row.next_attempt_at = None
-    row.lease_owner = None
-    row.lease_expires_at = None
+    WEBHOOK_DELIVERIES.settle(row)
     if error is not None:
         row.last_error = error
     if status is DeliveryStatus.SUCCEEDED:
@@ -305,28 +291,12 @@ def _record(
         _settle(row, DeliveryStatus.FAILED, now)
         return row.status
     row.status = DeliveryStatus.PENDING.value
-    row.next_attempt_at = retry_at
-    row.lease_owner = None
-    row.lease_expires_at = None
+    WEBHOOK_DELIVERIES.settle(row, due=retry_at)
     return row.status
 
 
 async def release(session: AsyncSession, delivery_ids: Iterable[int], *, owner: str, now: datetime) -> None:
     """Hand unfinished claims back (shutdown): due again now, for any worker."""
-    ids = list(delivery_ids)
-    if not ids:
-        return
-    rows = (
-        (
-            await session.execute(
-                select(WebhookDelivery).where(WebhookDelivery.id.in_(ids), WebhookDelivery.lease_owner == owner)
-            )
-        )
-        .scalars()
-        .all()
+    await WEBHOOK_DELIVERIES.release(
+        session, delivery_ids, owner=owner, now=now, values={WebhookDelivery.status: DeliveryStatus.PENDING.value}
     )
-    for row in rows:
-        row.status = DeliveryStatus.PENDING.value
-        row.next_attempt_at = now
-        row.lease_owner = None
-        row.lease_expires_at = None

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.ids import lease_owner_id
+from calsync.store.due_work import WEBHOOK_DELIVERIES
 from calsync.store.transient import DatabaseUnavailable
-from calsync.store.work_signal import WEBHOOK_DELIVERY_LOOP
 from calsync.webhooks import claims, metrics
 from calsync.webhooks.backoff import RetryPolicy
 from calsync.webhooks.sender import AttemptResult, make_client, send_webhook
@@ -54,7 +54,7 @@ class _Outcome:
 
 
 class WebhookDeliveryLoop:
-    name = WEBHOOK_DELIVERY_LOOP
+    name = WEBHOOK_DELIVERIES.waiter
 
     def __init__(
         self,
@@ -133,7 +133,7 @@ class WebhookDeliveryLoop:
                 full=full,
             )
 
-        claim = await self.context.db.write_retrying(claim_due, what="claim_deliveries")
+        claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
         self._backlogged = claim.deferred > 0 or bool(full)
         for job in claim.jobs:
             self._per_subscription[job.subscription_id] += 1
@@ -162,7 +162,7 @@ class WebhookDeliveryLoop:
         # Wake the runner when this send made room that a claim can use: its webhook came down to the refill
         # level, or the worker had no room at all. Waking on every finished send would claim one row at a time.
         if self._backlogged and (remaining <= refill_level or self._out_of_room):
-            self.context.work_signal.kick(WEBHOOK_DELIVERY_LOOP)
+            WEBHOOK_DELIVERIES.kick(self.context.work_signal)
 
     async def _attempt(self, job: claims.Job) -> AttemptResult:
         if not job.secrets:

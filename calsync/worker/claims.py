@@ -1,19 +1,15 @@
-"""Claiming due calendars with a lease.
+"""Claiming due calendars with a lease (the calendars' queue: calsync.store.due_work.CALENDAR_SYNCS).
 
-On PostgreSQL `FOR UPDATE SKIP LOCKED` lets any number of workers claim concurrently without blocking or
-double-claiming; on SQLite the write transaction (BEGIN IMMEDIATE) is already exclusive. A claim moves the
-due time to the lease expiry, so a worker that dies leaves the calendar due again exactly when its lease
-runs out — no separate recovery step."""
+A claim moves the due time to the lease expiry, so a worker that dies leaves the calendar due again exactly when
+its lease runs out — no separate recovery step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
-
 from calsync.store.db import Database
-from calsync.store.models import Calendar
+from calsync.store.due_work import CALENDAR_SYNCS
 
 
 @dataclass(frozen=True)
@@ -29,34 +25,18 @@ async def claim_due_calendars(
     if limit <= 0:
         return []
     lease_until = now + timedelta(seconds=lease_seconds)
-    due = (
-        select(Calendar.id)
-        .where(
-            Calendar.sync_due_at <= now,
-            or_(Calendar.lease_expires_at.is_(None), Calendar.lease_expires_at < now),
-        )
-        .order_by(Calendar.sync_due_at)
-        .limit(limit)
-    )
-    if not db.is_sqlite:
-        due = due.with_for_update(skip_locked=True)
     async with db.write() as session:
-        rows = await session.execute(
-            update(Calendar)
-            .where(Calendar.id.in_(due.scalar_subquery()))
-            .values(lease_owner=worker_id, lease_expires_at=lease_until, sync_due_at=lease_until)
-            .returning(Calendar.id, Calendar.sync_reason)
-            .execution_options(synchronize_session=False)
+        rows = await CALENDAR_SYNCS.lease(
+            session,
+            now,
+            owner=worker_id,
+            until=lease_until,
+            limit=limit,
+            returning=(CALENDAR_SYNCS.model.sync_reason,),
         )
         return [Claim(calendar_id=row[0], due_at=lease_until, reason=row[1]) for row in rows]
 
 
 async def seconds_until_next_due(db: Database, now: datetime) -> float | None:
     """Time until the earliest future due time (an index-only lookup), or None when nothing is scheduled."""
-    async with db.read() as session:
-        due = (
-            await session.execute(
-                select(Calendar.sync_due_at).where(Calendar.sync_due_at > now).order_by(Calendar.sync_due_at).limit(1)
-            )
-        ).scalar_one_or_none()
-    return None if due is None else (due - now).total_seconds()
+    return await CALENDAR_SYNCS.seconds_until_due(db, now, what="next_calendar_due")

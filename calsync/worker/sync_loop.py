@@ -12,8 +12,8 @@ from calsync.http_pool import pool_limits
 from calsync.ids import lease_owner_id
 from calsync.providers.base import CalendarProvider
 from calsync.providers.registry import PLATFORMS, make_provider
+from calsync.store.due_work import CALENDAR_SYNCS
 from calsync.store.transient import run_with_retries, transient_kind
-from calsync.store.work_signal import SYNC_LOOP
 from calsync.sync import metrics
 from calsync.sync.engine import CalendarSyncer, LeaseLost
 from calsync.worker.claims import Claim, claim_due_calendars, seconds_until_next_due
@@ -25,7 +25,7 @@ DRAIN_SECONDS = 10.0
 
 
 class SyncLoop:
-    name = SYNC_LOOP
+    name = CALENDAR_SYNCS.waiter
 
     def __init__(self, context: AppContext, worker_id: str | None = None) -> None:
         self.context = context
