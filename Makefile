@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(LOCKS) pyproject.toml $(INSTALL) | cks
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat requirements-tools.lock $(INSTALL) | cksum | cut -d' ' -f1)
 
-.PHONY: install serve test lint typecheck unit emulator lock clean bench browser tools
+.PHONY: install serve test lint typecheck unit e2e suite emulator lock clean bench browser tools
 
 $(STAMP): $(LOCKS) pyproject.toml $(INSTALL)
 	@sh $(INSTALL) $(PYTHON) $(VENV) --project $(LOCKS)
@@ -42,7 +42,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy calsync calsync_emulator
 
-unit: $(STAMP) $(TOOLS_STAMP)
+# The fast tier: pure and SQLite tests, for feedback while working (tests/conftest.py says what is end to end).
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e" $(PYTEST_ARGS)
+
+# The end-to-end tier: the PostgreSQL variants, killed processes, browsers, fuzzing, SDKs, installs, chaos.
+e2e: $(STAMP) $(TOOLS_STAMP) browser
+	$(BIN)/pytest -q -m e2e $(PYTEST_ARGS)
+
+# Both tiers in one run.
+suite: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The dashboard's browser tests drive Debian's Chromium (Playwright's own browser download is never used). Without
@@ -51,7 +60,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; } \
 		|| echo "chromium could not be installed: the browser tests will be skipped (they fail under CALSYNC_REQUIRE_BROWSER=1)"
 
-test: lint typecheck browser tools unit
+test: lint typecheck browser tools suite
 
 # Regenerate the locks after changing dependencies in pyproject.toml or tools/*.in.
 # uv is pinned so that a lock made today and one made next month differ only by what was asked.

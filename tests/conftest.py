@@ -17,6 +17,32 @@ from calsync_emulator.testing import Receiver, RunningEmulator, running_emulator
 from tests.support.databases import PostgresDatabase, SqliteTemplate, start_postgres
 from tests.support.service import Tenant, new_tenant, serve_app
 
+TESTS = Path(__file__).resolve().parent
+# The end-to-end tier, besides every PostgreSQL variant: whole processes killed and restarted, browsers, the
+# fuzzing campaign, the official SDKs, installs and the chaos harness. `make unit` runs everything else (SQLite
+# and pure tests) for quick feedback; `make test` runs both tiers.
+END_TO_END = (
+    "chaos/",
+    "emulator_sdk/",
+    "test_install.py",
+    "api/test_docs_browser.py",
+    "api/test_fuzz_contract.py",
+    "api/test_generated_client.py",
+    "dashboard/test_browser.py",
+    "bots/test_bot_worker_killed.py",
+    "webhooks/test_webhook_worker_killed.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
+        if on_postgres:
+            item.add_marker(pytest.mark.postgres)
+        if on_postgres or item.path.relative_to(TESTS).as_posix().startswith(END_TO_END):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:

@@ -14,9 +14,10 @@ from sqlalchemy import update
 
 from calsync.context import AppContext
 from calsync.dashboard.meetings import pages, views
-from calsync.meetings import decide, keys, queue
+from calsync.meetings import decide, queue
 from calsync.meetings.loop import evaluate_all
 from calsync.store.models import CalendarEvent
+from calsync.sync import meeting_keys as keys
 from tests.dashboard.support import dashboard_client, sign_in
 from tests.support.factories import insert_events
 from tests.support.service import Tenant

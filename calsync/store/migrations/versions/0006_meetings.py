@@ -6,7 +6,7 @@ Create Date: 2026-11-27 15:00:00
 
 Adds `calendars.owner_email` (the calendar user's address, learned at sync: internal/external attendees are told
 by its domain), `projects.internal_domains`, `calendar_events.meeting_object_id` (a digest of the event's grouping
-key, calsync.meetings.keys), the `meetings` table (written by evaluations, never by a sync), the
+key, calsync.sync.meeting_keys), the `meetings` table (written by evaluations, never by a sync), the
 `meeting_evaluations` queue, `bot_rules`, `series_bot_overrides`, and `bots.rule_object_id` /
 `bots.meeting_object_id` with a partial unique index: one live bot per meeting. Every new column is a plain
 ADD COLUMN, nullable, on both databases (no table copy on SQLite, no rewrite on PostgreSQL).
