@@ -10,6 +10,7 @@ round bounded by `--seconds` and `--max-requests`; the printed number is the med
 Candidates (a missing package is reported and skipped):
 - httpx: `httpx.AsyncClient` on its own transport (httpcore);
 - httpx+aiohttp: `httpx.AsyncClient` over httpx-aiohttp's `AiohttpTransport` (httpx's API, aiohttp's sockets);
+- calsync-providers: the platform clients' `make_http_client` (httpx's API over calsync.http_pool's transport);
 - aiohttp: `aiohttp.ClientSession`;
 - httpx2: pydantic's httpx fork, `httpx2.AsyncClient`.
 """
@@ -127,6 +128,19 @@ async def _httpx_aiohttp(url: str) -> Any:
 
 
 @asynccontextmanager
+async def _calsync_transport(url: str) -> Any:
+    from calsync.providers.http import make_http_client
+
+    async with make_http_client(10.0, max_connections=100) as client:
+
+        async def post() -> None:
+            response = await client.post(url, content=BODY, headers=HEADERS)
+            assert response.status_code == 200
+
+        yield post
+
+
+@asynccontextmanager
 async def _aiohttp(url: str) -> Any:
     import aiohttp
 
@@ -156,6 +170,7 @@ async def _httpx2(url: str) -> Any:
 CANDIDATES: dict[str, tuple[str, Candidate]] = {
     "httpx": ("httpx", _httpx),
     "httpx+aiohttp": ("httpx_aiohttp", _httpx_aiohttp),
+    "calsync-providers": ("calsync", _calsync_transport),
     "aiohttp": ("aiohttp", _aiohttp),
     "httpx2": ("httpx2", _httpx2),
 }
@@ -185,7 +200,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, dict[int, flo
         try:
             __import__(module)
         except ImportError:
-            print(f"{name:>14}: not installed, skipped", flush=True)
+            print(f"{name:>17}: not installed, skipped", flush=True)
             continue
         async with candidate(url) as post:
             for _ in range(20):  # open connections and warm the code paths before timing
@@ -195,7 +210,7 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, dict[int, flo
                 rates = [await _round(post, in_flight, args.seconds, args.max_requests) for _ in range(args.rounds)]
                 results[name][in_flight] = statistics.median(rates)
         cells = "  ".join(f"{results[name][c]:>8,.0f}" for c in CONCURRENCY)
-        print(f"{name:>14}: {cells}   req/s at {', '.join(map(str, CONCURRENCY))} in flight", flush=True)
+        print(f"{name:>17}: {cells}   req/s at {', '.join(map(str, CONCURRENCY))} in flight", flush=True)
     return results
 
 
