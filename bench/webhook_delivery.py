@@ -6,8 +6,9 @@ endpoint adds for others.
 Runs the real delivery loop under the real WorkerRunner (kicked on enqueue, as the sync engine does) against
 receivers on 127.0.0.1. Phase 1 queues N deliveries at once and measures until all are recorded as succeeded,
 with the process's CPU time per delivery; in the same run, a bare loop signs and POSTs the same kind of bodies to
-the same receiver with aiohttp, 64 in flight, no database (the ceiling calsync is compared with). The receivers
-run in this process, so their CPU is in both numbers. Phase 2 streams deliveries to healthy endpoints (one every
+the same receiver with aiohttp, 64 in flight, no database (the ceiling calsync is compared with), and so does
+calsync's `send_webhook` alone (the sender without the loop's claims and records). The receivers run in this
+process, so their CPU is in both numbers. Phase 2 streams deliveries to healthy endpoints (one every
 20 ms) and measures enqueue-commit → received, first alone, then with a dead endpoint (accepts, never answers)
 that has a backlog queued ahead of them.
 """
@@ -35,7 +36,9 @@ from calsync.webhooks import queries, secret_store
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.outbox import enqueue_calendar_webhook
 from calsync.webhooks.payloads import CalendarRef, CalendarSnapshot, EventChanges, build_envelope, events_update_data
+from calsync.webhooks.sender import WebhookClient, make_client, send_webhook
 from calsync.webhooks.signing import build_headers, canonical_json, generate_secret
+from calsync.webhooks.ssrf import TargetPolicy
 from calsync.worker.runner import WorkerRunner
 
 DATA = events_update_data(
@@ -143,27 +146,33 @@ async def unfinished(context: AppContext) -> int:
 BARE_IN_FLIGHT = 64
 
 
-async def bare_loop(receiver: Receiver, n: int) -> tuple[float, float]:
-    """(requests/s, CPU ms per request) of signing and POSTing `n` calsync-shaped bodies with aiohttp, 64 in
-    flight, one shared session: what sending costs with no database, claims or records around it."""
+async def bare_loop(receiver: Receiver, n: int, *, calsync_sender: bool = False) -> tuple[float, float]:
+    """(requests/s, CPU ms per request) of signing and POSTing `n` calsync-shaped bodies, 64 in flight, one shared
+    client, no database: with aiohttp directly (the bare loop), or through calsync's `send_webhook` (the sender
+    alone, without the delivery loop's claims and records)."""
     secret = generate_secret()
     calendar = CalendarRef("cal_bench", None, None)
     numbers = iter(range(n))
+    policy = TargetPolicy(allow_http=True, allow_private=True)
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def worker(session: aiohttp.ClientSession, client: WebhookClient) -> None:
         for i in numbers:
             key = f"bare_{time.perf_counter_ns()}_{i}"
             body = canonical_json(
                 build_envelope(idempotency_key=key, trigger="calendar.events_update", data=DATA, calendar=calendar)
             )
             headers = build_headers(body, secrets=[secret], webhook_id=key, timestamp=int(time.time()))
+            if calsync_sender:
+                result = await send_webhook(client, receiver.url, body, headers, 10.0, policy=policy)
+                assert result.succeeded, result.error
+                continue
             async with session.post(receiver.url, data=body, headers=headers) as response:
                 await response.read()
                 assert response.status == 200
 
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session, make_client() as client:
         started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(worker(session) for _ in range(BARE_IN_FLIGHT)))
+        await asyncio.gather(*(worker(session, client) for _ in range(BARE_IN_FLIGHT)))
         elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
     return n / elapsed, cpu_used * 1000 / n
 
@@ -243,6 +252,13 @@ async def main(args: argparse.Namespace) -> None:
             f"bare loop (sign + POST, aiohttp, {BARE_IN_FLIGHT} in flight), {args.deliveries} requests: "
             f"median {bare_rate:.0f} requests/s, {statistics.median(c for _, c in bare):.2f} ms CPU each "
             f"(runs: {', '.join(f'{r:.0f}' for r, _ in bare)})"
+        )
+        alone = [await bare_loop(receivers[0], args.deliveries, calsync_sender=True) for _ in range(args.runs)]
+        alone_rate = statistics.median(rate for rate, _ in alone)
+        print(
+            f"calsync's send_webhook alone (no database), {args.deliveries} requests: median {alone_rate:.0f} "
+            f"requests/s = {alone_rate / bare_rate:.2f} of the bare loop, "
+            f"{statistics.median(c for _, c in alone):.2f} ms CPU each"
         )
         for targets in (healthy[:1], healthy):
             runs = [await throughput(context, targets, args.deliveries) for _ in range(args.runs)]
