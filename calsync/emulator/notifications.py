@@ -2,9 +2,9 @@
 validation handshake.
 
 Changes only enqueue; delivery happens in tasks on the server loop through one shared aiohttp session
-(calsync.http_pool) with bounded concurrency and short timeouts, so a control call that changes events never waits for a
-receiver. Changes made in the same call are coalesced: one `exists` per channel, one batched `value`
-array per Graph notification URL. Failures are recorded in the delivery log, never raised.
+(calsync.http_pool's connector) with bounded concurrency and short timeouts, so a control call that changes
+events never waits for a receiver. Changes made in the same call are coalesced: one `exists` per channel, one
+batched `value` array per Graph notification URL. Failures are recorded in the delivery log, never raised.
 """
 
 from __future__ import annotations
