@@ -26,10 +26,10 @@ from pathlib import Path
 
 import httpx
 
+from calsync.outbound.ssrf import TargetPolicy
 from calsync.providers.base import Credentials
 from calsync.providers.caldav import CalDavProvider
 from calsync.providers.ics import IcsProvider
-from calsync.webhooks.ssrf import TargetPolicy
 
 LOCAL = TargetPolicy(allow_http=True, allow_private=True)
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,11 +1,16 @@
-"""Webhook delivery benchmark: deliveries/s to a local receiver, and the delay one dead endpoint adds for others.
+"""Webhook delivery benchmark: deliveries/s to a local receiver against a bare loop, and the delay one dead
+endpoint adds for others.
 
     .venv/bin/python bench/webhook_delivery.py [--database-url URL] [--deliveries 2000] [--runs 3]
 
 Runs the real delivery loop under the real WorkerRunner (kicked on enqueue, as the sync engine does) against
-receivers on 127.0.0.1. Phase 1 queues N deliveries at once and measures until all are recorded as succeeded.
-Phase 2 streams deliveries to healthy endpoints (one every 20 ms) and measures enqueue-commit → received,
-first alone, then with a dead endpoint (accepts, never answers) that has a backlog queued ahead of them.
+receivers on 127.0.0.1. Phase 1 queues N deliveries at once and measures until all are recorded as succeeded,
+with the process's CPU time per delivery; in the same run, a bare loop signs and POSTs the same kind of bodies to
+the same receiver with aiohttp, 64 in flight, no database (the ceiling calsync is compared with), and so does
+calsync's `send_webhook` alone (the sender without the loop's claims and records). The receivers run in this
+process, so their CPU is in both numbers. Phase 2 streams deliveries to healthy endpoints (one every
+20 ms) and measures enqueue-commit → received, first alone, then with a dead endpoint (accepts, never answers)
+that has a backlog queued ahead of them.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from sqlalchemy import func, select
 
 from calsync.context import AppContext
+from calsync.outbound.ssrf import TargetPolicy
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync.store.migrate import upgrade
@@ -29,7 +37,9 @@ from calsync.store.queries import projects as project_queries
 from calsync.webhooks import queries, secret_store
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.outbox import enqueue_calendar_webhook
-from calsync.webhooks.payloads import CalendarSnapshot, EventChanges, events_update_data
+from calsync.webhooks.payloads import CalendarRef, CalendarSnapshot, EventChanges, build_envelope, events_update_data
+from calsync.webhooks.sender import make_client, send_webhook
+from calsync.webhooks.signing import build_headers, canonical_json, generate_secret
 from calsync.worker.runner import WorkerRunner
 
 DATA = events_update_data(
@@ -134,22 +144,58 @@ async def unfinished(context: AppContext) -> int:
         )
 
 
-async def throughput(context: AppContext, targets: list[tuple[Calendar, Receiver]], n: int) -> float:
-    """Deliveries/s from the moment `n` deliveries are committed (spread over `targets`) until all are recorded."""
+BARE_IN_FLIGHT = 64
+
+
+async def bare_loop(receiver: Receiver, n: int, *, calsync_sender: bool = False) -> tuple[float, float]:
+    """(requests/s, CPU ms per request) of signing and POSTing `n` calsync-shaped bodies, 64 in flight, one shared
+    client, no database: with aiohttp directly (the bare loop), or through calsync's `send_webhook` (the sender
+    alone, without the delivery loop's claims and records)."""
+    secret = generate_secret()
+    calendar = CalendarRef("cal_bench", None, None)
+    numbers = iter(range(n))
+    policy = TargetPolicy(allow_http=True, allow_private=True)
+
+    async def worker(session: aiohttp.ClientSession, client: Any) -> None:  # Any: also runs against older senders
+        for i in numbers:
+            key = f"bare_{time.perf_counter_ns()}_{i}"
+            body = canonical_json(
+                build_envelope(idempotency_key=key, trigger="calendar.events_update", data=DATA, calendar=calendar)
+            )
+            headers = build_headers(body, secrets=[secret], webhook_id=key, timestamp=int(time.time()))
+            if calsync_sender:
+                result = await send_webhook(client, receiver.url, body, headers, 10.0, policy=policy)
+                assert result.succeeded, result.error
+                continue
+            async with session.post(receiver.url, data=body, headers=headers) as response:
+                await response.read()
+                assert response.status == 200
+
+    async with aiohttp.ClientSession() as session, make_client() as client:
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker(session, client) for _ in range(BARE_IN_FLIGHT)))
+        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    return n / elapsed, cpu_used * 1000 / n
+
+
+async def throughput(context: AppContext, targets: list[tuple[Calendar, Receiver]], n: int) -> tuple[float, float]:
+    """(deliveries/s, CPU ms per delivery) from the moment `n` deliveries are committed (spread over `targets`)
+    until all are recorded."""
     keys: dict[int, list[str]] = {}
     for index, (calendar, _) in enumerate(targets):
         keys[index] = await enqueue(context, calendar, n // len(targets))
     loop = WebhookDeliveryLoop(context)
     runner = WorkerRunner(context, [loop])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(runner.run())
     for index, (_, receiver) in enumerate(targets):
         await receiver.wait_for(keys[index])
     runner.stop()
     await task  # the runner drains: every attempt is recorded before this returns
-    elapsed = time.perf_counter() - started
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
     assert await unfinished(context) == 0
-    return sum(len(k) for k in keys.values()) / elapsed
+    delivered = sum(len(k) for k in keys.values())
+    return delivered / elapsed, cpu_used * 1000 / delivered
 
 
 async def latencies(
@@ -201,11 +247,28 @@ async def main(args: argparse.Namespace) -> None:
         dead_calendar = await make_project(context, "dead", dead.url)
         print(f"database: {'SQLite' if context.db.is_sqlite else 'PostgreSQL'}")
         healthy = list(zip(calendars, receivers, strict=True))
+        bare = [await bare_loop(receivers[0], args.deliveries) for _ in range(args.runs)]
+        bare_rate = statistics.median(rate for rate, _ in bare)
+        print(
+            f"bare loop (sign + POST, aiohttp, {BARE_IN_FLIGHT} in flight), {args.deliveries} requests: "
+            f"median {bare_rate:.0f} requests/s, {statistics.median(c for _, c in bare):.2f} ms CPU each "
+            f"(runs: {', '.join(f'{r:.0f}' for r, _ in bare)})"
+        )
+        alone = [await bare_loop(receivers[0], args.deliveries, calsync_sender=True) for _ in range(args.runs)]
+        alone_rate = statistics.median(rate for rate, _ in alone)
+        print(
+            f"calsync's send_webhook alone (no database), {args.deliveries} requests: median {alone_rate:.0f} "
+            f"requests/s = {alone_rate / bare_rate:.2f} of the bare loop, "
+            f"{statistics.median(c for _, c in alone):.2f} ms CPU each"
+        )
         for targets in (healthy[:1], healthy):
-            rates = [await throughput(context, targets, args.deliveries) for _ in range(args.runs)]
+            runs = [await throughput(context, targets, args.deliveries) for _ in range(args.runs)]
+            rate = statistics.median(r for r, _ in runs)
             print(
                 f"throughput, {len(targets)} endpoint(s), {args.deliveries} queued: "
-                f"median {statistics.median(rates):.0f} deliveries/s (runs: {', '.join(f'{r:.0f}' for r in rates)})"
+                f"median {rate:.0f} deliveries/s = {rate / bare_rate:.2f} of the bare loop, "
+                f"{statistics.median(c for _, c in runs):.2f} ms CPU each "
+                f"(runs: {', '.join(f'{r:.0f}' for r, _ in runs)})"
             )
         alone, stopper_alone = await latencies(context, healthy, args.stream, dead=None)
         await stopper_alone

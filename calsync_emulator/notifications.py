@@ -1,10 +1,10 @@
 """Outbound push: Google channel notifications, Graph change/lifecycle notifications and the Graph
 validation handshake.
 
-Changes only enqueue; delivery happens in tasks on the server loop through one shared httpx client
-with bounded concurrency and short timeouts, so a control call that changes events never waits for a
-receiver. Changes made in the same call are coalesced: one `exists` per channel, one batched `value`
-array per Graph notification URL. Failures are recorded in the delivery log, never raised.
+Changes only enqueue; delivery happens in tasks on the server loop through one shared aiohttp session (idle
+connections expire after 4 s, like calsync's own) with bounded concurrency and short timeouts, so a control call
+that changes events never waits for a receiver. Changes made in the same call are coalesced: one `exists` per channel, one
+batched `value` array per Graph notification URL. Failures are recorded in the delivery log, never raised.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from calsync_emulator.model import Calendar, GoogleChannel, GraphSubscription, Platform
 from calsync_emulator.state import EmulatorState
@@ -29,12 +30,19 @@ GOOGLE_USER_AGENT = "APIs-Google; (+https://developers.google.com/webmasters/API
 GRAPH_BATCH_LIMIT = 100  # notifications per POST
 
 
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    content_type: str
+    text: str
+
+
 class Notifier:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=10000)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}  # one queue per destination keeps its order
@@ -48,9 +56,9 @@ class Notifier:
         self._loop = asyncio.get_running_loop()
         config = self.state.config
         self._slots = asyncio.Semaphore(config.notification_concurrency)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.notification_timeout_seconds),
-            limits=httpx.Limits(max_connections=config.notification_concurrency),
+        self._client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.notification_concurrency, keepalive_timeout=4.0),
+            cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,  # receivers are local or explicit; never route them through a proxy
         )
 
@@ -60,7 +68,8 @@ class Notifier:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
+            self._client = None
         self._loop = None
 
     async def wait_idle(self, limit_seconds: float) -> bool:
@@ -141,18 +150,44 @@ class Notifier:
         self.deliveries.append(record)
         return record
 
-    async def _post(self, record: dict[str, Any], url: str, **kwargs: Any) -> httpx.Response | None:
+    async def _post(
+        self,
+        record: dict[str, Any],
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - Graph's handshake has its own; the others share one
+    ) -> _Reply | None:
         assert self._client is not None
+        seconds = self.state.config.notification_timeout_seconds if timeout is None else timeout
         started = time.perf_counter()
         try:
-            response = await self._client.post(url, **kwargs)
-        except httpx.HTTPError as exc:
+            async with self._client.post(
+                url,
+                headers=headers,
+                data=body,
+                json=json,
+                params=params,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=seconds),
+            ) as response:
+                # Read to the end so the connection goes back to the pool.
+                raw = await response.read()
+                reply = _Reply(
+                    response.status,
+                    response.headers.get("content-type", ""),
+                    raw.decode(response.charset or "utf-8", errors="replace"),
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
             record["error"] = f"{type(exc).__name__}: {exc}"
             return None
         finally:
             record["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        record["status"] = response.status_code
-        return response
+        record["status"] = reply.status
+        return reply
 
     async def _send_google(self, channel: GoogleChannel, resource_state: str, number: int) -> None:
         if channel.stopped or channel.expiration <= self.state.now():
@@ -180,7 +215,7 @@ class Notifier:
         }
         if channel.token is not None:
             headers["X-Goog-Channel-Token"] = channel.token
-        await self._post(record, channel.address, headers=headers, content=b"")
+        await self._post(record, channel.address, headers=headers, body=b"")
 
     def _graph_item(self, sub: GraphSubscription, user_id: str, event_id: str, change_type: str) -> dict[str, Any]:
         resource = f"Users/{user_id}/Events/{event_id}"
@@ -253,15 +288,15 @@ class Notifier:
             url,
             params={"validationToken": token},
             headers={"Content-Type": "text/plain; charset=utf-8"},
-            content=b"",
+            body=b"",
             timeout=self.state.config.graph_validation_timeout_seconds,
         )
         if response is None:
             return str(record.get("error", "no response"))
         problem = None
-        if response.status_code != 200:
-            problem = f"status {response.status_code}"
-        elif not response.headers.get("content-type", "").startswith("text/plain"):
+        if response.status != 200:
+            problem = f"status {response.status}"
+        elif not response.content_type.startswith("text/plain"):
             problem = "Content-Type is not text/plain"
         elif response.text != token:
             problem = "the response body is not the decoded validationToken"

@@ -22,7 +22,7 @@ from calsync.api.schemas import RequestModel, _char_field, _metadata_schema, val
 from calsync.ids import looks_like_id
 from calsync.meetings.decide import EVENT_SELECTIONS, RESPONSES
 from calsync.meetings.internal_domains import MAX_DOMAINS
-from calsync.webhooks.hostnames import MAX_NAME_LENGTH
+from calsync.outbound.hostnames import MAX_NAME_LENGTH
 
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 255

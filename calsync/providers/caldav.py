@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 import httpx
 
 from calsync.clock import Clock, system_clock
+from calsync.outbound.ssrf import Resolver, TargetPolicy, system_resolver
 from calsync.providers import caldav_xml as xml
 from calsync.providers.base import (
     ChangePage,
@@ -36,7 +37,6 @@ from calsync.providers.caldav_xml import CALDAV, CS, DAV, tag
 from calsync.providers.guarded_http import Fetched, GuardedHttp
 from calsync.providers.ical import expand_calendar, parse_calendar
 from calsync.providers.ical.cursor import pack, unpack
-from calsync.webhooks.ssrf import Resolver, TargetPolicy, system_resolver
 
 ICLOUD_URL = "https://caldav.icloud.com/"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024

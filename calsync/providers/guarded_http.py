@@ -1,5 +1,5 @@
 """HTTP for user-supplied servers (CalDAV, ICS feeds): every URL, and every redirect target, passes the SSRF guard
-(calsync/webhooks/ssrf.py); bodies are capped while they stream; redirects are bounded and never carry credentials
+(calsync/outbound/ssrf.py); bodies are capped while they stream; redirects are bounded and never carry credentials
 to another origin; failures become `ProviderError`s whose messages name the call, never the URL (feed URLs are
 secrets) or a password."""
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from calsync.clock import Clock, system_clock
+from calsync.outbound.ssrf import Resolver, TargetPolicy, TargetRefused, system_resolver, vet_url
 from calsync.providers.base import ErrorKind, ProviderError
 from calsync.providers.http import retry_after_of, same_origin
-from calsync.webhooks.ssrf import Resolver, TargetPolicy, TargetRefused, system_resolver, vet_url
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 

@@ -17,7 +17,7 @@ import httpx
 
 from calsync import json_codec
 from calsync.clock import Clock, system_clock
-from calsync.http_pool import pool_limits
+from calsync.http_pool import AiohttpTransport
 from calsync.providers.base import ErrorKind, ProviderError, TokenGrant
 
 USER_AGENT = "calsync/0.1 (+https://github.com/calsync)"
@@ -71,13 +71,15 @@ async def unless_not_found(call: Awaitable[T]) -> T | None:
 
 
 def make_http_client(timeout_seconds: float, *, max_connections: int = 100) -> httpx.AsyncClient:
-    """The one pooled client the providers share. Redirects are not followed: no platform endpoint we call
-    redirects, and following one could carry the bearer token to another host."""
+    """The one pooled client the providers share: httpx's API over aiohttp's pool (calsync.http_pool). Redirects
+    are not followed: no platform endpoint we call redirects, and following one could carry the bearer token to
+    another host. No proxy from the environment either (trust_env=False), as before."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
-        limits=pool_limits(max_connections, max_connections // 4 or 1),
+        transport=AiohttpTransport(max_connections=max_connections),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
+        trust_env=False,
     )
 
 

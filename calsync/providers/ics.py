@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from calsync.clock import Clock, system_clock
+from calsync.outbound.ssrf import Resolver, TargetPolicy, system_resolver, validate_webhook_url
 from calsync.providers.base import (
     ChangePage,
     Credentials,
@@ -27,7 +28,6 @@ from calsync.providers.base import (
 from calsync.providers.guarded_http import Fetched, GuardedHttp
 from calsync.providers.ical import expand_calendar, parse_calendar
 from calsync.providers.ical.cursor import event_digest, pack, unpack
-from calsync.webhooks.ssrf import Resolver, TargetPolicy, system_resolver, validate_webhook_url
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 FEED_ID = "feed"

@@ -8,12 +8,12 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from calsync.context import AppContext
+from calsync.outbound.ssrf import validate_webhook_url
 from calsync.store.models import Project, WebhookSubscription
 from calsync.store.queries import projects as project_queries
 from calsync.webhooks import queries, secret_store
 from calsync.webhooks.payloads import TRIGGERS
 from calsync.webhooks.serializers import issued_secret_json
-from calsync.webhooks.ssrf import validate_webhook_url
 
 
 class AdminError(Exception):

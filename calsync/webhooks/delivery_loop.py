@@ -21,19 +21,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.ids import lease_owner_id
+from calsync.outbound.ssrf import Resolver, TargetPolicy, system_resolver
 from calsync.store.due_work import WEBHOOK_DELIVERIES
 from calsync.store.transient import DatabaseUnavailable
 from calsync.webhooks import claims, metrics
 from calsync.webhooks.backoff import RetryPolicy
-from calsync.webhooks.sender import AttemptResult, make_client, send_webhook
+from calsync.webhooks.sender import AttemptResult, WebhookClient, make_client, send_webhook
 from calsync.webhooks.signing import build_headers
-from calsync.webhooks.ssrf import Resolver, TargetPolicy, system_resolver
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +59,7 @@ class WebhookDeliveryLoop:
         self,
         context: AppContext,
         *,
-        client: httpx.AsyncClient | None = None,
+        client: WebhookClient | None = None,
         resolver: Resolver = system_resolver,
         max_in_flight: int = MAX_IN_FLIGHT,
         per_subscription: int = PER_SUBSCRIPTION,
@@ -99,7 +98,7 @@ class WebhookDeliveryLoop:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> WebhookClient:
         if self._client is None:
             self._client = make_client(max_connections=max(100, self.max_in_flight))
         return self._client

@@ -6,31 +6,30 @@ Retries, scheduling and the outbox belong to the worker; this module knows nothi
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
-import httpx
+import aiohttp
+import yarl
 
 from calsync import __version__
-from calsync.http_pool import pool_limits
-from calsync.webhooks.ssrf import (
+from calsync.http_pool import connector
+from calsync.outbound.ssrf import (
+    GuardedResolver,
     ResolutionFailed,
     Resolver,
     TargetPolicy,
     TargetRefused,
-    VettedTarget,
+    parse_target,
     system_resolver,
-    vet_url,
 )
 
 USER_AGENT = f"calsync-webhooks/{__version__}"
 EXCERPT_CHARS = 500
 # Enough bytes for 500 characters of UTF-8; we never read more of a response than this.
 _EXCERPT_BYTES = EXCERPT_CHARS * 4
-# A name with many records must not multiply the attempt's time; the overall timeout bounds it anyway.
-MAX_ADDRESSES_TRIED = 3
 
 
 @dataclass(frozen=True)
@@ -42,26 +41,57 @@ class AttemptResult:
     succeeded: bool
 
 
-def make_client(*, max_connections: int = 100) -> httpx.AsyncClient:
-    """The client the worker should share across deliveries.
+class WebhookClient:
+    """The client the worker shares across deliveries: one aiohttp session per (target policy, resolver), made on
+    first use inside the running loop, each with a connector that resolves through `GuardedResolver`.
 
-    trust_env=False: an HTTP(S)_PROXY from the environment would connect to the *name* and bypass the SSRF pinning.
+    No proxy from the environment (trust_env=False): a proxy would connect to the *name* and bypass the guard.
     Cookies are refused: one customer's endpoint must not be able to plant state that is sent to another's.
-    Redirects are never followed (also enforced per request).
+    Redirects are never followed (per request). Bodies are not decompressed: only a raw excerpt is kept.
     """
-    return httpx.AsyncClient(
-        trust_env=False,
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        follow_redirects=False,
-        limits=pool_limits(max_connections, max_connections // 2),
-        headers={"User-Agent": USER_AGENT},
-    )
+
+    def __init__(self, *, max_connections: int = 100, verify: ssl.SSLContext | bool = True) -> None:
+        self.max_connections = max_connections
+        self.verify = verify
+        self._sessions: dict[tuple[TargetPolicy, Resolver], aiohttp.ClientSession] = {}
+
+    def session(self, policy: TargetPolicy, resolver: Resolver) -> aiohttp.ClientSession:
+        key = (policy, resolver)
+        session = self._sessions.get(key)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=connector(
+                    max_connections=self.max_connections,
+                    resolver=GuardedResolver(policy, resolver),
+                    verify=self.verify,
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"User-Agent": USER_AGENT},
+                auto_decompress=False,
+                trust_env=False,
+            )
+            self._sessions[key] = session
+        return session
+
+    async def aclose(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    async def __aenter__(self) -> WebhookClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
-def _describe(exc: BaseException | None) -> str:
-    # Some httpx errors have an empty message; the class name still tells an operator what happened.
-    if exc is None:
-        return "no address"
+def make_client(*, max_connections: int = 100, verify: ssl.SSLContext | bool = True) -> WebhookClient:
+    """The client the worker should share across deliveries (see WebhookClient)."""
+    return WebhookClient(max_connections=max_connections, verify=verify)
+
+
+def _describe(exc: BaseException) -> str:
+    # Some errors have an empty message; the class name still tells an operator what happened.
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
@@ -70,44 +100,26 @@ def _excerpt(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS].replace("\x00", "\ufffd")
 
 
-def _pinned_request_args(target: VettedTarget, url: httpx.URL, address: str) -> tuple[httpx.URL, str, dict[str, str]]:
-    """Aim the request at a vetted IP while keeping the name in Host and TLS SNI.
-
-    The certificate is still verified against the name (httpcore uses `sni_hostname` as server_hostname), so
-    pinning does not weaken TLS; it only stops a second DNS lookup from choosing another address.
-    """
-    pinned = url.copy_with(host=address)
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    return pinned, url.netloc.decode("ascii"), extensions
-
-
 async def _post_once(
-    client: httpx.AsyncClient,
-    url: httpx.URL,
-    body: bytes,
-    headers: Mapping[str, str],
-    extensions: dict[str, str],
-    socket_timeout: float,
+    session: aiohttp.ClientSession, url: yarl.URL, body: bytes, headers: Mapping[str, str], seconds: float
 ) -> tuple[int, str]:
-    # Per-operation timeouts too, so behaviour does not depend on how the caller configured the client.
-    request = client.build_request(
-        "POST", url, content=body, headers=headers, extensions=extensions, timeout=httpx.Timeout(socket_timeout)
-    )
-    response = await client.send(request, stream=True, follow_redirects=False)
-    try:
+    # aiohttp's own timeout too, so behaviour does not depend on how the session was configured.
+    async with session.post(
+        url, data=body, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=seconds)
+    ) as response:
         received = bytearray()
-        # Bounded: stop as soon as the excerpt is covered; a huge or endless body is not our concern.
-        async for chunk in response.aiter_raw():
-            received += chunk
-            if len(received) >= _EXCERPT_BYTES:
+        # Bounded: stop as soon as the excerpt is covered; a huge or endless body is not our concern (the
+        # connection of an unfinished body is closed, not reused).
+        while len(received) < _EXCERPT_BYTES:
+            chunk = await response.content.read(_EXCERPT_BYTES - len(received))
+            if not chunk:
                 break
-        return response.status_code, _excerpt(bytes(received[:_EXCERPT_BYTES]))
-    finally:
-        await response.aclose()
+            received += chunk
+        return response.status, _excerpt(bytes(received))
 
 
 async def send_webhook(
-    client: httpx.AsyncClient,
+    client: WebhookClient,
     url: str,
     body: bytes,
     headers: Mapping[str, str],
@@ -120,6 +132,9 @@ async def send_webhook(
 
     `timeout` bounds the whole attempt (DNS, connect, request, reading the excerpt), not just each socket read,
     so a server trickling bytes cannot hold a worker. `policy` defaults to the strictest (https, public only).
+    A name is resolved and vetted when a new connection to it is made (GuardedResolver; up to
+    ssrf.MAX_ADDRESSES_TRIED of its addresses are tried); a kept-alive connection to it is reused without a lookup.
+    `headers` are sent as given (already signed): the caller's "user-agent" replaces ours, case-insensitively.
     """
     started = time.perf_counter()
     policy = policy or TargetPolicy()
@@ -128,34 +143,24 @@ async def send_webhook(
         ok = error is None and status is not None and 200 <= status < 300
         return AttemptResult(status, excerpt, error, (time.perf_counter() - started) * 1000.0, ok)
 
-    all_headers = httpx.Headers({"User-Agent": USER_AGENT})
-    all_headers.update(headers)  # case-insensitive merge: a caller's "user-agent" replaces ours, not duplicates it
     try:
         async with asyncio.timeout(timeout):
-            target = await vet_url(url, policy, resolver=resolver)
-            parsed = httpx.URL(url)
-            last_error: Exception | None = None
-            for address in target.addresses[:MAX_ADDRESSES_TRIED]:
-                pinned, host, extensions = _pinned_request_args(target, parsed, address)
-                all_headers["Host"] = host
-                try:
-                    status, excerpt = await _post_once(client, pinned, body, all_headers, extensions, timeout)
-                except httpx.ConnectError as exc:
-                    last_error = exc  # this address is down; the next record may not be
-                    continue
-                if 200 <= status < 300:
-                    return result(status, excerpt, None)
-                if 300 <= status < 400:
-                    return result(status, excerpt, f"HTTP {status}: redirect not followed")
-                return result(status, excerpt, f"HTTP {status}")
-            return result(None, "", f"connection failed: {_describe(last_error)}")
+            target = parse_target(url, policy)
+            status, excerpt = await _post_once(client.session(policy, resolver), target, body, headers, timeout)
+        if 200 <= status < 300:
+            return result(status, excerpt, None)
+        if 300 <= status < 400:
+            return result(status, excerpt, f"HTTP {status}: redirect not followed")
+        return result(status, excerpt, f"HTTP {status}")
     except ResolutionFailed as exc:
         return result(None, "", f"DNS: {exc}")
     except TargetRefused as exc:
         return result(None, "", f"target refused: {exc}")
-    except (TimeoutError, httpx.TimeoutException):
+    except TimeoutError:  # ours, or aiohttp's (its timeout errors are TimeoutError too)
         return result(None, "", f"timed out after {timeout:g}s")
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientConnectorError as exc:  # every address tried was refused, unreachable or failed TLS
+        return result(None, "", f"connection failed: {_describe(exc)}")
+    except aiohttp.ClientError as exc:
         return result(None, "", _describe(exc))
     except Exception as exc:  # a delivery attempt must never crash the worker loop
         return result(None, "", f"unexpected {type(exc).__name__}: {exc}")

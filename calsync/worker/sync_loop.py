@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import structlog
 
 from calsync.context import AppContext
-from calsync.http_pool import pool_limits
 from calsync.ids import lease_owner_id
 from calsync.providers.base import CalendarProvider
+from calsync.providers.http import make_http_client
 from calsync.providers.registry import PLATFORMS, make_provider
 from calsync.store.due_work import CALENDAR_SYNCS
 from calsync.store.transient import run_with_retries, transient_kind
@@ -30,11 +29,7 @@ class SyncLoop:
     def __init__(self, context: AppContext, worker_id: str | None = None) -> None:
         self.context = context
         self.worker_id = worker_id or lease_owner_id()
-        self.http = httpx.AsyncClient(
-            timeout=context.settings.provider_timeout_seconds,
-            limits=pool_limits(200, 50),
-            trust_env=False,
-        )
+        self.http = make_http_client(context.settings.provider_timeout_seconds, max_connections=200)
         self.providers: dict[str, CalendarProvider] = {
             platform: make_provider(platform, context.settings, self.http, clock=context.clock)
             for platform in PLATFORMS

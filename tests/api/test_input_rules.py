@@ -36,11 +36,11 @@ from calsync.api.openapi import JSON_MEDIA_TYPE_PATTERN
 from calsync.api.routes.calendar_events import _BOOL_PATTERN, _bool_param
 from calsync.api.rule_schemas import DOMAIN_PATTERN, BotRuleSettingsRequest
 from calsync.api.schemas import CreateCalendarRequest
+from calsync.outbound.hostnames import MAX_NAME_LENGTH
 from calsync.runtime import build_app, build_context
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
 from calsync.store.duration_classes import CLASS_LIMITS, UNBOUNDED_CLASS, earliest_begin
-from calsync.webhooks.hostnames import MAX_NAME_LENGTH
 from tests.support.service import Tenant
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -240,4 +240,4 @@ async def test_failed_delivery_is_recorded_not_raised(emulator, control, http, r
     ).status_code == 200
     assert await control.wait_notifications(10)
     record = (await control.notifications(account["id"]))[-1]
-    assert record["status"] is None and "ConnectError" in record["error"]
+    assert record["status"] is None and "ClientConnectorError" in record["error"]

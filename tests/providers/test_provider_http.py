@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gzip
+import socket
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -118,3 +123,100 @@ async def test_error_messages_are_scrubbed_of_secrets() -> None:
     assert "ya29.SECRET" not in info.value.message
     assert "ya29.SECRET" not in str(info.value)
     assert "[redacted]" in info.value.message
+
+
+# --- the real client: httpx's API over aiohttp's pool, against a local server -------------------------------------
+
+
+class _Server:
+    """A keep-alive HTTP/1.1 server on 127.0.0.1 answering every request with `reply` (or never, if `hang`)."""
+
+    def __init__(self, reply: bytes, *, hang: bool = False) -> None:
+        self.reply = reply
+        self.hang = hang
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._release = asyncio.Event()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                self.requests.append(head + await reader.readexactly(length))
+                if self.hang:
+                    await self._release.wait()
+                writer.write(self.reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def _serving(server: _Server) -> AsyncIterator[str]:
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    async with listener:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+        server._release.set()
+        listener.close()
+
+
+async def test_the_real_client_sends_json_decodes_gzip_and_keeps_the_connection() -> None:
+    body = gzip.compress(b'{"items": [1, 2]}')
+    server = _Server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    async with _serving(server) as base, make_http_client(5.0) as client:
+        for _ in range(2):
+            response = await send(
+                client,
+                "POST",
+                f"{base}/x",
+                what="probe",
+                classify=LIST_CLASSIFIER,
+                timeout_seconds=5,
+                json_payload={"a": 1},
+            )
+            assert response.json() == {"items": [1, 2]}
+    assert server.connections == 1 and len(server.requests) == 2
+    request = server.requests[0]
+    assert request.startswith(b"POST /x HTTP/1.1\r\n") and request.endswith(b'{"a":1}')
+    assert b"User-Agent: calsync/" in request or b"user-agent: calsync/" in request
+
+
+async def test_the_real_client_does_not_follow_redirects() -> None:
+    server = _Server(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\n\r\n")
+    async with _serving(server) as base, make_http_client(5.0) as client:
+        with pytest.raises(ProviderError) as info:
+            await send(client, "GET", f"{base}/x", what="probe", classify=LIST_CLASSIFIER, timeout_seconds=5)
+    assert info.value.status == 302 and len(server.requests) == 1
+
+
+async def test_the_real_client_maps_timeouts_and_refusals() -> None:
+    async with _serving(_Server(b"", hang=True)) as base, make_http_client(5.0) as client:
+        with pytest.raises(ProviderError) as info:
+            await send(client, "GET", f"{base}/x", what="probe", classify=LIST_CLASSIFIER, timeout_seconds=0.2)
+        assert (info.value.kind, info.value.code) == (ErrorKind.TRANSIENT, "ReadTimeout")
+        with socket.socket() as sock:  # a port nobody listens on any more
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with pytest.raises(ProviderError) as info:
+            await send(
+                client, "GET", f"http://127.0.0.1:{port}/", what="probe", classify=LIST_CLASSIFIER, timeout_seconds=5
+            )
+        assert (info.value.kind, info.value.code) == (ErrorKind.TRANSIENT, "ConnectError")
+        with pytest.raises(ProviderError) as info:
+            await send(client, "GET", "ftp://127.0.0.1/", what="probe", classify=LIST_CLASSIFIER, timeout_seconds=5)
+        assert info.value.kind is ErrorKind.INVALID_REQUEST

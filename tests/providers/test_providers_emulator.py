@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from calsync.providers.base import CalendarProvider, ChangePage, Credentials, ErrorKind, ProviderError
+from calsync.providers.http import make_http_client
 from calsync.providers.microsoft import MicrosoftProvider
 from calsync.providers.registry import make_provider
 from calsync.settings import Settings
@@ -211,7 +212,7 @@ async def test_timeout_and_refused_connection_are_transient(
 ) -> None:
     account = await emu.create_account(_name(provider))
     await emu.add_fault("latency", platform=_name(provider), latency_ms=1500, count=1)
-    async with httpx.AsyncClient() as client:
+    async with make_http_client(10) as client:  # the client the worker uses: httpx's API over aiohttp's pool
         slow = make_provider(
             provider.platform, emu_settings.model_copy(update={"provider_timeout_seconds": 0.3}), client
         )

@@ -6,15 +6,14 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from calsync.outbound.ssrf import TargetPolicy
 from calsync.webhooks.sender import EXCERPT_CHARS, USER_AGENT, make_client, send_webhook
-from calsync.webhooks.ssrf import TargetPolicy
 
 DEV = TargetPolicy(allow_http=True, allow_private=True)
 BODY = b'{"hello":"world"}'
@@ -39,6 +38,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     server_names: list[str | None] = field(default_factory=list)
+    connections: int = 0
     _never: asyncio.Event = field(default_factory=asyncio.Event)
 
     def release(self) -> None:
@@ -46,6 +46,7 @@ class Receiver:
         self._never.set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:  # keep-alive: serve requests until the client closes
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -167,10 +168,46 @@ async def test_connects_to_vetted_address_not_a_fresh_lookup(receiver, client):
     assert receiver.requests[0].headers["host"] == f"rebind.invalid:{receiver.port}"
 
 
+async def test_a_name_resolving_to_a_private_address_is_refused_when_connecting(receiver, client):
+    calls = []
+
+    async def to_loopback(host, port):
+        calls.append((host, port))
+        return ["127.0.0.1"]
+
+    url = f"http://hooks.example.test:{receiver.port}/hook"
+    strict = TargetPolicy(allow_http=True)
+    result = await send_webhook(client, url, BODY, {}, 5, policy=strict, resolver=to_loopback)
+    assert not result.succeeded and result.status_code is None
+    assert result.error == (
+        "target refused: hooks.example.test resolves to a refused address: "
+        "127.0.0.1 is a private, loopback, link-local or reserved address"
+    )
+    assert calls == [("hooks.example.test", receiver.port)]
+    assert receiver.connections == 0 and receiver.requests == []
+
+
+async def test_every_new_connection_is_vetted_and_kept_alive_ones_are_reused(receiver, client):
+    calls = []
+
+    async def resolver(host, port):
+        calls.append(host)
+        return ["127.0.0.1"]
+
+    url = f"http://hooks.example.test:{receiver.port}/hook"
+    for _ in range(3):
+        assert (await send_webhook(client, url, BODY, {}, 5, policy=DEV, resolver=resolver)).succeeded
+    assert (len(calls), receiver.connections) == (1, 1)  # one connection, looked up and vetted once
+    receiver.extra_headers = {"Connection": "close"}
+    for _ in range(2):  # the first reuses the kept-alive connection, which the server then closes
+        assert (await send_webhook(client, url, BODY, {}, 5, policy=DEV, resolver=resolver)).succeeded
+    assert (len(calls), receiver.connections) == (2, 2)  # the new connection was looked up and vetted again
+
+
 async def test_keep_alive_reuses_connection(receiver, client):
     for _ in range(3):
         assert (await send_webhook(client, f"http://127.0.0.1:{receiver.port}/", BODY, {}, 5, policy=DEV)).succeeded
-    assert len(receiver.requests) == 3
+    assert len(receiver.requests) == 3 and receiver.connections == 1
 
 
 async def test_cookies_from_one_endpoint_are_not_replayed(receiver, client):
@@ -230,7 +267,7 @@ async def tls_receiver(tmp_path):
     server = await asyncio.start_server(rec.handle, "127.0.0.1", 0, ssl=server_ctx)
     rec.port = server.sockets[0].getsockname()[1]
     client_ctx = ssl.create_default_context(cadata=cert_pem.decode())
-    async with server, httpx.AsyncClient(verify=client_ctx, trust_env=False) as tls_client:
+    async with server, make_client(verify=client_ctx) as tls_client:
         yield rec, tls_client
         rec.release()
         server.close()

@@ -2,8 +2,7 @@
 
 import pytest
 
-from calsync.settings import Settings
-from calsync.webhooks.ssrf import (
+from calsync.outbound.ssrf import (
     MAX_URL_LENGTH,
     ResolutionFailed,
     TargetPolicy,
@@ -12,6 +11,7 @@ from calsync.webhooks.ssrf import (
     validate_webhook_url,
     vet_url,
 )
+from calsync.settings import Settings
 
 REFUSED = [
     "127.0.0.1",

@@ -33,10 +33,10 @@ from calsync.api.webhook_schemas import (
     WebhookSecretList,
 )
 from calsync.json_response import JSONResponse
+from calsync.outbound.ssrf import MAX_URL_LENGTH, validate_webhook_url
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.webhooks import queries, secret_store, serializers
 from calsync.webhooks.payloads import TRIGGERS
-from calsync.webhooks.ssrf import MAX_URL_LENGTH, validate_webhook_url
 
 router = APIRouter(prefix="/api/v1", tags=["Webhooks"])
 

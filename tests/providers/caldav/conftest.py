@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from calsync.outbound.ssrf import TargetPolicy
 from calsync.providers.base import Credentials
 from calsync.providers.caldav import CalDavProvider
-from calsync.webhooks.ssrf import TargetPolicy
 
 LOCAL = TargetPolicy(allow_http=True, allow_private=True)
 

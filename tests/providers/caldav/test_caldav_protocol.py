@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from calsync.outbound.ssrf import TargetPolicy
 from calsync.providers.base import ChangePage, Credentials, ErrorKind, ProviderError
 from calsync.providers.caldav import CalDavProvider
 from calsync.providers.caldav_xml import parse_multistatus
 from calsync.providers.ical.cursor import unpack
-from calsync.webhooks.ssrf import TargetPolicy
 from tests.providers.caldav.conftest import vevent
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from calsync.outbound.ssrf import TargetPolicy
 from calsync.providers.base import ChangePage, Credentials, ErrorKind, ProviderError
 from calsync.providers.ics import IcsProvider
-from calsync.webhooks.ssrf import TargetPolicy
 from tests.providers.caldav.conftest import LOCAL
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

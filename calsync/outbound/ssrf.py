@@ -1,9 +1,9 @@
 """Refuse webhook targets inside our network (SSRF).
 
-The check runs on the addresses a name resolves to at delivery time, not on the name typed into the API: a public
-name can point at 127.0.0.1. Every resolved address must pass (a name mixing public and private records is
-refused), and the sender then connects to a vetted address itself, so a second, different DNS answer (rebinding)
-never reaches the socket.
+The check runs on the addresses a name resolves to when a connection is made, not on the name typed into the API:
+a public name can point at 127.0.0.1. Every resolved address must pass (a name mixing public and private records
+is refused). The webhook client's connector resolves through `GuardedResolver`, so the addresses checked are the
+addresses the socket connects to: a second, different DNS answer (rebinding) never reaches the socket.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
+import yarl
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-from calsync.webhooks.hostnames import host_problem
+from calsync.outbound.hostnames import host_problem
 
 if TYPE_CHECKING:
     from calsync.settings import Settings
 
 MAX_URL_LENGTH = 2048
+# A name with many records must not multiply the attempt's time; the overall timeout bounds it anyway.
+MAX_ADDRESSES_TRIED = 3
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> addresses as strings; injectable so tests can make any name resolve anywhere.
@@ -136,7 +139,7 @@ def refusal_reason(address: str | IPAddress, *, allow_private: bool = False) -> 
 
 def validate_webhook_url(url: str, allow_http: bool, *, allow_private: bool = False) -> str | None:
     """Cheap, synchronous checks for API input; returns an error message or None. No DNS. The host must be
-    well-formed (calsync.webhooks.hostnames), so a malformed one never reaches a resolver.
+    well-formed (calsync.outbound.hostnames), so a malformed one never reaches a resolver.
 
     IP literals are checked here too (a URL of http://169.254.169.254/ is refused at creation, not only at
     delivery); names are checked when delivered, because what they resolve to can change.
@@ -184,27 +187,12 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def vet_url(url: str, policy: TargetPolicy, *, resolver: Resolver = system_resolver) -> VettedTarget:
-    """Resolve the URL's host and check every address; raises TargetRefused with the reason."""
-    error = validate_webhook_url(url, policy.allow_http, allow_private=policy.allow_private)
-    if error:
-        raise TargetRefused(error)
+async def vetted_addresses(host: str, port: int, policy: TargetPolicy, resolver: Resolver) -> tuple[str, ...]:
+    """The addresses `host` (an ASCII name) resolves to, each allowed by `policy`; raises TargetRefused."""
     try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise TargetRefused(f"URL is not valid: {exc}") from exc
-    scheme = parsed.scheme
-    # raw_host is the IDNA (ASCII) form httpx sends in Host and SNI; brackets of IPv6 literals are stripped.
-    host = parsed.raw_host.decode("ascii")
-    port = parsed.port or (443 if scheme == "https" else 80)
-    try:
-        ipaddress.ip_address(host)
-        addresses = [host]  # a literal, already vetted by validate_webhook_url
-    except ValueError:
-        try:
-            addresses = await resolver(host, port)
-        except OSError as exc:
-            raise ResolutionFailed(f"could not resolve {host}: {exc}") from exc
+        addresses = await resolver(host, port)
+    except OSError as exc:
+        raise ResolutionFailed(f"could not resolve {host}: {exc}") from exc
     unique = tuple(dict.fromkeys(addresses))
     if not unique:
         raise TargetRefused(f"{host} resolved to no address")
@@ -212,4 +200,60 @@ async def vet_url(url: str, policy: TargetPolicy, *, resolver: Resolver = system
         reason = refusal_reason(address, allow_private=policy.allow_private)
         if reason:
             raise TargetRefused(f"{host} resolves to a refused address: {reason}")
-    return VettedTarget(scheme=scheme, host=host, port=port, addresses=unique)
+    return unique
+
+
+def parse_target(url: str, policy: TargetPolicy) -> yarl.URL:
+    """The URL as the client will send it, after the synchronous checks; raises TargetRefused. No DNS."""
+    error = validate_webhook_url(url, policy.allow_http, allow_private=policy.allow_private)
+    if error:
+        raise TargetRefused(error)
+    try:
+        # yarl is what aiohttp sends: its raw_host is the IDNA (ASCII) name used for DNS, Host and SNI.
+        return yarl.URL(url, encoded=False)
+    except ValueError as exc:
+        raise TargetRefused(f"URL is not valid: {exc}") from exc
+
+
+async def vet_url(url: str, policy: TargetPolicy, *, resolver: Resolver = system_resolver) -> VettedTarget:
+    """Resolve the URL's host and check every address; raises TargetRefused with the reason."""
+    parsed = parse_target(url, policy)
+    scheme = parsed.scheme
+    host = parsed.raw_host or ""  # brackets of IPv6 literals are stripped
+    port = parsed.port or (443 if scheme == "https" else 80)
+    try:
+        ipaddress.ip_address(host)
+        return VettedTarget(scheme=scheme, host=host, port=port, addresses=(host,))  # vetted by validate_webhook_url
+    except ValueError:
+        pass
+    addresses = await vetted_addresses(host, port, policy, resolver)
+    return VettedTarget(scheme=scheme, host=host, port=port, addresses=addresses)
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver for webhook connections: every new connection to a name resolves it through `resolver`
+    and refuses it (TargetRefused, raised through the request) unless every address passes `policy`. IP literals
+    never reach a resolver in aiohttp; `parse_target` checks them before the request."""
+
+    def __init__(self, policy: TargetPolicy, resolver: Resolver = system_resolver) -> None:
+        self.policy = policy
+        self.resolver = resolver
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await vetted_addresses(host, port, self.policy, self.resolver)
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in addresses[:MAX_ADDRESSES_TRIED]
+        ]
+
+    async def close(self) -> None:
+        return None

@@ -5,9 +5,9 @@ that what reaches the resolver is always a well-formed name or a literal address
 delivery, such a host was looked up in DNS (or refused only there, long after the API said 201). Here a host is
 one of: an IPv6 literal in brackets, a dotted-quad IPv4 address, or a domain name of letters, digits and inner
 hyphens (RFC 1123), each label at most 63 characters, the name at most 253; a name with non-ASCII letters must
-encode under IDNA 2008 (as httpx will encode it) and an `xn--` label must decode. A name whose last label is a
-number (`127.1`, `0x7f.1`, `2130706433`) is refused: URL parsers and resolvers read those as IPv4 addresses in
-ways that differ, which is how SSRF filters are bypassed.
+encode under IDNA 2008 (as the delivery client's URL library, yarl, will encode it) and an `xn--` label must
+decode. A name whose last label is a number (`127.1`, `0x7f.1`, `2130706433`) is refused: URL parsers and
+resolvers read those as IPv4 addresses in ways that differ, which is how SSRF filters are bypassed.
 """
 
 from __future__ import annotations
