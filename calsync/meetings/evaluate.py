@@ -8,7 +8,8 @@ One transaction takes a batch of queued rows (SKIP LOCKED), or the meetings of o
    read below sees what the previous one committed;
 2. reads the members (live events with the meeting's id, one indexed query for the batch), the active rules, the
    series overrides, and locks the rule bots of the batch's meetings in ascending id order;
-3. decides (calsync.meetings.decide, pure) and makes the bots follow the decision: keep the meeting's bot (moved
+3. decides (calsync.meetings.decide, pure), plans what happens to each meeting's bot (calsync.meetings.bot_policy,
+   pure) and carries that out: keep the meeting's bot (moved
    onto a member that matches when its own event no longer does), revive it, adopt the bot of an emptied meeting
    whose event moved here, create one, or cancel it with a reason;
 4. writes the meeting rows (or deletes the rows of meetings left without events), the bots' webhooks, and deletes
@@ -16,8 +17,8 @@ One transaction takes a batch of queued rows (SKIP LOCKED), or the meetings of o
 
 A project without an active rule first takes the fast way for the meetings that have no row yet: where no override
 and no bot (rule's or hand-made) concerns them, the rules cannot give them a bot, so their rows are inserted whole
-(the decision every meeting shows when no rule exists) without locking or reading any bot; the others go the way
-above.
+(the decision every meeting shows when no rule exists) without locking or reading any bot; the others, and those a
+racing evaluator inserted first, go the way above.
 
 The steps live in their own modules: calsync.meetings.load (reads and locks), calsync.meetings.bot_policy (what
 happens to each meeting's bot, pure), calsync.meetings.apply_plan (carrying that out on the stored bots) and
