@@ -109,6 +109,8 @@ async def insert_meetings(
             for object_id in ids[start : start + 500]
         ]
         insert = postgresql.insert(Meeting) if dialect == "postgresql" else sqlite.insert(Meeting)
-        statement = insert.values(values).on_conflict_do_nothing(index_elements=["object_id"])
-        inserted.update((await session.execute(statement.returning(Meeting.object_id))).scalars())
+        statement = insert.on_conflict_do_nothing(index_elements=["object_id"]).returning(Meeting.object_id)
+        # Parameters beside the statement, not `.values(rows)`: one cached statement sent in batches, instead of
+        # compiling a new statement of thousands of parameters per chunk (~270 µs per row on SQLite).
+        inserted.update((await session.execute(statement, values)).scalars())
     return inserted
