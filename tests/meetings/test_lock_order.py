@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
-from calsync.meetings import evaluate, queue
+from calsync.meetings import load, queue
 from calsync.meetings.loop import evaluate_all
 from calsync.store.models import Bot
 from calsync.sync.meeting_keys import event_meeting_id
@@ -76,7 +76,7 @@ async def test_an_evaluation_and_a_sync_page_lock_bots_in_one_order(
     )
     assert high_meeting < low_meeting  # an evaluation meets the higher bot id first
 
-    monkeypatch.setattr(evaluate, "IN_CHUNK", 1)  # one meeting per statement, as in a batch of over 500
+    monkeypatch.setattr(load, "IN_CHUNK", 1)  # one meeting per statement, as in a batch of over 500
     async with context.db.write() as session:
         await queue.enqueue(session, tenant.project_id, [low_meeting, high_meeting], context.clock())
     before = await deadlocks(database_url)
