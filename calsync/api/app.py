@@ -9,15 +9,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync import __version__
 from calsync.api import openapi
-from calsync.api.errors import (
-    ApiError,
-    BodySizeLimitMiddleware,
-    CatchAllMiddleware,
-    api_error_handler,
-    http_exception_handler,
-    validation_error_handler,
-)
-from calsync.api.ratelimit import SlidingWindowLimiter
 from calsync.api.routes import (
     bot_rule_settings,
     bot_rules,
@@ -35,6 +26,15 @@ from calsync.context import AppContext
 from calsync.dashboard.app import mount_dashboard
 from calsync.json_response import JSONResponse
 from calsync.push.missed import MissedNotifications
+from calsync.web.errors import (
+    ApiError,
+    BodySizeLimitMiddleware,
+    CatchAllMiddleware,
+    api_error_handler,
+    http_exception_handler,
+    validation_error_handler,
+)
+from calsync.web.ratelimit import SlidingWindowLimiter
 
 DESCRIPTION = """calsync keeps your users' Google and Microsoft calendars mirrored and tells you by signed webhook
 when events change. Its calendar API is wire-compatible with Attendee's.

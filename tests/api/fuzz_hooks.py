@@ -18,8 +18,8 @@ from typing import Any
 
 import schemathesis
 
-from calsync.api.datetimes import OutOfRange, parse_query_datetime
 from calsync.api.schemas import MAX_INDEXED_BYTES, MAX_METADATA_LENGTH
+from calsync.web.datetimes import OutOfRange, parse_query_datetime
 from calsync.webhooks.ssrf import MAX_URL_LENGTH, validate_webhook_url
 
 # The settings the suite's server runs with (the defaults: https only, no private addresses).

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import field_errors
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
 from calsync.api.rule_schemas import BOT_RULE_SETTINGS_FIELDS, BotRuleSettingsOut, BotRuleSettingsRequest
 from calsync.json_response import JSONResponse
 from calsync.meetings.internal_domains import internal_domains, set_internal_domains
 from calsync.store.models import Project
+from calsync.web.errors import field_errors
 
 router = APIRouter(prefix="/api/v1", tags=["Bot rules"])
 

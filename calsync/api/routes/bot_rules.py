@@ -8,8 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
 from calsync.api.rule_schemas import (
     DEFAULTS,
@@ -22,6 +20,8 @@ from calsync.api.rule_schemas import (
 from calsync.json_response import JSONResponse
 from calsync.meetings import rule_store
 from calsync.store.models import BotRule
+from calsync.web.errors import ApiError, field_errors, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
 router = APIRouter(prefix="/api/v1", tags=["Bot rules"])
 

@@ -15,9 +15,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.bot_responses import BotOut, BotState, PaginatedBotList
 from calsync.api.bot_schemas import CREATE_BOT_FIELDS, PATCH_BOT_FIELDS, CreateBotRequest, PatchBotRequest
-from calsync.api.datetimes import parse_query_datetime
-from calsync.api.errors import ApiError, bad_query, field_errors, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields, datetime_query
 from calsync.bots import lifecycle, rules
 from calsync.bots import queries as bot_queries
@@ -29,6 +26,9 @@ from calsync.providers.meeting_urls import find_meeting_url
 from calsync.store.models import Bot, Calendar, CalendarEvent, CalendarState
 from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.datetimes import parse_query_datetime
+from calsync.web.errors import ApiError, bad_query, field_errors, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
 router = APIRouter(prefix="/api/v1", tags=["Bots"])
 

@@ -8,14 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.datetimes import (
-    ASCII_SPACE,
-    RANGE_TEXT,
-    OutOfRange,
-    parse_query_datetime,
-)
-from calsync.api.errors import bad_query, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, datetime_query
 from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
 from calsync.api.serializers import event_json
@@ -25,6 +17,14 @@ from calsync.json_response import JSONResponse
 from calsync.store.models import Bot
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import events as event_queries
+from calsync.web.datetimes import (
+    ASCII_SPACE,
+    RANGE_TEXT,
+    OutOfRange,
+    parse_query_datetime,
+)
+from calsync.web.errors import bad_query, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
 router = APIRouter(prefix="/api/v1", tags=["Calendars"])
 

@@ -7,9 +7,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.ratelimit import retry_after_seconds
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
 from calsync.api.schemas import (
     CREATE_FIELDS,
@@ -26,6 +23,9 @@ from calsync.meetings.removal import delete_calendar as delete_calendar_with_its
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.errors import ApiError, field_errors, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
+from calsync.web.ratelimit import retry_after_seconds
 
 router = APIRouter(prefix="/api/v1", tags=["Calendars"])
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import Query, Request
 
-from calsync.api.datetimes import DATETIME_PATTERN, OPTIONAL_DATETIME_PATTERN, RANGE_TEXT
-from calsync.api.errors import bad_query, is_json_media_type, unsupported_media_type
-from calsync.api.inputs import text_problem
+from calsync.web.datetimes import DATETIME_PATTERN, OPTIONAL_DATETIME_PATTERN, RANGE_TEXT
+from calsync.web.errors import bad_query, is_json_media_type, unsupported_media_type
+from calsync.web.inputs import text_problem
 
 # The anchor's spec declares these two headers on every calendar operation; we keep them in the docs (Content-Type
 # only where there is a body: calsync/api/openapi.py).
@@ -44,7 +44,7 @@ def allowed_fields(fields: Sequence[str]) -> Any:
 
 async def reject_unstorable_parameters(request: Request) -> None:
     """An app-wide dependency: no path or query parameter of any endpoint (ids, filters, keys, their names too)
-    may carry a string the databases cannot take (calsync.api.inputs). Runs before the endpoint's own
+    may carry a string the databases cannot take (calsync.web.inputs). Runs before the endpoint's own
     parameters are read, so no handler ever sees one. (Async: a sync dependency would cost a thread hop.)"""
     for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
         problem = text_problem(name) or text_problem(str(value))
@@ -78,7 +78,7 @@ def _has_body(request: Request) -> bool:
 
 
 def datetime_query(description: str, empty_is_absent: bool = False, deprecated: bool = False) -> Any:
-    """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.api.datetimes).
+    """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.web.datetimes).
     Only the documentation: the value is parsed by the handler, which words its errors as the anchor does."""
     pattern = OPTIONAL_DATETIME_PATTERN if empty_is_absent else DATETIME_PATTERN
     return Query(

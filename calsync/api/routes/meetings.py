@@ -10,21 +10,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import delete, select
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.datetimes import parse_query_datetime
-from calsync.api.errors import ApiError, bad_query, not_found
 from calsync.api.meeting_schemas import (
     BotOverrideRequest,
     MeetingOut,
     PaginatedMeetingList,
     SeriesOverrideOut,
 )
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields, datetime_query
 from calsync.json_response import JSONResponse
 from calsync.meetings import overrides, queries
 from calsync.meetings.evaluate import evaluate_meetings
 from calsync.meetings.serialize import meeting_json
 from calsync.store.models import Calendar, CalendarEvent, SeriesOverride
+from calsync.web.datetimes import parse_query_datetime
+from calsync.web.errors import ApiError, bad_query, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
 router = APIRouter(prefix="/api/v1", tags=["Meetings"])
 

@@ -9,7 +9,6 @@ import httpx
 from fastapi import APIRouter, Depends, Request
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, not_found
 from calsync.api.routes.common import ANCHOR_HEADERS
 from calsync.api.schemas import PlatformCalendarList
 from calsync.context import AppContext
@@ -19,6 +18,7 @@ from calsync.providers.registry import make_provider
 from calsync.store.models import Calendar
 from calsync.store.queries import calendars as calendar_queries
 from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
+from calsync.web.errors import ApiError, not_found
 
 router = APIRouter(prefix="/api/v1", tags=["Calendars"])
 

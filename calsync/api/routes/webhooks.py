@@ -15,9 +15,6 @@ from pydantic_core import PydanticCustomError
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.inputs import STRIPPED_CLASS, check_text, quoted
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
 from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
 from calsync.api.schemas import RequestModel
 from calsync.api.webhook_schemas import (
@@ -34,6 +31,9 @@ from calsync.api.webhook_schemas import (
 )
 from calsync.json_response import JSONResponse
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.errors import ApiError, field_errors, not_found
+from calsync.web.inputs import STRIPPED_CLASS, check_text, quoted
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 from calsync.webhooks import queries, secret_store, serializers
 from calsync.webhooks.payloads import TRIGGERS
 from calsync.webhooks.ssrf import MAX_URL_LENGTH, validate_webhook_url
