@@ -1,5 +1,5 @@
-"""Pieces every router shares: the OpenAPI header parameters the anchor declares, body-field hints, and the
-check every path and query parameter passes."""
+"""Pieces every router shares: the routes of the Attendee-compatible resources (with the OpenAPI header parameters
+Attendee declares), body-field hints, and the check every path and query parameter passes."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Query, Request
+from fastapi.routing import APIRoute
 
 from calsync.web.datetimes import DATETIME_PATTERN, OPTIONAL_DATETIME_PATTERN, RANGE_TEXT
 from calsync.web.errors import bad_query, is_json_media_type, unsupported_media_type
 from calsync.web.inputs import text_problem
 
-# The anchor's spec declares these two headers on every calendar operation; we keep them in the docs (Content-Type
+# Attendee's spec declares these two headers on every calendar operation; we keep them in the docs (Content-Type
 # only where there is a body: calsync/api/openapi.py).
-ANCHOR_HEADERS: list[dict[str, Any]] = [
+ATTENDEE_HEADERS: list[dict[str, Any]] = [
     {
         "name": "Authorization",
         "in": "header",
@@ -30,6 +31,16 @@ ANCHOR_HEADERS: list[dict[str, Any]] = [
         "description": "Should always be application/json",
     },
 ]
+
+
+class AttendeeRoute(APIRoute):
+    """A route of an Attendee-compatible resource (a router's `route_class`): its operation declares Attendee's
+    header parameters, which calsync/api/openapi.py turns into the API key security requirement."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        if kwargs.get("openapi_extra") is None:
+            kwargs["openapi_extra"] = {"parameters": ATTENDEE_HEADERS}
+        super().__init__(path, endpoint, **kwargs)
 
 
 def allowed_fields(fields: Sequence[str]) -> Any:
