@@ -449,7 +449,7 @@ async def sign_in(client: httpx.AsyncClient, api_key: str) -> None:
 
 
 def cases(pop: Population) -> list[tuple[str, Any]]:
-    from calsync.api.pagination import Cursor, encode_cursor
+    from calsync.web.pagination import Cursor, encode_cursor
 
     def deep_cursor(rng: random.Random) -> str:
         _, _, created_at, row_id = rng.choice(pop.calendars)

@@ -443,7 +443,7 @@ def cases(pop: Population) -> list[Case]:
 def deep_key(pop: Population, case: Case, rng: random.Random) -> Any:
     """A seek key in the middle 80% of the ordering, within the case's own bounds on the sort column (as a
     `next` link deep into the filtered list carries), unless the case asks for a stale one."""
-    from calsync.api.pagination import Cursor, encode_cursor
+    from calsync.web.pagination import Cursor, encode_cursor
 
     ordering = case.ordering or "-updated_at"
     column = ordering.lstrip("-")

@@ -12,7 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync import __version__
 from calsync.api import openapi
-from calsync.api.errors import (
+from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
+from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
+from calsync.context import AppContext
+from calsync.json_response import JSONResponse
+from calsync.push.missed import MissedNotifications
+from calsync.web.errors import (
     ApiError,
     BodySizeLimitMiddleware,
     CatchAllMiddleware,
@@ -20,12 +25,7 @@ from calsync.api.errors import (
     http_exception_handler,
     validation_error_handler,
 )
-from calsync.api.ratelimit import SlidingWindowLimiter
-from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
-from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
-from calsync.context import AppContext
-from calsync.json_response import JSONResponse
-from calsync.push.missed import MissedNotifications
+from calsync.web.ratelimit import SlidingWindowLimiter
 
 DESCRIPTION = """calsync keeps your users' Google and Microsoft calendars mirrored and tells you by signed webhook
 when events change. Its calendar API is wire-compatible with Attendee's.

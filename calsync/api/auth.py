@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import select
 
-from calsync.api.errors import ApiError
 from calsync.context import AppContext
 from calsync.security.api_keys import hash_api_key
 from calsync.store.models import ApiKey, Project
+from calsync.web.errors import ApiError
 
 _SCHEMES = ("token", "bearer")
 

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from calsync.api.datetimes import DATETIME_PATTERN, parse_query_datetime
 from calsync.api.schemas import (
     OptionalLongKey,
     OptionalMetadata,
@@ -22,6 +21,7 @@ from calsync.api.schemas import (
     _char_field,
     _char_schema,
 )
+from calsync.web.datetimes import DATETIME_PATTERN, parse_query_datetime
 
 # A join offset beyond a day either way is a mistake, not a meeting habit.
 MAX_JOIN_OFFSET_SECONDS = 86_400

@@ -1,5 +1,5 @@
 """The OpenAPI document, made to say what the server does. FastAPI derives a document from the routes, but
-some of what every operation shares is decided elsewhere (calsync.api.errors, .auth, .routes.common), so it is
+some of what every operation shares is decided elsewhere (calsync.web.errors, .auth, .routes.common), so it is
 stated here, once, for all operations:
 
 - the error responses each operation can give, with their bodies (FastAPI's 422, which calsync never sends,
@@ -16,10 +16,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from calsync.api.inputs import NO_NUL_PATTERN
+from calsync.web.inputs import NO_NUL_PATTERN
 
 # `application/json` or any `application/…+json`, parameters allowed (`; charset=utf-8`): the media types FastAPI
-# parses as JSON (calsync.api.errors.is_json_media_type), case-insensitively.
+# parses as JSON (calsync.web.errors.is_json_media_type), case-insensitively.
 _CI_APPLICATION = "".join(f"[{c.upper()}{c}]" for c in "application")
 _CI_JSON = "[Jj][Ss][Oo][Nn]"
 JSON_MEDIA_TYPE_PATTERN = f"^[ \\t]*{_CI_APPLICATION}/(?:[^;/]*\\+)?{_CI_JSON}[ \\t]*(?:;.*)?$"
@@ -163,7 +163,7 @@ def _describe_operation(operation: dict[str, Any]) -> None:
 
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
-    # 503: any request meets a database fault as an expected event (calsync.api.errors.CatchAllMiddleware).
+    # 503: any request meets a database fault as an expected event (calsync.web.errors.CatchAllMiddleware).
     statuses = set(responses) | {"400", "503"}
     if authenticated:
         statuses.add("401")

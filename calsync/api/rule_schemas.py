@@ -17,12 +17,12 @@ from calsync.api.bot_schemas import (
     OptionalJoinOffset,
     _integer,
 )
-from calsync.api.inputs import check_text, quoted, trimmed_text_pattern
 from calsync.api.schemas import RequestModel, _char_field, _metadata_schema, validate_metadata
 from calsync.ids import looks_like_id
 from calsync.meetings.decide import EVENT_SELECTIONS, RESPONSES
 from calsync.meetings.internal_domains import MAX_DOMAINS
 from calsync.outbound.hostnames import MAX_NAME_LENGTH
+from calsync.web.inputs import check_text, quoted, trimmed_text_pattern
 
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 255

@@ -12,7 +12,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from calsync.api import examples
 from calsync.api.bot_responses import BotOut
-from calsync.api.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, quoted, trimmed_text_pattern
+from calsync.web.inputs import NO_NUL_PATTERN, check_text, first_text_problem, printable, quoted, trimmed_text_pattern
 
 MAX_METADATA_LENGTH = 1000
 

@@ -19,7 +19,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calsync.api.errors import ApiError
 from calsync.context import AppContext
 from calsync.dashboard import pages
 from calsync.dashboard.extensions import DashboardExtension, Extensions
@@ -34,6 +33,7 @@ from calsync.dashboard.web import (
     not_signed_in_response,
 )
 from calsync.store.transient import transient_kind
+from calsync.web.errors import ApiError
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,8 @@ process (each API process of a deployment limits its own share).
 
 from __future__ import annotations
 
-from calsync.api.ratelimit import SlidingWindowLimiter
 from calsync.clock import Clock
+from calsync.web.ratelimit import SlidingWindowLimiter
 
 PREFIX_CHARS = 4  # as calsync.store.queries.projects.create_api_key's key_prefix
 

@@ -12,7 +12,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from calsync.api.pagination import Cursor, encode_cursor
 from calsync.context import AppContext
 from calsync.dashboard import session as sessions
 from calsync.dashboard.extensions import Extensions, PanelContext
@@ -20,6 +19,7 @@ from calsync.dashboard.queries import DAY_STATUSES, count_text
 from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.store.keyset import KeysetPage, SeekKey
 from calsync.store.models import Calendar
+from calsync.web.pagination import Cursor, encode_cursor
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 16_384
@@ -262,7 +262,7 @@ def panel_context(request: Request, operator: sessions.Operator) -> PanelContext
 
 def page_links(request: Request, page: KeysetPage[Any], ordering: str) -> tuple[str | None, str | None]:
     """Relative links (`?…&cursor=…`) to the next and previous page, keeping the other query parameters; the
-    cursors are the API's (calsync.api.pagination), so a dashboard page is one index range at any depth."""
+    cursors are the API's (calsync.web.pagination), so a dashboard page is one index range at any depth."""
 
     def link(key: SeekKey | None, backwards: bool) -> str | None:
         if key is None:

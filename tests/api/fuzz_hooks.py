@@ -18,9 +18,9 @@ from typing import Any
 
 import schemathesis
 
-from calsync.api.datetimes import OutOfRange, parse_query_datetime
 from calsync.api.schemas import MAX_INDEXED_BYTES, MAX_METADATA_LENGTH
 from calsync.outbound.ssrf import MAX_URL_LENGTH, validate_webhook_url
+from calsync.web.datetimes import OutOfRange, parse_query_datetime
 
 # The settings the suite's server runs with (the defaults: https only, no private addresses).
 WEBHOOK_ALLOW_HTTP = False

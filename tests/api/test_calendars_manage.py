@@ -9,10 +9,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from calsync.api.ratelimit import SlidingWindowLimiter
 from calsync.clock import FrozenClock
 from calsync.context import AppContext
 from calsync.store.models import Calendar, CalendarEvent
+from calsync.web.ratelimit import SlidingWindowLimiter
 from tests.api.seed import SEED_REQUEST
 from tests.support.factories import insert_events
 from tests.support.service import Tenant

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event
 
 from calsync.context import AppContext
-from calsync.store.queries import events as event_queries
+from calsync.store.queries import event_plan
 from tests.api.test_calendar_events import new_calendar
 from tests.support.factories import insert_events
 from tests.support.service import Tenant
@@ -131,9 +131,9 @@ async def test_pages_are_the_same_whichever_plan(
     column = ordering.lstrip("-")
     results: dict[str, tuple[list[list[str]], list[list[str]]]] = {}
     for plan, (sort_cap, walk_rows, fallback_cap) in PLANS.items():
-        monkeypatch.setattr(event_queries, "SQLITE_SORT_CAP", sort_cap)
-        monkeypatch.setattr(event_queries, "SQLITE_WALK_ROWS", walk_rows)
-        monkeypatch.setattr(event_queries, "SQLITE_FALLBACK_SORT_CAP", fallback_cap)
+        monkeypatch.setattr(event_plan, "SQLITE_SORT_CAP", sort_cap)
+        monkeypatch.setattr(event_plan, "SQLITE_WALK_ROWS", walk_rows)
+        monkeypatch.setattr(event_plan, "SQLITE_FALLBACK_SORT_CAP", fallback_cap)
         with captured_sql(context) as statements:
             results[plan] = await walk_both_ways(tenant, params)
         if context.db.is_sqlite:
@@ -170,8 +170,8 @@ async def test_a_bounded_walk_that_finds_the_page_is_the_page(
     """The bounded walk's success path: a dense filter's first page within 150 rows, read by that walk alone."""
     await seed(tenant, context)
     params = {"updated_at_gte": at(STAMP), "ordering": "start_time"}  # every event matches
-    monkeypatch.setattr(event_queries, "SQLITE_SORT_CAP", 0)
-    monkeypatch.setattr(event_queries, "SQLITE_WALK_ROWS", 150)
+    monkeypatch.setattr(event_plan, "SQLITE_SORT_CAP", 0)
+    monkeypatch.setattr(event_plan, "SQLITE_WALK_ROWS", 150)
     with captured_sql(context) as statements:
         response = await tenant.client.get("/api/v1/calendar_events", params=params)
     assert response.status_code == 200, response.text
@@ -179,7 +179,7 @@ async def test_a_bounded_walk_that_finds_the_page_is_the_page(
     assert page["next"] and len(page["results"]) == PAGE
     if context.db.is_sqlite:
         assert plan_of(statements, "start_time") == {"bounded"}
-    monkeypatch.setattr(event_queries, "SQLITE_WALK_ROWS", HUGE)
+    monkeypatch.setattr(event_plan, "SQLITE_WALK_ROWS", HUGE)
     assert (await tenant.client.get("/api/v1/calendar_events", params=params)).json() == page
 
 

@@ -1,4 +1,4 @@
-"""The input rules of calsync.api.inputs / .datetimes and the OpenAPI document that publishes them: each
+"""The input rules of calsync.web.inputs / .datetimes and the OpenAPI document that publishes them: each
 pattern the document serves accepts exactly what the server accepts (property-based, no database)."""
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from calsync.api.datetimes import (
+from calsync.api.openapi import JSON_MEDIA_TYPE_PATTERN
+from calsync.api.routes.calendar_events import _BOOL_PATTERN, _bool_param
+from calsync.api.rule_schemas import DOMAIN_PATTERN, BotRuleSettingsRequest
+from calsync.api.schemas import CreateCalendarRequest
+from calsync.outbound.hostnames import MAX_NAME_LENGTH
+from calsync.runtime import build_app, build_context
+from calsync.security.secret_box import generate_key
+from calsync.settings import Settings
+from calsync.store.duration_classes import CLASS_LIMITS, UNBOUNDED_CLASS, earliest_begin
+from calsync.web.datetimes import (
     DATETIME_PATTERN,
     MAX_INSTANT,
     MIN_INSTANT,
@@ -20,8 +29,8 @@ from calsync.api.datetimes import (
     OutOfRange,
     parse_query_datetime,
 )
-from calsync.api.errors import is_json_media_type
-from calsync.api.inputs import (
+from calsync.web.errors import is_json_media_type
+from calsync.web.inputs import (
     INT64_MAX,
     INT64_MIN,
     STRIPPED_CLASS,
@@ -32,15 +41,6 @@ from calsync.api.inputs import (
     text_problem,
     trimmed_text_pattern,
 )
-from calsync.api.openapi import JSON_MEDIA_TYPE_PATTERN
-from calsync.api.routes.calendar_events import _BOOL_PATTERN, _bool_param
-from calsync.api.rule_schemas import DOMAIN_PATTERN, BotRuleSettingsRequest
-from calsync.api.schemas import CreateCalendarRequest
-from calsync.outbound.hostnames import MAX_NAME_LENGTH
-from calsync.runtime import build_app, build_context
-from calsync.security.secret_box import generate_key
-from calsync.settings import Settings
-from calsync.store.duration_classes import CLASS_LIMITS, UNBOUNDED_CLASS, earliest_begin
 from tests.support.service import Tenant
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

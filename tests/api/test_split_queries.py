@@ -1,4 +1,4 @@
-"""Filters correlated with the ordering are split at their bound (store/queries/events.py): the events past the
+"""Filters correlated with the ordering are split at their bound (store/queries/event_plan.py): the events past the
 bound along the ordering, read as a plain walk, and the rest, read through another index.
 
 `split_at_running`: a bound on the other time column than the ordering's; the rest are the events running at the
@@ -9,7 +9,7 @@ longer than any limit, and rows whose class was left to the column's default.
 `split_modified`: `updated_at_gte` ordered by created_at; the rest are the events created before the bound and
 modified since, read through the updated_at index and sorted: a calendar's pages, unless more than
 MODIFIED_SORT_CAP of its events were updated (then one walk). The project's pages are read by update-lag class
-(`_EventReader.lag_rows`) instead."""
+(`LagClasses`) instead."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 
 from calsync.context import AppContext
 from calsync.store.duration_classes import CLASS_LIMITS
-from calsync.store.queries import events as event_queries
+from calsync.store.queries import event_plan
 from tests.api.test_calendar_events import new_calendar
 from tests.api.test_event_plans import PAGE, STAMP, T0, admitted, all_events, at, captured_sql, walk_both_ways
 from tests.support.factories import insert_events, insert_spans, restamp
@@ -92,7 +92,7 @@ async def test_split_pages_equal_one_walk(
         split = await walk_both_ways(tenant, params)
     running_read = any("UNION ALL" in statement for statement in statements)
     assert running_read == (params not in NONE_RUNNING), "the running events are read by span class"
-    monkeypatch.setattr(event_queries, "split_at_running", lambda *_: None)
+    monkeypatch.setattr(event_plan, "split_at_running", lambda *_: None)
     assert split == await walk_both_ways(tenant, params), "the same pages as one walk"
 
     assert await pages_hold_the_matches(tenant, split, params, calendars), "the case matches something"
@@ -181,11 +181,11 @@ async def pages_of_every_plan(
     assert any("update_lag_class" in s for s in statements) != by_calendar, "the project's, by lag class"
     assert any(read_by_updated_at(s) for s in statements) == by_calendar, "a calendar's, split"
     if by_calendar:
-        monkeypatch.setattr(event_queries, "MODIFIED_SORT_CAP", 1)  # every range is over it
+        monkeypatch.setattr(event_plan, "MODIFIED_SORT_CAP", 1)  # every range is over it
         with captured_sql(context) as statements:
             assert pages == await walk_both_ways(tenant, params), "the same pages over the cap"
         assert not any(read_by_updated_at(s) or "update_lag_class" in s for s in statements), "one walk"
-    monkeypatch.setattr(event_queries, "split_modified", lambda *_: None)
+    monkeypatch.setattr(event_plan, "split_modified", lambda *_: None)
     assert pages == await walk_both_ways(tenant, params), "the same pages as one walk"
     return pages
 

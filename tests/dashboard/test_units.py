@@ -172,8 +172,8 @@ def test_timeline_ticks_every_few_hours() -> None:
 
 
 def test_the_limiter_counts_only_what_is_recorded_and_forgets_keys() -> None:
-    from calsync.api.ratelimit import SlidingWindowLimiter
     from calsync.clock import FrozenClock
+    from calsync.web.ratelimit import SlidingWindowLimiter
 
     clock = FrozenClock(NOW)
     limiter = SlidingWindowLimiter(2, clock, max_keys=3)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Depends
 
-from fastapi import APIRouter, Depends, Request
-
-from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import field_errors
-from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.api.dependencies import Authenticated, Context, ReadSession
+from calsync.api.routes.common import AttendeeRoute, allowed_fields
 from calsync.api.rule_schemas import BOT_RULE_SETTINGS_FIELDS, BotRuleSettingsOut, BotRuleSettingsRequest
 from calsync.json_response import JSONResponse
 from calsync.meetings.internal_domains import internal_domains, set_internal_domains
 from calsync.store.models import Project
+from calsync.web.errors import field_errors
 
-router = APIRouter(prefix="/api/v1", tags=["Bot rules"])
+router = APIRouter(prefix="/api/v1", tags=["Bot rules"], route_class=AttendeeRoute)
 
 
 @router.get(
@@ -22,13 +20,10 @@ router = APIRouter(prefix="/api/v1", tags=["Bot rules"])
     operation_id="Get Bot Rule Settings",
     summary="Get the project's bot rule settings",
     response_model=BotRuleSettingsOut,
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_settings(request: Request, caller: Annotated[Caller, Depends(authenticate)]) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        project = await session.get(Project, caller.project_id)
-        return JSONResponse({"internal_domains": internal_domains(project) if project else []})
+async def get_settings(caller: Authenticated, session: ReadSession) -> JSONResponse:
+    project = await session.get(Project, caller.project_id)
+    return JSONResponse({"internal_domains": internal_domains(project) if project else []})
 
 
 @router.patch(
@@ -38,15 +33,11 @@ async def get_settings(request: Request, caller: Annotated[Caller, Depends(authe
     description="A change of `internal_domains` re-evaluates the meetings of the window in the background.",
     response_model=BotRuleSettingsOut,
     responses={400: {"description": "Invalid input"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(BOT_RULE_SETTINGS_FIELDS))],
 )
-async def update_settings(
-    request: Request, body: BotRuleSettingsRequest, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
+async def update_settings(body: BotRuleSettingsRequest, caller: Authenticated, context: Context) -> JSONResponse:
     if "internal_domains" in body.model_fields_set and body.internal_domains is None:
         raise field_errors({"internal_domains": ["This field may not be null."]})
-    context = get_context(request)
     async with context.db.write() as session:
         project = await session.get(Project, caller.project_id)
         if project is None:  # (the key's project was deleted meanwhile: authentication would have refused it)

@@ -7,10 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.api.dependencies import Authenticated, Context, ReadSession
+from calsync.api.routes.common import AttendeeRoute, allowed_fields
 from calsync.api.rule_schemas import (
     DEFAULTS,
     RULE_FIELDS,
@@ -22,8 +20,10 @@ from calsync.api.rule_schemas import (
 from calsync.json_response import JSONResponse
 from calsync.meetings import rule_store
 from calsync.store.models import BotRule
+from calsync.web.errors import ApiError, field_errors, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
-router = APIRouter(prefix="/api/v1", tags=["Bot rules"])
+router = APIRouter(prefix="/api/v1", tags=["Bot rules"], route_class=AttendeeRoute)
 
 RULE_PAGE_SIZE = 25
 RULE_NOT_FOUND = "Bot rule not found"
@@ -64,17 +64,13 @@ def _current(rule: BotRule) -> dict[str, Any]:
     status_code=201,
     response_model=BotRuleOut,
     responses={400: {"description": "Invalid input"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(RULE_FIELDS))],
 )
-async def create_rule(
-    request: Request, body: CreateBotRuleRequest, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
+async def create_rule(body: CreateBotRuleRequest, caller: Authenticated, context: Context) -> JSONResponse:
     values = _values(body)
     if "name" not in values:
         raise field_errors({"name": ["This field is required."]})
     values = {**DEFAULTS, **values}
-    context = get_context(request)
     async with context.db.write() as session:
         now = context.clock()
         await _check(session, caller.project_id, values)
@@ -94,24 +90,22 @@ async def create_rule(
     description="Oldest first, 25 per page.",
     response_model=PaginatedBotRuleList,
     responses={404: {"description": "Invalid cursor"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_rules(
     request: Request,
-    caller: Annotated[Caller, Depends(authenticate)],
+    caller: Authenticated,
+    session: ReadSession,
     cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
 ) -> JSONResponse:
     parsed = decode_cursor(cursor, rule_store.ORDERING)
-    context = get_context(request)
-    async with context.db.read() as session:
-        page = await rule_store.list_rules(
-            session,
-            caller.project_id,
-            after=seek_key(parsed),
-            backwards=parsed.backwards if parsed else False,
-            limit=RULE_PAGE_SIZE,
-        )
-        results = [await rule_store.rule_json(session, rule) for rule in page.rows]
+    page = await rule_store.list_rules(
+        session,
+        caller.project_id,
+        after=seek_key(parsed),
+        backwards=parsed.backwards if parsed else False,
+        limit=RULE_PAGE_SIZE,
+    )
+    results = [await rule_store.rule_json(session, rule) for rule in page.rows]
     return JSONResponse(page_envelope(request, page, rule_store.ORDERING, results))
 
 
@@ -121,15 +115,12 @@ async def list_rules(
     summary="Get a bot rule",
     response_model=BotRuleOut,
     responses={404: {"description": "Bot rule not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_rule(request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        rule = await rule_store.get_rule(session, caller.project_id, object_id)
-        if rule is None:
-            raise not_found(RULE_NOT_FOUND)
-        return JSONResponse(await rule_store.rule_json(session, rule))
+async def get_rule(object_id: str, caller: Authenticated, session: ReadSession) -> JSONResponse:
+    rule = await rule_store.get_rule(session, caller.project_id, object_id)
+    if rule is None:
+        raise not_found(RULE_NOT_FOUND)
+    return JSONResponse(await rule_store.rule_json(session, rule))
 
 
 @router.patch(
@@ -140,14 +131,10 @@ async def get_rule(request: Request, object_id: str, caller: Annotated[Caller, D
     "in the background: bots follow (a bot keeps its id while its meeting stays selected).",
     response_model=BotRuleOut,
     responses={400: {"description": "Invalid input"}, 404: {"description": "Bot rule not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(RULE_FIELDS))],
 )
-async def patch_rule(
-    request: Request, object_id: str, body: BotRuleRequest, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
+async def patch_rule(object_id: str, body: BotRuleRequest, caller: Authenticated, context: Context) -> JSONResponse:
     values = _values(body)
-    context = get_context(request)
     async with context.db.write() as session:
         now = context.clock()
         rule = await rule_store.get_rule(session, caller.project_id, object_id, lock=True)
@@ -176,12 +163,8 @@ async def patch_rule(
     "(`meeting_not_selected`).",
     response_model=BotRuleOut,
     responses={404: {"description": "Bot rule not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def delete_rule(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
+async def delete_rule(object_id: str, caller: Authenticated, context: Context) -> JSONResponse:
     async with context.db.write() as session:
         now = context.clock()
         rule = await rule_store.get_rule(session, caller.project_id, object_id, lock=True)

@@ -12,13 +12,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from calsync.api.auth import Caller, authenticate, get_context
 from calsync.api.bot_responses import BotOut, BotState, PaginatedBotList
 from calsync.api.bot_schemas import CREATE_BOT_FIELDS, PATCH_BOT_FIELDS, CreateBotRequest, PatchBotRequest
-from calsync.api.datetimes import parse_query_datetime
-from calsync.api.errors import ApiError, bad_query, field_errors, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields, datetime_query
+from calsync.api.dependencies import Authenticated, Context, ReadSession
+from calsync.api.routes.common import AttendeeRoute, allowed_fields, datetime_query
 from calsync.bots import lifecycle, rules
 from calsync.bots import queries as bot_queries
 from calsync.bots.payloads import bot_json
@@ -29,8 +26,11 @@ from calsync.providers.meeting_urls import find_meeting_url
 from calsync.store.models import Bot, Calendar, CalendarEvent, CalendarState
 from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.datetimes import parse_query_datetime
+from calsync.web.errors import ApiError, bad_query, field_errors, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
-router = APIRouter(prefix="/api/v1", tags=["Bots"])
+router = APIRouter(prefix="/api/v1", tags=["Bots"], route_class=AttendeeRoute)
 
 BOT_PAGE_SIZE = 25
 BOT_NOT_FOUND = "Bot not found"
@@ -97,13 +97,9 @@ def _lead(context: AppContext, value: int | None) -> int:
     "`dispatch_lead_seconds` before its join time.",
     status_code=201,
     responses={400: {"description": "Invalid input"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(CREATE_BOT_FIELDS))],
 )
-async def create_bot(
-    request: Request, body: CreateBotRequest, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
+async def create_bot(body: CreateBotRequest, caller: Authenticated, context: Context) -> JSONResponse:
     sent = body.model_fields_set
     lead = _lead(context, body.dispatch_lead_seconds)
     offset = body.join_offset_seconds or 0
@@ -181,11 +177,11 @@ def _datetime_param(name: str, value: str | None) -> datetime | None:
     summary="List bots",
     description="Newest first by default, 25 per page. `ordering=join_at` lists them in joining order.",
     responses={400: {"description": "Invalid parameter"}, 404: {"description": "Invalid cursor"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_bots(
     request: Request,
-    caller: Annotated[Caller, Depends(authenticate)],
+    caller: Authenticated,
+    session: ReadSession,
     state: Annotated[BotState | None, Query()] = None,
     calendar_id: Annotated[str | None, Query(description="A `cal_…` id (also after the calendar was deleted)")] = None,
     calendar_event_id: Annotated[str | None, Query(description="An `evt_…` id")] = None,
@@ -210,17 +206,15 @@ async def list_bots(
         deduplication_key=deduplication_key,
     )
     parsed = decode_cursor(cursor, chosen)
-    context = get_context(request)
-    async with context.db.read() as session:
-        page = await bot_queries.list_bots(
-            session,
-            caller.project_id,
-            filters,
-            ordering=chosen,
-            after=seek_key(parsed),
-            backwards=parsed.backwards if parsed else False,
-            limit=BOT_PAGE_SIZE,
-        )
+    page = await bot_queries.list_bots(
+        session,
+        caller.project_id,
+        filters,
+        ordering=chosen,
+        after=seek_key(parsed),
+        backwards=parsed.backwards if parsed else False,
+        limit=BOT_PAGE_SIZE,
+    )
     return JSONResponse(page_envelope(request, page, chosen, [bot_json(bot) for bot in page.rows]))
 
 
@@ -230,12 +224,9 @@ async def list_bots(
     response_model=BotOut,
     summary="Get a bot",
     responses={404: {"description": "Bot not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_bot(request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        bot = await bot_queries.get_bot(session, caller.project_id, object_id)
+async def get_bot(object_id: str, caller: Authenticated, session: ReadSession) -> JSONResponse:
+    bot = await bot_queries.get_bot(session, caller.project_id, object_id)
     if bot is None:
         raise not_found(BOT_NOT_FOUND)
     return JSONResponse(bot_json(bot))
@@ -292,13 +283,9 @@ def _retime(
     description="A bot tied to a calendar event follows it: its `join_at` and `meeting_url` cannot be set (change "
     "`join_offset_seconds` instead). Timing changes are applied as an event move would be, with the same webhooks.",
     responses={400: {"description": "Invalid input"}, 404: {"description": "Bot not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(PATCH_BOT_FIELDS))],
 )
-async def patch_bot(
-    request: Request, object_id: str, body: PatchBotRequest, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
+async def patch_bot(object_id: str, body: PatchBotRequest, caller: Authenticated, context: Context) -> JSONResponse:
     sent = body.model_fields_set
     for name in sent - {"metadata"}:
         if getattr(body, name) is None:
@@ -351,12 +338,8 @@ async def patch_bot(
     description="The bot is cancelled, never deleted, and returned (200). If it was dispatched, the runner is told "
     "by `bot.state_change` so that it can pull the bot out.",
     responses={404: {"description": "Bot not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def delete_bot(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
+async def delete_bot(object_id: str, caller: Authenticated, context: Context) -> JSONResponse:
     async with context.db.write() as session:
         now = context.clock()
         cancelled = await manual.cancel_bot(session, caller.project_id, object_id, now, rules.CANCELLED_BY_REQUEST)

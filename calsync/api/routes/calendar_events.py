@@ -5,18 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.datetimes import (
-    ASCII_SPACE,
-    RANGE_TEXT,
-    OutOfRange,
-    parse_query_datetime,
-)
-from calsync.api.errors import bad_query, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.routes.common import ANCHOR_HEADERS, datetime_query
+from calsync.api.dependencies import Authenticated, ReadSession
+from calsync.api.routes.common import AttendeeRoute, datetime_query
 from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
 from calsync.api.serializers import event_json
 from calsync.bots import queries as bot_queries
@@ -25,8 +17,16 @@ from calsync.json_response import JSONResponse
 from calsync.store.models import Bot
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import events as event_queries
+from calsync.web.datetimes import (
+    ASCII_SPACE,
+    RANGE_TEXT,
+    OutOfRange,
+    parse_query_datetime,
+)
+from calsync.web.errors import bad_query, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
-router = APIRouter(prefix="/api/v1", tags=["Calendars"])
+router = APIRouter(prefix="/api/v1", tags=["Calendars"], route_class=AttendeeRoute)
 
 EVENT_PAGE_SIZE = 100
 ORDERINGS = (
@@ -97,11 +97,11 @@ def _bool_query(description: str) -> Any:
     "so this never misses a change (a few rows may repeat).",
     response_model=PaginatedCalendarEventList,
     responses={400: {"description": "Invalid parameter"}, 404: {"description": "Invalid cursor"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_calendar_events(
     request: Request,
-    caller: Annotated[Caller, Depends(authenticate)],
+    caller: Authenticated,
+    session: ReadSession,
     calendar_id: Annotated[str | None, Query(description="A `cal_…` id; unknown ids give an empty list")] = None,
     calendar_deduplication_key: Annotated[str | None, Query()] = None,
     updated_at_gte: Annotated[str | None, datetime_query("ISO 8601 datetime; empty: see updated_after", True)] = None,
@@ -140,26 +140,24 @@ async def list_calendar_events(
     )
     with_raw = _bool_param("include_raw", include_raw) is not False
     parsed = decode_cursor(cursor, chosen)
-    context = get_context(request)
-    async with context.db.read() as session:
-        if calendar_id is not None or calendar_deduplication_key is not None:
-            ids = await calendar_queries.find_calendar_ids(
-                session, caller.project_id, object_id=calendar_id, deduplication_key=calendar_deduplication_key
-            )
-            filters = event_queries.EventFilters(**{**filters.__dict__, "calendar_ids": ids})
-        page = await event_queries.list_events(
-            session,
-            caller.project_id,
-            filters,
-            order_column=chosen.lstrip("-"),
-            descending=chosen.startswith("-"),
-            after=seek_key(parsed),
-            backwards=parsed.backwards if parsed else False,
-            limit=EVENT_PAGE_SIZE,
-            include_raw=with_raw,
+    if calendar_id is not None or calendar_deduplication_key is not None:
+        ids = await calendar_queries.find_calendar_ids(
+            session, caller.project_id, object_id=calendar_id, deduplication_key=calendar_deduplication_key
         )
-        object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
-        bots = await bot_queries.bots_of_events(session, [event.id for event in page.rows])
+        filters = event_queries.EventFilters(**{**filters.__dict__, "calendar_ids": ids})
+    page = await event_queries.list_events(
+        session,
+        caller.project_id,
+        filters,
+        order_column=chosen.lstrip("-"),
+        descending=chosen.startswith("-"),
+        after=seek_key(parsed),
+        backwards=parsed.backwards if parsed else False,
+        limit=EVENT_PAGE_SIZE,
+        include_raw=with_raw,
+    )
+    object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
+    bots = await bot_queries.bots_of_events(session, [event.id for event in page.rows])
     results = [event_json(e, object_ids[e.calendar_id], _bots_json(bots.get(e.id))) for e in page.rows]
     return JSONResponse(page_envelope(request, page, chosen, results))
 
@@ -170,18 +168,13 @@ async def list_calendar_events(
     summary="Get one calendar event (calsync addition)",
     response_model=CalendarEventOut,
     responses={404: {"description": "Calendar event not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_calendar_event(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        event = await event_queries.get_event(session, caller.project_id, object_id)
-        if event is None:
-            raise not_found("Calendar event not found")
-        object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id})
-        bots = await bot_queries.bots_of_events(session, [event.id])
+async def get_calendar_event(object_id: str, caller: Authenticated, session: ReadSession) -> JSONResponse:
+    event = await event_queries.get_event(session, caller.project_id, object_id)
+    if event is None:
+        raise not_found("Calendar event not found")
+    object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id})
+    bots = await bot_queries.bots_of_events(session, [event.id])
     return JSONResponse(event_json(event, object_ids[event.calendar_id], _bots_json(bots.get(event.id))))
 
 

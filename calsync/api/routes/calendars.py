@@ -6,11 +6,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.ratelimit import retry_after_seconds
-from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.api.auth import Caller
+from calsync.api.dependencies import Authenticated, Context, ReadSession
+from calsync.api.routes.common import AttendeeRoute, allowed_fields
 from calsync.api.schemas import (
     CREATE_FIELDS,
     PATCH_FIELDS,
@@ -26,8 +24,11 @@ from calsync.json_response import JSONResponse
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.errors import ApiError, field_errors, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
+from calsync.web.ratelimit import retry_after_seconds
 
-router = APIRouter(prefix="/api/v1", tags=["Calendars"])
+router = APIRouter(prefix="/api/v1", tags=["Calendars"], route_class=AttendeeRoute)
 
 CALENDAR_PAGE_SIZE = 25
 CALENDARS_ORDERING = "-created_at"
@@ -35,8 +36,7 @@ CALENDAR_NOT_FOUND = "Calendar not found"
 DUPLICATE_KEY_MESSAGE = "A calendar with this deduplication key already exists in this project."
 
 
-def _enforce_create_rate_limit(request: Request, caller: Caller) -> None:
-    context = get_context(request)
+def _enforce_create_rate_limit(request: Request, context: AppContext, caller: Caller) -> None:
     if context.settings.disable_rate_limiting:
         return
     wait = request.app.state.create_limiter.check(caller.project_id)
@@ -54,27 +54,25 @@ def _enforce_create_rate_limit(request: Request, caller: Caller) -> None:
     operation_id="List Calendars",
     summary="List calendars",
     response_model=PaginatedCalendarList,
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_calendars(
     request: Request,
-    caller: Annotated[Caller, Depends(authenticate)],
+    caller: Authenticated,
+    session: ReadSession,
     cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
     deduplication_key: Annotated[str | None, Query(description="Exact match")] = None,
     state: Annotated[Literal["connected", "disconnected"] | None, Query()] = None,
     platform: Annotated[Literal["google", "microsoft"] | None, Query()] = None,
 ) -> JSONResponse:
     parsed = decode_cursor(cursor, CALENDARS_ORDERING)
-    context = get_context(request)
-    async with context.db.read() as session:
-        page = await calendar_queries.list_calendars(
-            session,
-            caller.project_id,
-            calendar_queries.CalendarFilters(deduplication_key=deduplication_key, state=state, platform=platform),
-            after=seek_key(parsed),
-            backwards=parsed.backwards if parsed else False,
-            limit=CALENDAR_PAGE_SIZE,
-        )
+    page = await calendar_queries.list_calendars(
+        session,
+        caller.project_id,
+        calendar_queries.CalendarFilters(deduplication_key=deduplication_key, state=state, platform=platform),
+        after=seek_key(parsed),
+        backwards=parsed.backwards if parsed else False,
+        limit=CALENDAR_PAGE_SIZE,
+    )
     return JSONResponse(page_envelope(request, page, CALENDARS_ORDERING, [calendar_json(c) for c in page.rows]))
 
 
@@ -86,14 +84,12 @@ async def list_calendars(
     status_code=201,
     response_model=CalendarOut,
     responses={400: {"description": "Invalid input"}, 429: {"description": "Rate limited"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(CREATE_FIELDS))],
 )
 async def create_calendar(
-    request: Request, body: CreateCalendarRequest, caller: Annotated[Caller, Depends(authenticate)]
+    request: Request, body: CreateCalendarRequest, caller: Authenticated, context: Context
 ) -> JSONResponse:
-    _enforce_create_rate_limit(request, caller)
-    context = get_context(request)
+    _enforce_create_rate_limit(request, context, caller)
     credentials = context.secrets.encrypt_json(
         {"client_secret": body.client_secret, "refresh_token": body.refresh_token}
     )
@@ -127,14 +123,9 @@ async def create_calendar(
     summary="Get a calendar",
     response_model=CalendarOut,
     responses={404: {"description": "Calendar not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_calendar(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id)
+async def get_calendar(object_id: str, caller: Authenticated, session: ReadSession) -> JSONResponse:
+    calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id)
     if calendar is None:
         raise not_found(CALENDAR_NOT_FOUND)
     return JSONResponse(calendar_json(calendar))
@@ -148,13 +139,11 @@ async def get_calendar(
     "to reconnect a disconnected calendar. The response shows the calendar before that sync runs.",
     response_model=CalendarOut,
     responses={400: {"description": "Invalid input"}, 404: {"description": "Calendar not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(PATCH_FIELDS))],
 )
 async def patch_calendar(
-    request: Request, object_id: str, body: PatchCalendarRequest, caller: Annotated[Caller, Depends(authenticate)]
+    object_id: str, body: PatchCalendarRequest, caller: Authenticated, context: Context
 ) -> JSONResponse:
-    context = get_context(request)
     sent = body.model_fields_set
     now = context.clock()
     async with context.db.write() as session:
@@ -188,12 +177,8 @@ async def patch_calendar(
     operation_id="Delete Calendar",
     summary="Delete a calendar and its events",
     responses={200: {"description": "Deleted (empty body, as the anchor)"}, 404: {"description": "Calendar not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def delete_calendar(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> Response:
-    context: AppContext = get_context(request)
+async def delete_calendar(object_id: str, caller: Authenticated, context: Context) -> Response:
     async with context.db.write() as session:
         calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
         if calendar is None:
@@ -212,12 +197,8 @@ async def delete_calendar(
     status_code=202,
     response_model=CalendarOut,
     responses={404: {"description": "Calendar not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def sync_calendar_now(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
+async def sync_calendar_now(object_id: str, caller: Authenticated, context: Context) -> JSONResponse:
     async with context.db.write() as session:
         calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id, for_update=True)
         if calendar is None:

@@ -1,5 +1,5 @@
-"""Pieces every router shares: the OpenAPI header parameters the anchor declares, body-field hints, and the
-check every path and query parameter passes."""
+"""Pieces every router shares: the routes of the Attendee-compatible resources (with the OpenAPI header parameters
+Attendee declares), body-field hints, and the check every path and query parameter passes."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Query, Request
+from fastapi.routing import APIRoute
 
-from calsync.api.datetimes import DATETIME_PATTERN, OPTIONAL_DATETIME_PATTERN, RANGE_TEXT
-from calsync.api.errors import bad_query, is_json_media_type, unsupported_media_type
-from calsync.api.inputs import text_problem
+from calsync.web.datetimes import DATETIME_PATTERN, OPTIONAL_DATETIME_PATTERN, RANGE_TEXT
+from calsync.web.errors import bad_query, is_json_media_type, unsupported_media_type
+from calsync.web.inputs import text_problem
 
-# The anchor's spec declares these two headers on every calendar operation; we keep them in the docs (Content-Type
+# Attendee's spec declares these two headers on every calendar operation; we keep them in the docs (Content-Type
 # only where there is a body: calsync/api/openapi.py).
-ANCHOR_HEADERS: list[dict[str, Any]] = [
+ATTENDEE_HEADERS: list[dict[str, Any]] = [
     {
         "name": "Authorization",
         "in": "header",
@@ -32,6 +33,16 @@ ANCHOR_HEADERS: list[dict[str, Any]] = [
 ]
 
 
+class AttendeeRoute(APIRoute):
+    """A route of an Attendee-compatible resource (a router's `route_class`): its operation declares Attendee's
+    header parameters, which calsync/api/openapi.py turns into the API key security requirement."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        if kwargs.get("openapi_extra") is None:
+            kwargs["openapi_extra"] = {"parameters": ATTENDEE_HEADERS}
+        super().__init__(path, endpoint, **kwargs)
+
+
 def allowed_fields(fields: Sequence[str]) -> Any:
     """A dependency that tells the validation handler which fields this body accepts (for the anchor's
     'Unexpected field(s)' message)."""
@@ -44,7 +55,7 @@ def allowed_fields(fields: Sequence[str]) -> Any:
 
 async def reject_unstorable_parameters(request: Request) -> None:
     """An app-wide dependency: no path or query parameter of any endpoint (ids, filters, keys, their names too)
-    may carry a string the databases cannot take (calsync.api.inputs). Runs before the endpoint's own
+    may carry a string the databases cannot take (calsync.web.inputs). Runs before the endpoint's own
     parameters are read, so no handler ever sees one. (Async: a sync dependency would cost a thread hop.)"""
     for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
         problem = text_problem(name) or text_problem(str(value))
@@ -78,7 +89,7 @@ def _has_body(request: Request) -> bool:
 
 
 def datetime_query(description: str, empty_is_absent: bool = False, deprecated: bool = False) -> Any:
-    """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.api.datetimes).
+    """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.web.datetimes).
     Only the documentation: the value is parsed by the handler, which words its errors as the anchor does."""
     pattern = OPTIONAL_DATETIME_PATTERN if empty_is_absent else DATETIME_PATTERN
     return Query(

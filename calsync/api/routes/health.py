@@ -9,8 +9,9 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from calsync.api.auth import get_context
+from calsync.api.dependencies import Context
 from calsync.api.schemas import HealthStatus, NotReady, ReadyStatus
+from calsync.context import AppContext
 from calsync.json_response import JSONResponse
 from calsync.store.queries.health import service_gauges
 
@@ -41,29 +42,27 @@ async def health() -> JSONResponse:
     response_model=ReadyStatus,
     responses={503: {"description": "The database is not", "model": NotReady}},
 )
-async def ready(request: Request) -> JSONResponse:
+async def ready(context: Context) -> JSONResponse:
     try:
-        await get_context(request).db.ping()
+        await context.db.ping()
     except Exception as exc:  # any database failure means "not ready", with the reason's class only
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    context = get_context(request)
+async def metrics(request: Request, context: Context) -> Response:
     token = context.settings.metrics_token
     if token:
         presented = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
         if not hmac.compare_digest(presented, token.encode()):
             return JSONResponse({"detail": "Metrics need the bearer token.", "code": "unauthorized"}, status_code=401)
-    await _refresh_service_gauges(request)
+    await _refresh_service_gauges(context)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _refresh_service_gauges(request: Request) -> None:
+async def _refresh_service_gauges(context: AppContext) -> None:
     """Best effort: a scrape while the database is away still returns the process's own metrics."""
-    context = get_context(request)
     try:
         async with asyncio.timeout(SCRAPE_BUDGET_SECONDS), context.db.read() as session:
             gauges = await service_gauges(session, context.clock())

@@ -9,24 +9,24 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import delete, select
 
-from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.datetimes import parse_query_datetime
-from calsync.api.errors import ApiError, bad_query, not_found
+from calsync.api.dependencies import Authenticated, Context, ReadSession
 from calsync.api.meeting_schemas import (
     BotOverrideRequest,
     MeetingOut,
     PaginatedMeetingList,
     SeriesOverrideOut,
 )
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields, datetime_query
+from calsync.api.routes.common import AttendeeRoute, allowed_fields, datetime_query
 from calsync.json_response import JSONResponse
 from calsync.meetings import overrides, queries
 from calsync.meetings.evaluate import evaluate_meetings
 from calsync.meetings.serialize import meeting_json
 from calsync.store.models import Calendar, CalendarEvent, SeriesOverride
+from calsync.web.datetimes import parse_query_datetime
+from calsync.web.errors import ApiError, bad_query, not_found
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 
-router = APIRouter(prefix="/api/v1", tags=["Meetings"])
+router = APIRouter(prefix="/api/v1", tags=["Meetings"], route_class=AttendeeRoute)
 
 MEETING_PAGE_SIZE = 25
 MEETING_NOT_FOUND = "Meeting not found"
@@ -52,11 +52,11 @@ def _datetime_param(name: str, value: str | None) -> datetime | None:
     "one real meeting as seen on the project's calendars: its `events` are the copies on each calendar.",
     response_model=PaginatedMeetingList,
     responses={400: {"description": "Invalid parameter"}, 404: {"description": "Invalid cursor"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_meetings(
     request: Request,
-    caller: Annotated[Caller, Depends(authenticate)],
+    caller: Authenticated,
+    session: ReadSession,
     start_time_gte: Annotated[
         str | None, datetime_query("Meetings starting at or after this ISO 8601 datetime")
     ] = None,
@@ -76,17 +76,15 @@ async def list_meetings(
         meeting_platform=meeting_platform,
     )
     parsed = decode_cursor(cursor, queries.ORDERING)
-    context = get_context(request)
-    async with context.db.read() as session:
-        page = await queries.list_meetings(
-            session,
-            caller.project_id,
-            filters,
-            after=seek_key(parsed),
-            backwards=parsed.backwards if parsed else False,
-            limit=MEETING_PAGE_SIZE,
-        )
-        bots = await queries.bots_by_id(session, caller.project_id, [m.bot_object_id for m in page.rows])
+    page = await queries.list_meetings(
+        session,
+        caller.project_id,
+        filters,
+        after=seek_key(parsed),
+        backwards=parsed.backwards if parsed else False,
+        limit=MEETING_PAGE_SIZE,
+    )
+    bots = await queries.bots_by_id(session, caller.project_id, [m.bot_object_id for m in page.rows])
     results = [meeting_json(m, bots.get(m.bot_object_id or "")) for m in page.rows]
     return JSONResponse(page_envelope(request, page, queries.ORDERING, results))
 
@@ -97,17 +95,12 @@ async def list_meetings(
     summary="Get a meeting",
     response_model=MeetingOut,
     responses={404: {"description": "Meeting not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_meeting(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        meeting = await queries.get_meeting(session, caller.project_id, object_id)
-        if meeting is None:
-            raise not_found(MEETING_NOT_FOUND)
-        bots = await queries.bots_by_id(session, caller.project_id, [meeting.bot_object_id])
+async def get_meeting(object_id: str, caller: Authenticated, session: ReadSession) -> JSONResponse:
+    meeting = await queries.get_meeting(session, caller.project_id, object_id)
+    if meeting is None:
+        raise not_found(MEETING_NOT_FOUND)
+    bots = await queries.bots_by_id(session, caller.project_id, [meeting.bot_object_id])
     return JSONResponse(meeting_json(meeting, bots.get(meeting.bot_object_id or "")))
 
 
@@ -120,13 +113,11 @@ async def get_meeting(
     "as re-evaluated.",
     response_model=MeetingOut,
     responses={400: {"description": "Invalid input"}, 404: {"description": "Meeting not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(OVERRIDE_FIELDS))],
 )
 async def put_meeting_override(
-    request: Request, object_id: str, body: BotOverrideRequest, caller: Annotated[Caller, Depends(authenticate)]
+    object_id: str, body: BotOverrideRequest, caller: Authenticated, context: Context
 ) -> JSONResponse:
-    context = get_context(request)
     async with context.db.write() as session:
         outcome = await overrides.set_bot_override(
             session,
@@ -157,13 +148,11 @@ async def put_meeting_override(
         400: {"description": "Invalid input, or the event is not an instance of a recurring series"},
         404: {"description": "Calendar event not found"},
     },
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(OVERRIDE_FIELDS))],
 )
 async def put_series_override(
-    request: Request, object_id: str, body: BotOverrideRequest, caller: Annotated[Caller, Depends(authenticate)]
+    object_id: str, body: BotOverrideRequest, caller: Authenticated, context: Context
 ) -> JSONResponse:
-    context = get_context(request)
     async with context.db.write() as session:
         now = context.clock()
         statement = (

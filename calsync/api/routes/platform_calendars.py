@@ -3,14 +3,14 @@ can offer its user a choice of `platform_uuid` (a calsync addition)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, not_found
-from calsync.api.routes.common import ANCHOR_HEADERS
+from calsync.api.auth import get_context
+from calsync.api.dependencies import Authenticated, Context
+from calsync.api.routes.common import AttendeeRoute
 from calsync.api.schemas import PlatformCalendarList
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
@@ -19,8 +19,9 @@ from calsync.providers.registry import make_provider
 from calsync.store.models import Calendar
 from calsync.store.queries import calendars as calendar_queries
 from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
+from calsync.web.errors import ApiError, not_found
 
-router = APIRouter(prefix="/api/v1", tags=["Calendars"])
+router = APIRouter(prefix="/api/v1", tags=["Calendars"], route_class=AttendeeRoute)
 
 
 def _http_client(request: Request) -> httpx.AsyncClient:
@@ -68,12 +69,10 @@ def _platform_error(exc: ProviderError) -> ApiError:
         429: {"description": "The platform throttled"},
         502: {"description": "The platform failed or is unreachable"},
     },
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_platform_calendars(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
+    request: Request, object_id: str, caller: Authenticated, context: Context
 ) -> JSONResponse:
-    context = get_context(request)
     async with context.db.read() as session:
         calendar = await calendar_queries.get_calendar(session, caller.project_id, object_id)
     if calendar is None:

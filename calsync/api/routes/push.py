@@ -12,13 +12,13 @@ from fastapi.responses import PlainTextResponse
 
 from calsync import json_codec
 from calsync.api.auth import get_context
-from calsync.api.inputs import first_text_problem
 from calsync.json_response import JSONResponse
 from calsync.push import receiver
 from calsync.push.missed import MissedNotifications
 from calsync.push.receiver import Notification
 from calsync.sync.channels import GOOGLE_PATH, MICROSOFT_LIFECYCLE_PATH, MICROSOFT_PATH
 from calsync.sync.metrics import PUSH_NOTIFICATIONS
+from calsync.web.inputs import first_text_problem
 
 router = APIRouter(tags=["Platform push"], include_in_schema=False)
 log = structlog.get_logger(__name__)

@@ -14,11 +14,9 @@ from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from calsync.api.auth import Caller, authenticate, get_context
-from calsync.api.errors import ApiError, field_errors, not_found
-from calsync.api.inputs import STRIPPED_CLASS, check_text, quoted
-from calsync.api.pagination import decode_cursor, page_envelope, seek_key
-from calsync.api.routes.common import ANCHOR_HEADERS, allowed_fields
+from calsync.api.auth import get_context
+from calsync.api.dependencies import Authenticated, Context, ReadSession
+from calsync.api.routes.common import AttendeeRoute, allowed_fields
 from calsync.api.schemas import RequestModel
 from calsync.api.webhook_schemas import (
     CreatedWebhook,
@@ -35,10 +33,13 @@ from calsync.api.webhook_schemas import (
 from calsync.json_response import JSONResponse
 from calsync.outbound.ssrf import MAX_URL_LENGTH, validate_webhook_url
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.errors import ApiError, field_errors, not_found
+from calsync.web.inputs import STRIPPED_CLASS, check_text, quoted
+from calsync.web.pagination import decode_cursor, page_envelope, seek_key
 from calsync.webhooks import queries, secret_store, serializers
 from calsync.webhooks.payloads import TRIGGERS
 
-router = APIRouter(prefix="/api/v1", tags=["Webhooks"])
+router = APIRouter(prefix="/api/v1", tags=["Webhooks"], route_class=AttendeeRoute)
 
 
 class _SecretId(StringConvertor):
@@ -158,12 +159,9 @@ DUPLICATE_URL = field_errors({"url": ["A webhook with this URL already exists in
     operation_id="Get Webhook Secret",
     response_model=WebhookSecretList,
     summary="The project's signing secrets (metadata only, never the key)",
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_webhook_secret(request: Request, caller: Annotated[Caller, Depends(authenticate)]) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        rows = await secret_store.active_secrets(session, caller.project_id, context.clock())
+async def get_webhook_secret(caller: Authenticated, context: Context, session: ReadSession) -> JSONResponse:
+    rows = await secret_store.active_secrets(session, caller.project_id, context.clock())
     keys = secret_store.decrypt_all(context.secrets, rows)
     return JSONResponse(
         {
@@ -181,13 +179,11 @@ async def get_webhook_secret(request: Request, caller: Annotated[Caller, Depends
     response_model=IssuedWebhookSecret,
     summary="Create a new signing secret; returned once. The previous one keeps signing until it expires.",
     status_code=201,
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(ROTATE_FIELDS))],
 )
 async def rotate_webhook_secret(
-    request: Request, caller: Annotated[Caller, Depends(authenticate)], body: RotateSecretRequest | None = None
+    caller: Authenticated, context: Context, body: RotateSecretRequest | None = None
 ) -> JSONResponse:
-    context = get_context(request)
     hours = (body or RotateSecretRequest()).previous_expires_in_hours
     async with context.db.write() as session:
         issued = await secret_store.rotate_secret(
@@ -202,12 +198,8 @@ async def rotate_webhook_secret(
     operation_id="Delete Webhook Secret",
     summary="Retire a previous secret now (ends the rotation overlap); the newest cannot be deleted",
     responses={404: {"description": "Not found"}, 409: {"description": "It is the newest secret"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def delete_webhook_secret(
-    request: Request, secret_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> Response:
-    context = get_context(request)
+async def delete_webhook_secret(secret_id: str, caller: Authenticated, context: Context) -> Response:
     async with context.db.write() as session:
         outcome = await secret_store.delete_secret(session, caller.project_id, secret_id, context.clock())
     if outcome is secret_store.DeleteOutcome.NOT_FOUND:
@@ -229,14 +221,12 @@ async def delete_webhook_secret(
     "as `signing_secret`.",
     status_code=201,
     responses={400: {"description": "Invalid input"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(CREATE_FIELDS))],
 )
 async def create_webhook(
-    request: Request, body: CreateWebhookRequest, caller: Annotated[Caller, Depends(authenticate)]
+    request: Request, body: CreateWebhookRequest, caller: Authenticated, context: Context
 ) -> JSONResponse:
     _check_url(request, body.url)
-    context = get_context(request)
     now = context.clock()
     try:
         async with context.db.write() as session:
@@ -261,23 +251,21 @@ async def create_webhook(
     operation_id="List Webhooks",
     response_model=PaginatedWebhookList,
     summary="List webhooks, newest first",
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_webhooks(
     request: Request,
-    caller: Annotated[Caller, Depends(authenticate)],
+    caller: Authenticated,
+    session: ReadSession,
     cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
 ) -> JSONResponse:
     parsed = decode_cursor(cursor, ORDERING)
-    context = get_context(request)
-    async with context.db.read() as session:
-        page = await queries.list_subscriptions(
-            session,
-            caller.project_id,
-            after=seek_key(parsed),
-            backwards=parsed.backwards if parsed else False,
-            limit=PAGE_SIZE,
-        )
+    page = await queries.list_subscriptions(
+        session,
+        caller.project_id,
+        after=seek_key(parsed),
+        backwards=parsed.backwards if parsed else False,
+        limit=PAGE_SIZE,
+    )
     results = [serializers.webhook_json(s) for s in page.rows]
     return JSONResponse(page_envelope(request, page, ORDERING, results))
 
@@ -288,14 +276,9 @@ async def list_webhooks(
     response_model=WebhookOut,
     summary="Get a webhook with its health",
     responses={404: {"description": "Not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_webhook(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        subscription = await queries.get_subscription(session, caller.project_id, object_id)
+async def get_webhook(object_id: str, caller: Authenticated, session: ReadSession) -> JSONResponse:
+    subscription = await queries.get_subscription(session, caller.project_id, object_id)
     if subscription is None:
         raise not_found(WEBHOOK_NOT_FOUND)
     return JSONResponse(serializers.webhook_json(subscription))
@@ -308,11 +291,10 @@ async def get_webhook(
     summary="Change a webhook's URL, triggers or active flag",
     description="A new URL or re-activation resets the webhook's health. Queued deliveries go to the new URL.",
     responses={400: {"description": "Invalid input"}, 404: {"description": "Not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
     dependencies=[Depends(allowed_fields(PATCH_FIELDS))],
 )
 async def patch_webhook(
-    request: Request, object_id: str, body: PatchWebhookRequest, caller: Annotated[Caller, Depends(authenticate)]
+    request: Request, object_id: str, body: PatchWebhookRequest, caller: Authenticated, context: Context
 ) -> JSONResponse:
     sent = body.model_fields_set
     for name in sent:
@@ -320,7 +302,6 @@ async def patch_webhook(
             raise field_errors({name: ["This field may not be null."]})
     if body.url is not None:
         _check_url(request, body.url)
-    context = get_context(request)
     try:
         async with context.db.write() as session:
             subscription = await queries.get_subscription(session, caller.project_id, object_id, for_update=True)
@@ -345,12 +326,8 @@ async def patch_webhook(
     operation_id="Delete Webhook",
     summary="Delete a webhook, its queued deliveries and its delivery log",
     responses={200: {"description": "Deleted (empty body)"}, 404: {"description": "Not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def delete_webhook(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> Response:
-    context = get_context(request)
+async def delete_webhook(object_id: str, caller: Authenticated, context: Context) -> Response:
     async with context.db.write() as session:
         subscription = await queries.get_subscription(session, caller.project_id, object_id, for_update=True)
         if subscription is None:
@@ -368,12 +345,12 @@ async def delete_webhook(
     response_model=PaginatedWebhookDeliveryList,
     summary="A webhook's deliveries, newest first",
     responses={404: {"description": "Not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
 async def list_webhook_deliveries(
     request: Request,
     object_id: str,
-    caller: Annotated[Caller, Depends(authenticate)],
+    caller: Authenticated,
+    session: ReadSession,
     cursor: Annotated[str | None, Query(description="Opaque page cursor from `next`/`previous`")] = None,
     status: Annotated[DeliveryStatus | None, Query()] = None,
     trigger: Annotated[Trigger | None, Query()] = None,
@@ -381,21 +358,17 @@ async def list_webhook_deliveries(
     bot_id: Annotated[str | None, Query(description="bot_… id")] = None,
 ) -> JSONResponse:
     parsed = decode_cursor(cursor, ORDERING)
-    context = get_context(request)
-    async with context.db.read() as session:
-        subscription = await queries.get_subscription(session, caller.project_id, object_id)
-        if subscription is None:
-            raise not_found(WEBHOOK_NOT_FOUND)
-        page = await queries.list_deliveries(
-            session,
-            subscription.id,
-            queries.DeliveryFilters(
-                status=status, trigger=trigger, calendar_object_id=calendar_id, bot_object_id=bot_id
-            ),
-            after=seek_key(parsed),
-            backwards=parsed.backwards if parsed else False,
-            limit=PAGE_SIZE,
-        )
+    subscription = await queries.get_subscription(session, caller.project_id, object_id)
+    if subscription is None:
+        raise not_found(WEBHOOK_NOT_FOUND)
+    page = await queries.list_deliveries(
+        session,
+        subscription.id,
+        queries.DeliveryFilters(status=status, trigger=trigger, calendar_object_id=calendar_id, bot_object_id=bot_id),
+        after=seek_key(parsed),
+        backwards=parsed.backwards if parsed else False,
+        limit=PAGE_SIZE,
+    )
     results = [serializers.delivery_json(d, subscription.object_id) for d in page.rows]
     return JSONResponse(page_envelope(request, page, ORDERING, results))
 
@@ -406,17 +379,12 @@ async def list_webhook_deliveries(
     response_model=WebhookDeliveryDetail,
     summary="One delivery with its latest attempts (status, response excerpt, error, duration)",
     responses={404: {"description": "Not found"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def get_webhook_delivery(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
-    async with context.db.read() as session:
-        found = await queries.get_delivery(session, caller.project_id, object_id)
-        if found is None:
-            raise not_found(DELIVERY_NOT_FOUND)
-        attempts = await queries.list_attempts(session, found[0].id)
+async def get_webhook_delivery(object_id: str, caller: Authenticated, session: ReadSession) -> JSONResponse:
+    found = await queries.get_delivery(session, caller.project_id, object_id)
+    if found is None:
+        raise not_found(DELIVERY_NOT_FOUND)
+    attempts = await queries.list_attempts(session, found[0].id)
     return JSONResponse(serializers.delivery_json(found[0], found[1], attempts))
 
 
@@ -427,12 +395,8 @@ async def get_webhook_delivery(
     summary="Queue a delivery again now, with the same idempotency key and a fresh retry horizon",
     status_code=202,
     responses={404: {"description": "Not found"}, 409: {"description": "Being delivered right now"}},
-    openapi_extra={"parameters": ANCHOR_HEADERS},
 )
-async def retry_webhook_delivery(
-    request: Request, object_id: str, caller: Annotated[Caller, Depends(authenticate)]
-) -> JSONResponse:
-    context = get_context(request)
+async def retry_webhook_delivery(object_id: str, caller: Authenticated, context: Context) -> JSONResponse:
     try:
         async with context.db.write() as session:
             found = await queries.get_delivery(session, caller.project_id, object_id, for_update=True)

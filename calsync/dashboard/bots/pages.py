@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from calsync.api.pagination import decode_cursor, seek_key
 from calsync.bots import queries as bot_queries
 from calsync.bots import rules
 from calsync.dashboard import queries
@@ -16,6 +15,7 @@ from calsync.dashboard.charts import timeline
 from calsync.dashboard.session import Operator
 from calsync.dashboard.web import checked_form, not_found, page_links, redirect, render, signed_in, state_of
 from calsync.meetings import manual
+from calsync.web.pagination import decode_cursor, seek_key
 from calsync.webhooks import queries as webhook_queries
 
 router = APIRouter()

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.api.pagination import decode_cursor, seek_key
 from calsync.dashboard.meetings import queries, views
 from calsync.dashboard.session import Operator
 from calsync.dashboard.web import (
@@ -26,6 +25,7 @@ from calsync.dashboard.web import (
 from calsync.meetings import overrides, queue, rule_store
 from calsync.meetings import queries as meeting_queries
 from calsync.store.models import BotRule
+from calsync.web.pagination import decode_cursor, seek_key
 
 router = APIRouter()
 

@@ -8,7 +8,6 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from calsync.api.ratelimit import retry_after_seconds
 from calsync.dashboard import session as sessions
 from calsync.dashboard.web import (
     base_path,
@@ -20,6 +19,7 @@ from calsync.dashboard.web import (
     signed_in,
     state_of,
 )
+from calsync.web.ratelimit import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 

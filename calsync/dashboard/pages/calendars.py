@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from calsync.api.pagination import decode_cursor, seek_key
 from calsync.calendars.removal import delete_calendar as delete_calendar_with_its_bots
 from calsync.dashboard import queries
 from calsync.dashboard.charts import timeline
@@ -29,6 +28,7 @@ from calsync.dashboard.web import (
 from calsync.store.models import Calendar
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.pagination import decode_cursor, seek_key
 from calsync.webhooks import queries as webhook_queries
 
 router = APIRouter()

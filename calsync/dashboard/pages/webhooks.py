@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from calsync.api.pagination import decode_cursor, seek_key
 from calsync.dashboard import queries
 from calsync.dashboard.session import Operator
 from calsync.dashboard.web import (
@@ -23,6 +22,7 @@ from calsync.dashboard.web import (
     state_of,
 )
 from calsync.store.work_signal import notify_work_in_transaction
+from calsync.web.pagination import decode_cursor, seek_key
 from calsync.webhooks import queries as webhook_queries
 from calsync.webhooks import secret_store
 from calsync.webhooks.payloads import TRIGGERS

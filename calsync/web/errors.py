@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calsync.api.inputs import SURROGATE_MESSAGE, printable
 from calsync.json_response import JSONResponse
 from calsync.store.transient import transient_kind
+from calsync.web.inputs import SURROGATE_MESSAGE, printable
 
 log = structlog.get_logger(__name__)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from fastapi import Request
 
-from calsync.api.datetimes import to_utc
-from calsync.api.errors import ApiError
-from calsync.api.inputs import is_int64
 from calsync.store.keyset import KeysetPage, SeekKey
+from calsync.web.datetimes import to_utc
+from calsync.web.errors import ApiError
+from calsync.web.inputs import is_int64
 
 
 @dataclass(frozen=True)
