@@ -5,13 +5,15 @@ both driven by wrk with 50 concurrent keep-alive clients.
 Per case (a calendar's first page, a time window's first page, the project's first page; the paths rotate over
 the 2,000 calendars and over windows spread across the 60 days of events), each server is warmed, then measured
 for `--duration` seconds, alternately, `--rounds` times. Printed per server: requests per second, p50/p99 latency
-(wrk's), and the CPU per request of the server process and of PostgreSQL (/proc/<pid>/stat before and after),
+(wrk's), and the CPU per request of the server process (of it, in the kernel) and of the database's PostgreSQL
+backends (/proc/<pid>/stat before and after),
 and calsync's ratio to the lean server. Before measuring, both servers answer every case's sample requests and
 must return the same event ids in the same order and the same `next` link (a body size that differs by more than
 5% is reported: the lean server splices PostgreSQL's text of the jsonb columns, which has spaces).
 
 `--profile DIR` also records `calsync api` with py-spy (not a project dependency: `.venv/bin/pip install py-spy`)
-during one more run per case, writes its collapsed stacks there and prints where the CPU goes, by module.
+during one more run per case, writes its collapsed stacks there and prints where the CPU goes, by module. It
+samples the thread holding the GIL: Python's own CPU; the kernel's (socket I/O) is the table's system CPU.
 
     .venv/bin/python bench/events_api_limit.py                     # 1,000,000 events, 20 s per run, 2 rounds
     .venv/bin/python bench/events_api_limit.py --quick             # 200,000 events, 5 s per run, 1 round
@@ -49,12 +51,9 @@ from _common import (
     REPO,
     bench_database,
     calsync_env,
-    cpu_seconds,
     emit_json,
     free_port,
     machine,
-    postgres_cpu,
-    postgres_cpu_since,
     print_table,
     quiet_logs,
     spawn_calsync,
@@ -141,12 +140,55 @@ def run_wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
     return json.loads(line.removeprefix("WRKJSON "))  # type: ignore[no-any-return]
 
 
-def measure(server: Server, script: Path, seconds: int) -> dict[str, Any]:
-    cpu_before, pg_before = cpu_seconds(server.pid), postgres_cpu()
+def user_system_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (/proc/<pid>/stat); zeros once it has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def database_backends(database_url: str) -> list[int]:
+    """The pids of the PostgreSQL backends connected to the bench's database: the servers' pools (other work on
+    the same PostgreSQL server does not count, as it would with every postgres process)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    async def pids() -> list[int]:
+        dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        return [row["pid"] for row in rows]
+
+    return asyncio.run(pids())
+
+
+def backends_cpu(pids: list[int]) -> dict[int, float]:
+    return {pid: sum(user_system_seconds(pid)) for pid in pids}
+
+
+def measure(server: Server, script: Path, seconds: int, database_url: str) -> dict[str, Any]:
+    """One wrk run. PostgreSQL's share: the CPU of the bench database's backends over the run (a backend that a
+    pool opened during the run counts from zero; one it closed during the run is lost)."""
+    (user_before, system_before), pg_before = (
+        user_system_seconds(server.pid),
+        backends_cpu(database_backends(database_url)),
+    )
     out = run_wrk(server.url, script, seconds)
-    server_cpu, pg_cpu = cpu_seconds(server.pid) - cpu_before, postgres_cpu_since(pg_before)
+    user, system = user_system_seconds(server.pid)
+    pg_after = backends_cpu(database_backends(database_url) + list(pg_before))
+    pg_cpu = sum(seconds - pg_before.get(pid, 0.0) for pid, seconds in pg_after.items() if seconds > 0)
+    server_cpu = user - user_before + system - system_before
     done = max(out["requests"], 1)
     return {
+        "system_cpu_ms": (system - system_before) * 1000 / done,
         "rps": out["requests"] / (out["duration_us"] / 1e6),
         "p50_ms": out["p50_us"] / 1000,
         "p99_ms": out["p99_us"] / 1000,
@@ -244,8 +286,10 @@ STEPS = (
 
 
 def summarize_profile(collapsed: Path, requests: int) -> dict[str, Any]:
-    """py-spy's collapsed stacks (`frame;frame;… count`, on-CPU samples) → self time by module and inclusive
-    time of calsync's steps, as shares and as ms per request."""
+    """py-spy's collapsed stacks (`frame;frame;… count`, samples of the thread holding the GIL: without `--gil`,
+    py-spy also counts a thread that is in a syscall but not running, which made the socket send look like a
+    third of the time on a loaded machine while the process's system CPU was a fifteenth) → self time by module
+    and inclusive time of calsync's steps, as shares and as ms per request."""
     by_module: Counter[str] = Counter()
     by_step: Counter[str] = Counter()
     total = 0
@@ -276,17 +320,23 @@ def profile_case(server: Server, script: Path, seconds: int, directory: Path, ca
     out = directory / (script.stem + ".collapsed")
     recorder = subprocess.Popen(
         [py_spy, "record", "--pid", str(server.pid), "--rate", str(rate), "--duration", str(seconds + 2),
-         "--format", "raw", "--output", str(out), "--nonblocking"],
+         "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1)  # py-spy attaches before the load starts
-    cpu_before = cpu_seconds(server.pid)
+    user_before, system_before = user_system_seconds(server.pid)
     result = run_wrk(server.url, script, seconds)
-    cpu = cpu_seconds(server.pid) - cpu_before
+    user, system = user_system_seconds(server.pid)
     recorder.wait(timeout=seconds + 60)
+    done = max(result["requests"], 1)
     summary = summarize_profile(out, result["requests"])
-    summary |= {"case": case.name, "cpu_ms": cpu * 1000 / max(result["requests"], 1), "file": str(out)}
+    summary |= {
+        "case": case.name,
+        "cpu_ms": (user - user_before) * 1000 / done,
+        "system_cpu_ms": (system - system_before) * 1000 / done,
+        "file": str(out),
+    }
     return summary
 
 
@@ -298,7 +348,8 @@ def print_profile(summary: dict[str, Any]) -> None:
             for name, count in sorted(summary[key].items(), key=lambda item: -item[1])
         ]
         print_table(
-            f"calsync api, {summary['case']}: {title} ({summary['samples']} samples, {cpu_ms:.2f} CPU ms/request)",
+            f"calsync api, {summary['case']}: {title} ({summary['samples']} samples holding the GIL, scaled to "
+            f"{cpu_ms:.2f} user CPU ms/request; system CPU {summary.get('system_cpu_ms', float('nan')):.2f} ms)",
             ["", "share", "ms/request"],
             rows,
         )
@@ -359,7 +410,7 @@ def main() -> None:
                     # Alternating which server goes first, so a drift in background load favours neither.
                     for server in servers if round_ % 2 == 0 else servers[::-1]:
                         print(f"round {round_ + 1}/{args.rounds}: {case.name}, {server.name}", flush=True)
-                        row = measure(server, scripts[case.name], args.duration)
+                        row = measure(server, scripts[case.name], args.duration, db.url)
                         results.setdefault(case.name, {}).setdefault(server.name, []).append(row)
             if args.profile:
                 directory = Path(args.profile)
@@ -382,7 +433,7 @@ def main() -> None:
             for row in rows:
                 table.append(
                     [case_name, name, f"{row['rps']:.1f}", f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
-                     f"{row['cpu_ms']:.2f}", f"{row['pg_cpu_ms']:.2f}", f"{row['kb']:.0f}", row["errors"],
+                     f"{row['cpu_ms']:.2f}", f"{row['system_cpu_ms']:.2f}", f"{row['pg_cpu_ms']:.2f}", f"{row['kb']:.0f}", row["errors"],
                      f"{row['loadavg']:.1f}"]
                 )  # fmt: skip
         ratio = best["calsync"]["rps"] / best["lean"]["rps"]
@@ -395,8 +446,8 @@ def main() -> None:
     print_table(
         f"GET {PATH} on PostgreSQL, {pop.events:,} events, wrk -t{THREADS} -c{CONNECTIONS} -d{args.duration}s, "
         f"{args.rounds} round(s)",
-        ["case", "server", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "PG CPU ms/req", "kB/resp", "errors",
-         "load"],
+        ["case", "server", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "of it system", "PG CPU ms/req",
+         "kB/resp", "errors", "load"],
         table,
     )  # fmt: skip
     print_table(
