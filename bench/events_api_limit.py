@@ -150,9 +150,10 @@ def user_system_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def database_backends(database_url: str) -> list[int]:
+def database_backends(database_url: str, *, active: bool = False) -> list[int]:
     """The pids of the PostgreSQL backends connected to the bench's database: the servers' pools (other work on
-    the same PostgreSQL server does not count, as it would with every postgres process)."""
+    the same PostgreSQL server does not count, as it would with every postgres process); `active`: only those
+    running a statement."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
@@ -162,12 +163,27 @@ def database_backends(database_url: str) -> list[int]:
         try:
             rows = await conn.fetch(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                + (" AND state = 'active'" if active else "")
             )
         finally:
             await conn.close()
         return [row["pid"] for row in rows]
 
     return asyncio.run(pids())
+
+
+def settle(servers: list[Server], database_url: str, limit_seconds: float = 60.0) -> None:
+    """Wait until the requests wrk left in flight are done (no statement running in the bench's database, no
+    server using CPU): otherwise a slow run's backlog is measured as the next run's cost."""
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        before = [sum(user_system_seconds(server.pid)) for server in servers]
+        time.sleep(0.3)
+        after = [sum(user_system_seconds(server.pid)) for server in servers]
+        busy = any(b - a > 0.03 for a, b in zip(before, after, strict=True))
+        if not busy and not database_backends(database_url, active=True):
+            return
+    print(f"warning: the servers were still busy {limit_seconds:.0f} s after a run", flush=True)
 
 
 def backends_cpu(pids: list[int]) -> dict[int, float]:
@@ -405,18 +421,21 @@ def main() -> None:
                 warnings += check_same(servers, case, pop.api_key)
                 for server in servers:
                     run_wrk(server.url, scripts[case.name], WARM_SECONDS)
+                    settle(servers, db.url)
             for round_ in range(args.rounds):
                 for case in all_cases:
                     # Alternating which server goes first, so a drift in background load favours neither.
                     for server in servers if round_ % 2 == 0 else servers[::-1]:
                         print(f"round {round_ + 1}/{args.rounds}: {case.name}, {server.name}", flush=True)
                         row = measure(server, scripts[case.name], args.duration, db.url)
+                        settle(servers, db.url)
                         results.setdefault(case.name, {}).setdefault(server.name, []).append(row)
             if args.profile:
                 directory = Path(args.profile)
                 directory.mkdir(parents=True, exist_ok=True)
                 for case in all_cases:
                     print(f"profiling calsync: {case.name}", flush=True)
+                    settle(servers, db.url)
                     profiles.append(
                         profile_case(servers[0], scripts[case.name], args.duration, directory, case, args.profile_rate)
                     )
