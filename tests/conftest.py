@@ -19,8 +19,8 @@ from tests.support.service import Tenant, new_tenant, serve_app
 
 TESTS = Path(__file__).resolve().parent
 # The end-to-end tier, besides every PostgreSQL variant: whole processes killed and restarted, browsers, the
-# fuzzing campaign, the official SDKs, installs and the chaos harness. `make unit` runs everything else (SQLite
-# and pure tests) for quick feedback; `make test` runs both tiers.
+# fuzzing campaign, the official SDKs, installs and the chaos harness, and whatever talks to a server over a socket.
+# `make unit` runs everything else (pure tests and SQLite in process) for quick feedback; `make test` runs both.
 END_TO_END = (
     "chaos/",
     "emulator_sdk/",
@@ -28,10 +28,22 @@ END_TO_END = (
     "api/test_docs_browser.py",
     "api/test_fuzz_contract.py",
     "api/test_generated_client.py",
+    "cli/test_cli.py",
     "dashboard/test_browser.py",
     "bots/test_bot_worker_killed.py",
     "webhooks/test_webhook_worker_killed.py",
 )
+
+
+# Fixtures that serve over real sockets (calsync's API, the emulator, a webhook receiver): their tests are end to
+# end as well.
+SERVING_FIXTURES = frozenset({"api_url", "emulator", "receiver_server", "ms_emu"})
+
+
+def is_end_to_end(item: pytest.Item, on_postgres: bool) -> bool:
+    if on_postgres or item.path.relative_to(TESTS).as_posix().startswith(END_TO_END):
+        return True
+    return not SERVING_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -40,7 +52,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
         if on_postgres:
             item.add_marker(pytest.mark.postgres)
-        if on_postgres or item.path.relative_to(TESTS).as_posix().startswith(END_TO_END):
+        if is_end_to_end(item, on_postgres):
             item.add_marker(pytest.mark.e2e)
 
 
