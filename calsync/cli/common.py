@@ -99,6 +99,8 @@ def migrate_database(settings: Settings, *, wait: bool = False) -> None:
     operator must fix (no such database, wrong credentials) fails at once with one line."""
     deadline = time.monotonic() + settings.startup_database_wait_seconds
     delay = 0.5
+    # One line, so a first start that takes a while says what it is doing (the install before it does the same).
+    console.print(f"calsync: migrating the database {_safe_url(settings)}", highlight=False)
     while True:
         try:
             migrations.upgrade(settings.resolved_database_url)
