@@ -1,4 +1,4 @@
-"""Chaos harness (issue 11): never lose or freeze an event under concurrency, faults and downtime.
+"""Chaos harness: never lose or freeze an event under concurrency, faults and downtime.
 
 calsync is driven black-box, as a production user would: the emulator in its own process, then either
 `calsync api` + N `calsync worker` processes on a throwaway PostgreSQL database, or one `calsync serve` on

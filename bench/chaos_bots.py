@@ -1,4 +1,4 @@
-"""Bots under chaos (issue 12): each bot due during the chaos is dispatched exactly once, and on time.
+"""Bots under chaos: each bot due during the chaos is dispatched exactly once, and on time.
 
 The harness (bench/chaos.py) creates bots without a calendar event (`meeting_url` + `join_at`), their dispatch
 times spread evenly over the chaos window, before the chaos starts; workers (or the whole `serve`) are then killed

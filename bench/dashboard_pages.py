@@ -1,4 +1,4 @@
-"""Server time of every dashboard page with 10,000 calendars and 1,000,000 events (issue 17: < 100 ms each).
+"""Server time of every dashboard page with 10,000 calendars and 1,000,000 events (target: < 100 ms each).
 
 Rows are bulk-inserted into a fresh, migrated database: 10,000 calendars of one project (70% Google, 30%
 Microsoft; 2% disconnected, 3% with a failed last sync, 70% with an active push channel and its channel row, 1%

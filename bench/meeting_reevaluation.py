@@ -1,4 +1,4 @@
-"""Re-evaluating a rule over 100,000 events (issue 13: under a minute on this machine).
+"""Re-evaluating a rule over 100,000 events (target: under a minute).
 
 A fresh database gets one project with `--calendars` calendars (owners `user<i>@acme.test`) and `--events` events
 in the future, inserted in bulk: every meeting is on `--copies` calendars (the same link and start, as invitations
@@ -103,7 +103,7 @@ async def insert_events(context: Any, project_id: int, calendar_ids: list[int], 
 
 async def analyze(context: Any) -> None:
     """What autovacuum does after a bulk load (this machine's server runs without it): planner statistics. Without
-    them PostgreSQL reads a freshly loaded table's rows through the wrong index (issue 13: 0.25 s instead of
+    them PostgreSQL reads a freshly loaded table's rows through the wrong index (0.25 s instead of
     milliseconds per batch of 500 meetings)."""
     from sqlalchemy import text
 

@@ -1,5 +1,5 @@
 """Syncs of one project on several `calsync worker` processes (PostgreSQL), with and without a webhook subscribed:
-time until every calendar has synced, deadlocks, and how long sessions waited for locks (issue 11).
+time until every calendar has synced, deadlocks, and how long sessions waited for locks.
 
 N calendars (half Google, half Microsoft, seeded in the emulator) of M events each, all in one project, are made due
 at once; W worker processes (concurrency C each) sync them. While they run, `pg_stat_activity` is sampled every

@@ -1,7 +1,7 @@
 """JSON for the hot paths: platform pages, event digests, JSON columns, API pages.
 
-orjson encodes 5-10x and decodes 2-3x faster than the standard library; on an initial sync the standard
-library's JSON was a third of the worker's CPU (docs/benchmarks.md §2). The standard library stays as the
+orjson encodes and decodes several times faster than the standard library, whose JSON was a third of the
+worker's CPU on an initial sync (docs/benchmarks.md §2). The standard library stays as the
 fallback for the few documents orjson refuses and JSON itself allows (integers beyond 64 bits, NaN), so a
 platform page that decoded before still decodes."""
 

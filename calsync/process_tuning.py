@@ -39,7 +39,7 @@ def tune_garbage_collector(*, runs_worker: bool) -> None:
 def skip_failed_imports() -> None:
     """httpcore asks `import sniffio` on every request (to learn the async library) and falls back to asyncio when
     it is not installed. A failed import is not cached: each one searched sys.path again, several per request, which
-    was ~10% of a worker's CPU per webhook delivery (0.4-0.7 of ~5 ms, bench/bot_dispatch.py). None in sys.modules
+    was a tenth of a worker's CPU per webhook delivery (bench/bot_dispatch.py). None in sys.modules
     makes that import fail at once, with the same outcome."""
     if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
         sys.modules["sniffio"] = None  # type: ignore[assignment]

@@ -32,7 +32,7 @@ def loads(data: bytes | str) -> Any:
 
 
 class JSONResponse(responses.JSONResponse):
-    """Starlette's `JSONResponse` encoded by orjson: the same compact UTF-8 JSON, ~5x faster for a page of events."""
+    """Starlette's `JSONResponse` encoded by orjson: the same compact UTF-8 JSON, several times faster."""
 
     def render(self, content: Any) -> bytes:
         return dumps(content)

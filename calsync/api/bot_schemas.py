@@ -1,7 +1,7 @@
-"""Request bodies of `/api/v1/bots`, validated with the calendar API's field rules and the anchor's messages
+"""Request bodies of `/api/v1/bots`, validated with the calendar API's field rules and Attendee's messages
 (the response bodies are in calsync.api.bot_responses).
 
-Field errors are the anchor's DRF dicts (`{"bot_name": ["…"]}`); the rules between fields and against the stored
+Field errors are Attendee's DRF dicts (`{"bot_name": ["…"]}`); the rules between fields and against the stored
 event (Attendee's `{"error": …}` messages and ours) are checked by the route, which adds a machine-readable `code`.
 """
 

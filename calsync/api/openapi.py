@@ -3,8 +3,8 @@ some of what every operation shares is decided elsewhere (calsync.web.errors, .a
 stated here, once, for all operations:
 
 - the error responses each operation can give, with their bodies (FastAPI's 422, which calsync never sends,
-  is dropped: validation errors are the anchor's 400);
-- the `Content-Type` header the anchor declares, on the operations that take a body only (without it a body is
+  is dropped: validation errors are Attendee's 400);
+- the `Content-Type` header Attendee declares, on the operations that take a body only (without it a body is
   refused with 415), as a pattern of the media types that are parsed as JSON;
 - no query or path parameter may hold NUL (calsync.api.routes.common), and none is ever null in a URL.
 """
@@ -28,7 +28,7 @@ _REF = "#/components/schemas/"
 ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
     "FieldErrors": {
         "type": "object",
-        "description": "The anchor's (DRF) field errors: each refused body field with its messages, or "
+        "description": "Attendee's (DRF) field errors: each refused body field with its messages, or "
         "`non_field_errors`",
         "additionalProperties": {"type": "array", "items": {"type": "string"}},
     },
@@ -100,7 +100,7 @@ def install(app: FastAPI) -> None:
 
 
 # How every operation but the health checks authenticates, stated once so client generators send the key (the
-# anchor's spec declared `Authorization` as a required header parameter with a placeholder default instead).
+# Attendee's spec declared `Authorization` as a required header parameter with a placeholder default instead).
 SECURITY_SCHEME = "ApiKey"
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     SECURITY_SCHEME: {

@@ -111,6 +111,6 @@ async def insert_meetings(
         insert = postgresql.insert(Meeting) if dialect == "postgresql" else sqlite.insert(Meeting)
         statement = insert.on_conflict_do_nothing(index_elements=["object_id"]).returning(Meeting.object_id)
         # Parameters beside the statement, not `.values(rows)`: one cached statement sent in batches, instead of
-        # compiling a new statement of thousands of parameters per chunk (~270 µs per row on SQLite).
+        # compiling a new statement of thousands of parameters per chunk (docs/benchmarks.md §12c).
         inserted.update((await session.execute(statement, values)).scalars())
     return inserted

@@ -3,7 +3,7 @@
 Every event a sync writes takes its project's next `change_seq` under the project's change clock, so the numbers
 become visible in commit order (calsync.sync.apply). A cursor per project (`meeting_scan_cursors`) says how far the
 evaluation has read: the meetings of the events past it are still to be evaluated. A sync page thus writes nothing
-for its meetings (an initial sync used to insert a queue row per event: 12 µs of worker CPU per event on SQLite,
+for its meetings (an initial sync used to insert a queue row per event, a measurable share of its CPU:
 docs/benchmarks.md §12), and an evaluation finds them with one range read of an index that already exists
 (`ix_events_project_change_seq`). A cancelled event keeps its meeting id and takes a new number: its meeting is
 re-evaluated like any other change.

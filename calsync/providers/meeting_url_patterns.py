@@ -5,7 +5,7 @@ deliberately split into a host lookup (a dict keyed by registered host suffix) a
 one giant alternation regex over the whole text would be slower, harder to keep free of catastrophic backtracking,
 and could not tell `zoom.us.evil.example` from `us02web.zoom.us`.
 
-Sources: MeetingBar's provider catalogue (protocol reference, section D) and the anchor's `meeting_url_utils.py`
+Sources: MeetingBar's provider catalogue (protocol reference, section D) and Attendee's `meeting_url_utils.py`
 (attendee reference, section 3.5), tightened where their patterns accept pages that are not joinable meetings.
 All regexes are compiled once at import, matched against a bounded string, and have no nested quantifiers over the
 same characters, so their cost is linear in the URL length.
@@ -63,7 +63,7 @@ _ZOOM_RE = re.compile(
     rf"""
       /[jws]/\d+{_END}                      # /j/<id> meeting, /w/<id> webinar, /s/<id> host start link
     | /wc/(?:join/)?\d+{_END}               # web client: /wc/<id>/join, /wc/join/<id>
-    | /my/[A-Za-z0-9_.-]+{_END}             # personal meeting room vanity name (no numeric id: the anchor misses it)
+    | /my/[A-Za-z0-9_.-]+{_END}             # personal meeting room vanity name (no numeric id: Attendee misses it)
     | /join/?\?(?:[^#]*&)?confno=\d+        # /join?confno=<id>, also the zoommtg:// native form
     """,
     re.IGNORECASE | re.VERBOSE,

@@ -151,7 +151,7 @@ def _candidates(text: str) -> list[tuple[int, str, bool]]:
 
 def _schemed_candidates(text: str) -> list[tuple[int, str, bool]]:
     # Anchored on the literal "://" (a C-speed `str.find`), then the scheme is read backwards; the scheme is
-    # case-insensitive (`HTTPS://ZOOM.US/j/1` counts), which the anchor's regex missed.
+    # case-insensitive (`HTTPS://ZOOM.US/j/1` counts), which Attendee's regex missed.
     found: list[tuple[int, str, bool]] = []
     sep = text.find("://")
     while sep != -1:

@@ -12,10 +12,10 @@ from dateutil.parser import isoparse
 from calsync import json_codec
 from calsync.providers.meeting_urls import find_meeting_url
 
-# Column sizes of the event table (the anchor's too): longer values are cut, never rejected.
+# Column sizes of the event table (Attendee's too): longer values are cut, never rejected.
 MAX_NAME_CHARS = 1024
 MAX_LOCATION_CHARS = 1024
-# Free text inside `raw` (description, HTML body, summary) is cut to this many characters, as the anchor does.
+# Free text inside `raw` (description, HTML body, summary) is cut to this many characters, as Attendee does.
 MAX_RAW_TEXT_CHARS = 8000
 # The whole `raw` document, serialized as compact UTF-8 JSON, stays under this many bytes. Events with hundreds of
 # attendees or huge extended properties would otherwise make every row (and every API page) arbitrarily large.

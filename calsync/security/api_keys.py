@@ -1,4 +1,4 @@
-"""API keys: 32 random alphanumerics (as the anchor), stored only as SHA-256."""
+"""API keys: 32 random alphanumerics (as Attendee's), stored only as SHA-256."""
 
 from __future__ import annotations
 

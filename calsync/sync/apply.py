@@ -2,7 +2,7 @@
 
 `updated_at` and `change_seq` come from the project's change clock, taken under the project row's lock, so
 they increase in commit order. A client polling `updated_at_gte=<newest it saw>` therefore cannot miss a
-row committed later with an older stamp — the anchor's race (weakness 18)."""
+row committed later with an older stamp — Attendee's race."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ async def lock_change_clock(session: AsyncSession, project_id: int, now: datetim
     FOR NO KEY UPDATE, not FOR UPDATE: the rows this same transaction inserted before (events, outbox rows) hold
     FOR KEY SHARE on the project row through their foreign keys, and so do other syncs' inserts. FOR UPDATE
     conflicts with KEY SHARE, so two syncs of one project each waited for the other's foreign-key lock: a
-    deadlock, 149 of them in 151 s with a webhook subscribed (issue 11). NO KEY UPDATE conflicts only with other
+    deadlock, 149 of them in 151 s with a webhook subscribed. NO KEY UPDATE conflicts only with other
     clock holders, which is the serialisation the stamps need and nothing more."""
     started = time.perf_counter()
     statement = select(Project).where(Project.id == project_id).with_for_update(key_share=True)

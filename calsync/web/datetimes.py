@@ -1,4 +1,4 @@
-"""Query-string datetimes: the anchor's syntax (Django's parse_datetime), checked by one regular expression that
+"""Query-string datetimes: Attendee's syntax (Django's parse_datetime), checked by one regular expression that
 the OpenAPI document publishes as the parameters' `pattern`, so the contract and the server agree exactly.
 
 Accepted: `YYYY-MM-DD`, `T` or a space, `HH:MM`, optional `:SS` with an optional fraction (`.` or `,`, digits past
@@ -32,13 +32,13 @@ _DATE = (
 _TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?"
 _OFFSET = "(?:[Zz]|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
 # `+01:00` written into a URL without encoding arrives as ` 01:00` (a `+` in a query string is a space): taken as
-# the positive offset it was (the anchor's own examples send it so). Minutes are required here, so the space cannot
+# the positive offset it was (Attendee's own examples send it so). Minutes are required here, so the space cannot
 # be mistaken for anything else.
 _UNENCODED_PLUS_OFFSET = " (?:[01][0-9]|2[0-3]):?[0-5][0-9]"
 _DATETIME = f"{_DATE}[Tt ]{_TIME}(?:{_SPACE}*{_OFFSET}|{_UNENCODED_PLUS_OFFSET})?"
 
 DATETIME_PATTERN = f"^{_SPACE}*{_DATETIME}{_SPACE}*$"
-# updated_at_gte / updated_after: empty means absent (the anchor falls back from one to the other).
+# updated_at_gte / updated_after: empty means absent (Attendee falls back from one to the other).
 OPTIONAL_DATETIME_PATTERN = f"^(?:{_SPACE}*{_DATETIME}{_SPACE}*)?$"
 
 _VALID = re.compile(DATETIME_PATTERN)

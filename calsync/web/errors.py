@@ -1,4 +1,4 @@
-"""Error responses. The anchor's shapes are kept exactly (field dicts for validation, `{"error": …}` for
+"""Error responses. Attendee's shapes are kept exactly (field dicts for validation, `{"error": …}` for
 not-found and query errors, `{"detail": …}` for auth, throttling and parsing) so existing clients keep
 working; we add a machine-readable `code` where the shape allows it without looking like a field."""
 
@@ -41,7 +41,7 @@ def not_found(message: str) -> ApiError:
 
 
 def bad_query(message: str, code: str = "invalid_parameter", field: str | None = None) -> ApiError:
-    """A query, path or header parameter refused: the anchor's `{"error": …}` plus our `code` and the `field`."""
+    """A query, path or header parameter refused: Attendee's `{"error": …}` plus our `code` and the `field`."""
     body = {"error": message, "code": code}
     if field is not None:
         body["field"] = field
@@ -125,8 +125,8 @@ _DRF_MESSAGES = {
 def translate_validation_errors(
     errors: Sequence[Any], allowed_fields: Sequence[str] | None
 ) -> tuple[dict[str, Any], int]:
-    """Pydantic errors → the DRF error dict the anchor returns. Unknown-field errors are reported only when
-    every known field is valid, as the anchor does."""
+    """Pydantic errors → the DRF error dict Attendee returns. Unknown-field errors are reported only when
+    every known field is valid, as Attendee does."""
     fields: dict[str, list[str]] = {}
     unknown: list[str] = []
     for error in errors:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-# Django's ProhibitNullCharactersValidator, which the anchor's (DRF) CharField runs on every string field.
+# Django's ProhibitNullCharactersValidator, which Attendee's (DRF) CharField runs on every string field.
 NUL_CODE = "null_characters_not_allowed"
 NUL_MESSAGE = "Null characters are not allowed."
 SURROGATE_CODE = "surrogate_characters_not_allowed"
@@ -48,7 +48,7 @@ def text_problem(value: str) -> tuple[str, str] | None:
 
 
 def check_text(value: str) -> str:
-    """`value` unchanged, or a Pydantic error with the anchor-style message (for field validators)."""
+    """`value` unchanged, or a Pydantic error with the Attendee-style message (for field validators)."""
     problem = text_problem(value)
     if problem is not None:
         raise PydanticCustomError(*problem)

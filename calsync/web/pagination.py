@@ -1,4 +1,4 @@
-"""Keyset cursor pagination with the anchor's envelope (`next`, `previous`, `results`).
+"""Keyset cursor pagination with Attendee's envelope (`next`, `previous`, `results`).
 
 A cursor names the ordering, the (sort value, id) of the row it starts after, and the direction. The id
 is a unique tie-breaker, so rows written between pages never shift a page: a row that does not change
@@ -39,7 +39,7 @@ def encode_cursor(cursor: Cursor) -> str:
 
 def decode_cursor(raw: str | None, ordering: str) -> Cursor | None:
     """The cursor a client handed back, checked as strictly as any other input: it is base64 of JSON we wrote,
-    but a client can send anything. Whatever we would not have written is the anchor's "Invalid cursor" (404)."""
+    but a client can send anything. Whatever we would not have written is Attendee's "Invalid cursor" (404)."""
     if raw is None or raw == "":
         return None
     try:
@@ -66,7 +66,7 @@ def page_url(request: Request, cursor: Cursor | None) -> str | None:
 def page_envelope(
     request: Request, page: KeysetPage[Any], ordering: str, results: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The anchor's `{next, previous, results}` for a keyset page: absolute URLs carrying the cursors of the
+    """Attendee's `{next, previous, results}` for a keyset page: absolute URLs carrying the cursors of the
     neighbouring pages (null where there is none)."""
 
     def link(key: SeekKey | None, backwards: bool) -> str | None:

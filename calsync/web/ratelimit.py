@@ -1,4 +1,4 @@
-"""Sliding-window rate limits in this process: calendar creation per project (the anchor's `ProjectPostThrottle`,
+"""Sliding-window rate limits in this process: calendar creation per project (Attendee's `ProjectPostThrottle`,
 default 3000/min), and the dashboard's failed sign-ins per client address and per key prefix.
 
 A sliding window of timestamps per key. With several API processes behind a load balancer each enforces the limit

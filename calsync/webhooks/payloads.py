@@ -1,6 +1,6 @@
 """The webhook envelope, exactly as Attendee sends it, plus what changed (inside `data`).
 
-Two phases, as in the anchor: `data` is a snapshot taken when the trigger fires (stored in the outbox row), and
+Two phases, as in Attendee: `data` is a snapshot taken when the trigger fires (stored in the outbox row), and
 the envelope around it is built at delivery time from the calendar as it is then (its metadata may have changed;
 if the calendar was deleted, the `calendar_*` keys are omitted, as Attendee does). Bot triggers (`bot.*`, built by
 calsync.bots.payloads) have the same two phases around the bot: `bot_id` and `bot_metadata` instead of `calendar_*`.
@@ -80,7 +80,7 @@ def format_timestamp(value: datetime | None) -> str | None:
 
 
 def _snapshot_data(snapshot: CalendarSnapshot) -> dict[str, Any]:
-    # Exactly the anchor's four keys (webhook_payloads.py); our additions go next to them.
+    # Exactly Attendee's four keys (webhook_payloads.py); our additions go next to them.
     return {
         "state": snapshot.state,
         "connection_failure_data": dict(snapshot.connection_failure_data)

@@ -2,7 +2,7 @@
 SCHEMATHESIS_HOOKS.
 
 The OpenAPI document states every input rule JSON Schema can state. What remains depends on state or on rules
-no schema language has (docs/api.md, "Input rules"): uniqueness within a project, the anchor's limit on the
+no schema language has (docs/api.md, "Input rules"): uniqueness within a project, Attendee's limit on the
 metadata object's JSON length, a key's length in bytes, a webhook URL's IDNA and address policy, the instant
 range of a datetime.
 Generated *valid* cases are kept to those rules here, so that the positive_data_acceptance check ("valid data
@@ -94,7 +94,7 @@ _MARK = "~calsync-fuzz-"
 
 def _new_keys(case: Any) -> None:
     """A valid creation with keys new in the project: a duplicate `deduplication_key` or webhook URL is refused
-    with the anchor's 400, however valid it is on its own. Applied at each send (a case may be sent twice)."""
+    with Attendee's 400, however valid it is on its own. Applied at each send (a case may be sent twice)."""
     body = _body(case)
     key = body.get("deduplication_key")
     if isinstance(key, str | int | float) and not isinstance(key, bool):

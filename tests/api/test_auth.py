@@ -1,4 +1,4 @@
-"""Authentication (the anchor's 401 bodies) and project isolation."""
+"""Authentication (Attendee's 401 bodies) and project isolation."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ async def test_filters(tenant: Tenant, context: AppContext) -> None:
 @pytest.mark.parametrize("value", ["yesterday", "2025-01-13", "2025-13-45T10:00:00Z", ""])
 async def test_invalid_dates(tenant: Tenant, param: str, example: str, value: str) -> None:
     if value == "" and param == "updated_at_gte":
-        pytest.skip("an empty updated_at_gte falls back to updated_after, as in the anchor")
+        pytest.skip("an empty updated_at_gte falls back to updated_after, as in Attendee")
     response = await tenant.client.get("/api/v1/calendar_events", params={param: value})
     assert response.status_code == 400
     assert response.json()["error"] == f"Invalid {param} format. Use ISO 8601 format (e.g., {example})"

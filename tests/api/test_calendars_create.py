@@ -1,4 +1,4 @@
-"""POST /api/v1/calendars: the seed's request, every validation rule of the anchor, deduplication."""
+"""POST /api/v1/calendars: the seed's request, every validation rule of Attendee's, deduplication."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ async def test_unknown_fields_rejected_after_valid_fields(tenant: Tenant) -> Non
             "metadata, platform, platform_uuid, refresh_token"
         ]
     }
-    # Field errors come first, as in the anchor: the unknown-field check runs only once fields are valid.
+    # Field errors come first, as in Attendee: the unknown-field check runs only once fields are valid.
     response = await tenant.client.post("/api/v1/calendars", json=body(zeta=1, client_id=""))
     assert response.json() == {"client_id": ["This field may not be blank."]}
 

@@ -138,7 +138,7 @@ async def test_a_generated_client_works_as_is(
                     assert [event.name for event in listed.parsed.results] == ["Weekly sync"]
                     assert listed.parsed.results[0].calendar_id == calendar.id
 
-                    # A body field's 400: the anchor's field errors, typed.
+                    # A body field's 400: Attendee's field errors, typed.
                     duplicate = await calendars_api.asyncio_detailed(client=client, body=seed_body)
                     assert duplicate.status_code == 400, duplicate.content
                     assert isinstance(duplicate.parsed, models.FieldErrors)

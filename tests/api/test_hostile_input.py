@@ -1,4 +1,4 @@
-"""Hostile input (issue 14): every request a black-box campaign answered with 500 now gets a 4xx that names the
+"""Hostile input: every request a black-box campaign answered with 500 now gets a 4xx that names the
 field, on SQLite and PostgreSQL, and nothing stored changes. The classes, not only the instances: datetimes at
 the calendar's limits after their offset, integers beyond 64 bits, strings no database can take (NUL, lone
 surrogates) in every kind of parameter and body field, and webhook URLs that are not URLs."""
@@ -75,7 +75,7 @@ async def test_datetimes_beyond_the_representable_range_are_400(tenant: Tenant, 
     response = await tenant.client.get("/api/v1/calendar_events", params={name: value})
     assert response.status_code == 400, response.text
     body = response.json()
-    shown = "updated_at_gte" if name == "updated_after" else name  # the anchor names the new parameter
+    shown = "updated_at_gte" if name == "updated_after" else name  # Attendee names the new parameter
     assert body["code"] == "invalid_datetime" and body["field"] == shown
     assert body["error"].startswith(f"Invalid {shown}: out of range")
 
@@ -108,7 +108,7 @@ async def test_datetimes_at_the_representable_limits_work_in_every_plan(tenant: 
 
 async def test_empty_datetime_filters_follow_the_anchor(tenant: Tenant) -> None:
     """Empty `updated_at_gte` / `updated_after` mean absent (one falls back to the other); an empty start or end
-    filter is a 400, as the anchor answers and as the OpenAPI patterns say."""
+    filter is a 400, as Attendee answers and as the OpenAPI patterns say."""
     for params in ({"updated_at_gte": ""}, {"updated_after": ""}, {"updated_at_gte": "", "updated_after": ""}):
         assert (await tenant.client.get("/api/v1/calendar_events", params=params)).status_code == 200
     for name in ("start_time_gte", "start_time_lte", "end_time_gte", "end_time_lte"):
@@ -375,7 +375,7 @@ async def test_well_formed_webhook_urls_are_accepted(tenant: Tenant, url: str) -
 
 async def test_authorization_scheme_is_case_insensitive_and_spaces_may_repeat(tenant: Tenant, api_url: str) -> None:
     """Decided (docs/api.md): as DRF and RFC 9110 (`1*SP`), the scheme is case-insensitive and any run of spaces
-    separates it from the key; anything but exactly two parts is the anchor's 401."""
+    separates it from the key; anything but exactly two parts is Attendee's 401."""
     async with httpx.AsyncClient(base_url=api_url) as client:
         for header in (f"Token  {tenant.api_key}", f"token {tenant.api_key}", f"TOKEN\t{tenant.api_key}"):
             response = await client.get("/api/v1/calendars", headers={"Authorization": header})

@@ -200,7 +200,7 @@ def test_document_declares_what_every_operation_can_answer(document: dict[str, A
     assert "/api/v1/calendars" in secured and "/health" not in secured
     for path, method, operation in _operations(document):
         responses = operation["responses"]
-        assert "422" not in responses, (method, path)  # never sent: validation errors are the anchor's 400
+        assert "422" not in responses, (method, path)  # never sent: validation errors are Attendee's 400
         names = {(p["in"], p["name"]) for p in operation.get("parameters", [])}
         assert "400" in responses
         # No header parameters: the key is the security scheme, the media type the request body's.
@@ -232,7 +232,7 @@ def test_document_specifics(document: dict[str, Any]) -> None:
 
 
 async def test_an_offset_sent_without_url_encoding_is_read_as_the_positive_offset_it_was(tenant: Tenant) -> None:
-    """`?start_time_gte=…+01:00` typed into a URL: the `+` arrives as a space (the anchor's clients send it so)."""
+    """`?start_time_gte=…+01:00` typed into a URL: the `+` arrives as a space (Attendee's clients send it so)."""
     raw = await tenant.client.get(
         "/api/v1/calendar_events?start_time_gte=2026-01-01T10:00:00+01:00&ordering=start_time"
     )

@@ -1,5 +1,5 @@
 """google-api-python-client + google-auth against the emulator: what worked before (sync-token flow, 410,
-watch/stop, token refresh, paging) and what issue 16 added (fields, events.instances, freebusy.query,
+watch/stop, token refresh, paging) and what was added later (fields, events.instances, freebusy.query,
 colors, settings, Google-shaped errors for unknown routes)."""
 
 from __future__ import annotations

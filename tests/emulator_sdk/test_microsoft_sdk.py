@@ -1,5 +1,5 @@
 """msal + msgraph-sdk against the emulator over https: what worked before (AADSTS errors, paging, delta
-rounds with @removed, 410, subscriptions) and what issue 16 added (OIDC discovery, client_info and a
+rounds with @removed, 410, subscriptions) and what was added later (OIDC discovery, client_info and a
 signed id_token so msal's account cache and acquire_token_silent work, delta(), event listings with
 $top/$select/$filter/$orderby, Graph-shaped errors for unknown routes)."""
 

@@ -200,7 +200,7 @@ API_CASES = [
         ErrorKind.THROTTLED,
         "quotaExceeded",
     ),
-    # The anchor disconnected on any body containing PERMISSION_DENIED; a rate limit can carry that status.
+    # Attendee disconnected on any body containing PERMISSION_DENIED; a rate limit can carry that status.
     (
         403,
         _api_error(403, "rateLimitExceeded", "Rate Limit Exceeded", "usageLimits", status="PERMISSION_DENIED"),
@@ -329,7 +329,7 @@ def test_404_and_410_mean_the_item_for_single_item_calls() -> None:
 
 
 def test_free_text_is_never_matched() -> None:
-    # Words that would disconnect in the anchor's substring matching, but only inside `message`.
+    # Words that would disconnect in Attendee's substring matching, but only inside `message`.
     body = {
         "error": {
             "code": 400,

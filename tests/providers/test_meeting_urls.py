@@ -1,7 +1,7 @@
 """Meeting-URL extraction (calsync.providers.meeting_urls).
 
 Sections:
-- the anchor's URL-extraction tests (attendee reference section 6), with our behaviour where we deliberately differ;
+- Attendee's URL-extraction tests (attendee reference section 6), with our behaviour where we deliberately differ;
 - every example of the protocol reference section D (MeetingBar's catalogue), per platform;
 - redirect wrappers (SafeLinks, Google, Proofpoint) and HTML entities;
 - priority, first-valid-wins, longest-same-URL;
@@ -56,7 +56,7 @@ def safelink(target: str, region: str = "nam12", *, html_amp: bool = False) -> s
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The anchor's test list (attendee reference, section 6, "URL extraction")
+# Attendee's test list (attendee reference, section 6, "URL extraction")
 
 
 class TestAnchorCases:
@@ -97,12 +97,12 @@ class TestAnchorCases:
         assert url_of(f"Join: {MEET}?hs=122&pli=1#anchor") == f"{MEET}?hs=122&pli=1#anchor"
 
     def test_scheme_less_url_is_found(self) -> None:
-        # DIFFERS from the anchor (which pins None): scheme-less mentions of known meeting hosts are found and
+        # DIFFERS from Attendee (which pins None): scheme-less mentions of known meeting hosts are found and
         # returned with https:// (see docs/meeting-urls.md, "Scheme-less URLs").
         assert find_meeting_url("Dial in at zoom.us/j/123456789") == MeetingLink(ZOOM, "zoom")
 
     def test_upper_case_scheme_and_host_is_found(self) -> None:
-        # DIFFERS from the anchor (which pins None): the scheme is case-insensitive; it is lower-cased in the result,
+        # DIFFERS from Attendee (which pins None): the scheme is case-insensitive; it is lower-cased in the result,
         # the rest is returned as found.
         assert find_meeting_url("Use HTTPS://ZOOM.US/j/123456789 to join") == MeetingLink(
             "https://ZOOM.US/j/123456789", "zoom"
@@ -322,7 +322,7 @@ class TestOtherWrappers:
         assert url_of(wrapped) == "https://zoom.us/j/123456789?pwd=abc"
 
     def test_unknown_redirect_is_not_followed(self) -> None:
-        # An arbitrary site's ?to= parameter need not go where it says; the anchor rejects these too.
+        # An arbitrary site's ?to= parameter need not go where it says; Attendee rejects these too.
         assert find_meeting_url(f"https://example.com/r?to={quote(ZOOM, safe='')}") is None
 
 

@@ -161,7 +161,7 @@ def test_meeting_url_priority() -> None:
 
 
 def test_meeting_url_in_location_is_scanned() -> None:
-    # The anchor never scanned the Microsoft location.
+    # Attendee never scanned the Microsoft location.
     event = normalize_event(
         _event(
             location={"displayName": "Zoom https://zoom.us/j/5551112222"},

@@ -1,5 +1,5 @@
 """A client polling `updated_at_gte=<newest updated_at it has seen>` never misses a change, even while several
-writers commit concurrently with transactions that stay open a while (the anchor's race, weakness 18)."""
+writers commit concurrently with transactions that stay open a while (Attendee's race, weakness 18)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def test_schedule_covers_the_horizon_then_gives_up():
     deadline = T0 + timedelta(hours=24)
     assert times[-1] == deadline  # a last chance exactly at the horizon
     assert all(t <= deadline for t in times)
-    assert 20 < len(times) < 200  # far beyond the anchor's 3 attempts, yet not a hammering
+    assert 20 < len(times) < 200  # far beyond Attendee's 3 attempts, yet not a hammering
 
 
 def test_failure_at_or_after_horizon_is_final():

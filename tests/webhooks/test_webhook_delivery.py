@@ -75,7 +75,7 @@ async def test_receiver_down_for_a_while_gets_every_delivery_with_the_same_keys(
         await loop.drain()
     rows = await deliveries(context)
     assert [r.status for r in rows] == ["succeeded"] * 5
-    assert all(r.attempts > 3 for r in rows)  # far beyond the anchor's 3 quick attempts
+    assert all(r.attempts > 3 for r in rows)  # far beyond Attendee's 3 quick attempts
     by_key: dict[str, list[int]] = {}
     for request in receiver.requests:
         by_key.setdefault(request.headers["webhook-id"], []).append(

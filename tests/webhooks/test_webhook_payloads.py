@@ -1,4 +1,4 @@
-"""The envelope is the anchor's exactly; our additions live inside `data`."""
+"""The envelope is Attendee's exactly; our additions live inside `data`."""
 
 from datetime import UTC, datetime, timedelta, timezone
 

@@ -44,7 +44,7 @@ class AttendeeRoute(APIRoute):
 
 
 def allowed_fields(fields: Sequence[str]) -> Any:
-    """A dependency that tells the validation handler which fields this body accepts (for the anchor's
+    """A dependency that tells the validation handler which fields this body accepts (for Attendee's
     'Unexpected field(s)' message)."""
 
     def mark(request: Request) -> None:
@@ -90,7 +90,7 @@ def _has_body(request: Request) -> bool:
 
 def datetime_query(description: str, empty_is_absent: bool = False, deprecated: bool = False) -> Any:
     """A datetime filter, documented with the exact syntax `parse_query_datetime` takes (calsync.web.datetimes).
-    Only the documentation: the value is parsed by the handler, which words its errors as the anchor does."""
+    Only the documentation: the value is parsed by the handler, which words its errors as Attendee does."""
     pattern = OPTIONAL_DATETIME_PATTERN if empty_is_absent else DATETIME_PATTERN
     return Query(
         description=f"{description}. Between {RANGE_TEXT} once its UTC offset is applied.",

@@ -1,4 +1,4 @@
-"""Receivers of platform push notifications (the anchor's paths): the HTTP side of calsync.push.receiver, which
+"""Receivers of platform push notifications (Attendee's paths): the HTTP side of calsync.push.receiver, which
 authenticates each notification and marks its calendar due. Replies come within a second and a half whatever the
 database does (Graph wants one within 3 seconds): 503 with Retry-After when it cannot be reached."""
 
@@ -116,7 +116,7 @@ async def microsoft_notification(request: Request) -> Response:
     items = await _graph_batch(request)
     if isinstance(items, Response):
         return items
-    # The whole batch is processed; one unknown subscription never drops the others (anchor weakness 16).
+    # The whole batch is processed; one unknown subscription never drops the others (Attendee drops the rest of the batch).
     notifications = [
         Notification(str(item["subscriptionId"]), _client_state(item)) for item in items if item.get("subscriptionId")
     ]

@@ -22,7 +22,7 @@ class Calendar(Base):
 
     __tablename__ = "calendars"
     __table_args__ = (
-        # NULL keys never collide (both databases treat NULLs as distinct), matching the anchor.
+        # NULL keys never collide (both databases treat NULLs as distinct), matching Attendee.
         UniqueConstraint("project_id", "deduplication_key"),
         Index("ix_calendars_project_created", "project_id", "created_at", "id"),
         Index("ix_calendars_project_state", "project_id", "state", "created_at", "id"),
