@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from calsync.context import AppContext
 from calsync.dashboard import session as sessions
 from calsync.dashboard.extensions import Extensions, PanelContext
+from calsync.dashboard.overview_cache import OverviewCache
 from calsync.dashboard.queries import DAY_STATUSES, count_text
 from calsync.dashboard.sign_in_limit import SignInLimiter
 from calsync.store.keyset import KeysetPage, SeekKey
@@ -134,6 +135,7 @@ class DashboardState:
     signer: sessions.Signer
     extensions: Extensions
     sign_in_limiter: SignInLimiter
+    overview_cache: OverviewCache = field(default_factory=OverviewCache)
 
 
 def state_of(request: Request) -> DashboardState:

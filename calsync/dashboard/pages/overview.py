@@ -23,7 +23,10 @@ async def overview(request: Request, operator: Annotated[Operator, Depends(signe
     now = state.context.clock()
     context = panel_context(request, operator)
     async with state.context.db.read() as session:
-        counts, activity = await queries.calendar_overview(session, operator.project_id, now)
+        counted = await state.overview_cache.get(
+            operator.project_id, now, lambda: queries.calendar_overview(session, operator.project_id, now)
+        )
+        counts, activity = counted.overview
         # The newest calendars that need attention, as the calendar list with that filter shows them (a walk in
         # creation order that stops at the ATTENTION_SHOWN-th); read only when there is one.
         attention = (
@@ -48,6 +51,8 @@ async def overview(request: Request, operator: Annotated[Operator, Depends(signe
         "overview.html",
         title="Overview",
         now=now,
+        counted=counted,
+        counted_every=f"{int(state.overview_cache.keep.total_seconds())} s",
         counts=counts,
         states=queries.CALENDAR_STATES,
         attention=attention,
