@@ -24,6 +24,7 @@ from calsync.api.routes import (
     bots,
     calendar_events,
     calendars,
+    connect_sessions,
     health,
     meetings,
     platform_calendars,
@@ -31,6 +32,7 @@ from calsync.api.routes import (
 )
 from calsync.api.routes import webhooks as webhook_routes
 from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
+from calsync.connect.app import mount_connect
 from calsync.context import AppContext
 from calsync.dashboard.app import mount_dashboard
 from calsync.json_response import JSONResponse
@@ -78,8 +80,10 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(meetings.router)
     app.include_router(bot_rules.router)
     app.include_router(bot_rule_settings.router)
+    app.include_router(connect_sessions.router)
     openapi.install(app)
     mount_dashboard(app, context)  # /dashboard: the operators' web pages (docs/dashboard.md)
+    mount_connect(app, context)  # /connect: the hosted connect pages (docs/connect.md)
     # Outermost first: the catch-all must wrap everything, including the body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=context.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)
