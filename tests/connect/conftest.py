@@ -49,6 +49,8 @@ def settings(
         google_api_url=emulator.google_api_url,
         microsoft_login_url=emulator.microsoft_login_url,
         microsoft_graph_url=emulator.graph_url,
+        webhook_allow_http=True,
+        webhook_allow_private_targets=True,
     )
 
 
