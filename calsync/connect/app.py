@@ -4,38 +4,54 @@ its own security headers, nothing in /openapi.json)."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calsync.api.ratelimit import SlidingWindowLimiter
-from calsync.connect import browser
+from calsync.connect import browser, oauth
 from calsync.connect.pages import ConnectState, router
+from calsync.connect.settings_store import PLATFORMS
 from calsync.context import AppContext
+from calsync.settings import Settings
 
 MOUNT_PATH = "/connect"
 STATIC = Path(__file__).parent / "static"
 
-# No script at all, styles only from /connect/static, no frame may hold the pages, forms post only here.
+# No script at all, styles only from /connect/static, no frame may hold the pages. Forms post here, and the
+# chooser's answer redirects to the platform's authorization endpoint, which `form-action` must name too.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {platforms}; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+OTHER_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    # The callback's URL holds the one-time code: no page here tells another site where it came from.
-    (b"referrer-policy", b"no-referrer"),
+    # No other site learns where the browser came from; same-origin, not no-referrer: with no-referrer a browser
+    # sends `Origin: null` on the chooser's form, which the CSRF check refuses. The callback sends no-referrer.
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
 
 
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    origins = sorted({_origin(oauth.endpoints(settings, platform).authorize) for platform in PLATFORMS})
+    policy = CONTENT_SECURITY_POLICY.format(platforms=" ".join(origins))
+    return [(b"content-security-policy", policy.encode()), *OTHER_HEADERS]
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class ConnectHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]]) -> None:
         self.app = app
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,7 +61,8 @@ class ConnectHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
-                message = {**message, "headers": headers + SECURITY_HEADERS}
+                own = {k.lower() for k, _ in headers}
+                message = {**message, "headers": headers + [(k, v) for k, v in self.headers if k not in own]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -63,7 +80,7 @@ def create_connect_app(context: AppContext) -> FastAPI:
     )
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(ConnectHeaders)
+    app.add_middleware(ConnectHeaders, headers=security_headers(context.settings))
     return app
 
 

@@ -241,7 +241,14 @@ async def authorize(request: Request) -> Response:
 
 @router.get("/callback/{platform}", include_in_schema=False)
 async def callback(request: Request, platform: str) -> Response:
-    """The platform sends the browser back here with `code` and `state`, or `error`."""
+    """The platform sends the browser back here with `code` and `state`, or `error`. The answer's URL holds the
+    one-time code: it is never sent on as a referrer."""
+    response = await _callback(request, platform)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+async def _callback(request: Request, platform: str) -> Response:
     connect = state_of(request)
     context = connect.context
     if not context.settings.disable_rate_limiting:

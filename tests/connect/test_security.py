@@ -47,6 +47,7 @@ async def test_a_forged_state_changes_nothing(connect: Connect) -> None:
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "invalid_link" in response.text
+    assert response.headers["referrer-policy"] == "no-referrer"
     assert (await connect.get_session(created["id"]))["status"] == "opened"
     await browser.aclose()
 
@@ -154,7 +155,7 @@ async def test_security_headers_and_no_third_party_content(connect: Connect) -> 
     assert response.status_code == 200
     policy = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["x-frame-options"] == "DENY"
     assert "cache-control" in response.headers and "no-store" in response.headers["cache-control"]
     assert "//" not in response.text.replace("<!doctype html>", "")  # every link is relative to this service
