@@ -25,6 +25,7 @@ from calsync import __version__, json_codec
 from calsync.api.app import create_app
 from calsync.api.serializers import calendar_json
 from calsync.bootstrap import ensure_default_project
+from calsync.connect import cli as connect_cli
 from calsync.context import AppContext
 from calsync.logs import configure_logging, log_background_database_faults
 from calsync.meetings.internal_domains import internal_domains, set_internal_domains
@@ -54,6 +55,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="api-keys")
 webhooks_app = typer.Typer(help="Manage customer webhooks.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(connect_cli.app, name="connect")
 
 
 def _print_version(value: bool) -> None:
