@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calsync.api.errors import ApiError
+from calsync.connect.dashboard import ConnectExtension
 from calsync.context import AppContext
 from calsync.dashboard import pages
 from calsync.dashboard.bots.extension import BotsExtension
@@ -59,7 +60,7 @@ SECURITY_HEADERS = [
 
 def default_extensions() -> list[DashboardExtension]:
     """The extensions every build has (docs/dashboard.md, "The extension point")."""
-    return [BotsExtension(), MeetingsExtension()]
+    return [BotsExtension(), MeetingsExtension(), ConnectExtension()]
 
 
 def _error_page(request: Request, status: int, title: str, message: str = "") -> HTMLResponse:
