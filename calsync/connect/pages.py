@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.api.ratelimit import SlidingWindowLimiter, retry_after_seconds
 from calsync.connect import browser, finish, oauth, sessions, webhook
@@ -100,12 +101,13 @@ async def _fail_and_answer(request: Request, object_id: str, error: str) -> Resp
     return await _finish_response(request, row, error=row.error or error)
 
 
-async def _start_authorization(request: Request, row: ConnectSession, platform: str) -> Response | str:
+async def _start_authorization(
+    request: Request, session: AsyncSession, row: ConnectSession, platform: str
+) -> Response | str:
     """Bind a fresh state and PKCE verifier to the session (in the caller's transaction); the platform's URL, or
     an error page when the project has no app for the platform."""
     context = state_of(request).context
-    async with context.db.read() as session:
-        app = store.app_of(await store.load(session, row.project_id), platform, context.secrets)
+    app = store.app_of(await store.load(session, row.project_id), platform, context.secrets)
     if app is None:
         return error_page(request, "not_configured")
     state, verifier = oauth.new_state(), oauth.new_verifier()
@@ -141,7 +143,7 @@ async def open_session(request: Request, token: str) -> Response:
             row.browser_nonce = binding.nonce
             target: Response | str = f"{request.scope.get('root_path', '')}/choose"
             if row.platform is not None:
-                target = await _start_authorization(request, row, row.platform)
+                target = await _start_authorization(request, session, row, row.platform)
             max_age = max(60, int((row.expires_at - now).total_seconds()))
     if expired:
         return await _fail_and_answer(request, object_id, sessions.SESSION_EXPIRED)
@@ -231,7 +233,7 @@ async def authorize(request: Request) -> Response:
         if not expired:
             if row.platform is not None and row.platform != platform:
                 return error_page(request, "not_configured")
-            target = await _start_authorization(request, row, platform)
+            target = await _start_authorization(request, session, row, platform)
     if expired:
         return await _fail_and_answer(request, binding.session_id, sessions.SESSION_EXPIRED)
     if isinstance(target, Response):
