@@ -51,7 +51,9 @@ class ConnectSettingsRequest(RequestModel):
     google: OAuthAppIn | None = Field(default=None, description="The Google OAuth app; null removes it")
     microsoft: OAuthAppIn | None = Field(default=None, description="The Microsoft app registration; null removes it")
     return_urls: list[ReturnUrl] | None = Field(
-        default=None, max_length=MAX_RETURN_URLS, description="Where sessions may send the browser back (exact)"
+        default=None,
+        max_length=MAX_RETURN_URLS,
+        description="Where sessions may send the browser back (exact); replaces the list, null leaves it",
     )
 
 

@@ -58,8 +58,6 @@ async def update_connect_settings(
 ) -> JSONResponse:
     context = get_context(request)
     sent = body.model_fields_set
-    if "return_urls" in sent and body.return_urls is None:
-        raise field_errors({"return_urls": ["This field may not be null."]})
     apps: dict[str, tuple[str, str] | bool | None] = {}
     for platform in store.PLATFORMS:
         value = getattr(body, platform)
