@@ -118,7 +118,7 @@ def page_statement(project_id: int, params: dict[str, str]) -> tuple[str, list[A
 
 
 def next_link(scope: dict[str, Any], host: str, params: list[tuple[str, str]], row: asyncpg.Record) -> str:
-    """The URL of the next page, as calsync.api.pagination.page_url writes it (Starlette's `include_query_params`
+    """The URL of the next page, as calsync.web.pagination.page_url writes it (Starlette's `include_query_params`
     re-encodes the query with the cursor set)."""
     payload = {"o": "-updated_at", "v": row["updated_at"].isoformat(), "i": row["id"], "b": False}
     cursor = base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")

@@ -4,7 +4,7 @@
 dashboard mounted) and the worker loops here. A feature is one entry of `FEATURES`: what it subscribes to in the
 core (calsync.sync.hooks), its work loops, its API routers and its dashboard extensions. The order of `FEATURES` is
 the order in which subscribers run inside the core's transactions (docs/architecture.md, "Lock order"): webhooks,
-then bots, then meetings.
+then bots, then meetings; hosted connect subscribes to nothing and adds its pages.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from calsync.api.routes import meetings as meeting_routes
 from calsync.api.routes import webhooks as webhook_routes
 from calsync.bots import feature as bots
 from calsync.clock import Clock, system_clock
+from calsync.connect import routes as connect_routes
+from calsync.connect.app import mount_connect
+from calsync.connect.dashboard import ConnectExtension
 from calsync.context import AppContext
 from calsync.dashboard.app import mount_dashboard
 from calsync.dashboard.bots.extension import BotsExtension
@@ -48,6 +51,16 @@ class Feature:
     routers: tuple[APIRouter, ...] = ()
     # Made per app: an extension may hold per-app state.
     dashboard_extensions: Callable[[], list[DashboardExtension]] = _no_extensions
+    # Pages of its own, mounted on the HTTP app beside the API (hosted connect's /connect).
+    mount: Callable[[FastAPI, AppContext], None] | None = None
+
+
+def _subscribes_to_nothing(_hooks: Hooks, _settings: Settings) -> None:
+    return None
+
+
+def _no_loops(_context: AppContext, _sync: SyncLoop) -> list[WorkLoop]:
+    return []
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -61,6 +74,14 @@ FEATURES: tuple[Feature, ...] = (
         meetings.loops,
         routers=(meeting_routes.router, bot_rules.router, bot_rule_settings.router),
         dashboard_extensions=lambda: [MeetingsExtension()],
+    ),
+    Feature(
+        "connect",
+        _subscribes_to_nothing,
+        _no_loops,
+        routers=(connect_routes.router,),
+        dashboard_extensions=lambda: [ConnectExtension()],
+        mount=mount_connect,
     ),
 )
 
@@ -79,6 +100,9 @@ def build_app(context: AppContext, features: Sequence[Feature] = FEATURES) -> Fa
     """The HTTP API with the features' routers, and the operators' dashboard at /dashboard (docs/dashboard.md)."""
     app = create_app(context, [router for feature in features for router in feature.routers])
     mount_dashboard(app, context, [extension for feature in features for extension in feature.dashboard_extensions()])
+    for feature in features:
+        if feature.mount is not None:
+            feature.mount(app, context)
     return app
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GOOGLE_OAUTH_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOOGLE_OAUTH_AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 GOOGLE_API_URL = "https://www.googleapis.com/calendar/v3"
 MICROSOFT_LOGIN_URL = "https://login.microsoftonline.com"
 MICROSOFT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -54,9 +55,15 @@ class Settings(BaseSettings):
     # Failed dashboard sign-ins per minute, per client address and per key prefix (docs/dashboard.md).
     dashboard_sign_in_failures_per_minute: int = Field(default=10, ge=1)
     disable_rate_limiting: bool = False
+    # Hosted connect (docs/connect.md): how long a session's link lives, sessions created per project per minute,
+    # and platform callbacks per client address per minute.
+    connect_session_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    connect_session_rate_per_minute: int = Field(default=600, ge=1)
+    connect_callback_rate_per_minute: int = Field(default=60, ge=1)
 
     # Platform endpoints (point these at `calsync emulator` for offline work)
     google_oauth_token_url: str = GOOGLE_OAUTH_TOKEN_URL
+    google_oauth_authorize_url: str = GOOGLE_OAUTH_AUTHORIZE_URL
     google_api_url: str = GOOGLE_API_URL
     microsoft_login_url: str = MICROSOFT_LOGIN_URL
     microsoft_graph_url: str = MICROSOFT_GRAPH_URL

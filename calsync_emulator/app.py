@@ -2,6 +2,8 @@
 
 Mount points relative to the base URL (see docs/emulator.md and urls.py):
   /google/token                    Google OAuth token endpoint
+  /google/auth                     Google's authorization endpoint (consent page; authorization.py)
+  /microsoft/login/{tenant}/oauth2/v2.0/authorize   Entra's authorization endpoint
   /google/calendar/v3/...          Google Calendar API v3
   /microsoft/login/{tenant}/oauth2/v2.0/token
   /microsoft/login/{tenant}/v2.0/.well-known/openid-configuration, …/discovery/v2.0/keys
@@ -24,6 +26,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calsync_emulator import (
+    authorization,
     control,
     google_api,
     google_channels,
@@ -73,6 +76,7 @@ def create_app(state: EmulatorState | None = None) -> FastAPI:
     app.state.emulator = state
     app.state.notifier = notifier
     app.include_router(oauth.router)
+    app.include_router(authorization.router)
     app.include_router(oidc.router)
     app.include_router(google_api.router, prefix=GOOGLE_API_PREFIX)
     app.include_router(google_channels.router, prefix=GOOGLE_API_PREFIX)

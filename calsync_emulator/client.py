@@ -159,6 +159,14 @@ class EmulatorControl:
         result: dict[str, Any] = await self._call("POST", "/accounts", json=body)
         return result
 
+    async def register_oauth_client(
+        self, platform: PlatformName, client_id: str, client_secret: str, redirect_uris: list[str]
+    ) -> dict[str, Any]:
+        """Create or update an OAuth client with the redirect URIs its authorization endpoint accepts (exactly)."""
+        body = {"client_secret": client_secret, "redirect_uris": redirect_uris}
+        result: dict[str, Any] = await self._call("PUT", f"/oauth_clients/{platform}/{client_id}", json=body)
+        return result
+
     async def get_account(self, account_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("GET", f"/accounts/{account_id}")
         return result

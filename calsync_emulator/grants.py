@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from calsync_emulator import ids
+from calsync_emulator.authorization_store import Authorizations
 from calsync_emulator.model import AccessToken, Account, Platform
 
 if TYPE_CHECKING:
@@ -18,6 +19,8 @@ class Grants:
         self.clients: dict[tuple[Platform, str], str] = {}  # (platform, client id) -> secret
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> account id
         self.access_tokens: dict[str, AccessToken] = {}
+        # the interactive leg: redirect URIs, pending consents, authorization codes (authorization.py)
+        self.authorizations = Authorizations()
 
     def add_refresh_token(self, account: Account, token: str) -> None:
         account.refresh_tokens.add(token)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 
 from calsync_emulator import ids, oidc
+from calsync_emulator.authorization import CodeRefused, redeem_code
 from calsync_emulator.errors import ApiError, oauth_error
 from calsync_emulator.gate import admit, emulator_state
 from calsync_emulator.jsonio import JSONResponse
@@ -91,6 +92,8 @@ async def google_token(request: Request, state: EmulatorState = Depends(emulator
     def fail(status: int, error: str, description: str, **extra: str) -> ApiError:
         return ApiError(oauth_error(status, {"error": error, "error_description": description, **extra}))
 
+    if form.get("grant_type") == "authorization_code":
+        return _google_code(state, form, fail)
     for name in ("grant_type", "client_id", "refresh_token"):
         if not form.get(name):
             raise fail(400, "invalid_request", f"Missing required parameter: {name}")
@@ -115,6 +118,58 @@ async def google_token(request: Request, state: EmulatorState = Depends(emulator
         {"access_token": token, "expires_in": lifetime, "scope": " ".join(scopes), "token_type": "Bearer"},
         headers={"Cache-Control": "no-store"},
     )
+
+
+# CodeRefused.kind -> Google's token error (code, description)
+GOOGLE_CODE_ERRORS = {
+    "missing": ("invalid_grant", "Malformed auth code."),
+    "client": ("invalid_grant", "Bad Request"),
+    "used": ("invalid_grant", "Bad Request"),
+    "expired": ("invalid_grant", "Bad Request"),
+    "redirect_uri": ("redirect_uri_mismatch", "Bad Request"),
+    "pkce": ("invalid_grant", "Invalid code verifier."),
+}
+# CodeRefused.kind -> Entra's token error (error, AADSTS code, description)
+MICROSOFT_CODE_ERRORS = {
+    "missing": ("invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."),
+    "client": ("invalid_grant", 70000, "The provided grant was issued to a different client."),
+    "used": (
+        "invalid_grant",
+        54005,
+        "OAuth2 Authorization code was already redeemed, please retry with a new valid "
+        "code or use an existing refresh token.",
+    ),
+    "expired": (
+        "invalid_grant",
+        70008,
+        "The provided authorization code or refresh token has expired due to "
+        "inactivity. Send a new interactive authorization request for this user and resource.",
+    ),
+    "redirect_uri": ("invalid_grant", 50148, "The redirect_uri does not match the one in the authorization request."),
+    "pkce": (
+        "invalid_grant",
+        501481,
+        "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+    ),
+}
+
+
+def _google_code(state: EmulatorState, form: dict[str, str], fail: Any) -> JSONResponse:
+    """grant_type=authorization_code (authorization.py redeems the code)."""
+    for name in ("client_id", "code", "redirect_uri"):
+        if not form.get(name):
+            raise fail(400, "invalid_request", f"Missing required parameter: {name}")
+    secret = state.grants.clients.get((Platform.GOOGLE, form["client_id"]))
+    if secret is None:
+        raise fail(401, "invalid_client", "The OAuth client was not found.")
+    if form.get("client_secret") != secret:
+        raise fail(401, "invalid_client", "Unauthorized")
+    try:
+        body = redeem_code(state, Platform.GOOGLE, form)
+    except CodeRefused as exc:
+        error, description = GOOGLE_CODE_ERRORS[exc.kind]
+        raise fail(400, error, description) from None
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def _account_for(state: EmulatorState, refresh_token: str | None, platform: Platform) -> Account | None:
@@ -159,7 +214,7 @@ async def microsoft_token(
                 900144,
                 f"The request body must contain the following parameter: '{name}'.",
             )
-    if form["grant_type"] != "refresh_token":
+    if form["grant_type"] not in ("refresh_token", "authorization_code"):
         raise aad_error(
             state,
             400,
@@ -194,6 +249,13 @@ async def microsoft_token(
             "Invalid client secret provided. Ensure the secret being sent in the request is the client "
             f"secret value, not the client secret ID, for a secret added to app '{client_id}'.",
         )
+    if form["grant_type"] == "authorization_code":
+        try:
+            code_body = redeem_code(state, Platform.MICROSOFT, form)
+        except CodeRefused as exc:
+            error, code, description = MICROSOFT_CODE_ERRORS[exc.kind]
+            raise aad_error(state, 400, error, code, description) from None
+        return JSONResponse(code_body, headers={"Cache-Control": "no-store"})
     if not form.get("refresh_token"):
         raise aad_error(
             state,

@@ -14,7 +14,15 @@ from calsync.api.schemas import ResponseModel
 
 # calsync.webhooks.payloads.TRIGGERS and calsync.store.models.webhook.DeliveryStatus, spelled out for the type
 # checker and the document (tests/api/test_response_models.py holds them equal).
-Trigger = Literal["calendar.events_update", "calendar.state_change", "bot.dispatch", "bot.updated", "bot.state_change"]
+Trigger = Literal[
+    "calendar.events_update",
+    "calendar.state_change",
+    "bot.dispatch",
+    "bot.updated",
+    "bot.state_change",
+    "connect_session.completed",
+    "connect_session.failed",
+]
 DeliveryStatus = Literal["pending", "delivering", "succeeded", "failed"]
 
 

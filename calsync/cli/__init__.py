@@ -3,7 +3,7 @@ order of `calsync --help` (the long-running commands first)."""
 
 # The import order is the order of the commands in `calsync --help`.
 from calsync.cli import serve  # noqa: I001
-from calsync.cli import admin, calendars, projects, webhooks
+from calsync.cli import admin, calendars, connect, projects, webhooks
 from calsync.cli.common import app
 
-__all__ = ["admin", "app", "calendars", "projects", "serve", "webhooks"]
+__all__ = ["admin", "app", "calendars", "connect", "projects", "serve", "webhooks"]

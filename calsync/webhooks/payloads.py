@@ -20,9 +20,13 @@ STATE_CHANGE = "calendar.state_change"
 BOT_DISPATCH = "bot.dispatch"
 BOT_UPDATED = "bot.updated"
 BOT_STATE_CHANGE = "bot.state_change"
+CONNECT_COMPLETED = "connect_session.completed"
+CONNECT_FAILED = "connect_session.failed"
 CALENDAR_TRIGGERS = (EVENTS_UPDATE, STATE_CHANGE)
 BOT_TRIGGERS = (BOT_DISPATCH, BOT_UPDATED, BOT_STATE_CHANGE)
-TRIGGERS = CALENDAR_TRIGGERS + BOT_TRIGGERS
+# Hosted connect (calsync.connect.webhook): `calendar_*` names the calendar of a completed session.
+CONNECT_TRIGGERS = (CONNECT_COMPLETED, CONNECT_FAILED)
+TRIGGERS = CALENDAR_TRIGGERS + BOT_TRIGGERS + CONNECT_TRIGGERS
 
 # Total ids listed across created, updated and deleted; counts always stay exact.
 DEFAULT_MAX_IDS = 1000

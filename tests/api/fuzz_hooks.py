@@ -17,8 +17,10 @@ import uuid
 from typing import Any
 
 import schemathesis
+from pydantic_core import PydanticCustomError
 
 from calsync.api.schemas import MAX_INDEXED_BYTES, MAX_METADATA_LENGTH
+from calsync.connect.schemas import check_return_url
 from calsync.outbound.ssrf import MAX_URL_LENGTH, validate_webhook_url
 from calsync.web.datetimes import OutOfRange, parse_query_datetime
 
@@ -44,6 +46,8 @@ def _body(case: Any) -> dict[str, Any]:
 STATEFUL_BODIES = {("POST", "/api/v1/bots"), ("PATCH", "/api/v1/bots/{object_id}")}
 # A series override needs an event that is an instance of a recurring series (tests/meetings).
 STATEFUL_BODIES.add(("PUT", "/api/v1/calendar_events/{object_id}/series_bot_override"))
+# Hosted connect: a session needs the project's connect settings (an OAuth app, its return URLs; tests/connect).
+STATEFUL_BODIES.add(("POST", "/api/v1/connect_sessions"))
 BOT_RULE_BODIES = {("POST", "/api/v1/bot_rules"), ("PATCH", "/api/v1/bot_rules/{object_id}")}
 
 
@@ -59,6 +63,15 @@ def _follows_rule_rules(case: Any) -> bool:
     return not (isinstance(low, int) and isinstance(high, int) and low > high)
 
 
+def _return_url_ok(url: Any) -> bool:
+    """Connect settings' return URLs: absolute https (http on localhost), no fragment (calsync.connect.schemas)."""
+    try:
+        check_return_url(url)
+    except (PydanticCustomError, TypeError, AttributeError):
+        return False
+    return True
+
+
 def _follows_rules(case: Any) -> bool:
     if not _positive(case):
         return True
@@ -72,6 +85,9 @@ def _follows_rules(case: Any) -> bool:
         return False
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and len(json.dumps(metadata)) > MAX_METADATA_LENGTH:
+        return False
+    return_urls = body.get("return_urls")
+    if isinstance(return_urls, list) and not all(_return_url_ok(url) for url in return_urls):
         return False
     url = body.get("url")
     if isinstance(url, str) and validate_webhook_url(

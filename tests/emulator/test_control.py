@@ -163,6 +163,7 @@ def test_sync_client_and_settings_env(emulator):
     env = calsync_settings_env(emulator.base_url + "/")
     assert env == {
         "CALSYNC_GOOGLE_OAUTH_TOKEN_URL": f"{emulator.base_url}/google/token",
+        "CALSYNC_GOOGLE_OAUTH_AUTHORIZE_URL": f"{emulator.base_url}/google/auth",
         "CALSYNC_GOOGLE_API_URL": f"{emulator.base_url}/google/calendar/v3",
         "CALSYNC_MICROSOFT_LOGIN_URL": f"{emulator.base_url}/microsoft/login",
         "CALSYNC_MICROSOFT_GRAPH_URL": f"{emulator.base_url}/microsoft/graph/v1.0",

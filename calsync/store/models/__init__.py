@@ -5,6 +5,7 @@ from calsync.store.models.base import Base
 from calsync.store.models.bot import Bot, BotState
 from calsync.store.models.calendar import Calendar, CalendarState
 from calsync.store.models.channel import PushChannel
+from calsync.store.models.connect import ConnectSession, ConnectSettings
 from calsync.store.models.event import CalendarEvent
 from calsync.store.models.meeting import BotRule, Meeting, MeetingEvaluation, MeetingScanCursor, SeriesOverride
 from calsync.store.models.project import Project
@@ -26,6 +27,8 @@ __all__ = [
     "Calendar",
     "CalendarEvent",
     "CalendarState",
+    "ConnectSession",
+    "ConnectSettings",
     "Meeting",
     "MeetingEvaluation",
     "MeetingScanCursor",
