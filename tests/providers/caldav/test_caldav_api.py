@@ -1,0 +1,264 @@
+"""CalDAV and ICS calendars through the API, end to end on both databases: created against a real Radicale (the
+password checked first), mirrored by the sync engine, updates and deletions on the server seen after a sync, a
+changed password disconnecting with its code, an ICS feed from a local server, one meeting with one bot across
+Google and CalDAV, and the SSRF guard at creation."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from calsync.context import AppContext
+from calsync.meetings.loop import evaluate_all
+from calsync.settings import Settings
+from calsync_emulator.client import EmulatorControl
+from calsync_emulator.testing import RunningEmulator
+from tests.bots.support import tomorrow
+from tests.meetings.support import MEET, all_meetings, calendar, create_rule, default_guests, invite, live_bots
+from tests.providers.caldav.conftest import Dav, Radicale
+from tests.providers.caldav.test_ics_feed import FeedServer, feed
+from tests.support.service import Tenant
+from tests.sync.conftest import api_port, api_url, calendar_row, control, list_events, sync_once  # noqa: F401
+
+
+@pytest.fixture
+def settings(
+    database_url: str,
+    tmp_path: Path,
+    encryption_key: str,
+    emulator: RunningEmulator,
+    api_port: int,  # noqa: F811 - the fixture
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        encryption_keys=encryption_key,
+        worker_poll_interval_seconds=0.2,
+        provider_timeout_seconds=10,
+        google_oauth_token_url=emulator.google_token_url,
+        google_api_url=emulator.google_api_url,
+        microsoft_login_url=emulator.microsoft_login_url,
+        microsoft_graph_url=emulator.graph_url,
+        # Radicale and the feed server listen on 127.0.0.1 over plain http.
+        provider_allow_http=True,
+        provider_allow_private_targets=True,
+    )
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    server = FeedServer()
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def stamp(value: datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def ics_event(uid: str, start: datetime, summary: str, *, minutes: int = 30, extra: str = "") -> str:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{stamp(start)}\r\n"
+        f"DTEND:{stamp(start + timedelta(minutes=minutes))}\r\nSUMMARY:{summary}\r\n{extra}"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
+async def dav_account(radicale: Radicale, http: httpx.AsyncClient) -> Dav:
+    user, password = radicale.add_user()
+    return Dav(http, radicale.url, user, password)
+
+
+def caldav_body(radicale: Radicale, dav: Dav, **extra: Any) -> dict[str, Any]:
+    return {
+        "platform": "caldav",
+        "server_url": radicale.url + "/",
+        "username": dav.user,
+        "password": dav.auth[1],
+        **extra,
+    }
+
+
+async def create(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    response = await tenant.client.post("/api/v1/calendars", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def live_names(tenant: Tenant, calendar_id: str) -> list[str]:
+    return sorted(e["name"] for e in await list_events(tenant, calendar_id) if not e["is_deleted"])
+
+
+async def test_caldav_calendar_mirrors_changes_and_disconnects_on_a_new_password(
+    context: AppContext, tenant: Tenant, radicale: Radicale, http: httpx.AsyncClient
+) -> None:
+    dav = await dav_account(radicale, http)
+    work = await dav.make_calendar("work", "Work")
+    home = await dav.make_calendar("home", "Home")
+    start = tomorrow()
+    await dav.put(work, "a", ics_event("a", start, "Planning", extra=f"LOCATION:{MEET}\r\n"))
+    await dav.put(work, "b", ics_event("b", start + timedelta(hours=2), "Review"))
+    await dav.put(home, "c", ics_event("c", start + timedelta(hours=4), "Chores"))
+
+    # Without platform_uuid, the first collection by address stands for the primary one ("home" < "work").
+    created = await create(tenant, caldav_body(radicale, dav))
+    assert created["platform"] == "caldav" and created["client_id"] == dav.user
+    assert dav.auth[1] not in json.dumps(created)
+    await sync_once(context, created["id"])
+    assert await live_names(tenant, created["id"]) == ["Chores"]
+
+    listed = (await tenant.client.get(f"/api/v1/calendars/{created['id']}/platform_calendars")).json()["results"]
+    assert [(c["platform_uuid"], c["name"], c["selected"]) for c in listed] == [
+        (home, "Home", True),
+        (work, "Work", False),
+    ]
+
+    picked = await create(tenant, caldav_body(radicale, dav, platform_uuid=work))
+    await sync_once(context, picked["id"])
+    assert await live_names(tenant, picked["id"]) == ["Planning", "Review"]
+    [planning] = [e for e in await list_events(tenant, picked["id"]) if e["name"] == "Planning"]
+    assert planning["meeting_url"] == MEET and planning["ical_uid"] == "a"
+
+    await dav.put(work, "a", ics_event("a", start, "Planning (moved room)", extra=f"LOCATION:{MEET}\r\n"))
+    await dav.delete(work, "b")
+    await sync_once(context, picked["id"])
+    assert await live_names(tenant, picked["id"]) == ["Planning (moved room)"]
+
+    radicale.set_password(dav.user, "changed")
+    await sync_once(context, picked["id"])
+    row = await calendar_row(context, picked["id"])
+    assert row.state == "disconnected"
+    failure = row.connection_failure_data
+    assert failure["code"] == "grant_revoked" and failure["platform_code"] == "unauthorized"
+    assert "app password" in failure["error"]
+
+    wrong = await tenant.client.patch(f"/api/v1/calendars/{picked['id']}", json={"password": "still-wrong"})
+    assert wrong.status_code == 400 and list(wrong.json()) == ["password"]
+    fixed = await tenant.client.patch(f"/api/v1/calendars/{picked['id']}", json={"password": "changed"})
+    assert fixed.status_code == 200, fixed.text
+    await sync_once(context, picked["id"])
+    assert (await calendar_row(context, picked["id"])).state == "connected"
+    refused = await tenant.client.patch(f"/api/v1/calendars/{picked['id']}", json={"refresh_token": "x"})
+    assert refused.status_code == 400 and refused.json() == {
+        "non_field_errors": ["Unexpected field(s): refresh_token. Allowed fields are: metadata, password"]
+    }
+
+
+async def test_wrong_password_or_foreign_collection_is_400_and_nothing_stored(
+    tenant: Tenant, radicale: Radicale, http: httpx.AsyncClient
+) -> None:
+    dav = await dav_account(radicale, http)
+    await dav.make_calendar("work")
+    other = await dav_account(radicale, http)
+    foreign = await other.make_calendar("theirs")
+
+    response = await tenant.client.post("/api/v1/calendars", json=caldav_body(radicale, dav, password="wrong"))
+    assert response.status_code == 400
+    assert list(response.json()) == ["password"] and "401" in response.json()["password"][0]
+    response = await tenant.client.post("/api/v1/calendars", json=caldav_body(radicale, dav, platform_uuid=foreign))
+    assert response.status_code == 400 and list(response.json()) == ["platform_uuid"]
+    assert (await tenant.client.get("/api/v1/calendars")).json()["results"] == []
+
+
+async def test_platform_fields_are_checked(tenant: Tenant) -> None:
+    response = await tenant.client.post("/api/v1/calendars", json={"platform": "caldav", "username": "ada"})
+    assert response.status_code == 400
+    assert response.json() == {"server_url": ["This field is required."], "password": ["This field is required."]}
+    response = await tenant.client.post("/api/v1/calendars", json={"platform": "ics", "url": "x", "client_id": "y"})
+    assert response.json() == {
+        "non_field_errors": [
+            "Unexpected field(s): client_id. Allowed fields are: deduplication_key, metadata, platform, "
+            "platform_uuid, url"
+        ]
+    }
+    response = await tenant.client.post("/api/v1/calendars", json={"platform": "icloud"})
+    assert response.json() == {"username": ["This field is required."], "password": ["This field is required."]}
+
+
+async def test_private_or_plain_http_servers_are_refused_unless_allowed(
+    context: AppContext, tenant: Tenant, radicale: Radicale, http: httpx.AsyncClient
+) -> None:
+    dav = await dav_account(radicale, http)
+    context.settings.provider_allow_private_targets = False
+    response = await tenant.client.post("/api/v1/calendars", json=caldav_body(radicale, dav))
+    assert response.status_code == 400 and "not allowed" in response.json()["server_url"][0]
+    by_name = caldav_body(radicale, dav, server_url=radicale.url.replace("127.0.0.1", "localhost") + "/")
+    response = await tenant.client.post("/api/v1/calendars", json=by_name)
+    assert response.status_code == 400 and list(response.json()) == ["server_url"]
+    response = await tenant.client.post("/api/v1/calendars", json={"platform": "ics", "url": "http://10.0.0.1/a.ics"})
+    assert response.status_code == 400 and "not allowed" in response.json()["url"][0]
+    context.settings.provider_allow_http = False
+    response = await tenant.client.post("/api/v1/calendars", json={"platform": "ics", "url": "http://example.com/a"})
+    assert response.json() == {"url": ["URL must use https"]}
+    assert (await tenant.client.get("/api/v1/calendars")).json()["results"] == []
+
+
+async def test_ics_feed_calendar(context: AppContext, tenant: Tenant, feeds: FeedServer) -> None:
+    day = tomorrow().strftime("%Y%m%d")
+    url = feeds.serve("/private-s3cr3t/basic.ics", feed(f"one|{day}T100000Z", f"two|{day}T120000Z"))
+    created = await create(tenant, {"platform": "ics", "url": url})
+    assert created["client_id"] == "127.0.0.1"
+    assert "s3cr3t" not in json.dumps(created)
+    await sync_once(context, created["id"])
+    assert await live_names(tenant, created["id"]) == ["one", "two"]
+
+    feeds.serve("/private-s3cr3t/basic.ics", feed(f"one|{day}T100000Z", f"three|{day}T140000Z"))
+    await sync_once(context, created["id"])
+    assert await live_names(tenant, created["id"]) == ["one", "three"]
+
+    response = await tenant.client.post("/api/v1/calendars", json={"platform": "ics", "url": feeds.url + "/nothing"})
+    assert response.status_code == 400 and list(response.json()) == ["url"]
+    feeds.serve("/page", b"<html>sign in</html>", **{"Content-Type": "text/html"})
+    response = await tenant.client.post("/api/v1/calendars", json={"platform": "ics", "url": feeds.url + "/page"})
+    assert response.status_code == 400 and "calendar" in response.json()["url"][0]
+
+
+async def test_one_meeting_on_google_and_caldav_gets_one_bot(
+    control: EmulatorControl,  # noqa: F811 - the fixture
+    context: AppContext,
+    tenant: Tenant,
+    radicale: Radicale,
+    http: httpx.AsyncClient,
+) -> None:
+    await create_rule(tenant)
+    start = tomorrow() + timedelta(hours=3)
+    google = await calendar(control, tenant, "ada@acme.test")
+    await invite(control, google, start, uid="review-1@acme.test")
+
+    dav = await dav_account(radicale, http)
+    work = await dav.make_calendar("work")
+    guests = "".join(f"ATTENDEE;CN={g['name']};PARTSTAT=ACCEPTED:mailto:{g['email']}\r\n" for g in default_guests())
+    await dav.put(
+        work,
+        "review",
+        ics_event(
+            "review-1@acme.test",
+            start,
+            "Design review",
+            extra=f"LOCATION:{MEET}\r\nORGANIZER;CN=Org:mailto:org@acme.test\r\n{guests}",
+        ),
+    )
+    caldav = await create(tenant, caldav_body(radicale, dav))
+
+    await google.sync(context)
+    await sync_once(context, caldav["id"])
+    await evaluate_all(context)
+
+    [event] = await list_events(tenant, caldav["id"])
+    [google_event] = await list_events(tenant, google.id)
+    assert event["meeting_id"] == google_event["meeting_id"] is not None
+    meetings = [m for m in await all_meetings(tenant) if m["id"] == event["meeting_id"]]
+    assert len(meetings) == 1
+    assert len(await live_bots(tenant)) == 1
