@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +217,14 @@ async def test_ics_feed_calendar(context: AppContext, tenant: Tenant, feeds: Fee
     feeds.serve("/private-s3cr3t/basic.ics", feed(f"one|{day}T100000Z", f"three|{day}T140000Z"))
     await sync_once(context, created["id"])
     assert await live_names(tenant, created["id"]) == ["one", "three"]
+
+    # The feed's server asks to slow down: the next check waits for it (the host backs off, connected still).
+    feeds.serve("/private-s3cr3t/basic.ics", b"busy", etag=False, status=429, **{"Retry-After": "600"})
+    before = context.clock()
+    await sync_once(context, created["id"])
+    row = await calendar_row(context, created["id"])
+    assert row.state == "connected" and row.last_sync_error["code"] == "throttled"
+    assert row.sync_due_at.replace(tzinfo=UTC) >= before + timedelta(seconds=590)
 
     response = await tenant.client.post("/api/v1/calendars", json={"platform": "ics", "url": feeds.url + "/nothing"})
     assert response.status_code == 400 and list(response.json()) == ["url"]
