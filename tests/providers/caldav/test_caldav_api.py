@@ -5,9 +5,11 @@ Google and CalDAV, and the SSRF guard at creation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,9 @@ import pytest
 from calsync.context import AppContext
 from calsync.meetings.loop import evaluate_all
 from calsync.settings import Settings
+from calsync.sync import channels
+from calsync.worker.claims import claim_due_calendars
+from calsync.worker.sync_loop import SyncLoop
 from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.bots.support import tomorrow
@@ -25,7 +30,15 @@ from tests.meetings.support import MEET, all_meetings, calendar, create_rule, de
 from tests.providers.caldav.conftest import Dav, Radicale
 from tests.providers.caldav.test_ics_feed import FeedServer, feed
 from tests.support.service import Tenant
-from tests.sync.conftest import api_port, api_url, calendar_row, control, list_events, sync_once  # noqa: F401
+from tests.sync.conftest import (  # noqa: F401 - fixtures among them
+    api_port,
+    api_url,
+    calendar_row,
+    control,
+    eventually,
+    list_events,
+    sync_once,
+)
 
 
 @pytest.fixture
@@ -270,3 +283,51 @@ async def test_one_meeting_on_google_and_caldav_gets_one_bot(
     meetings = [m for m in await all_meetings(tenant) if m["id"] == event["meeting_id"]]
     assert len(meetings) == 1
     assert len(await live_bots(tenant)) == 1
+
+
+async def test_no_push_channel_is_opened_for_servers_without_push(
+    context: AppContext, tenant: Tenant, radicale: Radicale, http: httpx.AsyncClient, feeds: FeedServer
+) -> None:
+    context.settings.public_url = "https://calsync.example"  # push would be on for Google and Microsoft
+    dav = await dav_account(radicale, http)
+    await dav.make_calendar("work")
+    caldav = await create(tenant, caldav_body(radicale, dav))
+    ics = await create(tenant, {"platform": "ics", "url": feeds.serve("/f.ics", feed())})
+    for created in (caldav, ics):
+        await sync_once(context, created["id"])
+        row = await calendar_row(context, created["id"])
+        assert row.last_sync_error is None and row.push_state == "none" and row.push_error is None
+        async with context.db.read() as session:
+            assert await channels.channels_of(session, row.id) == []
+
+
+async def test_syncs_of_one_account_take_turns(
+    context: AppContext, tenant: Tenant, radicale: Radicale, http: httpx.AsyncClient
+) -> None:
+    dav = await dav_account(radicale, http)
+    work = await dav.make_calendar("work")
+    created = await create(tenant, caldav_body(radicale, dav, platform_uuid=work))
+    other = await create(tenant, caldav_body(radicale, dav))
+    row, other_row = await calendar_row(context, created["id"]), await calendar_row(context, other["id"])
+    assert row.account_key == other_row.account_key != ""
+    loop = SyncLoop(context, "test-worker")
+    limiter = loop.syncer.server_accounts
+    try:
+        claims = await eventually(
+            lambda: claim_due_calendars(context.db, "test-worker", context.clock(), limit=10, lease_seconds=60)
+        )
+        async with AsyncExitStack() as stack:
+            for _ in range(context.settings.caldav_account_concurrency):
+                await stack.enter_async_context(limiter.hold(row.account_key))
+            task = asyncio.create_task(loop.syncer.sync(claims[0].calendar_id, claims[0].due_at))
+
+            async def waiting() -> bool:
+                return limiter.holders(row.account_key) > context.settings.caldav_account_concurrency
+
+            # The sync waits for a turn of the account (a holder more on its key) and lists nothing meanwhile.
+            await eventually(waiting)
+            assert not task.done()
+        await task
+        assert len(limiter) == 0
+    finally:
+        await loop.http.aclose()
