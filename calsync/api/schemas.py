@@ -192,11 +192,18 @@ PatchMetadata = Annotated[
 
 
 def _platform_requirements() -> list[JsonValue]:
-    """The platform check, as JSON Schema: each platform's fields are required with it."""
-    return [
-        {"if": {"properties": {"platform": {"const": platform}}}, "then": {"required": list(fields)}}
-        for platform, fields in PLATFORM_FIELDS.items()
-    ]
+    """The platform check, as JSON Schema: each platform's credential fields are required with it, the others'
+    refused."""
+    rules: list[JsonValue] = []
+    for platform, fields in PLATFORM_FIELDS.items():
+        others: list[JsonValue] = [{"required": [name]} for name in CREDENTIAL_FIELDS if name not in fields]
+        rules.append(
+            {
+                "if": {"properties": {"platform": {"const": platform}}, "required": ["platform"]},
+                "then": {"required": list(fields), "not": {"anyOf": others}},
+            }
+        )
+    return rules
 
 
 class CreateCalendarRequest(RequestModel):
