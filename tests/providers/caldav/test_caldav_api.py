@@ -26,6 +26,7 @@ from calsync.worker.sync_loop import SyncLoop
 from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.bots.support import tomorrow
+from tests.dashboard.support import dashboard_client, sign_in
 from tests.meetings.support import MEET, all_meetings, calendar, create_rule, default_guests, invite, live_bots
 from tests.providers.caldav.conftest import Dav, Radicale
 from tests.providers.caldav.test_ics_feed import FeedServer, feed
@@ -115,7 +116,11 @@ async def live_names(tenant: Tenant, calendar_id: str) -> list[str]:
 
 
 async def test_caldav_calendar_mirrors_changes_and_disconnects_on_a_new_password(
-    context: AppContext, tenant: Tenant, radicale: Radicale, http: httpx.AsyncClient
+    context: AppContext,
+    tenant: Tenant,
+    radicale: Radicale,
+    http: httpx.AsyncClient,
+    api_url: str,  # noqa: F811 - the fixture
 ) -> None:
     dav = await dav_account(radicale, http)
     work = await dav.make_calendar("work", "Work")
@@ -156,6 +161,11 @@ async def test_caldav_calendar_mirrors_changes_and_disconnects_on_a_new_password
     failure = row.connection_failure_data
     assert failure["code"] == "grant_revoked" and failure["platform_code"] == "unauthorized"
     assert "app password" in failure["error"]
+    async with dashboard_client(api_url) as client:
+        await sign_in(client, tenant.api_key)
+        page = (await client.get(f"/dashboard/calendars/{picked['id']}")).text
+    assert "disconnected: grant_revoked (unauthorized)" in page and "a new app password" in page
+    assert "CalDAV has no push" in page and dav.auth[1] not in page
 
     wrong = await tenant.client.patch(f"/api/v1/calendars/{picked['id']}", json={"password": "still-wrong"})
     assert wrong.status_code == 400 and list(wrong.json()) == ["password"]
