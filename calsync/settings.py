@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     microsoft_login_url: str = MICROSOFT_LOGIN_URL
     microsoft_graph_url: str = MICROSOFT_GRAPH_URL
     provider_timeout_seconds: float = 25.0
+    # User-named servers (CalDAV, iCloud, ICS feeds) pass the SSRF guard: private addresses and plain http are
+    # refused unless allowed here (a self-hosted Radicale or Nextcloud on a LAN, local tests).
+    provider_allow_private_targets: bool = False
+    provider_allow_http: bool = False
+    ics_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    caldav_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Syncs of one CalDAV account (or of feeds on one ICS host) that may run at once: politeness per server.
+    caldav_account_concurrency: int = Field(default=2, ge=1)
 
     # Sync
     sync_window_past_days: int = 1

@@ -13,6 +13,18 @@ CREATE_CALENDAR_REQUEST: dict[str, Any] = {
     "deduplication_key": "user-abcd",
 }
 
+CREATE_CALDAV_CALENDAR_REQUEST: dict[str, Any] = {
+    "platform": "caldav",
+    "server_url": "https://caldav.fastmail.com/dav/",
+    "username": "ada@fastmail.com",
+    "password": "abcd1234efgh5678",
+}
+
+CREATE_ICS_CALENDAR_REQUEST: dict[str, Any] = {
+    "platform": "ics",
+    "url": "https://calendar.google.com/calendar/ical/ada%40example.com/private-0123456789abcdef/basic.ics",
+}
+
 PATCH_CALENDAR_REQUEST: dict[str, Any] = {"refresh_token": "1//04newtokenafterreconsent"}
 
 CALENDAR_RESPONSE: dict[str, Any] = {

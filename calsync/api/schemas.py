@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    JsonValue,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
@@ -62,6 +71,8 @@ def _char_field(max_length: int, max_bytes: int | None = None) -> BeforeValidato
     `max_bytes`: the UTF-8 length limit of a value that is a key of an index."""
 
     def validate(value: Any) -> str:
+        if isinstance(value, FieldRefusal):
+            raise PydanticCustomError(value.kind, value.message)
         if value is None:
             raise PydanticCustomError("null", "This field may not be null.")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -100,8 +111,30 @@ def _metadata_schema(*, min_properties: int) -> dict[str, Any]:
     }
 
 
+PLATFORMS = ("google", "microsoft", "caldav", "icloud", "ics")
+# The credential fields each platform takes (docs/caldav.md, docs/ics.md): required when the platform is named,
+# refused with another. An unknown or missing platform takes Google's and Microsoft's, as before.
+OAUTH_FIELDS = ("client_id", "client_secret", "refresh_token")
+PLATFORM_FIELDS: dict[str, tuple[str, ...]] = {
+    "google": OAUTH_FIELDS,
+    "microsoft": OAUTH_FIELDS,
+    "caldav": ("server_url", "username", "password"),
+    "icloud": ("username", "password"),
+    "ics": ("url",),
+}
+CREDENTIAL_FIELDS = ("client_id", "client_secret", "refresh_token", "server_url", "username", "password", "url")
+
+
+class FieldRefusal:
+    """Put in place of a credential field by `CreateCalendarRequest`'s platform check, so the field's own
+    validator reports it with the other fields' errors (the anchor reports every field at once)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind, self.message = kind, message
+
+
 def _platform(value: Any) -> str:
-    if value in ("google", "microsoft"):
+    if value in PLATFORMS:
         return str(value)
     if value is None:
         raise PydanticCustomError("null", "This field may not be null.")
@@ -143,7 +176,9 @@ ClientId = Annotated[str, _char_field(255), _char_schema(255)]
 Secret = Annotated[str, _char_field(8192), _char_schema(8192)]
 # Optional on input but never null: the validator runs (and rejects null) whenever the field is sent.
 OptionalSecret = Annotated[str | None, _char_field(8192), _char_schema(8192)]
-Platform = Annotated[Literal["google", "microsoft"], BeforeValidator(_platform)]
+Platform = Annotated[Literal["google", "microsoft", "caldav", "icloud", "ics"], BeforeValidator(_platform)]
+OptionalUrl = Annotated[str | None, _char_field(2048), _char_schema(2048)]
+OptionalClientId = Annotated[str | None, _char_field(255), _char_schema(255)]
 OptionalLongKey = Annotated[str | None, _char_field(1024), _char_schema(1024)]
 OptionalIndexedKey = Annotated[str | None, _char_field(1024, MAX_INDEXED_BYTES), _char_schema(1024)]
 OptionalMetadata = Annotated[
@@ -156,13 +191,64 @@ PatchMetadata = Annotated[
 ]
 
 
-class CreateCalendarRequest(RequestModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.CREATE_CALENDAR_REQUEST]})
+def _platform_requirements() -> list[JsonValue]:
+    """The platform check, as JSON Schema: each platform's credential fields are required with it, the others'
+    refused."""
+    rules: list[JsonValue] = []
+    for platform, fields in PLATFORM_FIELDS.items():
+        others: list[JsonValue] = [{"required": [name]} for name in CREDENTIAL_FIELDS if name not in fields]
+        rules.append(
+            {
+                "if": {"properties": {"platform": {"const": platform}}, "required": ["platform"]},
+                "then": {"required": list(fields), "not": {"anyOf": others}},
+            }
+        )
+    return rules
 
-    client_id: ClientId = Field(description="The client ID for the calendar platform authentication")
-    client_secret: Secret = Field(description="The client secret for the calendar platform authentication")
-    platform: Platform = Field(description="google or microsoft")
-    refresh_token: Secret = Field(description="The refresh token for accessing the calendar platform")
+
+class CreateCalendarRequest(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                examples.CREATE_CALENDAR_REQUEST,
+                examples.CREATE_CALDAV_CALENDAR_REQUEST,
+                examples.CREATE_ICS_CALENDAR_REQUEST,
+            ],
+            "allOf": _platform_requirements(),
+        }
+    )
+
+    client_id: OptionalClientId = Field(
+        default=None,
+        description="The client ID for the calendar platform authentication (google and microsoft only)",
+    )
+    client_secret: OptionalSecret = Field(
+        default=None,
+        description="The client secret for the calendar platform authentication (google and microsoft only)",
+    )
+    platform: Platform = Field(
+        description="google, microsoft, caldav (any CalDAV server), icloud (CalDAV at iCloud) or ics (a feed URL)"
+    )
+    refresh_token: OptionalSecret = Field(
+        default=None,
+        description="The refresh token for accessing the calendar platform (google and microsoft only)",
+    )
+    server_url: OptionalUrl = Field(
+        default=None,
+        description="caldav only: the CalDAV server's address (e.g. https://caldav.fastmail.com/dav/); calsync "
+        "discovers the account's calendars from it",
+    )
+    username: OptionalClientId = Field(default=None, description="caldav and icloud: the account's user name")
+    password: OptionalSecret = Field(
+        default=None,
+        description="caldav and icloud: an app password (iCloud: an app-specific password); checked before the "
+        "calendar is created, stored encrypted, never shown",
+    )
+    url: OptionalUrl = Field(
+        default=None,
+        description="ics only: the feed's address (https:// or webcal://). It is a secret: stored encrypted, only "
+        "its host is ever shown (as client_id)",
+    )
     deduplication_key: OptionalIndexedKey = Field(
         default=None,
         description="Optional key for deduplicating calendars. If a calendar with this key already exists in the "
@@ -174,11 +260,35 @@ class CreateCalendarRequest(RequestModel):
     )
     platform_uuid: OptionalLongKey = Field(
         default=None,
-        description="The UUID of the calendar on the calendar platform. Specify only for non-primary calendars.",
+        description="The UUID of the calendar on the calendar platform. Specify only for non-primary calendars. "
+        "caldav and icloud: a collection's address, as GET /api/v1/calendars/{id}/platform_calendars lists them.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        wanted = PLATFORM_FIELDS.get(_named_platform(data), OAUTH_FIELDS)
+        checked = dict(data)
+        for name in CREDENTIAL_FIELDS:
+            if name in wanted and name not in data:
+                checked[name] = FieldRefusal("missing", "This field is required.")
+            elif name not in wanted and name in data:
+                # Another platform's field is an unknown field here, reported as the anchor reports those.
+                checked[name] = FieldRefusal("extra_forbidden", "Extra inputs are not permitted")
+        return checked
 
-CREATE_FIELDS = tuple(CreateCalendarRequest.model_fields)
+
+def _named_platform(data: dict[str, Any]) -> str:
+    platform = data.get("platform")
+    return platform if isinstance(platform, str) and platform in PLATFORM_FIELDS else "google"
+
+
+def create_fields(data: Any) -> tuple[str, ...]:
+    """The fields a create body may hold, for its platform (an unknown or missing one: Google's and Microsoft's)."""
+    wanted = PLATFORM_FIELDS[_named_platform(data)] if isinstance(data, dict) else OAUTH_FIELDS
+    return tuple(name for name in CreateCalendarRequest.model_fields if name not in CREDENTIAL_FIELDS or name in wanted)
 
 
 class PatchCalendarRequest(RequestModel):
@@ -186,10 +296,24 @@ class PatchCalendarRequest(RequestModel):
 
     client_secret: OptionalSecret = Field(default=None, description="New client secret (reconnects the calendar)")
     refresh_token: OptionalSecret = Field(default=None, description="New refresh token (reconnects the calendar)")
+    password: OptionalSecret = Field(
+        default=None, description="caldav and icloud: a new app password, checked first (reconnects the calendar)"
+    )
+    url: OptionalUrl = Field(
+        default=None, description="ics: the feed's new address, checked first (reconnects the calendar)"
+    )
     metadata: PatchMetadata = Field(default=None, description="Replaces the stored metadata; null or {} clears it")
 
 
 PATCH_FIELDS = tuple(PatchCalendarRequest.model_fields)
+PATCH_CREDENTIAL_FIELDS = ("client_secret", "refresh_token", "password", "url")
+_PATCH_CREDENTIALS = {"caldav": ("password",), "icloud": ("password",), "ics": ("url",)}
+
+
+def patch_fields(platform: str | None) -> tuple[str, ...]:
+    """The fields a PATCH of a calendar on `platform` may hold (None: the calendar is unknown, Google's)."""
+    wanted = _PATCH_CREDENTIALS.get(platform or "google", ("client_secret", "refresh_token"))
+    return tuple(name for name in PATCH_FIELDS if name not in PATCH_CREDENTIAL_FIELDS or name in wanted)
 
 
 class ConnectionFailureData(BaseModel):
@@ -204,8 +328,10 @@ class CalendarOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [examples.CALENDAR_RESPONSE]})
 
     id: str
-    platform: Literal["google", "microsoft"]
-    client_id: str
+    platform: Literal["google", "microsoft", "caldav", "icloud", "ics"]
+    client_id: str = Field(
+        description="google/microsoft: the OAuth client ID; caldav/icloud: the user name; ics: the feed's host only"
+    )
     platform_uuid: str | None
     state: Literal["connected", "disconnected"]
     metadata: dict[str, str] | None

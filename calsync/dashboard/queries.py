@@ -47,7 +47,7 @@ from calsync.store.queries import events as event_queries
 from calsync.webhooks import queries as webhook_queries
 
 CALENDAR_STATES = ("connected", "disconnected")
-PLATFORMS = ("google", "microsoft")
+PLATFORMS = ("google", "microsoft", "caldav", "icloud", "ics")
 DELIVERY_STATUSES = tuple(status.value for status in DeliveryStatus)
 
 

@@ -18,6 +18,7 @@ from calsync.dashboard.extensions import Extensions, PanelContext
 from calsync.dashboard.overview_cache import OverviewCache
 from calsync.dashboard.queries import DAY_STATUSES, count_text
 from calsync.dashboard.sign_in_limit import SignInLimiter
+from calsync.providers.registry import PUSH_PLATFORMS
 from calsync.store.keyset import KeysetPage, SeekKey
 from calsync.store.models import Calendar
 from calsync.web.pagination import Cursor, encode_cursor
@@ -79,6 +80,26 @@ def fmt_relative(value: datetime | None, now: datetime) -> str:
     return f"in {fmt_span(delta)}" if delta.total_seconds() > 0 else f"{fmt_span(delta)} ago"
 
 
+# How the pages name each platform, what its calendars' `client_id` is, and what PATCH reconnects it with.
+PLATFORM_LABELS = {
+    "google": "Google",
+    "microsoft": "Microsoft",
+    "caldav": "CalDAV",
+    "icloud": "iCloud",
+    "ics": "ICS feed",
+}
+CLIENT_ID_LABELS = {"caldav": "User name", "icloud": "Apple ID", "ics": "Feed host"}
+RECONNECT_WITH = {
+    "caldav": ("a new app password", "password"),
+    "icloud": ("a new app-specific password", "password"),
+    "ics": ("the feed's new address", "url"),
+}
+
+
+def platform_label(platform: str) -> str:
+    return PLATFORM_LABELS.get(platform, platform)
+
+
 @dataclass(frozen=True)
 class Problem:
     label: str
@@ -92,8 +113,10 @@ def calendar_problem(calendar: Calendar) -> Problem | None:
     failure = calendar.connection_failure_data
     if calendar.state == "disconnected":
         data = failure if isinstance(failure, dict) else {}
+        # The platform's own code says which of a kind's causes it was (a CalDAV 401 or 403, a feed gone).
+        detail = f" ({data['platform_code']})" if data.get("platform_code") else ""
         return Problem(
-            f"disconnected: {data.get('code', 'unknown')}", str(data.get("error") or ""), data.get("timestamp")
+            f"disconnected: {data.get('code', 'unknown')}{detail}", str(data.get("error") or ""), data.get("timestamp")
         )
     error = calendar.last_sync_error
     if isinstance(error, dict):
@@ -118,6 +141,12 @@ def _environment() -> Environment:
     env.filters["iso"] = fmt_iso
     env.globals["relative"] = fmt_relative
     env.globals["problem_of"] = calendar_problem
+    env.filters["platform"] = platform_label
+    env.globals["push_platforms"] = PUSH_PLATFORMS
+    env.globals["client_id_label"] = lambda platform: CLIENT_ID_LABELS.get(platform, "OAuth client id")
+    env.globals["reconnect_with"] = lambda platform: RECONNECT_WITH.get(
+        platform, ("a new refresh token", "refresh_token")
+    )
     env.globals["count_text"] = count_text
     env.globals["day_statuses"] = DAY_STATUSES
     return env

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.providers import base
 from calsync.providers.base import CalendarProvider, ErrorKind, ProviderError
+from calsync.providers.registry import PUSH_PLATFORMS
 from calsync.settings import Settings
 from calsync.store.models import Calendar, PushChannel
 
@@ -33,7 +34,8 @@ def token_digest(token: str) -> str:
 
 
 def addresses(settings: Settings, platform: str) -> tuple[str, str | None] | None:
-    if not settings.public_url:
+    """Where the platform should notify, or None: no public URL, or a platform without push (never asked)."""
+    if not settings.public_url or platform not in PUSH_PLATFORMS:
         return None
     root = settings.public_url.rstrip("/")
     if platform == "google":

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.providers.base import CalendarProvider, ChangePage, ErrorKind, NormalizedEvent, ProviderError
+from calsync.providers.registry import USER_SERVER_PLATFORMS
 from calsync.store.models import Calendar
 from calsync.store.transient import DatabaseUnavailable
 from calsync.sync import channels, metrics, outcome, upcoming
@@ -60,6 +61,8 @@ class CalendarSyncer:
         self.worker_id = worker_id
         self.rng = rng or random.Random()
         self.mailboxes = KeyedLimiter(MICROSOFT_MAILBOX_CONCURRENCY)
+        # User-named servers (a family's Nextcloud, a Radicale) are small: one account's syncs take turns.
+        self.server_accounts = KeyedLimiter(context.settings.caldav_account_concurrency)
         self.fence = Fence(context, worker_id)
 
     @property
@@ -76,6 +79,9 @@ class CalendarSyncer:
             return SyncResult(mode="deleted")
         if snap.platform == "microsoft":
             async with self.mailboxes.hold(snap.account_key or snap.object_id):
+                return await self._sync(snap, provider, claimed_due_at)
+        if snap.platform in USER_SERVER_PLATFORMS:
+            async with self.server_accounts.hold(snap.account_key or snap.object_id):
                 return await self._sync(snap, provider, claimed_due_at)
         return await self._sync(snap, provider, claimed_due_at)
 

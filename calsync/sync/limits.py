@@ -30,5 +30,9 @@ class KeyedLimiter:
             else:
                 self._slots[key] = (semaphore, users - 1)
 
+    def holders(self, key: str) -> int:
+        """How many hold or wait for `key`."""
+        return self._slots.get(key, (None, 0))[1]
+
     def __len__(self) -> int:
         return len(self._slots)
