@@ -77,6 +77,11 @@ class Claim:
     finished: int  # rows settled without sending (inactive subscription)
     deferred: int  # due rows left for later because their subscription had no room
 
+    @property
+    def seen(self) -> int:
+        """Due rows the claim read (fewer than its limit: every due row of a webhook with room)."""
+        return len(self.jobs) + self.finished + self.deferred
+
 
 @dataclass(frozen=True)
 class Concurrency:
