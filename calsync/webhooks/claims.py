@@ -9,13 +9,28 @@ the row succeeded or failed.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, insert, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+    values,
+)
+from sqlalchemy import cast as cast_to
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.security.secret_box import SecretBox
@@ -26,12 +41,12 @@ from calsync.store.models import (
     DeliveryStatus,
     WebhookDelivery,
     WebhookDeliveryAttempt,
+    WebhookSecret,
     WebhookSubscription,
 )
 from calsync.webhooks import health
 from calsync.webhooks.backoff import RetryPolicy, next_attempt_at
 from calsync.webhooks.payloads import BOT_DISPATCH, BotRef, CalendarRef, build_envelope
-from calsync.webhooks.secret_store import active_secrets, decrypt_all
 from calsync.webhooks.sender import AttemptResult
 from calsync.webhooks.signing import canonical_json
 
@@ -41,8 +56,6 @@ LAUNCHES: ColumnElement[bool] = WebhookDelivery.trigger == literal_column(f"'{BO
 
 INACTIVE_ERROR = "webhook is inactive"
 NO_SECRET_ERROR = "the project has no active signing secret"
-
-M = TypeVar("M", WebhookSubscription, Calendar)
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,11 @@ class Claim:
     finished: int  # rows settled without sending (inactive subscription)
     deferred: int  # due rows left for later because their subscription had no room
 
+    @property
+    def seen(self) -> int:
+        """Due rows the claim read (fewer than its limit: every due row of a webhook with room)."""
+        return len(self.jobs) + self.finished + self.deferred
+
 
 @dataclass(frozen=True)
 class Concurrency:
@@ -76,11 +94,11 @@ class Concurrency:
     # in the background, after their slot is freed).
     failing: frozenset[int] = frozenset()
 
-    def is_struggling(self, subscription: WebhookSubscription) -> bool:
-        return subscription.consecutive_failures > 0 or subscription.id in self.failing
+    def is_struggling(self, subscription_id: int, consecutive_failures: int) -> bool:
+        return consecutive_failures > 0 or subscription_id in self.failing
 
-    def limit(self, subscription: WebhookSubscription) -> int:
-        return self.struggling if self.is_struggling(subscription) else self.healthy
+    def limit(self, subscription_id: int, consecutive_failures: int) -> int:
+        return self.struggling if self.is_struggling(subscription_id, consecutive_failures) else self.healthy
 
 
 async def claim_due(
@@ -102,73 +120,103 @@ async def claim_due(
     Bot launches (`bot.dispatch`) go first, in due order, then everything else in due order: a launch is late the
     moment it waits, while the `bot.state_change` written beside it and calendar updates only inform. 10,000 bots
     due in one minute are 20,000 webhooks to one runner; taken in plain due order, half the slots went to the
-    state changes and launches queued behind them for tens of seconds (bench/bot_dispatch.py)."""
+    state changes and launches queued behind them for tens of seconds (bench/bot_dispatch.py).
+
+    A handful of statements whatever the batch: the due rows with their webhook (two SELECTs, launches then the
+    rest), their calendars, bots and secrets (one each, when any), one UPDATE for the leased rows and one for those
+    settled unsent. Plain rows throughout: no ORM instance is made or flushed on this path."""
     room = [WebhookDelivery.subscription_id.not_in(full)] if full else []
-    launches = await WEBHOOK_DELIVERIES.take(session, now, LAUNCHES, *room, limit=limit)
-    others = await WEBHOOK_DELIVERIES.take(session, now, ~LAUNCHES, *room, limit=limit - len(launches))
-    candidates = launches + others
-    subscriptions = await _by_id(session, WebhookSubscription, {row.subscription_id for row in candidates})
+    launches = await _take(session, now, LAUNCHES, *room, limit=limit)
+    others = await _take(session, now, ~LAUNCHES, *room, limit=limit - len(launches))
 
-    taken: list[WebhookDelivery] = []
+    taken: list[Row[*tuple[Any, ...]]] = []
+    inactive: list[int] = []
     counts = dict(concurrency.in_flight)
-    for row in candidates:
-        subscription = subscriptions.get(row.subscription_id)
-        if subscription is not None and subscription.is_active:
-            if counts.get(row.subscription_id, 0) >= concurrency.limit(subscription):
-                continue
-            counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
-        taken.append(row)
-    deferred = len(candidates) - len(taken)
-    if not taken:
-        return Claim([], 0, deferred)
-
-    calendars = await _by_id(session, Calendar, {row.calendar_id for row in taken if row.calendar_id is not None})
-    bot_metadata = await _bot_metadata(session, {row.bot_object_id for row in taken if row.bot_object_id is not None})
-    secrets: dict[int, tuple[bytes, ...]] = {}
-    for project_id in {row.project_id for row in taken}:
-        secrets[project_id] = tuple(decrypt_all(box, await active_secrets(session, project_id, now)))
-
-    jobs: list[Job] = []
-    finished = 0
-    for row in taken:
-        subscription = subscriptions.get(row.subscription_id)
-        if subscription is None or not subscription.is_active:
-            # As the anchor: a delivery for a disabled endpoint is settled as failed, never sent (retryable by hand).
-            _settle(row, DeliveryStatus.FAILED, now, error=INACTIVE_ERROR)
-            finished += 1
+    for row in (*launches, *others):
+        if not row.is_active:  # (also a webhook deleted meanwhile: the outer join found none)
+            inactive.append(row.id)
             continue
-        row.status = DeliveryStatus.DELIVERING.value
-        WEBHOOK_DELIVERIES.hold(row, owner=owner, until=now + lease)
-        calendar = calendars.get(row.calendar_id) if row.calendar_id is not None else None
-        ref = (
-            CalendarRef(calendar.object_id, calendar.deduplication_key, calendar.metadata_)
-            if calendar is not None
-            else None
+        if counts.get(row.subscription_id, 0) >= concurrency.limit(row.subscription_id, row.consecutive_failures):
+            continue
+        counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
+        taken.append(row)
+    deferred = len(launches) + len(others) - len(taken) - len(inactive)
+    if inactive:
+        # As Attendee: a delivery for a disabled endpoint is settled as failed, never sent (retryable by hand).
+        await WEBHOOK_DELIVERIES.settle_many(
+            session,
+            inactive,
+            values={WebhookDelivery.status: DeliveryStatus.FAILED.value, WebhookDelivery.last_error: INACTIVE_ERROR},
         )
+    if not taken:
+        return Claim([], len(inactive), deferred)
+    await WEBHOOK_DELIVERIES.hold_many(
+        session,
+        [row.id for row in taken],
+        owner=owner,
+        until=now + lease,
+        values={WebhookDelivery.status: DeliveryStatus.DELIVERING.value},
+    )
+
+    calendars = await _calendars(session, {row.calendar_id for row in taken if row.calendar_id is not None})
+    bot_metadata = await _bot_metadata(session, {row.bot_object_id for row in taken if row.bot_object_id is not None})
+    secrets = await _secrets(session, box, {row.project_id for row in taken}, now)
+    jobs: list[Job] = []
+    for row in taken:
+        calendar = calendars.get(row.calendar_id) if row.calendar_id is not None else None
         bot = BotRef(row.bot_object_id, bot_metadata.get(row.bot_object_id)) if row.bot_object_id else None
         envelope = build_envelope(
-            idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=ref, bot=bot
+            idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=calendar, bot=bot
         )
         jobs.append(
             Job(
                 delivery_id=row.id,
                 subscription_id=row.subscription_id,
-                url=subscription.url,
+                url=row.url,
                 idempotency_key=row.idempotency_key,
                 body=canonical_json(envelope),
-                secrets=secrets[row.project_id],
-                struggling=concurrency.is_struggling(subscription),
+                secrets=secrets.get(row.project_id, ()),
+                struggling=concurrency.is_struggling(row.subscription_id, row.consecutive_failures),
             )
         )
-    return Claim(jobs, finished, deferred)
+    return Claim(jobs, len(inactive), deferred)
 
 
-async def _by_id(session: AsyncSession, model: type[M], ids: Iterable[int]) -> dict[int, M]:
-    wanted = list(ids)
-    if not wanted:
+# What a claim reads of a due delivery and its webhook, in one statement.
+_CLAIMED = (
+    WebhookDelivery.id,
+    WebhookDelivery.subscription_id,
+    WebhookDelivery.project_id,
+    WebhookDelivery.idempotency_key,
+    WebhookDelivery.trigger,
+    WebhookDelivery.data,
+    WebhookDelivery.calendar_id,
+    WebhookDelivery.bot_object_id,
+    WebhookSubscription.url,
+    WebhookSubscription.is_active,
+    WebhookSubscription.consecutive_failures,
+)
+
+
+async def _take(
+    session: AsyncSession, now: datetime, *where: ColumnElement[bool], limit: int
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    if limit <= 0:
+        return []
+    # An outer join: a row whose webhook is gone reads as inactive (its row is deleted with it by the cascade).
+    joined = select(*_CLAIMED).outerjoin(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+    return await WEBHOOK_DELIVERIES.take_columns(session, now, joined, *where, limit=limit)
+
+
+async def _calendars(session: AsyncSession, ids: set[int]) -> dict[int, CalendarRef]:
+    if not ids:
         return {}
-    rows = (await session.execute(select(model).where(model.id.in_(wanted)))).scalars().all()
-    return {row.id: row for row in rows}
+    statement = select(Calendar.id, Calendar.object_id, Calendar.deduplication_key, Calendar.metadata_).where(
+        Calendar.id.in_(ids)
+    )
+    return {
+        id_: CalendarRef(object_id, key, metadata) for id_, object_id, key, metadata in await session.execute(statement)
+    }
 
 
 async def _bot_metadata(session: AsyncSession, object_ids: set[str]) -> dict[str, dict[str, Any] | None]:
@@ -179,13 +227,28 @@ async def _bot_metadata(session: AsyncSession, object_ids: set[str]) -> dict[str
     return {object_id: metadata for object_id, metadata in rows}
 
 
-def _settle(row: WebhookDelivery, status: DeliveryStatus, now: datetime, *, error: str | None = None) -> None:
-    row.status = status.value
-    WEBHOOK_DELIVERIES.settle(row)
-    if error is not None:
-        row.last_error = error
-    if status is DeliveryStatus.SUCCEEDED:
-        row.delivered_at = now
+async def _secrets(
+    session: AsyncSession, box: SecretBox, project_ids: set[int], now: datetime
+) -> dict[int, tuple[bytes, ...]]:
+    """Each project's active secrets, newest first (the order of `secret_store.active_secrets`)."""
+    statement = (
+        select(WebhookSecret.project_id, WebhookSecret.encrypted_secret)
+        .where(
+            WebhookSecret.project_id.in_(project_ids),
+            or_(WebhookSecret.expires_at.is_(None), WebhookSecret.expires_at > now),
+        )
+        .order_by(WebhookSecret.project_id, WebhookSecret.created_at.desc(), WebhookSecret.id.desc())
+    )
+    found: dict[int, list[bytes]] = {}
+    for project_id, token in await session.execute(statement):
+        found.setdefault(project_id, []).append(_decrypt(box, token))
+    return {project_id: tuple(keys) for project_id, keys in found.items()}
+
+
+@functools.lru_cache(maxsize=1024)
+def _decrypt(box: SecretBox, token: bytes) -> bytes:
+    # Fernet checks a MAC and decrypts on every call; a project's secret is the same token claim after claim.
+    return box.decrypt(token)
 
 
 @dataclass(frozen=True)
@@ -207,9 +270,10 @@ async def record_attempts(
     rng: random.Random,
 ) -> list[str | None]:
     """Log each attempt and move its delivery on: succeeded, pending (with its next due time) or failed. One
-    transaction for a batch, in a handful of statements whatever its size: the deliveries and their subscriptions
-    are read (and locked) in two statements, the attempt log written in one, the rows' updates flushed together
-    (a slot of the webhook is held until its attempt is recorded, so this is on every delivery's critical path).
+    transaction for a batch, in a handful of statements whatever its size: the deliveries (plain rows) and their
+    subscriptions are read and locked in two statements, the attempt log written in one, the deliveries' new
+    states in one more (an UPDATE … FROM (VALUES …) on PostgreSQL), the subscriptions' health flushed after (a slot
+    of the webhook is held until its attempt is recorded, so this is on every delivery's critical path).
 
     Returns each attempt's new status, or None when our lease was lost (another worker re-claimed the row after it
     expired; it owns the row now, so only the attempt log is written).
@@ -217,7 +281,7 @@ async def record_attempts(
     if not attempts:
         return []
     statement = (
-        select(WebhookDelivery)
+        select(*_RECORD_READ)
         .where(WebhookDelivery.id.in_({a.job.delivery_id for a in attempts}))
         .order_by(WebhookDelivery.subscription_id, WebhookDelivery.id)
     )
@@ -226,29 +290,67 @@ async def record_attempts(
         .where(WebhookSubscription.id.in_({a.job.subscription_id for a in attempts}))
         .order_by(WebhookSubscription.id)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
         # NO KEY UPDATE: only health and status columns change, so new outbox rows (whose foreign keys take
         # FOR KEY SHARE on the subscription) are never blocked by a delivery being recorded. One order for every
         # worker: deliveries by (subscription, id), then subscriptions by id.
         statement = statement.with_for_update(key_share=True)
         subscription_statement = subscription_statement.with_for_update(key_share=True)
-    rows = {row.id: row for row in (await session.execute(statement)).scalars()}
+    rows = {row.id: row for row in await session.execute(statement)}
     subscriptions = {row.id: row for row in (await session.execute(subscription_statement)).scalars()}
     log: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     statuses = [
-        _record(rows.get(a.job.delivery_id), subscriptions.get(a.job.subscription_id), a, log, owner, now, policy, rng)
+        _record(
+            rows.get(a.job.delivery_id),
+            subscriptions.get(a.job.subscription_id),
+            a,
+            log,
+            changes,
+            owner,
+            now,
+            policy,
+            rng,
+        )
         for a in attempts
     ]
     if log:
         await session.execute(insert(WebhookDeliveryAttempt), log)
+    if changes:
+        await (_write_changes_postgres if postgres else _write_changes)(session, changes)
     return statuses
 
 
+_TABLE = cast(Table, WebhookDelivery.__table__)
+# What recording an attempt reads of its delivery.
+_RECORD_READ = (
+    WebhookDelivery.id,
+    WebhookDelivery.status,
+    WebhookDelivery.attempts,
+    WebhookDelivery.lease_owner,
+    WebhookDelivery.last_attempt_at,
+    WebhookDelivery.queued_at,
+)
+# What it writes (and frees the lease): the key first.
+_RECORD_WRITE = (
+    "id",
+    "status",
+    "attempts",
+    "last_attempt_at",
+    "last_status_code",
+    "last_error",
+    "next_attempt_at",
+    "delivered_at",
+)
+
+
 def _record(
-    row: WebhookDelivery | None,
+    row: Row[*tuple[Any, ...]] | None,
     subscription: WebhookSubscription | None,
     attempt: Attempted,
     log: list[dict[str, Any]],
+    changes: list[dict[str, Any]],
     owner: str,
     now: datetime,
     policy: RetryPolicy,
@@ -259,7 +361,7 @@ def _record(
     if row.lease_owner != owner and row.last_attempt_at == attempt.attempted_at:
         # This attempt was recorded already: the transaction is being re-run after a commit whose outcome the
         # dropped connection hid (calsync.store.transient). Log it once.
-        return row.status
+        return str(row.status)
     result = attempt.result
     log.append(
         {
@@ -273,26 +375,61 @@ def _record(
     )
     if row.lease_owner != owner or row.status != DeliveryStatus.DELIVERING.value:
         return None
-    row.attempts += 1
-    row.last_attempt_at = attempt.attempted_at
-    row.last_status_code = result.status_code
-    row.last_error = result.error
+    attempts = row.attempts + 1
+    change = {
+        "id": row.id,
+        "attempts": attempts,
+        "last_attempt_at": attempt.attempted_at,
+        "last_status_code": result.status_code,
+        "last_error": result.error,
+        "next_attempt_at": None,
+        "delivered_at": None,  # None keeps the column as it is
+    }
+    changes.append(change)
     if result.succeeded:
-        _settle(row, DeliveryStatus.SUCCEEDED, now)
+        change.update(status=DeliveryStatus.SUCCEEDED.value, delivered_at=now)
         if subscription is not None:
             health.record_success(subscription, now)
-        return row.status
+        return DeliveryStatus.SUCCEEDED.value
     if subscription is not None:
         health.record_failure(subscription, result.error or "failed", now)
     retry_at = next_attempt_at(
-        created_at=row.queued_at, failed_at=now, failed_attempts=row.attempts, rng=rng, policy=policy
+        created_at=row.queued_at, failed_at=now, failed_attempts=attempts, rng=rng, policy=policy
     )
-    if retry_at is None:
-        _settle(row, DeliveryStatus.FAILED, now)
-        return row.status
-    row.status = DeliveryStatus.PENDING.value
-    WEBHOOK_DELIVERIES.settle(row, due=retry_at)
-    return row.status
+    status = DeliveryStatus.FAILED if retry_at is None else DeliveryStatus.PENDING
+    change.update(status=status.value, next_attempt_at=retry_at)
+    return status.value
+
+
+def _settled_values(source: Any) -> dict[Any, Any]:
+    """The columns an attempt's record sets, from `source`'s columns of the same names; the lease is freed."""
+    table = _TABLE
+    values: dict[Any, Any] = {table.c[name]: source[name] for name in _RECORD_WRITE[1:]}
+    values[table.c.delivered_at] = func.coalesce(source["delivered_at"], table.c.delivered_at)
+    values[table.c.lease_owner] = None
+    values[table.c.lease_expires_at] = None
+    return values
+
+
+async def _write_changes_postgres(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
+    # One statement for the whole batch: the rows' new values joined in as a VALUES list.
+    table = _TABLE
+    recorded = values(*(column(name, table.c[name].type) for name in _RECORD_WRITE), name="recorded").data(
+        [tuple(change[name] for name in _RECORD_WRITE) for change in changes]
+    )
+    # (cast: a None is rendered as an untyped NULL, which would make its VALUES column text)
+    typed = {name: cast_to(recorded.c[name], table.c[name].type) for name in _RECORD_WRITE}
+    statement = update(table).where(table.c.id == typed["id"]).values(_settled_values(typed))
+    await session.execute(statement)
+
+
+async def _write_changes(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
+    # SQLite: one prepared UPDATE run for each row (in-process, so no round trips to save; its VALUES lists take no
+    # column names).
+    table = _TABLE
+    params = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in _RECORD_WRITE}
+    statement = update(table).where(table.c.id == params["id"]).values(_settled_values(params))
+    await session.execute(statement, [{f"new_{name}": value for name, value in change.items()} for change in changes])
 
 
 async def release(session: AsyncSession, delivery_ids: Iterable[int], *, owner: str, now: datetime) -> None:

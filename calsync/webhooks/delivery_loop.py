@@ -40,7 +40,8 @@ MAX_IN_FLIGHT = 64
 PER_SUBSCRIPTION = 16
 # A webhook whose last attempt failed gets one slot: enough to notice it is back, never enough to crowd others.
 PER_STRUGGLING_SUBSCRIPTION = 1
-BATCH_SIZE = 32
+# One claim may fill every free slot: a claim transaction costs about the same for 1 row or 64.
+BATCH_SIZE = MAX_IN_FLIGHT
 # A claim outlives the attempt (bounded by the timeout) by this much, for recording it under load.
 LEASE_MARGIN_SECONDS = 60.0
 
@@ -93,6 +94,8 @@ class WebhookDeliveryLoop:
         # Set when due work was left for lack of room: finishing a send then wakes the runner (see _finished).
         self._backlogged = False
         self._out_of_room = False
+        # The last claim took rows and read fewer due rows than its limit (see run_once).
+        self._saw_all_due = False
 
     @property
     def in_flight(self) -> int:
@@ -104,6 +107,11 @@ class WebhookDeliveryLoop:
         return self._client
 
     async def run_once(self) -> int:
+        if self._saw_all_due:
+            # The runner calls again at once after a claim that took rows; when that claim saw every due row it
+            # had room for, another would find none (a kick for new rows persists and wakes the runner anyway).
+            self._saw_all_due = False
+            return 0
         room = self.max_in_flight - len(self._tasks)
         self._out_of_room = room <= 0
         if room <= 0:
@@ -120,6 +128,8 @@ class WebhookDeliveryLoop:
             frozenset(self._failing),
         )
 
+        limit = min(room, self.batch_size)
+
         async def claim_due(session: AsyncSession) -> claims.Claim:
             return await claims.claim_due(
                 session,
@@ -127,13 +137,14 @@ class WebhookDeliveryLoop:
                 owner=self.owner,
                 now=self.context.clock(),
                 lease=self.lease,
-                limit=min(room, self.batch_size),
+                limit=limit,
                 concurrency=concurrency,
                 full=full,
             )
 
         claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
         self._backlogged = claim.deferred > 0 or bool(full)
+        self._saw_all_due = len(claim.jobs) + claim.finished > 0 and claim.seen < limit
         for job in claim.jobs:
             self._per_subscription[job.subscription_id] += 1
             self._limits[job.subscription_id] = (
