@@ -21,8 +21,8 @@ from calsync.connect.schemas import (
 )
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
-from calsync.web.errors import ApiError, field_errors, not_found
-from calsync.web.ratelimit import SlidingWindowLimiter, retry_after_seconds
+from calsync.web.errors import field_errors, not_found, throttled
+from calsync.web.ratelimit import SlidingWindowLimiter
 
 router = APIRouter(prefix="/api/v1", tags=["Connect"], route_class=AttendeeRoute)
 
@@ -91,12 +91,7 @@ async def create_connect_session(
     if not context.settings.disable_rate_limiting:
         wait = _limiter(request, context).check(caller.project_id)
         if wait is not None:
-            seconds = retry_after_seconds(wait)
-            raise ApiError(
-                429,
-                {"detail": f"Request was throttled. Expected available in {seconds} seconds.", "code": "throttled"},
-                headers={"Retry-After": str(seconds)},
-            )
+            raise throttled(wait)
     now = context.clock()
     async with context.db.write() as session:
         settings_row = await store.load(session, caller.project_id)

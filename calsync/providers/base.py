@@ -201,3 +201,28 @@ class CalendarProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class WithoutPush:
+    """The channel methods of a platform that has no push notifications (CalDAV, ICS): the engine never opens a
+    channel for it (calsync.providers.registry.PUSH_PLATFORMS), and if asked anyway it says so."""
+
+    no_push_message = "This platform has no push notifications"
+
+    async def open_channel(
+        self,
+        access_token: str,
+        calendar_id: str | None,
+        *,
+        address: str,
+        lifecycle_address: str | None,
+        token: str,
+        expires_at: datetime,
+    ) -> PushChannel:
+        raise ProviderError(ErrorKind.INVALID_REQUEST, self.no_push_message, code="push_unsupported")
+
+    async def renew_channel(self, access_token: str, channel: PushChannel, expires_at: datetime) -> PushChannel | None:
+        return None
+
+    async def close_channel(self, access_token: str, channel: PushChannel) -> None:
+        return None

@@ -30,8 +30,8 @@ from calsync.providers.base import (
     NormalizedEvent,
     PlatformCalendar,
     ProviderError,
-    PushChannel,
     TokenGrant,
+    WithoutPush,
 )
 from calsync.providers.caldav_xml import CALDAV, CS, DAV, tag
 from calsync.providers.guarded_http import Fetched, GuardedHttp
@@ -79,8 +79,9 @@ class _Listing:
     token: str | None
 
 
-class CalDavProvider:
+class CalDavProvider(WithoutPush):
     platform: str
+    no_push_message = "CalDAV has no push notifications"
 
     def __init__(
         self,
@@ -450,24 +451,6 @@ class CalDavProvider:
 
     async def calendar_owner(self, access_token: str, calendar_id: str | None) -> str | None:
         return self._session(access_token).email
-
-    async def open_channel(
-        self,
-        access_token: str,
-        calendar_id: str | None,
-        *,
-        address: str,
-        lifecycle_address: str | None,
-        token: str,
-        expires_at: datetime,
-    ) -> PushChannel:
-        raise ProviderError(ErrorKind.INVALID_REQUEST, "CalDAV has no push notifications", code="push_unsupported")
-
-    async def renew_channel(self, access_token: str, channel: PushChannel, expires_at: datetime) -> PushChannel | None:
-        return None
-
-    async def close_channel(self, access_token: str, channel: PushChannel) -> None:
-        return None
 
     async def aclose(self) -> None:
         return None

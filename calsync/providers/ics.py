@@ -22,8 +22,8 @@ from calsync.providers.base import (
     NormalizedEvent,
     PlatformCalendar,
     ProviderError,
-    PushChannel,
     TokenGrant,
+    WithoutPush,
 )
 from calsync.providers.guarded_http import Fetched, GuardedHttp
 from calsync.providers.ical import expand_calendar, parse_calendar
@@ -51,8 +51,10 @@ def body_digest(content: bytes) -> str:
     return hashlib.sha256(_VOLATILE.sub(b"", content)).hexdigest()
 
 
-class IcsProvider:
+class IcsProvider(WithoutPush):
     """One feed per calendar. `Credentials.refresh_token` holds the feed URL (encrypted at rest)."""
+
+    no_push_message = "ICS feeds have no push notifications"
 
     platform = "ics"
 
@@ -191,24 +193,6 @@ class IcsProvider:
         ]
 
     async def calendar_owner(self, access_token: str, calendar_id: str | None) -> str | None:
-        return None
-
-    async def open_channel(
-        self,
-        access_token: str,
-        calendar_id: str | None,
-        *,
-        address: str,
-        lifecycle_address: str | None,
-        token: str,
-        expires_at: datetime,
-    ) -> PushChannel:
-        raise ProviderError(ErrorKind.INVALID_REQUEST, "ICS feeds have no push notifications", code="push_unsupported")
-
-    async def renew_channel(self, access_token: str, channel: PushChannel, expires_at: datetime) -> PushChannel | None:
-        return None
-
-    async def close_channel(self, access_token: str, channel: PushChannel) -> None:
         return None
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from calsync.json_response import JSONResponse
 from calsync.store.transient import transient_kind
 from calsync.web.inputs import SURROGATE_MESSAGE, printable
+from calsync.web.ratelimit import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -278,3 +279,13 @@ class BodySizeLimitMiddleware:
 class BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"Request body too large (limit {limit} bytes).")
+
+
+def throttled(wait: float) -> ApiError:
+    """429 for a request over its rate limit, in Attendee's words, with when to come back."""
+    seconds = retry_after_seconds(wait)
+    return ApiError(
+        429,
+        {"detail": f"Request was throttled. Expected available in {seconds} seconds.", "code": "throttled"},
+        headers={"Retry-After": str(seconds)},
+    )

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 
 from calsync.settings import Settings
 from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.connect.support import Connect
-from tests.support.service import Tenant, free_port, serve_app
+from tests.support.service import Tenant
+from tests.sync import conftest as sync_suite
 
-
-@pytest.fixture
-async def control(emulator: RunningEmulator) -> AsyncIterator[EmulatorControl]:
-    async with emulator.control() as client:
-        await client.reset()
-        yield client
-
-
-@pytest.fixture
-def api_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-async def api_url(app: FastAPI, api_port: int) -> AsyncIterator[str]:
-    # Known before the app starts: the redirect URIs are built from the public URL.
-    async with serve_app(app, api_port) as url:
-        yield url
+# The sync suite's emulator control and API server (its public URL is known before the app starts).
+control = sync_suite.control
+api_port = sync_suite.api_port
+api_url = sync_suite.api_url
 
 
 @pytest.fixture

@@ -29,9 +29,8 @@ from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries.unique import DuplicateDeduplicationKey
 from calsync.store.work_signal import notify_work_in_transaction
 from calsync.sync.tokens import stored_credentials
-from calsync.web.errors import ApiError, field_errors, not_found
+from calsync.web.errors import ApiError, field_errors, not_found, throttled
 from calsync.web.pagination import decode_cursor, page_envelope, seek_key
-from calsync.web.ratelimit import retry_after_seconds
 
 router = APIRouter(prefix="/api/v1", tags=["Calendars"], route_class=AttendeeRoute)
 
@@ -79,12 +78,7 @@ def _enforce_create_rate_limit(request: Request, context: AppContext, caller: Ca
         return
     wait = request.app.state.create_limiter.check(caller.project_id)
     if wait is not None:
-        seconds = retry_after_seconds(wait)
-        raise ApiError(
-            429,
-            {"detail": f"Request was throttled. Expected available in {seconds} seconds.", "code": "throttled"},
-            headers={"Retry-After": str(seconds)},
-        )
+        raise throttled(wait)
 
 
 @router.get(
