@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -343,6 +344,23 @@ class _EventReader:
         return unindexed(column) if self.sqlite else column
 
 
+@cache
+def _api_columns(dialect: str, include_raw: bool) -> tuple[ColumnElement[Any], ...]:
+    """The columns of an API page row: `event_columns` with every JSON column as stored text, the calendar's
+    object id, then the bot's `BOT_FIELDS` (NULL where the event has none). Built once per variant (SQLAlchemy
+    elements are immutable)."""
+    columns = event_columns(dialect, include_raw=include_raw)
+    assert len(columns) == EVENT_FIELD_COUNT and columns[0].key == "id"
+    if dialect != "sqlite":  # SQLite's are read as stored text already
+        for index, column in enumerate(columns):
+            if column.key in ("attendees", "organizer") or (column.key == "raw" and include_raw):
+                attribute = getattr(CalendarEvent, str(column.key))
+                columns[index] = type_coerce(cast(attribute, Text), _StoredJSON()).label(str(column.key))
+    bots = _EVENT_BOTS
+    calendar = Calendar.object_id.label("calendar_object_id")
+    return (*columns, calendar, *(bots.c[index].label(f"bot_{name}") for index, name in enumerate(BOT_FIELDS, 2)))
+
+
 def _until(statement: Select[*TupleAny], keyset: Keyset, until: SeekKey) -> Select[*TupleAny]:
     """The page's walk (sort column indexed) stopping at `until`, a key in the walk's own direction (inclusive):
     bounded by the index rows up to there."""
@@ -351,40 +369,35 @@ def _until(statement: Select[*TupleAny], keyset: Keyset, until: SeekKey) -> Sele
     return keyset.statement(statement.where(key >= bound if keyset.walk_descending else key <= bound))
 
 
+# The bots of a page's events, as a subquery (planned as a join on their event index) rather than the table
+# itself, so that the statement reads "FROM bots" like any other read of them. Built once: a subquery's columns
+# are new objects, and building them per request was a measurable share of its CPU.
+_EVENT_BOTS = select(Bot.event_id, Bot.id, *(getattr(Bot, name) for name in BOT_FIELDS)).subquery("event_bots")
+
+
 class _ApiEventReader(_EventReader):
-    """Reads the page as `_EventReader` does, each read wrapped in one statement that adds the events' calendar
-    object ids and bots: the JSON columns are cast to text above the read's LIMIT (the page's rows only) and
-    passed on unparsed. A row per (event, bot) comes back; `fetch` folds them into one row per event."""
+    """Reads the page as `_EventReader` does, each read selecting only the events' ids (walk order, LIMIT) and
+    wrapped in one statement that reads those events' columns, their calendars' object ids and their bots: the
+    JSON columns are cast to text there (the page's rows only) and passed on unparsed. A row per (event, bot)
+    comes back; `fetch` folds them into one row per event."""
 
     def __init__(self, session: AsyncSession, project_id: int, dialect: str, include_raw: bool) -> None:
         super().__init__(session, project_id, dialect, include_raw)
-        self.include_raw = include_raw
+        self.page_columns = _api_columns(dialect, include_raw)
+        self.columns = [CalendarEvent.id.expression]
         self.bots: dict[int, list[tuple[Any, ...]]] = {}
 
     def page_statement(self, statement: Select[*TupleAny], keyset: Keyset) -> Select[*TupleAny]:
         page = statement.subquery("page")
-        stored_json = {"attendees", "organizer", "raw"} if self.include_raw else {"attendees", "organizer"}
-
-        def column(name: str) -> ColumnElement[Any]:
-            if name not in stored_json or self.sqlite:  # SQLite's are read as stored text already
-                return page.c[name]
-            return type_coerce(cast(page.c[name], Text), _StoredJSON()).label(name)
-
-        # A subquery of the bots (planned as a join on their event index) rather than the table itself, so that
-        # the statement reads "FROM bots" like any other read of them.
-        bots = select(Bot.event_id, Bot.id, *(getattr(Bot, name) for name in BOT_FIELDS)).subquery("event_bots")
-        names = [str(element.key) for element in self.columns]
-        assert len(names) == EVENT_FIELD_COUNT and names[0] == "id"
-        sort, row_id = page.c[keyset.sort_column.key], page.c.id
+        bots = _EVENT_BOTS
+        sort, row_id = getattr(CalendarEvent, keyset.sort_column.key), CalendarEvent.id
         order = (sort.desc(), row_id.desc()) if keyset.walk_descending else (sort.asc(), row_id.asc())
         return (
-            select(
-                *(column(name) for name in names),
-                Calendar.object_id.label("calendar_object_id"),
-                *(bots.c[index].label(f"bot_{name}") for index, name in enumerate(BOT_FIELDS, start=2)),
-            )
-            .join_from(page, Calendar, Calendar.id == page.c.calendar_id)
-            .outerjoin(bots, bots.c.event_id == page.c.id)
+            select(*self.page_columns)
+            .select_from(page)
+            .join(CalendarEvent, CalendarEvent.id == page.c.id)
+            .join(Calendar, Calendar.id == CalendarEvent.calendar_id)
+            .outerjoin(bots, bots.c.event_id == CalendarEvent.id)
             .order_by(*order, bots.c.created_at, bots.c.id)
         )
 
