@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import select
 
+from calsync.api.key_cache import KeyCache
 from calsync.context import AppContext
 from calsync.security.api_keys import hash_api_key
 from calsync.store.models import ApiKey, Project
@@ -43,7 +44,28 @@ async def authenticate(request: Request) -> Caller:
         )
     # Lookup by hash: the index does the comparison, so there is no timing signal about key prefixes.
     key_hash = hash_api_key(parts[1])
-    context = get_context(request)
+    cache = key_cache(request)
+    found, caller = cache.lookup(key_hash)
+    if not found:
+        caller = await _lookup(get_context(request), key_hash)
+        cache.store(key_hash, caller)
+    if caller is None:
+        raise _unauthorized("Invalid or disabled API key", "invalid_api_key")
+    request.state.caller = caller
+    return caller
+
+
+def key_cache(request: Request) -> KeyCache[Caller]:
+    """The application's cache of key lookups (calsync.api.key_cache), made at its first request."""
+    state = request.app.state
+    cache = getattr(state, "api_key_cache", None)
+    if cache is None:
+        cache = state.api_key_cache = KeyCache[Caller]()
+    assert isinstance(cache, KeyCache)
+    return cache
+
+
+async def _lookup(context: AppContext, key_hash: str) -> Caller | None:
     async with context.db.read() as session:
         row = (
             await session.execute(
@@ -52,8 +74,4 @@ async def authenticate(request: Request) -> Caller:
                 .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
             )
         ).first()
-    if row is None:
-        raise _unauthorized("Invalid or disabled API key", "invalid_api_key")
-    caller = Caller(project_id=row[0], project_object_id=row[1])
-    request.state.caller = caller
-    return caller
+    return None if row is None else Caller(project_id=row[0], project_object_id=row[1])

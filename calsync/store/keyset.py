@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, DateTime, Row, Select, TypeDecorator, tuple_
+from sqlalchemy import ColumnElement, DateTime, Select, TypeDecorator, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
@@ -135,23 +135,3 @@ async def fetch_keyset_page(session: AsyncSession, stmt: Select[T], keyset: Keys
     """A page of one selected entity (or column)."""
     rows = list((await session.execute(keyset.statement(stmt))).scalars().all())
     return keyset.page(rows)
-
-
-async def fetch_walk_rows(session: AsyncSession, stmt: Select[*TupleAny], keyset: Keyset) -> list[Row[*TupleAny]]:
-    """The rows of a page's walk (up to limit + 1, in walk order; `Keyset.page` cuts the page from them), as Core
-    rows (named columns, which must include the sort and id columns under their own names): no ORM instances to
-    build where a page is only serialized."""
-    return list((await session.execute(keyset.statement(stmt))).all())
-
-
-async def fetch_walk_rows_until(
-    session: AsyncSession, stmt: Select[*TupleAny], keyset: Keyset, *, until: SeekKey
-) -> list[Row[*TupleAny]] | None:
-    """As `fetch_walk_rows` (sort column indexed), but the walk stops at `until`, a key in the walk's own
-    direction (inclusive): it is bounded by the index rows up to there. None when fewer than `limit + 1` rows
-    before `until` matched, so that the page (or whether another follows) is not decided by them."""
-    key = tuple_(keyset.sort_column, keyset.id_column)
-    bound = tuple_(until.value, until.row_id)
-    stmt = stmt.where(key >= bound if keyset.walk_descending else key <= bound)
-    rows = list((await session.execute(keyset.statement(stmt))).all())
-    return rows if len(rows) > keyset.limit else None

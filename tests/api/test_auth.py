@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy import select
+from fastapi import FastAPI
+from sqlalchemy import delete, select
 
+from calsync.api.auth import Caller
+from calsync.api.key_cache import ACCEPTED_SECONDS, REFUSED_SECONDS, KeyCache
 from calsync.context import AppContext
+from calsync.security.api_keys import hash_api_key
 from calsync.store.models import ApiKey
 from calsync.store.queries import projects as project_queries
 from tests.api.seed import SEED_REQUEST
@@ -50,14 +54,70 @@ async def test_bearer_and_lowercase_scheme_accepted(tenant: Tenant, api_url: str
         assert response.status_code == 200
 
 
-async def test_revoked_key_rejected(tenant: Tenant, context: AppContext) -> None:
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_revoked_key_stops_working_within_the_cache_bound(tenant: Tenant, context: AppContext, app: FastAPI):
+    clock = ManualClock()
+    app.state.api_key_cache = KeyCache[Caller](clock=clock)
     assert (await tenant.client.get("/api/v1/calendars")).status_code == 200
     async with context.db.write() as session:
         key = (await session.execute(select(ApiKey).where(ApiKey.project_id == tenant.project_id))).scalar_one()
         await project_queries.revoke_api_key(session, key.object_id, context.clock())
+    clock.now += ACCEPTED_SECONDS - 0.1
+    assert (await tenant.client.get("/api/v1/calendars")).status_code == 200
+    clock.now += 0.1
     response = await tenant.client.get("/api/v1/calendars")
     assert response.status_code == 401
     assert response.json()["detail"] == "Invalid or disabled API key"
+
+
+async def test_deleted_key_stops_working_within_the_cache_bound(tenant: Tenant, context: AppContext, app: FastAPI):
+    clock = ManualClock()
+    app.state.api_key_cache = KeyCache[Caller](clock=clock)
+    assert (await tenant.client.get("/api/v1/calendars")).status_code == 200
+    async with context.db.write() as session:
+        await session.execute(delete(ApiKey).where(ApiKey.project_id == tenant.project_id))
+    clock.now += ACCEPTED_SECONDS
+    assert (await tenant.client.get("/api/v1/calendars")).status_code == 401
+
+
+async def test_refused_key_is_remembered_briefly(tenant: Tenant, context: AppContext, app: FastAPI, api_url: str):
+    clock = ManualClock()
+    app.state.api_key_cache = cache = KeyCache[Caller](clock=clock)
+    async with context.db.write() as session:
+        project = await project_queries.create_project(session, "late", context.clock())
+    unknown = "a-key-that-does-not-exist-yet-00000000"
+    headers = {"Authorization": f"Token {unknown}"}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
+        assert (await client.get("/api/v1/calendars")).status_code == 401
+        assert cache.lookup(hash_api_key(unknown)) == (True, None)
+        assert unknown not in str(cache._entries)  # the digest is the key of the map, never the API key
+        # A key that appears a moment after it was refused works once the refusal expires.
+        async with context.db.write() as session:
+            row = (await project_queries.create_api_key(session, project, "late", context.clock())).row
+            row.key_hash = hash_api_key(unknown)
+        assert (await client.get("/api/v1/calendars")).status_code == 401
+        clock.now += REFUSED_SECONDS
+        assert (await client.get("/api/v1/calendars")).status_code == 200
+
+
+def test_key_cache_is_bounded_and_expires() -> None:
+    clock = ManualClock()
+    cache = KeyCache[str](max_entries=3, clock=clock)
+    for digest in ("a", "b", "c", "d"):
+        cache.store(digest, digest.upper())
+    assert len(cache) == 3 and cache.lookup("a") == (False, None) and cache.lookup("d") == (True, "D")
+    cache.store("x", None)
+    clock.now += REFUSED_SECONDS
+    assert cache.lookup("x") == (False, None) and cache.lookup("d") == (True, "D")
+    clock.now += ACCEPTED_SECONDS
+    assert cache.lookup("d") == (False, None)
 
 
 async def test_keys_are_stored_hashed(tenant: Tenant, context: AppContext) -> None:

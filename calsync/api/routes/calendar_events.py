@@ -145,7 +145,7 @@ async def list_calendar_events(
             session, caller.project_id, object_id=calendar_id, deduplication_key=calendar_deduplication_key
         )
         filters = event_queries.EventFilters(**{**filters.__dict__, "calendar_ids": ids})
-    page = await event_queries.list_events(
+    found = await event_queries.list_api_events(
         session,
         caller.project_id,
         filters,
@@ -156,9 +156,9 @@ async def list_calendar_events(
         limit=EVENT_PAGE_SIZE,
         include_raw=with_raw,
     )
-    object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id for event in page.rows})
-    bots = await bot_queries.bots_of_events(session, [event.id for event in page.rows])
-    results = [event_json(e, object_ids[e.calendar_id], _bots_json(bots.get(e.id))) for e in page.rows]
+    page, bots = found.page, found.bots
+    calendar_at = event_queries.EVENT_FIELD_COUNT
+    results = [event_json(row, row[calendar_at], _bot_rows_json(bots.get(row[0]))) for row in page.rows]
     return JSONResponse(page_envelope(request, page, chosen, results))
 
 
@@ -180,3 +180,9 @@ async def get_calendar_event(object_id: str, caller: Authenticated, session: Rea
 
 def _bots_json(bots: list[Bot] | None) -> list[dict[str, Any]]:
     return [bot_json(bot) for bot in bots or ()]
+
+
+def _bot_rows_json(rows: list[tuple[Any, ...]] | None) -> list[dict[str, Any]]:
+    """`bot_json` of bots read with a page (calsync.store.queries.events.BOT_FIELDS), as transient instances."""
+    fields = event_queries.BOT_FIELDS
+    return [bot_json(Bot(**dict(zip(fields, row, strict=True)))) for row in rows or ()]

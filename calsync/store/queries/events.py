@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -15,10 +16,12 @@ from sqlalchemy import (
     Select,
     Subquery,
     Text,
+    cast,
     func,
     literal,
     null,
     select,
+    tuple_,
     type_coerce,
     union_all,
 )
@@ -31,11 +34,9 @@ from calsync.store.keyset import (
     Keyset,
     KeysetPage,
     SeekKey,
-    fetch_walk_rows,
-    fetch_walk_rows_until,
     unindexed,
 )
-from calsync.store.models import Calendar, CalendarEvent
+from calsync.store.models import Bot, Calendar, CalendarEvent
 from calsync.store.queries import event_plan as plan
 from calsync.store.queries.event_plan import EventFilters as EventFilters
 from calsync.store.queries.event_plan import Ranges
@@ -102,6 +103,54 @@ async def list_events(
         return KeysetPage([], None, None)
     reader = _EventReader(session, project_id, session.get_bind().dialect.name, include_raw)
     return keyset.page(await reader.rows(page_plan, keyset))
+
+
+# The bot columns a page of the API reads with its events, in the order `ApiEventPage.bots` holds them.
+BOT_FIELDS = ("object_id", "state", "state_reason", "meeting_url", "join_at", "dispatch_at", "event_object_id",
+              "calendar_object_id", "bot_name", "metadata_", "deduplication_key", "join_offset_seconds",
+              "dispatch_lead_seconds", "dispatched_at", "rule_object_id", "meeting_object_id", "created_at",
+              "updated_at")  # fmt: skip
+EVENT_FIELD_COUNT = 24  # the columns of `event_columns`; a page row of the API has its calendar's object id next
+
+
+@dataclass(frozen=True)
+class ApiEventPage:
+    """A page of the API: each row holds the columns of `event_columns` by position, then the calendar's
+    object id, with every JSON column as `orjson.Fragment` (stored text); `bots` holds each event's bots in every
+    state, oldest first, as tuples of `BOT_FIELDS`."""
+
+    page: KeysetPage[Row[*TupleAny]]
+    bots: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+
+async def list_api_events(
+    session: AsyncSession,
+    project_id: int,
+    filters: EventFilters,
+    *,
+    order_column: str,
+    descending: bool,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+    include_raw: bool = True,
+) -> ApiEventPage:
+    """`list_events` for the API: every read of the page is one statement that also joins the calendar's object
+    id and the events' bots, run on the session's Core connection (ORM execution cost ~1 ms per statement)."""
+    keyset = Keyset(
+        getattr(CalendarEvent, order_column),
+        CalendarEvent.id,
+        descending=descending,
+        after=after,
+        backwards=backwards,
+        limit=limit,
+    )
+    page_plan = plan.plan_page(filters, _seek(keyset))
+    if isinstance(page_plan, plan.Nothing):
+        return ApiEventPage(KeysetPage([], None, None))
+    reader = _ApiEventReader(session, project_id, session.get_bind().dialect.name, include_raw)
+    rows = await reader.rows(page_plan, keyset)
+    return ApiEventPage(keyset.page(rows), reader.bots)
 
 
 def _seek(keyset: Keyset) -> plan.Seek:
@@ -205,17 +254,16 @@ class _EventReader:
                 driving = order_column
                 walk_end = await _sqlite_walk_end(session, scope, ranges.get(order_column), keyset)
                 if walk_end is not None:
-                    statement = self.statement(filters, ranges, order_column)
-                    rows = await fetch_walk_rows_until(session, statement, keyset, until=walk_end)
-                    if rows is not None:
+                    statement = _until(self.statement(filters, ranges, order_column), keyset, walk_end)
+                    rows = await self.fetch(statement, keyset)
+                    if len(rows) > keyset.limit:  # else fewer matched before the key than decide the page
                         return rows
                     fallback_cap = plan.SQLITE_FALLBACK_SORT_CAP
                     sizes = await _range_sizes(session, scope, ranges, fallback_cap)
                     driving = plan.smallest(sizes, fallback_cap) or order_column
         unindexed_sort = driving is not None and driving != order_column
-        return await fetch_walk_rows(
-            session, self.statement(filters, ranges, driving), replace(keyset, unindexed_sort=unindexed_sort)
-        )
+        walk = replace(keyset, unindexed_sort=unindexed_sort)
+        return await self.fetch(walk.statement(self.statement(filters, ranges, driving)), walk)
 
     async def running_rows(
         self, split: plan.RunningSplit, filters: EventFilters, keyset: Keyset
@@ -268,6 +316,10 @@ class _EventReader:
         statement = select(*self.columns).where(CalendarEvent.id.in_(page_ids.scalar_subquery()))
         on_sqlite = self._unindexed_on_sqlite
         statement = keyset.ordered(statement, on_sqlite(keyset.sort_column), on_sqlite(CalendarEvent.id))
+        return await self.fetch(statement, keyset)
+
+    async def fetch(self, statement: Select[*TupleAny], keyset: Keyset) -> list[Row[*TupleAny]]:
+        """The rows of one read of the page (`statement` is ordered and limited), in walk order."""
         return list((await self.session.execute(statement)).all())
 
     async def range_size(self, filters: EventFilters, column: str, cap: int) -> int:
@@ -290,6 +342,79 @@ class _EventReader:
     def _unindexed_on_sqlite(self, column: Any) -> Any:
         """`+column` on SQLite (no index can serve the term); PostgreSQL chooses by its statistics."""
         return unindexed(column) if self.sqlite else column
+
+
+@cache
+def _api_columns(dialect: str, include_raw: bool) -> tuple[ColumnElement[Any], ...]:
+    """The columns of an API page row: `event_columns` with every JSON column as stored text, the calendar's
+    object id, then the bot's `BOT_FIELDS` (NULL where the event has none). Built once per variant (SQLAlchemy
+    elements are immutable)."""
+    columns = event_columns(dialect, include_raw=include_raw)
+    assert len(columns) == EVENT_FIELD_COUNT and columns[0].key == "id"
+    if dialect != "sqlite":  # SQLite's are read as stored text already
+        for index, column in enumerate(columns):
+            if column.key in ("attendees", "organizer") or (column.key == "raw" and include_raw):
+                attribute = getattr(CalendarEvent, str(column.key))
+                columns[index] = type_coerce(cast(attribute, Text), _StoredJSON()).label(str(column.key))
+    bots = _EVENT_BOTS
+    calendar = Calendar.object_id.label("calendar_object_id")
+    return (*columns, calendar, *(bots.c[index].label(f"bot_{name}") for index, name in enumerate(BOT_FIELDS, 2)))
+
+
+def _until(statement: Select[*TupleAny], keyset: Keyset, until: SeekKey) -> Select[*TupleAny]:
+    """The page's walk (sort column indexed) stopping at `until`, a key in the walk's own direction (inclusive):
+    bounded by the index rows up to there."""
+    key = tuple_(keyset.sort_column, keyset.id_column)
+    bound = tuple_(until.value, until.row_id)
+    return keyset.statement(statement.where(key >= bound if keyset.walk_descending else key <= bound))
+
+
+# The bots of a page's events, as a subquery (planned as a join on their event index) rather than the table
+# itself, so that the statement reads "FROM bots" like any other read of them. Built once: a subquery's columns
+# are new objects, and building them per request was a measurable share of its CPU.
+_EVENT_BOTS = select(Bot.event_id, Bot.id, *(getattr(Bot, name) for name in BOT_FIELDS)).subquery("event_bots")
+
+
+class _ApiEventReader(_EventReader):
+    """Reads the page as `_EventReader` does, each read selecting only the events' ids (walk order, LIMIT) and
+    wrapped in one statement that reads those events' columns, their calendars' object ids and their bots: the
+    JSON columns are cast to text there (the page's rows only) and passed on unparsed. A row per (event, bot)
+    comes back; `fetch` folds them into one row per event."""
+
+    def __init__(self, session: AsyncSession, project_id: int, dialect: str, include_raw: bool) -> None:
+        super().__init__(session, project_id, dialect, include_raw)
+        self.page_columns = _api_columns(dialect, include_raw)
+        self.columns = [CalendarEvent.id.expression]
+        self.bots: dict[int, list[tuple[Any, ...]]] = {}
+
+    def page_statement(self, statement: Select[*TupleAny], keyset: Keyset) -> Select[*TupleAny]:
+        page = statement.subquery("page")
+        bots = _EVENT_BOTS
+        sort, row_id = getattr(CalendarEvent, keyset.sort_column.key), CalendarEvent.id
+        order = (sort.desc(), row_id.desc()) if keyset.walk_descending else (sort.asc(), row_id.asc())
+        return (
+            select(*self.page_columns)
+            .select_from(page)
+            .join(CalendarEvent, CalendarEvent.id == page.c.id)
+            .join(Calendar, Calendar.id == CalendarEvent.calendar_id)
+            .outerjoin(bots, bots.c.event_id == CalendarEvent.id)
+            .order_by(*order, bots.c.created_at, bots.c.id)
+        )
+
+    async def fetch(self, statement: Select[*TupleAny], keyset: Keyset) -> list[Row[*TupleAny]]:
+        connection = await self.session.connection()
+        result = await connection.execute(self.page_statement(statement, keyset))
+        rows: list[Row[*TupleAny]] = []
+        bots = self.bots
+        last_id, first_bot = None, EVENT_FIELD_COUNT + 1
+        for row in result:
+            event_id = row[0]
+            if event_id != last_id:
+                rows.append(row)
+                last_id = event_id
+            if row[first_bot] is not None:
+                bots.setdefault(event_id, []).append(tuple(row[first_bot:]))
+        return rows
 
 
 async def _range_sizes(
