@@ -34,7 +34,8 @@ async def test_subscribers_run_in_order_and_all_of_them_whatever_one_returns() -
 
 
 async def test_the_root_subscribes_the_features_in_its_order() -> None:
-    assert [feature.name for feature in FEATURES] == ["webhooks", "bots", "meetings"]
+    # Hosted connect comes last: it subscribes to nothing and adds pages of its own.
+    assert [feature.name for feature in FEATURES] == ["webhooks", "bots", "meetings", "connect"]
     settings = Settings(encryption_keys=generate_key(), database_url="sqlite+aiosqlite:///:memory:")
     context = build_context(settings)
     try:
