@@ -90,15 +90,9 @@ async def list_events(
 ) -> KeysetPage[Row[*TupleAny]]:
     """The page's rows carry the columns of `event_columns` (see there for the JSON ones). What is read is
     decided by calsync.store.queries.event_plan; this runs it."""
-    keyset = Keyset(
-        getattr(CalendarEvent, order_column),
-        CalendarEvent.id,
-        descending=descending,
-        after=after,
-        backwards=backwards,
-        limit=limit,
+    keyset, page_plan = _planned(
+        filters, order_column=order_column, descending=descending, after=after, backwards=backwards, limit=limit
     )
-    page_plan = plan.plan_page(filters, _seek(keyset))
     if isinstance(page_plan, plan.Nothing):
         return KeysetPage([], None, None)
     reader = _EventReader(session, project_id, session.get_bind().dialect.name, include_raw)
@@ -137,6 +131,26 @@ async def list_api_events(
 ) -> ApiEventPage:
     """`list_events` for the API: every read of the page is one statement that also joins the calendar's object
     id and the events' bots, run on the session's Core connection (ORM execution cost ~1 ms per statement)."""
+    keyset, page_plan = _planned(
+        filters, order_column=order_column, descending=descending, after=after, backwards=backwards, limit=limit
+    )
+    if isinstance(page_plan, plan.Nothing):
+        return ApiEventPage(KeysetPage([], None, None))
+    reader = _ApiEventReader(session, project_id, session.get_bind().dialect.name, include_raw)
+    rows = await reader.rows(page_plan, keyset)
+    return ApiEventPage(keyset.page(rows), reader.bots)
+
+
+def _planned(
+    filters: EventFilters,
+    *,
+    order_column: str,
+    descending: bool,
+    after: SeekKey | None,
+    backwards: bool,
+    limit: int,
+) -> tuple[Keyset, plan.Plan]:
+    """The page's keyset, and what calsync.store.queries.event_plan decides to read for it."""
     keyset = Keyset(
         getattr(CalendarEvent, order_column),
         CalendarEvent.id,
@@ -145,12 +159,7 @@ async def list_api_events(
         backwards=backwards,
         limit=limit,
     )
-    page_plan = plan.plan_page(filters, _seek(keyset))
-    if isinstance(page_plan, plan.Nothing):
-        return ApiEventPage(KeysetPage([], None, None))
-    reader = _ApiEventReader(session, project_id, session.get_bind().dialect.name, include_raw)
-    rows = await reader.rows(page_plan, keyset)
-    return ApiEventPage(keyset.page(rows), reader.bots)
+    return keyset, plan.plan_page(filters, _seek(keyset))
 
 
 def _seek(keyset: Keyset) -> plan.Seek:
