@@ -96,6 +96,20 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def driver_read(self) -> AsyncIterator[Any]:
+        """A pooled PostgreSQL connection's asyncpg connection, outside any transaction: for a read that is one
+        statement (its own snapshot), without the session's BEGIN and COMMIT or SQLAlchemy's execution."""
+        assert not self.is_sqlite
+        async with self.read_engine.connect() as connection:
+            fairy = await connection.get_raw_connection()
+            try:
+                yield fairy.driver_connection
+            except BaseException:
+                # A statement interrupted or failed on the wire leaves the connection in an unknown state.
+                await connection.invalidate()
+                raise
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction; commits on success, rolls back on any exception."""
         # SQLite admits one writer at a time. Left to the busy handler, waiting writers sleep and poll (1, 2, 5 …

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -111,7 +112,8 @@ class Keyset:
             return stmt.order_by(sort_key.desc(), id_key.desc()).limit(self.limit + 1)
         return stmt.order_by(sort_key.asc(), id_key.asc()).limit(self.limit + 1)
 
-    def page(self, rows: list[R]) -> KeysetPage[R]:
+    def page(self, rows: list[R], key_of: Callable[[R], SeekKey] | None = None) -> KeysetPage[R]:
+        """The page of a walk's rows; `key_of` reads a row's seek key (default: by the columns' names)."""
         has_more = len(rows) > self.limit
         rows = rows[: self.limit]
         if self.backwards:
@@ -119,16 +121,17 @@ class Keyset:
         if not rows:
             return KeysetPage(rows=[], next_key=None, previous_key=None)
 
-        def key_of(row: R) -> SeekKey:
-            return SeekKey(getattr(row, self.sort_column.key), getattr(row, self.id_column.key))
-
+        key = key_of if key_of is not None else self._key_by_name
         if self.backwards:
-            return KeysetPage(rows, next_key=key_of(rows[-1]), previous_key=key_of(rows[0]) if has_more else None)
+            return KeysetPage(rows, next_key=key(rows[-1]), previous_key=key(rows[0]) if has_more else None)
         return KeysetPage(
             rows,
-            next_key=key_of(rows[-1]) if has_more else None,
-            previous_key=key_of(rows[0]) if self.after is not None else None,
+            next_key=key(rows[-1]) if has_more else None,
+            previous_key=key(rows[0]) if self.after is not None else None,
         )
+
+    def _key_by_name(self, row: Any) -> SeekKey:
+        return SeekKey(getattr(row, self.sort_column.key), getattr(row, self.id_column.key))
 
 
 async def fetch_keyset_page(session: AsyncSession, stmt: Select[T], keyset: Keyset) -> KeysetPage[T]:

@@ -6,15 +6,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.api.dependencies import Authenticated, ReadSession
+from calsync.api.dependencies import Authenticated, Context, ReadSession
 from calsync.api.routes.common import AttendeeRoute, datetime_query
 from calsync.api.schemas import CalendarEventOut, PaginatedCalendarEventList
 from calsync.api.serializers import event_json
 from calsync.bots import queries as bot_queries
 from calsync.bots.payloads import bot_json
 from calsync.json_response import JSONResponse
-from calsync.store.models import Bot
+from calsync.store.keyset import Keyset
+from calsync.store.models import Bot, CalendarEvent
+from calsync.store.queries import api_page
 from calsync.store.queries import calendars as calendar_queries
 from calsync.store.queries import events as event_queries
 from calsync.web.datetimes import (
@@ -101,7 +104,7 @@ def _bool_query(description: str) -> Any:
 async def list_calendar_events(
     request: Request,
     caller: Authenticated,
-    session: ReadSession,
+    context: Context,
     calendar_id: Annotated[str | None, Query(description="A `cal_…` id; unknown ids give an empty list")] = None,
     calendar_deduplication_key: Annotated[str | None, Query()] = None,
     updated_at_gte: Annotated[str | None, datetime_query("ISO 8601 datetime; empty: see updated_after", True)] = None,
@@ -140,22 +143,26 @@ async def list_calendar_events(
     )
     with_raw = _bool_param("include_raw", include_raw) is not False
     parsed = decode_cursor(cursor, chosen)
-    if calendar_id is not None or calendar_deduplication_key is not None:
-        ids = await calendar_queries.find_calendar_ids(
-            session, caller.project_id, object_id=calendar_id, deduplication_key=calendar_deduplication_key
-        )
-        filters = event_queries.EventFilters(**{**filters.__dict__, "calendar_ids": ids})
-    found = await event_queries.list_api_events(
-        session,
-        caller.project_id,
-        filters,
-        order_column=chosen.lstrip("-"),
+    named = (
+        api_page.CalendarNamed(calendar_id, calendar_deduplication_key)
+        if calendar_id is not None or calendar_deduplication_key is not None
+        else None
+    )
+    keyset = Keyset(
+        getattr(CalendarEvent, chosen.lstrip("-")),
+        CalendarEvent.id,
         descending=chosen.startswith("-"),
         after=seek_key(parsed),
         backwards=parsed.backwards if parsed else False,
         limit=EVENT_PAGE_SIZE,
-        include_raw=with_raw,
     )
+    walk = None if context.db.is_sqlite else api_page.plain_walk(filters, named, keyset)
+    if walk is not None:
+        async with context.db.driver_read() as connection:
+            found = await api_page.read_page(connection, caller.project_id, walk, named, keyset, include_raw=with_raw)
+    else:
+        async with context.db.read() as session:
+            found = await _read_page(session, caller.project_id, filters, named, keyset, with_raw)
     page, bots = found.page, found.bots
     calendar_at = event_queries.EVENT_FIELD_COUNT
     results = [event_json(row, row[calendar_at], _bot_rows_json(bots.get(row[0]))) for row in page.rows]
@@ -176,6 +183,33 @@ async def get_calendar_event(object_id: str, caller: Authenticated, session: Rea
     object_ids = await event_queries.calendar_object_ids(session, {event.calendar_id})
     bots = await bot_queries.bots_of_events(session, [event.id])
     return JSONResponse(event_json(event, object_ids[event.calendar_id], _bots_json(bots.get(event.id))))
+
+
+async def _read_page(
+    session: AsyncSession,
+    project_id: int,
+    filters: event_queries.EventFilters,
+    named: api_page.CalendarNamed | None,
+    keyset: Keyset,
+    with_raw: bool,
+) -> event_queries.ApiEventPage:
+    """A page of any plan, through calsync.store.queries.events (the calendar resolved by its own statement)."""
+    if named is not None:
+        ids = await calendar_queries.find_calendar_ids(
+            session, project_id, object_id=named.object_id, deduplication_key=named.deduplication_key
+        )
+        filters = event_queries.EventFilters(**{**filters.__dict__, "calendar_ids": ids})
+    return await event_queries.list_api_events(
+        session,
+        project_id,
+        filters,
+        order_column=keyset.sort_column.key,
+        descending=keyset.descending,
+        after=keyset.after,
+        backwards=keyset.backwards,
+        limit=keyset.limit,
+        include_raw=with_raw,
+    )
 
 
 def _bots_json(bots: list[Bot] | None) -> list[dict[str, Any]]:
