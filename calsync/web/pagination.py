@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,9 +64,7 @@ def page_url(request: Request, cursor: Cursor | None) -> str | None:
     return str(request.url.include_query_params(cursor=encode_cursor(cursor)))
 
 
-def page_envelope(
-    request: Request, page: KeysetPage[Any], ordering: str, results: list[dict[str, Any]]
-) -> dict[str, Any]:
+def page_envelope(request: Request, page: KeysetPage[Any], ordering: str, results: Sequence[Any]) -> dict[str, Any]:
     """Attendee's `{next, previous, results}` for a keyset page: absolute URLs carrying the cursors of the
     neighbouring pages (null where there is none)."""
 

@@ -7,8 +7,9 @@ Building, compiling and executing the page's statement through SQLAlchemy cost ~
 which filters are present, whether a seek key applies, how the calendar is named) and run on the pooled
 connection's asyncpg driver, which prepares each text once per connection; only the values change per request.
 A calendar named by the request is resolved inside the statement (a lateral join from the matching calendars to
-each one's own index walk), so the page is one round trip. Every other plan is left to
-calsync.store.queries.events, which returns the same rows."""
+each one's own index walk), so the page is one round trip. What is read of each event is the caller's
+`projection`: SQL expressions over the event (`e`) and its calendar (`c`); the API's builds each event's JSON
+text in PostgreSQL (calsync.api.event_wire_sql). Every other plan is left to calsync.store.queries.events."""
 
 from __future__ import annotations
 
@@ -16,16 +17,10 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-import orjson
-
 from calsync.store.keyset import Keyset, KeysetPage, SeekKey
 from calsync.store.models import Bot, Calendar, CalendarEvent
 from calsync.store.queries import event_plan as plan
-from calsync.store.queries.events import BOT_FIELDS, EVENT_FIELD_COUNT, ApiEventPage, event_columns
-
-# The position of each orderable column in a page row (the order of `event_columns`).
-_SORT_POSITIONS = {"start_time": 5, "end_time": 6, "created_at": 10, "updated_at": 11}
-_JSON_POSITIONS = (21, 22, 23)  # attendees, organizer, raw
+from calsync.store.queries.events import BOT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -48,8 +43,17 @@ class _Shape:
     bounds: tuple[tuple[str, bool, bool], ...]  # (column, has lower, has upper) per ranged column
     is_deleted: bool | None
     seek: bool
-    include_raw: bool
+    projection: tuple[str, ...]
     limit: int
+
+
+@dataclass(frozen=True)
+class ProjectedPage:
+    """A page's rows, each `(id, sort value, *projection)` in page order; `bots` holds each event's bots in every
+    state, oldest first, as tuples of calsync.store.queries.events.BOT_FIELDS."""
+
+    page: KeysetPage[tuple[Any, ...]]
+    bots: dict[int, list[tuple[Any, ...]]]
 
 
 def plain_walk(filters: plan.EventFilters, calendar: CalendarNamed | None, keyset: Keyset) -> plan.EventFilters | None:
@@ -68,11 +72,10 @@ async def read_page(
     filters: plan.EventFilters,
     calendar: CalendarNamed | None,
     keyset: Keyset,
-    *,
-    include_raw: bool,
-) -> ApiEventPage:
-    """The page of a plain walk (`plain_walk`'s filters) on an asyncpg connection: the rows and bots that
-    `calsync.store.queries.events.list_api_events` returns for it."""
+    projection: tuple[str, ...],
+) -> ProjectedPage:
+    """The page of a plain walk (`plain_walk`'s filters) on an asyncpg connection: the events and bots that
+    `calsync.store.queries.events.list_api_events` returns for it, each event as its `projection`."""
     seek = plan.Seek(keyset.sort_column.key, keyset.after, keyset.walk_descending)
     ranges = plan.walk_ranges(filters, seek)
     keyset = replace(keyset, lower_bound=ranges.get(keyset.sort_column.key, (None, None))[0])
@@ -101,42 +104,27 @@ async def read_page(
         bounds=tuple(bounds),
         is_deleted=filters.is_deleted,
         seek=seeks,
-        include_raw=include_raw,
+        projection=projection,
         limit=keyset.limit + 1,
     )
     records = await connection.fetch(_sql(shape, calendar is not None), *values)
     rows: list[tuple[Any, ...]] = []
     bots: dict[int, list[tuple[Any, ...]]] = {}
-    last_id, first_bot = None, EVENT_FIELD_COUNT + 1
+    last_id, first_bot = None, 2 + len(projection)
     for record in records:
         event_id = record[0]
         if event_id != last_id:
-            rows.append(_with_fragments(record))
+            rows.append(tuple(record[:first_bot]))
             last_id = event_id
         if record[first_bot] is not None:
             bots.setdefault(event_id, []).append(tuple(record[first_bot:]))
-    sort_at = _SORT_POSITIONS[shape.order_column]
-    page: KeysetPage[Any] = keyset.page(rows, key_of=lambda row: SeekKey(row[sort_at], row[0]))
-    return ApiEventPage(page, bots)
-
-
-def _with_fragments(record: Any) -> tuple[Any, ...]:
-    """The row with its JSON columns (read as text) as `orjson.Fragment`s, embedded in the response as they are."""
-    attendees, organizer, raw = (record[i] for i in _JSON_POSITIONS)
-    return (
-        *record[:21],
-        None if attendees is None else orjson.Fragment(attendees),
-        None if organizer is None else orjson.Fragment(organizer),
-        None if raw is None else orjson.Fragment(raw),
-        record[EVENT_FIELD_COUNT],
-    )
+    return ProjectedPage(keyset.page(rows, key_of=lambda row: SeekKey(row[1], row[0])), bots)
 
 
 @cache
 def _sql(shape: _Shape, by_calendar: bool) -> str:
     """The page's statement for its shape: the walk selects ids (and the sort value) only, and the outer query
-    reads those events' columns (JSON as text: the page's rows only), their calendars' object ids and bots.
-    Only names of the models' own columns and bound placeholders enter the text, never a value."""
+    reads the projection of those events (the page's rows only) and their bots. Only names of the models' own columns and bound placeholders enter the text, never a value."""
     events = CalendarEvent.__mapper__.columns
     sort = events[shape.order_column].name
     direction = "DESC" if shape.descending else "ASC"
@@ -174,19 +162,10 @@ def _sql(shape: _Shape, by_calendar: bool) -> str:
             f"WHERE {' AND '.join(calendar_terms)} "
             f"ORDER BY w.sort_value {direction}, w.id {direction} LIMIT {shape.limit}"
         )
-    columns: list[str] = []
-    for column in event_columns("postgresql", include_raw=shape.include_raw):
-        key = str(column.key)
-        if key == "raw" and not shape.include_raw:
-            columns.append("NULL")
-        elif key in ("attendees", "organizer", "raw"):
-            columns.append(f"e.{events[key].name}::text")
-        else:
-            columns.append(f"e.{events[key].name}")
     bot_columns = [f"b.{Bot.__mapper__.columns[name].name}" for name in BOT_FIELDS]
-    assert len(columns) == EVENT_FIELD_COUNT and Calendar.__tablename__ == "calendars"
+    assert Calendar.__tablename__ == "calendars" and Bot.__tablename__ == "bots"
     return (
-        f"SELECT {', '.join(columns)}, c.object_id, {', '.join(bot_columns)} "  # noqa: S608
+        f"SELECT page.id, page.sort_value, {', '.join(shape.projection)}, {', '.join(bot_columns)} "  # noqa: S608
         f"FROM ({walk}) page JOIN calendar_events e ON e.id = page.id JOIN calendars c ON c.id = e.calendar_id "
         f"LEFT JOIN bots b ON b.event_id = e.id "
         f"ORDER BY e.{sort} {direction}, e.id {direction}, b.created_at, b.id"
