@@ -221,9 +221,11 @@ def calsync_env(database_url: str, encryption_key: str, emulator_url: str | None
 
 
 @contextlib.contextmanager
-def spawn_calsync(command: str, env: dict[str, str], *, port: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """`calsync api` or `calsync worker` as its own process (the production entry points)."""
-    args = [str(REPO / ".venv/bin/calsync"), command]
+def spawn_calsync(
+    command: str, env: dict[str, str], *, port: int | None = None, extra: Sequence[str] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`calsync api` or `calsync worker` as its own process (the production entry points), with `extra` options."""
+    args = [str(REPO / ".venv/bin/calsync"), command, *extra]
     if port is not None:
         args += ["--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL)

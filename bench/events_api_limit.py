@@ -150,6 +150,16 @@ def user_system_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def server_seconds(pid: int) -> tuple[float, float]:
+    """`user_system_seconds` of a server and its child processes (`calsync api --processes N` forks N - 1)."""
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    pairs = [user_system_seconds(each) for each in (pid, *children)]
+    return sum(user for user, _ in pairs), sum(system for _, system in pairs)
+
+
 def database_backends(database_url: str, *, active: bool = False) -> list[int]:
     """The pids of the PostgreSQL backends connected to the bench's database: the servers' pools (other work on
     the same PostgreSQL server does not count, as it would with every postgres process); `active`: only those
@@ -177,9 +187,9 @@ def settle(servers: list[Server], database_url: str, limit_seconds: float = 60.0
     server using CPU): otherwise a slow run's backlog is measured as the next run's cost."""
     deadline = time.monotonic() + limit_seconds
     while time.monotonic() < deadline:
-        before = [sum(user_system_seconds(server.pid)) for server in servers]
+        before = [sum(server_seconds(server.pid)) for server in servers]
         time.sleep(0.3)
-        after = [sum(user_system_seconds(server.pid)) for server in servers]
+        after = [sum(server_seconds(server.pid)) for server in servers]
         busy = any(b - a > 0.03 for a, b in zip(before, after, strict=True))
         if not busy and not database_backends(database_url, active=True):
             return
@@ -194,11 +204,11 @@ def measure(server: Server, script: Path, seconds: int, database_url: str) -> di
     """One wrk run. PostgreSQL's share: the CPU of the bench database's backends over the run (a backend that a
     pool opened during the run counts from zero; one it closed during the run is lost)."""
     (user_before, system_before), pg_before = (
-        user_system_seconds(server.pid),
+        server_seconds(server.pid),
         backends_cpu(database_backends(database_url)),
     )
     out = run_wrk(server.url, script, seconds)
-    user, system = user_system_seconds(server.pid)
+    user, system = server_seconds(server.pid)
     pg_after = backends_cpu(database_backends(database_url) + list(pg_before))
     pg_cpu = sum(seconds - pg_before.get(pid, 0.0) for pid, seconds in pg_after.items() if seconds > 0)
     server_cpu = user - user_before + system - system_before
@@ -382,6 +392,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (created if missing, then dropped)")
     parser.add_argument("--profile", default=None, help="a folder: record calsync with py-spy, one run per case")
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument(
+        "--calsync-processes", type=int, default=None, help="`calsync api --processes N` (default: its own)"
+    )
     parser.add_argument("--lean-loop", choices=("uvloop", "asyncio"), default="uvloop", help="the lean server's loop")
     parser.add_argument("--summarize", nargs="+", default=None, help="only summarize py-spy collapsed files")
     parser.add_argument("--json", default=None)
@@ -409,8 +422,9 @@ def main() -> None:
         scripts = {case.name: wrk_script(Path(tmp), case, pop.api_key) for case in all_cases}
         calsync_port, lean_port = free_port(), free_port()
         env = calsync_env(db.url, key, None, CALSYNC_DISABLE_RATE_LIMITING="true")
+        processes = [] if args.calsync_processes is None else ["--processes", str(args.calsync_processes)]
         with (
-            spawn_calsync("api", env, port=calsync_port) as calsync_proc,
+            spawn_calsync("api", env, port=calsync_port, extra=processes) as calsync_proc,
             spawn_lean(db.url, lean_port, args.lean_loop) as lean,
         ):
             servers = [

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
@@ -24,7 +27,17 @@ from calsync.store.transient import DatabaseUnavailable, run_with_retries
 from calsync.worker.runner import WorkerRunner, run_until
 
 HostOption = Annotated[str | None, typer.Option(metavar="HOST", help="Bind address (default CALSYNC_HOST)")]
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 PortOption = Annotated[int | None, typer.Option(metavar="PORT", help="Port (default CALSYNC_PORT)")]
+ProcessesOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=16,
+        help="Server processes sharing the port, each with its own event loop and connection pool "
+        "(rate limits and /metrics are then per process; docs/operations.md)",
+    ),
+]
 
 
 async def _announce_first_run(context: AppContext) -> None:
@@ -117,15 +130,64 @@ async def _serve(context: AppContext, sock: socket.socket | None, *, worker: boo
         await upkeep
 
 
-def _start(*, listen: tuple[str | None, int | None] | None, worker: bool) -> None:
-    """Bind (when it serves HTTP), migrate (waiting for the database), then run until SIGTERM or SIGINT."""
+def _start(*, listen: tuple[str | None, int | None] | None, worker: bool, processes: int = 1) -> None:
+    """Bind (when it serves HTTP), migrate (waiting for the database), then run until SIGTERM or SIGINT; with
+    `processes` > 1, as many processes serve the bound socket (forked after the migrations, before any loop)."""
     settings = load_settings()
     sock = None if listen is None else bind(listen[0] or settings.host, listen[1] or settings.port)
     migrate_database(settings, wait=True)
     if sock is None and settings.worker_metrics_port:
         # Workers serve no API; their counters (syncs, webhook attempts, database faults) are scraped here.
         start_http_server(settings.worker_metrics_port, addr=settings.host)
-    run(lambda ctx: _serve(ctx, sock, worker=worker), settings)
+    children: list[int] = []
+    if processes > 1:
+        # The first run's project and key made once, before the processes that would each race to make them.
+        run(lambda ctx: _when_database_answers(ctx, lambda: _announce_first_run(ctx)), settings)
+    for _ in range(processes - 1):
+        pid = os.fork()
+        if pid == 0:
+            _run_child(lambda: run(lambda ctx: _serve(ctx, sock, worker=worker), settings))
+        children.append(pid)
+    try:
+        run(lambda ctx: _serve(ctx, sock, worker=worker), settings)
+    finally:
+        _stop_children(children)
+
+
+def _run_child(serve: Callable[[], None]) -> NoReturn:
+    """A forked server process: it serves until stopped and exits without running the parent's exit handlers."""
+    if sys.platform == "linux":
+        # Stopped with its parent even if the parent is killed outright, so no orphan keeps serving the port.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    code = 0
+    try:
+        serve()
+    except BaseException:
+        log.exception("server_process_failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _stop_children(children: list[int], timeout_seconds: float = 30.0) -> None:
+    """SIGTERM to the forked server processes, then wait for them (bounded; SIGKILL after `timeout_seconds`)."""
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_seconds
+    waiting = set(children)
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            waiting.discard(pid)
+        if waiting:
+            time.sleep(0.05)
+    for pid in waiting:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
 
 
 @app.command()
@@ -135,9 +197,9 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
 
 
 @app.command()
-def api(host: HostOption = None, port: PortOption = None) -> None:
+def api(host: HostOption = None, port: PortOption = None, processes: ProcessesOption = 1) -> None:
     """The HTTP API only (run `calsync worker` processes beside it)."""
-    _start(listen=(host, port), worker=False)
+    _start(listen=(host, port), worker=False, processes=processes)
 
 
 @app.command()

@@ -211,3 +211,41 @@ def test_the_listening_socket_is_tcp_so_responses_are_not_delayed() -> None:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+def test_api_in_two_processes_serves_and_stops_together(cli_env: dict[str, str]) -> None:
+    from tests.support.service import free_port
+
+    port = free_port()
+    env = {**os.environ, **cli_env, "CALSYNC_LOG_LEVEL": "INFO"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calsync.cli", "api", "--port", str(port), "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    children: list[int] = []
+    try:
+        output = b""
+        deadline = time.monotonic() + 60
+        assert process.stdout is not None
+        while output.count(b"Application startup complete") < 2:
+            assert time.monotonic() < deadline, output.decode()
+            line = process.stdout.readline()
+            assert line, output.decode()
+            output += line
+        children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+        assert len(children) == 1
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert client.recv(64).startswith(b"HTTP/1.1 200")
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=60)
+        output += rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output.decode()
+    assert output.count(b"API key") == 1, "the first run's key is made once, not by each process"
+    assert not Path(f"/proc/{children[0]}").exists(), "the forked server stopped with its parent"
