@@ -546,8 +546,24 @@ async def explain(database_url: str, key: str, pop: Population, params: dict[str
     from sqlalchemy import event
 
     from calsync.runtime import build_app
+    from calsync.store.queries import api_page
 
     captured: list[tuple[str, Any]] = []
+    # A plain walk's page runs on the asyncpg driver (calsync.store.queries.api_page), past SQLAlchemy's events.
+    on_driver: list[tuple[str, tuple[Any, ...]]] = []
+    read_page = api_page.read_page
+
+    class Recording:
+        def __init__(self, connection: Any) -> None:
+            self.connection = connection
+
+        async def fetch(self, statement: str, *values: Any) -> Any:
+            on_driver.append((statement, values))
+            return await self.connection.fetch(statement, *values)
+
+    async def recorded(connection: Any, *args: Any, **kwargs: Any) -> Any:
+        return await read_page(Recording(connection), *args, **kwargs)
+
     async with bench_context(database_url, None, encryption_keys=key) as context:
 
         def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -557,11 +573,15 @@ async def explain(database_url: str, key: str, pop: Population, params: dict[str
         event.listen(context.db.read_engine.sync_engine, "before_cursor_execute", capture)
         app = build_app(context)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            response = await client.get(
-                "/api/v1/calendar_events", params=params, headers={"Authorization": f"Token {pop.api_key}"}
-            )
-            assert response.status_code == 200, response.text
+        api_page.read_page = recorded
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                response = await client.get(
+                    "/api/v1/calendar_events", params=params, headers={"Authorization": f"Token {pop.api_key}"}
+                )
+                assert response.status_code == 200, response.text
+        finally:
+            api_page.read_page = read_page
         event.remove(context.db.read_engine.sync_engine, "before_cursor_execute", capture)
         lines: list[str] = []
         total = 0.0
@@ -574,6 +594,15 @@ async def explain(database_url: str, key: str, pop: Population, params: dict[str
                     lines.append(str(row[0]))
                     if str(row[0]).startswith("Execution Time:"):
                         total += float(str(row[0]).split()[2])
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            for statement, values in on_driver:
+                lines.append(statement)
+                lines.append(f"-- parameters: {values}")
+                for record in await driver.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *values):
+                    lines.append(str(record[0]))
+                    if str(record[0]).startswith("Execution Time:"):
+                        total += float(str(record[0]).split()[2])
             await conn.rollback()
     return total, lines
 

@@ -35,7 +35,7 @@ ProcessesOption = Annotated[
         min=1,
         max=16,
         help="Server processes sharing the port, each with its own event loop and connection pool "
-        "(rate limits and /metrics are then per process; docs/operations.md)",
+        "(rate limits and /metrics are then per process; docs/deployment.md)",
     ),
 ]
 
