@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
 
 from calsync.context import AppContext
 from calsync.store.models import CalendarEvent
@@ -108,3 +110,25 @@ async def test_pages_match_the_general_reader(
     general_only = [bodies for params, bodies in zip(requests, fast, strict=True) if "end_time_gte" in params]
     expected = 0 if context.db.is_sqlite else sum(map(len, fast)) - sum(map(len, general_only))
     assert taken == expected, "the one-statement page reads every plain walk on PostgreSQL, and only those"
+
+
+async def test_a_page_whose_pooled_connection_was_terminated_is_answered(
+    tenant: Tenant, context: AppContext, database_url: str
+) -> None:
+    if context.db.is_sqlite:
+        pytest.skip("a PostgreSQL server ends the connection; SQLite has none")
+    calendar = await new_calendar(tenant, "a")
+    await insert_events(context, calendar, 3, start=datetime(2026, 3, 1, tzinfo=UTC))
+    assert (await tenant.client.get("/api/v1/calendar_events")).status_code == 200  # the pool holds it now
+    admin = await asyncpg.connect(make_url(database_url).set(drivername="postgresql").render_as_string(False))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    for _ in range(2):  # answered on a fresh connection, and the dead one is not handed out again
+        response = await tenant.client.get("/api/v1/calendar_events", params={"calendar_id": calendar})
+        assert response.status_code == 200, response.text
+        assert len(response.json()["results"]) == 3
