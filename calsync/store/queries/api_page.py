@@ -1,6 +1,6 @@
 """A page of the events API read in one prepared statement on PostgreSQL, without SQLAlchemy on the way: the
-plain walks (calsync.store.queries.event_plan.Walk), which are every first page of a calendar, a time window or
-the project under the default ordering.
+pages that are one plain walk (calsync.store.queries.event_plan.Walk), which are most of them (a calendar's, a
+time window's or the project's pages in any ordering whose filters need no split).
 
 Building, compiling and executing the page's statement through SQLAlchemy cost ~4 ms of CPU per request of the
 ~6 left (docs/benchmarks.md §15). Here the SQL text is written once per shape of the page (ordering, direction,
@@ -121,7 +121,7 @@ async def read_page(
     return ProjectedPage(keyset.page(rows, key_of=lambda row: SeekKey(row[1], row[0])), bots)
 
 
-@cache
+@cache  # bounded: a shape is a few flags, an ordering and one of the API's two projections
 def _sql(shape: _Shape, by_calendar: bool) -> str:
     """The page's statement for its shape: the walk selects ids (and the sort value) only, and the outer query
     reads the projection of those events (the page's rows only) and their bots. Only names of the models' own columns and bound placeholders enter the text, never a value."""
