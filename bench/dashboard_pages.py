@@ -14,7 +14,9 @@ through the login form and requests each page over one keep-alive connection, on
 its parameters (calendar, event, cursor, search text) between requests. "server ms" is the dashboard's own
 `Server-Timing` (request in → response headers out, page rendered), "CPU ms" the API process's CPU time in that
 interval (all its threads, SQLite's included; not PostgreSQL's own), "client ms" adds HTTP and the loopback.
-On a shared machine wall time includes waiting for other processes' turn on the CPU; CPU time does not.
+On a shared machine wall time includes waiting for other processes' turn on the CPU; CPU time does not. Before
+the pages, the overview's calendar counts are timed in this process: every calendar counted, and as the page
+counts them (estimated above a size on PostgreSQL), since the page shows a slow count again for 30 s.
 
     .venv/bin/python bench/dashboard_pages.py --db both            # 10,000 calendars, 1,000,000 events
     .venv/bin/python bench/dashboard_pages.py --quick              # 1,000 calendars, 100,000 events, SQLite

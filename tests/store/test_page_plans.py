@@ -42,6 +42,8 @@ API_LISTS = [
     ("/api/v1/calendars", {"platform": "microsoft"}),
     ("/api/v1/calendar_events", {}),
     ("/api/v1/calendar_events", {"ordering": "start_time"}),
+    ("/api/v1/calendar_events", {"updated_at_gte": "2000-01-01T00:00:00Z"}),
+    ("/api/v1/calendar_events", {"start_time_gte": "2000-01-01T00:00:00Z", "is_deleted": "false"}),
     ("/api/v1/calendar_events", {"calendar_id": "cal_plan500", "ordering": "start_time"}),
     ("/api/v1/bots", {}),
     ("/api/v1/webhooks", {}),
