@@ -1,13 +1,13 @@
 """The overview's calendar counts at any size: exact for a project of up to EXACT_UP_TO calendars, estimated above.
 
 Counting exactly reads every calendar row of the project (no index answers "by platform and state, with a sync
-error"), so its cost grows with the deployment: ~100 ms of PostgreSQL per load at 100,000 calendars
-(docs/benchmarks.md §10). Above EXACT_UP_TO (found by a count that stops there), PostgreSQL answers from a
-sample of the calendars table's pages (`TABLESAMPLE SYSTEM`, about SAMPLE_ROWS rows whatever the table's size),
-scaled by the table's row estimate (`pg_class.reltuples`, kept by autovacuum's ANALYZE): the page shows "about
-N". The calendars that need attention are few when all is well, too few for a sample to see: they are counted
-exactly through their partial index up to ATTENTION_CAP. A project whose calendars are too few in the sample to estimate from (a small share of a large table) is
-counted exactly. SQLite, the embedded default for small deployments, always counts exactly."""
+error"), so its cost grows with the deployment (docs/benchmarks.md §10). Above EXACT_UP_TO (found by a count that
+stops there), PostgreSQL answers from a sample of the calendars table's pages (`TABLESAMPLE SYSTEM`, about
+SAMPLE_ROWS rows whatever the table's size), scaled by the table's row estimate (`pg_class.reltuples`, kept by
+autovacuum's ANALYZE): the page shows "about N". The calendars that need attention are few when all is well, too
+few for a sample to see: they are counted exactly through their partial index up to ATTENTION_CAP. A project whose
+calendars are too few in the sample to estimate from (a small share of a large table) is counted exactly. SQLite,
+the embedded default for small deployments, always counts exactly."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ page shows exactly what the API would. Every query is scoped by project.
 
 Cost at 10,000 calendars and 1,000,000 events (bench/dashboard_pages.py, docs/benchmarks.md): the overview's
 counts read the project's calendar rows once each (no index can answer "grouped by state and platform, with a
-sync error" without reading them); every list is one keyset range of an existing index; deliveries are counted
+sync error" without reading them), which calsync.dashboard.overview_counts replaces by an estimate in large
+projects on PostgreSQL; every list is one keyset range of an existing index; deliveries are counted
 through the (subscription, status, created_at) index, one range per webhook and status.
 """
 

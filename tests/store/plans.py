@@ -53,7 +53,8 @@ async def load_calendars(context: AppContext, project_id: int, now: datetime) ->
                     created_at, updated_at, sync_due_at, sync_reason, consecutive_failures, push_state, account_key,
                     last_attempted_sync_at, last_successful_sync_at)
                 SELECT 'cal_plan' || g, :project, CASE WHEN g % 2 = 0 THEN 'google' ELSE 'microsoft' END,
-                    CASE WHEN g % 10000 = 5 THEN 'disconnected' ELSE 'connected' END, 'client', :blob, CAST(:now AS timestamptz) - make_interval(secs => g),
+                    CASE WHEN g % 10000 = 5 THEN 'disconnected' ELSE 'connected' END, 'client', :blob,
+                    CAST(:now AS timestamptz) - make_interval(secs => g),
                     CAST(:now AS timestamptz),
                     CAST(:now AS timestamptz) + make_interval(secs => CASE WHEN g % 1000 = 0 THEN 0 ELSE g END),
                     'safety_net', 0, 'active', 'acct' || g,

@@ -1,8 +1,9 @@
 """The queries the background loops run stay bound by an index when the tables are large (PostgreSQL).
 
 100,000 calendars, as many bots and webhook deliveries, are loaded with `generate_series` (tests/store/plans.py),
-analysed, and the loops' hot paths run for real (sync claim and next due time, bot dispatch, webhook claim, meeting queue). Every statement
-they send is captured as sent and `EXPLAIN`ed with its own parameters: none may read a large table sequentially.
+analysed, and the loops' hot paths run for real (sync claim and next due time, bot dispatch, webhook claim, meeting
+queue). Every statement they send is captured as sent and `EXPLAIN`ed with its own parameters: none may read a
+large table sequentially.
 A sequential scan on a small table (a project, the change clock) is fine and not checked."""
 
 from __future__ import annotations

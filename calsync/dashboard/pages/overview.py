@@ -27,8 +27,8 @@ async def overview(request: Request, operator: Annotated[Operator, Depends(signe
             operator.project_id, now, lambda: overview_counts.calendar_overview(session, operator.project_id, now)
         )
         counts, activity = counted.overview
-        # The newest calendars that need attention, as the calendar list with that filter shows them (a walk in
-        # creation order that stops at the ATTENTION_SHOWN-th); read only when there is one.
+        # The newest calendars that need attention, as the calendar list with that filter shows them (a walk of
+        # their partial index that stops at the ATTENTION_SHOWN-th); read only when there is one.
         attention = (
             (
                 await queries.search_calendars(

@@ -6,9 +6,9 @@ Create Date: 2026-12-06 18:05:00
 
 The dashboard lists the calendars an operator should look at (disconnected, last sync failed, push failing) newest
 first, on the overview and under the calendar list's attention filter. Without an index that holds only them,
-that list walks every healthy calendar of the project to find the few that are not (100,000 rows read for ten at
-100,000 calendars). The predicate is the filter as each database's query states it
-(calsync.dashboard.queries.needs_attention), so both planners can prove the index applies.
+that list walks every healthy calendar of the project to find the few that are not. The predicate is the filter
+as each database's query states it (calsync.dashboard.queries.needs_attention), so both planners can prove the
+index applies.
 """
 
 from collections.abc import Sequence
