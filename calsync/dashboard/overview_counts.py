@@ -71,16 +71,11 @@ async def _more_than(session: AsyncSession, project_id: int, limit: int) -> bool
     return int((await session.execute(select(func.count()).select_from(probe.subquery()))).scalar_one()) > limit
 
 
-def _about(value: float) -> int:
-    """An estimate to three significant digits: more would claim a precision the sample does not have."""
-    number = round(value)
-    return round(number, 3 - len(str(number))) if number >= 1000 else number
-
-
 async def _sampled(
     session: AsyncSession, project_id: int, now: datetime, hours: int, percent: float, table_rows: float
 ) -> Overview | None:
-    # Both statements read the same pages (one seed), so the second is scaled like the first.
+    # Both statements read the same pages (one seed), so the second is scaled like the first. The numbers are
+    # kept unrounded (a total is their sum) and rounded where shown (CalendarCounts.shown).
     seed = int(now.timestamp())
     sampled = aliased(
         Calendar, tablesample(Calendar.__table__, func.system(percent), name="sampled", seed=literal(seed))
@@ -108,11 +103,11 @@ async def _sampled(
     for is_mine, platform, state, number, attention, errors, failing, active in groups:
         if not is_mine:
             continue
-        counts.by_platform_state[(platform, state)] = _about(number * scale)
-        counts.attention += _about(attention * scale)
-        counts.sync_errors += _about(errors * scale)
-        counts.push_failing += _about(failing * scale)
-        counts.push_active += _about(active * scale)
+        counts.by_platform_state[(platform, state)] = round(number * scale)
+        counts.attention += round(attention * scale)
+        counts.sync_errors += round(errors * scale)
+        counts.push_failing += round(failing * scale)
+        counts.push_active += round(active * scale)
 
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)

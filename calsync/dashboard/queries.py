@@ -85,6 +85,11 @@ def needs_attention(session: AsyncSession, calendar: Any = Calendar) -> ColumnEl
 # --- overview --------------------------------------------------------------------------------------------------
 
 
+def three_digits(number: int) -> int:
+    """An estimate to three significant digits: more would claim a precision its sample does not have."""
+    return round(number, 3 - len(str(number))) if number >= 1000 else number
+
+
 @dataclass
 class CalendarCounts:
     by_platform_state: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -96,7 +101,7 @@ class CalendarCounts:
     estimated: bool = False
 
     def shown(self, number: int) -> str:
-        return f"about {number:,}" if self.estimated else str(number)
+        return f"about {three_digits(number):,}" if self.estimated else str(number)
 
     def count(self, platform: str | None = None, state: str | None = None) -> int:
         return sum(

@@ -18,14 +18,16 @@ NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 def test_estimates_are_shown_as_about_to_three_significant_digits() -> None:
-    assert [overview_counts._about(value) for value in (12.4, 999.4, 999.6, 99_873.4, 100_050.0)] == [
+    assert [queries.three_digits(value) for value in (12, 999, 1000, 99_873, 100_033)] == [
         12,
         999,
         1000,
         99_900,
         100_000,
     ]
-    assert CalendarCounts(estimated=True).shown(100_000) == "about 100,000"
+    estimated = CalendarCounts(by_platform_state={("google", "connected"): 50_040, ("microsoft", "connected"): 49_993})
+    estimated.estimated = True
+    assert estimated.shown(estimated.count()) == "about 100,000", "the total is rounded, not its parts summed"
     assert CalendarCounts().shown(1234) == "1234"
 
 
