@@ -1,5 +1,6 @@
 """The CalDAV provider against a real Radicale: discovery, collections, sync-collection deltas (one request per
-change), recurring overrides, a revoked password, and the ctag/etag fallback."""
+change), recurring overrides, a revoked password, and the ctag/etag path forced by a flag (a server without
+sync-collection: test_caldav_without_sync_collection.py)."""
 
 from __future__ import annotations
 
@@ -193,35 +194,6 @@ async def test_etag_fallback_forced(account: tuple[Dav, Credentials], http: http
     events, removed, cursor = flat(await pages(p, token, cal, cursor))
     assert list(events) == ["b"] and removed == ["c"]
     assert p.http.traffic.methods[before:] == ["PROPFIND", "PROPFIND", "REPORT"]  # ctag, etags, multiget of b
-
-
-class RefuseSyncCollection(httpx.AsyncBaseTransport):
-    """Stands in front of Radicale like a server without RFC 6578: sync-collection REPORTs get 501."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "REPORT" and b"sync-collection" in request.content:
-            return httpx.Response(501)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-async def test_server_without_sync_collection_falls_back(account: tuple[Dav, Credentials]):
-    dav, credentials = account
-    cal = await dav.make_calendar("n")
-    await dav.put(cal, "a", vevent("a", "20260301T090000Z"))
-    async with httpx.AsyncClient(transport=RefuseSyncCollection(), timeout=10) as client:
-        p = provider(client)
-        token = (await p.refresh_access_token(credentials)).access_token
-        events, _, cursor = flat(await pages(p, token, cal, None))
-        assert list(events) == ["a"] and unpack(cursor or "")["mode"] == "etag"
-        await dav.put(cal, "d", vevent("d", "20260309T090000Z"))
-        events, removed, _ = flat(await pages(p, token, cal, cursor))
-        assert list(events) == ["d"] and removed == []
 
 
 async def test_get_event_by_instance_id(account: tuple[Dav, Credentials], http: httpx.AsyncClient):
