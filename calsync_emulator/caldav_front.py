@@ -5,6 +5,7 @@ Everything else is passed through unchanged."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
@@ -29,7 +30,9 @@ class CalDavFront:
         self.port = 0
         self.answers: Counter[str] = Counter()  # what the front did: passed, refused_sync, unavailable
         self._unavailable_until = 0.0
+        self._unavailable_left = 0
         self._retry_after = 0
+        self._spent = asyncio.Event()
         self._runner: web.ServerRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -65,13 +68,19 @@ class CalDavFront:
         if runner is not None:
             await runner.cleanup()
 
-    def unavailable(self, seconds: float, retry_after: int) -> None:
-        """Answer every request 503 with `Retry-After: retry_after` for the next `seconds`."""
+    def unavailable(self, seconds: float, retry_after: int, requests: int = 1_000_000) -> None:
+        """Answer 503 with `Retry-After: retry_after` to the next `requests` requests within the next `seconds`."""
         self._unavailable_until = time.monotonic() + seconds
+        self._unavailable_left = requests
         self._retry_after = retry_after
+        self._spent.clear()
+
+    async def spent(self) -> None:
+        """Returns once the requests given to `unavailable()` have all been answered 503."""
+        await self._spent.wait()
 
     def available(self) -> None:
-        self._unavailable_until = 0.0
+        self._unavailable_until, self._unavailable_left = 0.0, 0
 
     async def stop(self) -> None:
         await self.down()
@@ -81,7 +90,10 @@ class CalDavFront:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         body = await request.read()
-        if time.monotonic() < self._unavailable_until:
+        if self._unavailable_left > 0 and time.monotonic() < self._unavailable_until:
+            self._unavailable_left -= 1
+            if not self._unavailable_left:
+                self._spent.set()
             self.answers["unavailable"] += 1
             return web.Response(status=503, headers={"Retry-After": str(self._retry_after)}, text="busy")
         if not self.sync_collection and request.method == "REPORT" and b"sync-collection" in body:

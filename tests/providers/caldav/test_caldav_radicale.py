@@ -1,6 +1,6 @@
 """The CalDAV provider against a real Radicale: discovery, collections, sync-collection deltas (one request per
-change), recurring overrides, a revoked password, and the ctag/etag path forced by a flag (a server without
-sync-collection: test_caldav_without_sync_collection.py)."""
+change), recurring overrides, a revoked password, a busy (503) or unreachable server, and the ctag/etag path
+forced by a flag (a server without sync-collection: test_caldav_without_sync_collection.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from calsync.providers.base import ChangePage, Credentials, ErrorKind, ProviderError
 from calsync.providers.caldav import CalDavProvider
 from calsync.providers.ical.cursor import pack, unpack
+from calsync_emulator.caldav_front import CalDavFront
 from tests.providers.caldav.conftest import Dav, Radicale, provider, vevent
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -212,3 +213,34 @@ async def test_get_event_by_instance_id(account: tuple[Dav, Credentials], http: 
     instance = await p.get_event(token, cal, f"ser_{second}")
     assert instance is not None and instance.recurring_event_id == "ser"
     assert await p.get_event(token, cal, "missing") is None
+
+
+async def test_a_busy_or_unreachable_server_is_throttled_or_transient_then_syncs(
+    radicale: Radicale, http: httpx.AsyncClient
+):
+    user, password = radicale.add_user()
+    dav = Dav(http, radicale.url, user, password)
+    cal = await dav.make_calendar("busy")
+    front = CalDavFront(radicale.url)
+    await front.start()
+    try:
+        p = provider(http)
+        token = (await p.refresh_access_token(Credentials(user, password, front.url + "/"))).access_token
+        collection = f"{front.url}/{user}/busy/"
+        _, _, cursor = flat(await pages(p, token, collection, None))
+
+        front.unavailable(60, retry_after=7, requests=1)  # iCloud's 503 with Retry-After
+        with pytest.raises(ProviderError) as busy:
+            await pages(p, token, collection, cursor)
+        assert busy.value.kind is ErrorKind.THROTTLED and busy.value.retry_after == 7
+        await front.down()
+        with pytest.raises(ProviderError) as unreachable:
+            await pages(p, token, collection, cursor)
+        assert unreachable.value.kind is ErrorKind.TRANSIENT
+
+        await front.up()
+        await dav.put(cal, "a", vevent("a", "20260301T090000Z", "After"))
+        events, removed, _ = flat(await pages(p, token, collection, cursor))
+        assert list(events) == ["a"] and removed == [] and front.answers["unavailable"] == 1
+    finally:
+        await front.stop()
