@@ -1562,11 +1562,13 @@ class Harness:
 
         # events against the platforms' truth
         truth_count = 0
+        truth_by_platform: Counter[str] = Counter()
         for cal in self.world.cals:
             if cal.revoked:
                 continue
             truth = await self.truth.events(cal, window)
             truth_count += len(truth)
+            truth_by_platform[cal.platform] += len(truth)
             rows = by_cal.get(cal.api_id, [])
             live: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for row in rows:
@@ -1666,6 +1668,7 @@ class Harness:
         converged = not any(violations.values()) and not pending
         stats = {
             "truth_events": truth_count,
+            "truth_events_by_platform": dict(truth_by_platform),
             "calsync_rows": len(events),
             "calsync_live": sum(1 for e in events if not e["is_deleted"]),
             "deliveries_pending": len(pending),

@@ -102,7 +102,7 @@ class CalDavFront:
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         async with self._session.request(
-            request.method, self.upstream + request.path_qs, headers=headers, data=body, allow_redirects=False
+            request.method, self.upstream + request.raw_path, headers=headers, data=body, allow_redirects=False
         ) as upstream:
             content = await upstream.read()
             answer = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}

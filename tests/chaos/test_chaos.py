@@ -75,6 +75,7 @@ def _assert_clean(report: dict) -> None:
     assert report["activity"]["deliveries_acked"] > 0, report["activity"]
     caldav = report["activity"]["caldav"]
     assert caldav["calendars"] == 4 and caldav["changes"] > 10, caldav
+    assert report["final_state"]["truth_events_by_platform"].get("caldav", 0) > 0, report["final_state"]
     # Both fault kinds hit, and calsync met both of the provider's paths (a refused sync-collection included).
     assert caldav["faults"].get("unavailable_503", 0) >= 1 and caldav["faults"].get("unreachable", 0) >= 1, caldav
     assert caldav["front_answers"].get("unavailable", 0) >= 1 and caldav["front_answers"]["refused_sync"] >= 1, caldav
