@@ -623,8 +623,8 @@ class Cal:
 
 
 class World:
-    """The emulator's calendars and the harness's memory of them, used only to choose valid changes; the truth
-    checked at the end is read back from the emulator's platform APIs."""
+    """The emulator's (and Radicale's) calendars and the harness's memory of them, used only to choose valid
+    changes; the truth checked at the end is read back from the emulator's platform APIs and from Radicale."""
 
     def __init__(self, control: EmulatorControl, seed: int, origin: datetime, caldav: CalDavSide | None) -> None:
         self.control = control

@@ -221,7 +221,8 @@ class CalDavSide:
         calsync to meet it."""
         turn = 0
         while True:
-            await asyncio.sleep(min(self.rng.expovariate(1.0 / mean_gap), 2 * mean_gap))
+            left = deadline - time.monotonic()
+            await asyncio.sleep(max(0.0, min(self.rng.expovariate(1.0 / mean_gap), 2 * mean_gap, left)))
             if time.monotonic() >= deadline:
                 return
             front = self.fronts[self.rng.randrange(len(self.fronts))]
@@ -240,7 +241,7 @@ class CalDavSide:
                     await asyncio.wait_for(front.spent(), limit)
                 front.available()
             else:
-                seconds = round(self.rng.uniform(0.25, 0.5) * poll_seconds, 1)
+                seconds = round(min(self.rng.uniform(0.25, 0.5) * poll_seconds, deadline - time.monotonic()), 1)
                 note("caldav_fault", kind=kind, front=which, seconds=seconds)
                 await front.down()
                 try:
