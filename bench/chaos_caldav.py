@@ -217,7 +217,7 @@ class CalDavSide:
 
     async def chaos(self, deadline: float, mean_gap: float, poll_seconds: float, note: Any) -> None:
         """Faults on the fronts until the deadline (time.monotonic()), the two kinds in turn (so that a short run
-        has both). `poll_seconds`: how often calsync polls a CalDAV calendar, so how long a fault must last for
+        has both, on both fronts). `poll_seconds`: how often calsync polls a CalDAV calendar, so how long a fault must last for
         calsync to meet it."""
         turn = 0
         while True:
@@ -225,7 +225,8 @@ class CalDavSide:
             await asyncio.sleep(max(0.0, min(self.rng.expovariate(1.0 / mean_gap), 2 * mean_gap, left)))
             if time.monotonic() >= deadline:
                 return
-            front = self.fronts[self.rng.randrange(len(self.fronts))]
+            # Both kinds on one front, then both on the other: four faults cover every pair.
+            front = self.fronts[(turn // len(KINDS)) % len(self.fronts)]
             kind = KINDS[turn % len(KINDS)]
             turn += 1
             which = "sync-collection" if front.sync_collection else "ctag/etag"
