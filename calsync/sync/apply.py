@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Interval, Table, func, insert, literal, select, update
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 
 from calsync import json_codec
 from calsync.ids import new_id
@@ -50,6 +52,21 @@ class ChangeClock:
 
     stamp: datetime
     first_seq: int
+
+
+_CLOCK_TAKEN = "calsync.change_clock_taken"
+
+
+@orm_event.listens_for(Session, "after_commit")
+def _clock_released(session: Session) -> None:
+    taken = session.info.pop(_CLOCK_TAKEN, None)
+    if taken is not None:
+        metrics.CHANGE_CLOCK_HELD.observe(time.perf_counter() - taken)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _clock_abandoned(session: Session) -> None:
+    session.info.pop(_CLOCK_TAKEN, None)
 
 
 async def lock_change_clock(session: AsyncSession, project_id: int, count: int, now: datetime) -> ChangeClock:
@@ -92,7 +109,9 @@ async def lock_change_clock(session: AsyncSession, project_id: int, count: int, 
         seq, last = (await session.execute(statement)).one()
         taken = now if last is None or now > last else last + timedelta(microseconds=1)
         await session.execute(update(projects).where(projects.c.id == project_id).values(events_clock=taken))
-    metrics.CHANGE_CLOCK_WAIT.observe(time.perf_counter() - started)
+    taken_at = time.perf_counter()
+    metrics.CHANGE_CLOCK_WAIT.observe(taken_at - started)
+    session.info[_CLOCK_TAKEN] = taken_at
     return ChangeClock(stamp=taken, first_seq=int(seq) - count + 1)
 
 
