@@ -31,10 +31,6 @@ class RunningPooler:
         """`server_url` (a database on the test server) reached through the pooler instead."""
         return make_url(server_url).set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
 
-    def admin_dsn(self, user: str) -> str:
-        """The pooler's admin console (`SHOW STATS`, `SHOW POOLS`)."""
-        return f"postgresql://{user}@127.0.0.1:{self.port}/pgbouncer"
-
 
 def pgbouncer_binary() -> str:
     found = shutil.which("pgbouncer") or (DEBIAN_PATH if Path(DEBIAN_PATH).exists() else None)
@@ -69,7 +65,6 @@ def _run(server_url: str, workdir: Path, pool_size: int) -> Iterator[RunningPool
                 "unix_socket_dir =",
                 "auth_type = trust",
                 f"auth_file = {workdir / 'users.txt'}",
-                f"admin_users = {user}",
                 "pool_mode = transaction",
                 f"default_pool_size = {pool_size}",
                 "max_client_conn = 200",
