@@ -23,6 +23,7 @@ from calsync_emulator.testing import RunningEmulator
 from tests.support.databases import PostgresDatabase, start_postgres
 from tests.support.pooler import RunningPooler, running_pgbouncer
 from tests.support.service import Tenant
+from tests.support.settings import emulator_settings
 from tests.sync.conftest import (  # noqa: F401 - fixtures: the emulator and the served API of the sync suite
     api_port,
     api_url,
@@ -70,7 +71,8 @@ def settings(
     emulator: RunningEmulator,
     api_port: int,  # noqa: F811 - the imported fixture
 ) -> Settings:
-    return Settings(
+    return emulator_settings(
+        emulator,
         database_url=pooler.url_for(database_url),
         database_pooler="pgbouncer",
         database_direct_url=database_url,
@@ -80,10 +82,6 @@ def settings(
         data_dir=tmp_path / "data",
         encryption_keys=encryption_key,
         worker_poll_interval_seconds=0.2,
-        google_oauth_token_url=emulator.google_token_url,
-        google_api_url=emulator.google_api_url,
-        microsoft_login_url=emulator.microsoft_login_url,
-        microsoft_graph_url=emulator.graph_url,
         webhook_allow_http=True,
         webhook_allow_private_targets=True,
     )
