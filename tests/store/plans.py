@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import event, text
 
 from calsync.context import AppContext
 from calsync.sync.channels import token_digest
 
+# Plans are checked on PostgreSQL, where a deployment of this size runs.
+ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 CALENDARS = 100_000
 # Every loaded push channel's token (Google's channel token, Graph's clientState).
 CHANNEL_TOKEN = "plan-channel-token"

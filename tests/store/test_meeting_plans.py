@@ -19,10 +19,19 @@ from sqlalchemy import text
 
 from calsync.context import AppContext
 from calsync.meetings.loop import MeetingEvaluationLoop
-from tests.store.plans import EVENTS, analyze, captured, large_reads, load_calendars, load_events, sequential_scans
+from tests.store.plans import (
+    EVENTS,
+    ON_POSTGRES,
+    analyze,
+    captured,
+    large_reads,
+    load_calendars,
+    load_events,
+    sequential_scans,
+)
 from tests.support.service import Tenant
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), ON_POSTGRES]
 
 # Event changes the scan finds past its cursor: a page of them, and part of another.
 CHANGES_BEHIND = 700
@@ -44,8 +53,6 @@ async def scan_from(context: AppContext, project_id: int, change_seq: int) -> No
 async def test_meeting_evaluation_and_the_scan_use_indexes(
     context: AppContext, tenant: Tenant, database_url: str
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("query plans are checked on PostgreSQL, where a deployment of this size runs")
     now = datetime.now(UTC)
     await load_calendars(context, tenant.project_id, now)
     await load_events(context, tenant.project_id, now)

@@ -19,10 +19,10 @@ from starlette.routing import Mount
 from calsync.context import AppContext
 from calsync.dashboard.overview_cache import OverviewCache
 from tests.dashboard.support import dashboard_client, sign_in
-from tests.store.plans import analyze, captured, large_reads, load_calendars, load_events, sequential_scans
+from tests.store.plans import ON_POSTGRES, analyze, captured, large_reads, load_calendars, load_events, sequential_scans
 from tests.support.service import Tenant
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), ON_POSTGRES]
 
 DASHBOARD_PAGES = [
     ("/dashboard/", {}),
@@ -77,8 +77,6 @@ def forget_overview_counts(app: FastAPI) -> None:
 async def test_the_dashboard_pages_and_the_api_lists_use_indexes(
     context: AppContext, tenant: Tenant, database_url: str, app: FastAPI
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("query plans are checked on PostgreSQL, where a deployment of this size runs")
     now = datetime.now(UTC)
     await load_calendars(context, tenant.project_id, now)
     await load_events(context, tenant.project_id, now)

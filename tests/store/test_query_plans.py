@@ -17,17 +17,15 @@ from calsync.context import AppContext
 from calsync.meetings import queue as meeting_queue
 from calsync.webhooks import claims as webhook_claims
 from calsync.worker.claims import claim_due_calendars, seconds_until_next_due
-from tests.store.plans import analyze, captured, load_calendars, sequential_scans
+from tests.store.plans import ON_POSTGRES, analyze, captured, load_calendars, sequential_scans
 from tests.support.service import Tenant
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), ON_POSTGRES]
 
 
 async def test_the_loops_queries_use_indexes_at_a_hundred_thousand_calendars(
     context: AppContext, tenant: Tenant, database_url: str
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("query plans are checked on PostgreSQL, where a deployment of this size runs")
     now = datetime.now(UTC)
     await load_calendars(context, tenant.project_id, now)
     await analyze(context)

@@ -27,6 +27,7 @@ from calsync.worker.sync_loop import SyncLoop
 from calsync_emulator.client import EmulatorControl
 from tests.store.plans import (
     CHANNEL_TOKEN,
+    ON_POSTGRES,
     analyze,
     captured,
     large_reads,
@@ -37,7 +38,7 @@ from tests.store.plans import (
 from tests.support.service import Tenant
 from tests.sync.conftest import api_port, api_url, connect_calendar, control, settings  # noqa: F401 - fixtures
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), ON_POSTGRES]
 
 
 async def sync_first(context: AppContext, calendar_object_id: str) -> None:
@@ -63,8 +64,6 @@ async def test_a_sync_its_channel_renewal_and_the_receivers_use_indexes(
     database_url: str,
     control: EmulatorControl,  # noqa: F811 - the fixture
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("query plans are checked on PostgreSQL, where a deployment of this size runs")
     now = datetime.now(UTC)
     await load_calendars(context, tenant.project_id, now)
     await load_events(context, tenant.project_id, now)
