@@ -36,6 +36,8 @@ from calsync.webhooks.signing import build_headers
 
 log = structlog.get_logger(__name__)
 
+# A quarter of the slots per webhook: a newly dead endpoint holds at most that until its first timeout, while one
+# busy webhook (a bot runner) gets batches of 32 or more per claim transaction, which is what a delivery costs most.
 MAX_IN_FLIGHT = 256
 PER_SUBSCRIPTION = 64
 # A webhook whose last attempt failed gets one slot: enough to notice it is back, never enough to crowd others.
