@@ -23,7 +23,7 @@ from calsync.push.debounce import push_due_at
 from calsync.store.models import Calendar, PushChannel
 from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import transient_kind
-from calsync.store.work_signal import notify_work_in_transaction
+from calsync.store.work_signal import SYNC_LOOP, notify_work_in_transaction
 from calsync.sync.channels import token_digest
 
 if TYPE_CHECKING:
@@ -111,7 +111,8 @@ async def record(context: AppContext, notifications: Sequence[Notification]) -> 
         context, "push_notification", lambda s: _record(context, s, notifications)
     )
     if accepted:
-        context.work_signal.kick()
+        # Only the sync loop: the other loops' claims would compete with this sync for the database.
+        context.work_signal.kick(SYNC_LOOP)
     return accepted, rejected
 
 
@@ -164,7 +165,7 @@ async def _record(context: AppContext, session: AsyncSession, notifications: Seq
                 calendar.next_full_sync_at = now
             if kinds - {"push", "missed"}:
                 mark_due(calendar, "channel_lifecycle", now)
-        await notify_work_in_transaction(session)
+        await notify_work_in_transaction(session, SYNC_LOOP)
     return accepted, rejected
 
 
