@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(LOCKS) pyproject.toml $(INSTALL) | cks
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat requirements-tools.lock $(INSTALL) | cksum | cut -d' ' -f1)
 
-.PHONY: install serve test lint typecheck unit e2e suite emulator lock clean bench browser tools
+.PHONY: install serve test lint typecheck unit e2e suite emulator lock clean bench browser pooler tools
 
 $(STAMP): $(LOCKS) pyproject.toml $(INSTALL)
 	@sh $(INSTALL) $(PYTHON) $(VENV) --project $(LOCKS)
@@ -47,7 +47,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e" $(PYTEST_ARGS)
 
 # The end-to-end tier: the PostgreSQL variants, killed processes, browsers, fuzzing, SDKs, installs, chaos.
-e2e: $(STAMP) $(TOOLS_STAMP) browser
+e2e: $(STAMP) $(TOOLS_STAMP) browser pooler
 	$(BIN)/pytest -q -m e2e $(PYTEST_ARGS)
 
 # Both tiers in one run.
@@ -60,7 +60,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; } \
 		|| echo "chromium could not be installed: the browser tests will be skipped (they fail under CALSYNC_REQUIRE_BROWSER=1)"
 
-test: lint typecheck browser tools suite
+# calsync through PgBouncer in transaction pooling mode (tests/store/test_pooler.py) needs Debian's pgbouncer; the
+# test fails without it, so a failed install shows there.
+pooler:
+	@test -x /usr/sbin/pgbouncer || command -v pgbouncer >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q pgbouncer; } \
+		|| echo "pgbouncer could not be installed: tests/store/test_pooler.py will fail"
+
+test: lint typecheck browser pooler tools suite
 
 # Regenerate the locks after changing dependencies in pyproject.toml or tools/*.in.
 # uv is pinned so that a lock made today and one made next month differ only by what was asked.

@@ -14,9 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +27,7 @@ from calsync.outbound.ssrf import TargetPolicy
 from calsync.providers.base import Credentials
 from calsync.providers.caldav import CalDavProvider
 from calsync.providers.ics import IcsProvider
+from calsync_emulator.radicale import start_radicale
 
 LOCAL = TargetPolicy(allow_http=True, allow_private=True)
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,36 +50,11 @@ def vcalendar(body: str) -> bytes:
     return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:bench\r\n{body}END:VCALENDAR\r\n".encode()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_radicale(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    (root / "users").write_text("bench:pw\n")
-    (root / "config").write_text(
-        f"[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = htpasswd\nhtpasswd_filename = {root / 'users'}\n"
-        f"htpasswd_encryption = plain\ndelay = 0\n[storage]\nfilesystem_folder = {root / 'collections'}\n"
-        "[rights]\ntype = owner_only\n[logging]\nlevel = warning\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "radicale", "--config", str(root / "config")], stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            httpx.get(url, timeout=1)
-            return process, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError("radicale did not start")
-
-
 async def caldav(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        process, url = start_radicale(Path(tmp))
+        radicale = start_radicale(Path(tmp))
+        radicale.set_password("bench", "pw")
+        url = radicale.url
         try:
             async with httpx.AsyncClient(timeout=120) as http:
                 auth = ("bench", "pw")
@@ -132,8 +105,7 @@ async def caldav(n: int) -> None:
                     count, _, took, requests, size = await run(None)
                     print(f"[{mode}] full re-fetch instead: {requests} requests, {size / 1e6:.2f} MB, {took:.2f}s")
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            radicale.stop()
 
 
 async def ics(n: int) -> None:

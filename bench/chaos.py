@@ -2,11 +2,13 @@
 
 calsync is driven black-box, as a production user would: the emulator in its own process, then either
 `calsync api` + N `calsync worker` processes on a throwaway PostgreSQL database, or one `calsync serve` on
-SQLite. One project, one signed webhook to a receiver in this process. Calendars of both platforms are
-connected through `POST /api/v1/calendars`; then, for a bounded time, random changes are made on the emulator
-while workers (or the whole `serve`) are SIGKILLed and restarted, calsync's PostgreSQL connections are
-terminated (and the database refuses connections for a moment), the emulator injects throttling, 5xx,
-latency and dropped push notifications, and the receiver answers 500 or hangs. Then chaos stops and the
+SQLite. One project, one signed webhook to a receiver in this process. Google and Microsoft calendars on the
+emulator, and CalDAV calendars on a real Radicale (bench/chaos_caldav.py: behind two fronts, one of them without
+sync-collection), are connected through `POST /api/v1/calendars`; then, for a bounded time, random changes are
+made on the emulator and on Radicale while workers (or the whole `serve`) are SIGKILLed and restarted, calsync's
+PostgreSQL connections are terminated (and the database refuses connections for a moment), the emulator injects
+throttling, 5xx, latency and dropped push notifications, Radicale's fronts answer 503 with Retry-After or stop
+listening, and the receiver answers 500 or hangs. Then chaos stops and the
 harness waits, without any manual sync, until calsync has converged or a deadline passes, and asserts:
 
   lost        an event live on the platform is not live in calsync
@@ -28,7 +30,7 @@ harness waits, without any manual sync, until calsync has converged or a deadlin
 
 It prints a table and a JSON report, and exits 1 on any violation.
 
-    .venv/bin/python bench/chaos.py --quick --db postgres          # ~2-3 min: 40 calendars, 60 s of chaos
+    .venv/bin/python bench/chaos.py --quick --db postgres          # ~2-3 min: 40 + 4 CalDAV calendars, 60 s
     .venv/bin/python bench/chaos.py --quick --db sqlite
     .venv/bin/python bench/chaos.py --db postgres --minutes 10 --calendars 200   # the long form
 
@@ -67,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, free_port, machine, pct, print_table
 from chaos_bots import VIOLATIONS as BOT_VIOLATIONS
 from chaos_bots import BotSchedule
+from chaos_caldav import CalDavSide, DavCalendar
 
 from calsync.http_pool import pool_limits
 from calsync_emulator.client import EmulatorControl, EmulatorError
@@ -144,6 +147,7 @@ class Options:
     db_outage: str  # proxy | refuse
     min_kill_gap: float
     bots: int  # bots falling due during the chaos (bench/chaos_bots.py)
+    caldav: int  # CalDAV calendars on Radicale, besides the emulator's (bench/chaos_caldav.py)
 
     @property
     def webhook_lease(self) -> float:
@@ -173,6 +177,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--revoke", type=int, default=2, help="grants revoked during chaos (0: none)")
     parser.add_argument("--bots", type=int, help="bots falling due during the chaos (default 40; long form 400)")
+    parser.add_argument("--caldav", type=int, help="CalDAV calendars on Radicale besides them (default 4; long 10)")
     parser.add_argument("--run-dir", help="where the logs go (default: a new folder under /tmp)")
     parser.add_argument("--json", dest="json_path", help="write the JSON report here ('-' = stdout)")
     parser.add_argument("--pg-server", default=None, help="PostgreSQL server URL without a database")
@@ -210,6 +215,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         db_outage=args.db_outage,
         min_kill_gap=args.min_kill_gap,
         bots=max(0, args.bots if args.bots is not None else (40 if quick else 400)),
+        caldav=max(0, args.caldav if args.caldav is not None else (4 if quick else 10)),
     )
     options.settle_seconds = (
         args.settle_seconds if args.settle_seconds is not None else max(safety_net, options.webhook_lease) + 60
@@ -613,14 +619,16 @@ class Cal:
     revoked: bool = False
     changes: int = 0
     last_change: float = 0.0
+    dav: DavCalendar | None = None  # a CalDAV calendar (platform "caldav"): Radicale, not the emulator
 
 
 class World:
-    """The emulator's calendars and the harness's memory of them, used only to choose valid changes; the truth
-    checked at the end is read back from the emulator's platform APIs."""
+    """The emulator's (and Radicale's) calendars and the harness's memory of them, used only to choose valid
+    changes; the truth checked at the end is read back from the emulator's platform APIs and from Radicale."""
 
-    def __init__(self, control: EmulatorControl, seed: int, origin: datetime) -> None:
+    def __init__(self, control: EmulatorControl, seed: int, origin: datetime, caldav: CalDavSide | None) -> None:
         self.control = control
+        self.caldav = caldav
         self.rng = random.Random(seed)
         self.origin = origin  # emulator time when the world was made; every event lies in origin+3h .. +20d
         self.cals: list[Cal] = []
@@ -650,6 +658,10 @@ class World:
 
     async def create_single(self, cal: Cal) -> None:
         start, end = self.slot()
+        if cal.dav is not None:
+            assert self.caldav is not None
+            await self.caldav.create_single(cal.dav, self.name("event"), start, end)
+            return
         event = await self.control.create_event(cal.emulator_id, start, end, summary=self.name("event"))
         cal.singles.append(event["id"])
 
@@ -658,6 +670,10 @@ class World:
         count = self.rng.randint(2, 8) if freq == "DAILY" else self.rng.randint(2, 3)
         minutes = self.rng.choice([30, 60])
         start = self.series_start()
+        if cal.dav is not None:
+            assert self.caldav is not None
+            await self.caldav.create_series(cal.dav, self.name("series"), start, freq, count, minutes)
+            return
         series = Series("", start, freq, count, minutes)
         event = await self.control.create_event(
             cal.emulator_id,
@@ -676,9 +692,13 @@ class World:
             return None
         cal = self.rng.choice(live)
         ops = [("create", 12), ("create_series", 3)]
-        if cal.singles:
+        if cal.dav is not None:
+            # A CalDAV client deletes rather than cancels, and moves between accounts are not modelled.
+            if cal.dav.singles:
+                ops += [("rename", 14), ("move", 14), ("delete", 5)]
+        elif cal.singles:
             ops += [("rename", 14), ("move", 14), ("cancel", 4), ("delete", 5), ("move_calendar", 2)]
-        if cal.series:
+        if cal.series or (cal.dav is not None and cal.dav.series):
             ops += [
                 ("instance_edit", 8),
                 ("instance_move", 5),
@@ -698,13 +718,17 @@ class World:
             self.rejected[kind] += 1  # e.g. an instance the series no longer has
             return None
         self.applied[kind] += 1
+        if cal.dav is not None and self.caldav is not None:
+            self.caldav.applied[kind] += 1
         cal.changes += 1
         cal.last_change = time.time()
         return kind
 
     async def _apply(self, cal: Cal, kind: str) -> None:
         control, rng, cid = self.control, self.rng, cal.emulator_id
-        if kind == "create":
+        if cal.dav is not None and kind not in ("create", "create_series"):
+            await self._apply_caldav(cal.dav, kind)
+        elif kind == "create":
             await self.create_single(cal)
         elif kind == "create_series":
             await self.create_series(cal)
@@ -756,6 +780,54 @@ class World:
                 cal.series.remove(series)
                 await control.delete_event(cid, series.master)
 
+    async def _apply_caldav(self, dav: DavCalendar, kind: str) -> None:
+        """The same kinds of change on a CalDAV calendar, as a calendar app makes them: whole resources rewritten
+        (an instance edited or moved is an override with RECURRENCE-ID, one cancelled an EXDATE)."""
+        assert self.caldav is not None
+        side, rng = self.caldav, self.rng
+        if kind in ("rename", "move", "delete"):
+            uid = rng.choice(sorted(dav.singles))
+            name, start, end = dav.singles[uid]
+            if kind == "delete":
+                await side.delete(dav, uid)
+                return
+            if kind == "rename":
+                name = self.name("renamed")
+            else:
+                start, end = self.slot()
+            dav.singles[uid] = (name, start, end)
+            await side.put_single(dav, uid)
+            return
+        series = dav.series[rng.choice(sorted(dav.series))]
+        if kind.startswith("instance_"):
+            left = [i for i in range(series.count) if i not in series.exdates]
+            if not left:
+                raise EmulatorError(400, "no instance left")
+            index = rng.choice(left)
+            name, start = series.overrides.get(index, (series.name, series.occurrence(index)))
+            if kind == "instance_edit":
+                series.overrides[index] = (self.name("exception"), start)
+            elif kind == "instance_move":
+                series.overrides[index] = (name, series.occurrence(index) + timedelta(minutes=30))
+            else:
+                series.exdates.add(index)
+                series.overrides.pop(index, None)
+        elif kind == "series_rename":
+            series.name = self.name("series renamed")
+        elif kind == "series_shift":
+            # Editing "all events" of a series: calendar apps drop its exceptions.
+            series.start += timedelta(hours=rng.choice([-2, -1, 1, 2]))
+            series.overrides.clear()
+            series.exdates.clear()
+        elif kind == "series_count":
+            series.count = rng.randint(2, 8) if series.freq == "DAILY" else rng.randint(2, 3)
+            series.overrides = {i: o for i, o in series.overrides.items() if i < series.count}
+            series.exdates = {i for i in series.exdates if i < series.count}
+        elif kind == "series_delete":
+            await side.delete(dav, series.uid)
+            return
+        await side.put_series(dav, series)
+
 
 # --- truth: the platforms' own listings ------------------------------------------------------------------------
 
@@ -764,7 +836,8 @@ class Truth:
     """Reads each calendar as a client of the emulated platform would: Google `events?singleEvents=true`,
     Graph `calendarView`, over a window that holds every generated event (so window edges never matter)."""
 
-    def __init__(self, emulator_url: str) -> None:
+    def __init__(self, emulator_url: str, caldav: CalDavSide | None) -> None:
+        self.caldav = caldav
         self.base = emulator_url.rstrip("/")
         self.http = httpx.AsyncClient(timeout=30.0, trust_env=False, limits=pool_limits())
         self.tokens: dict[str, str] = {}
@@ -795,6 +868,9 @@ class Truth:
 
     async def events(self, cal: Cal, window: tuple[datetime, datetime]) -> dict[str, tuple[str, datetime, datetime]]:
         """platform id -> (name, start, end) of the live events (instances of series) in the window."""
+        if cal.dav is not None:
+            assert self.caldav is not None
+            return await self.caldav.events(cal.dav, window)
         headers = {"Authorization": f"Bearer {await self._token(cal)}"}
         live: dict[str, tuple[str, datetime, datetime]] = {}
         if cal.platform == "google":
@@ -866,6 +942,7 @@ class Harness:
         self.api: Api | None = None
         self.world: World | None = None
         self.truth: Truth | None = None
+        self.caldav = CalDavSide(options.run_dir, options.seed) if options.caldav else None
         self.webhook_id = ""
         self.database_name = ""
         self.database_url = ""
@@ -920,6 +997,9 @@ class Harness:
             "CALSYNC_DB_POOL_SIZE": "5",
             "CALSYNC_DB_MAX_OVERFLOW": "5",
             "CALSYNC_DATA_DIR": str(self.run_dir / "data"),
+            # Radicale's fronts listen on 127.0.0.1 over plain http.
+            "CALSYNC_PROVIDER_ALLOW_HTTP": "true",
+            "CALSYNC_PROVIDER_ALLOW_PRIVATE_TARGETS": "true",
         }
         if self.database_url:
             env["CALSYNC_DATABASE_URL"] = self.database_url
@@ -982,9 +1062,11 @@ class Harness:
         api_key = match.group(1)
 
         await self.receiver.start()
+        if self.caldav is not None:
+            await self.caldav.start()
         await self.emulator.wait_healthy(30)
         self.control = EmulatorControl(emulator_url, timeout=30)
-        self.truth = Truth(emulator_url)
+        self.truth = Truth(emulator_url, self.caldav)
         api_url = f"http://127.0.0.1:{api_port}"
         if self.o.db == "postgres":
             self.api_child = Child(
@@ -1035,6 +1117,8 @@ class Harness:
                 with contextlib.suppress(Exception):
                     await closer.aclose()
         await self.receiver.stop()
+        if self.caldav is not None:
+            await self.caldav.stop()
         if self.proxy is not None:
             await self.proxy.stop()
         if self.database_name and not self.o.keep_database:
@@ -1046,7 +1130,7 @@ class Harness:
     async def build_world(self) -> None:
         assert self.control is not None and self.api is not None
         origin = await self.control.now()
-        self.world = world = World(self.control, self.o.seed, origin)
+        self.world = world = World(self.control, self.o.seed, origin, self.caldav)
         seed = self.o.seed
         clients = {
             "google": (f"{100000000 + seed}-chaos.apps.googleusercontent.com", f"GOCSPX-chaos-{seed}"),
@@ -1061,17 +1145,26 @@ class Harness:
             cal = Cal(i, platform, account, account["primary_calendar_id"])
             world.cals.append(cal)
             await world.populate(cal, singles=3)
+        for i in range(self.o.calendars, self.o.calendars + self.o.caldav):
+            assert self.caldav is not None
+            dav = await self.caldav.new_calendar(i)
+            cal = Cal(i, "caldav", {"id": dav.dav.user}, dav.collection, dav=dav)
+            world.cals.append(cal)
+            await world.populate(cal, singles=3)
         semaphore = asyncio.Semaphore(8)
 
         async def connect(cal: Cal) -> None:
-            body = {
-                "platform": cal.platform,
-                "client_id": cal.account["client_id"],
-                "client_secret": cal.account["client_secret"],
-                "refresh_token": cal.account["refresh_token"],
-                "deduplication_key": f"chaos-{cal.index}",
-                "metadata": {"index": str(cal.index)},
-            }
+            body = (
+                cal.dav.connect_body()
+                if cal.dav is not None
+                else {
+                    "platform": cal.platform,
+                    "client_id": cal.account["client_id"],
+                    "client_secret": cal.account["client_secret"],
+                    "refresh_token": cal.account["refresh_token"],
+                }
+            )
+            body |= {"deduplication_key": f"chaos-{cal.index}", "metadata": {"index": str(cal.index)}}
             async with semaphore:
                 created = await self.api_json("POST", "/api/v1/calendars", expect=201, json=body)
             cal.api_id = created["id"]
@@ -1091,7 +1184,8 @@ class Harness:
             rows = await self.api.pages("/api/v1/calendars")
             synced = [r for r in rows if r["last_successful_sync_at"]]
             pushed = [r for r in rows if r["push"]["state"] == "active"]
-            if len(synced) == len(rows) == self.o.calendars and len(pushed) == len(rows):
+            with_push = [r for r in rows if r["platform"] != "caldav"]  # CalDAV has no push: polled
+            if len(synced) == len(rows) == self.o.calendars + self.o.caldav and len(pushed) == len(with_push):
                 break
             await asyncio.sleep(1.0)
         self.timeline["initial_sync_done"] = time.time()
@@ -1126,6 +1220,9 @@ class Harness:
             asyncio.create_task(self._reader(deadline), name="reader"),
             asyncio.create_task(self._observer(deadline), name="observer"),
         ]
+        if self.caldav is not None:
+            faults = self.caldav.chaos(deadline, self.o.chaos_interval * 8, self.o.safety_net, self.note)
+            tasks.append(asyncio.create_task(faults, name="caldav faults"))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -1155,7 +1252,11 @@ class Harness:
             return
         cal = self.rng.choice(candidates)
         cal.revoked = True
-        await self.control.revoke_grant(cal.account["id"], "revoked")
+        if cal.dav is not None:
+            assert self.caldav is not None
+            self.caldav.revoke(cal.dav)
+        else:
+            await self.control.revoke_grant(cal.account["id"], "revoked")
         self.revoked_cals.append(cal)
         self.events["grant_revoked"] += 1
         self.note("grant_revoked", calendar=cal.api_id, account=cal.account["id"])
@@ -1406,6 +1507,8 @@ class Harness:
         """Stop the chaos: no faults, a healthy receiver, every process running."""
         assert self.control is not None
         await self.control.clear_faults()
+        if self.caldav is not None:
+            await self.caldav.calm()
         self.receiver.mode = "ok"
         self.note("calm")
         for task in list(self.restarts):
@@ -1459,11 +1562,13 @@ class Harness:
 
         # events against the platforms' truth
         truth_count = 0
+        truth_by_platform: Counter[str] = Counter()
         for cal in self.world.cals:
             if cal.revoked:
                 continue
             truth = await self.truth.events(cal, window)
             truth_count += len(truth)
+            truth_by_platform[cal.platform] += len(truth)
             rows = by_cal.get(cal.api_id, [])
             live: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for row in rows:
@@ -1563,6 +1668,7 @@ class Harness:
         converged = not any(violations.values()) and not pending
         stats = {
             "truth_events": truth_count,
+            "truth_events_by_platform": dict(truth_by_platform),
             "calsync_rows": len(events),
             "calsync_live": sum(1 for e in events if not e["is_deleted"]),
             "deliveries_pending": len(pending),
@@ -1794,6 +1900,7 @@ async def run(options: Options) -> dict[str, Any]:
         "db": options.db,
         "seed": options.seed,
         "calendars": options.calendars,
+        "caldav_calendars": options.caldav,
         "workers": options.workers if options.db == "postgres" else 0,
         "chaos_seconds": options.chaos_seconds,
         "safety_net_seconds": options.safety_net,
@@ -1894,6 +2001,7 @@ async def run(options: Options) -> dict[str, Any]:
             "push_unanswered_errors": push["unanswered_errors"],
             "api_calls": api["total"],
             "api_answers": api["counts"],
+            "caldav": harness.caldav.report(options.caldav) if harness.caldav is not None else {},
             "lock_waiters_sampled": {
                 "samples": len(harness.lock_samples),
                 "max": max(harness.lock_samples, default=0),
@@ -1919,6 +2027,7 @@ def print_report(report: dict[str, Any]) -> None:
         ["workers", report["workers"] or "serve (1 process)"],
         ["chaos seconds", report["chaos_seconds"]],
         ["platform changes", activity["platform_changes"]],
+        ["CalDAV (Radicale)", activity["caldav"]],
         ["kills", activity["kills"]],
         ["kills + faults events", activity["kills_and_faults"]],
         ["chaos events", activity["chaos_events"]],

@@ -1,5 +1,5 @@
 """Change on the platform → change visible in calsync's API, p50/p99, with 10,000 connected calendars
-(design.md §7: push notification → visible, p99 under 2 s).
+(issue 23: push notification → visible, p99 under 300 ms; design.md §7 asked for 2 s).
 
 10,000 accounts (half Google, half Microsoft) are seeded in the emulator (lazy) and 10,000 calendars are
 inserted into a fresh calsync database, due at once. calsync runs as it does in production, on 127.0.0.1:
@@ -14,8 +14,8 @@ new name is visible.
 Trigger modes: `push` (above); `sync-now` (no public URL; after the rename, `POST /api/v1/calendars/{id}/sync`,
 t0 = just before that request); `auto` (default) = push if calsync opened channels during the initial pass,
 else sync-now — the table says which one ran. calsync's defaults stay as shipped, notably
-`CALSYNC_SYNC_DEBOUNCE_SECONDS`=1.0 (a push makes the calendar due one second later, so a burst of
-notifications becomes one sync); `--debounce` changes it.
+`CALSYNC_SYNC_DEBOUNCE_SECONDS`=1.0 (the first push after a quiet spell makes the calendar due at once, later
+ones of a burst one debounce later, so a burst becomes at most one more sync); `--debounce` changes it.
 
     .venv/bin/python bench/push_latency.py                        # 10,000 calendars, 100 samples, SQLite
     .venv/bin/python bench/push_latency.py --db postgres
@@ -62,7 +62,7 @@ from _common import (
 from calsync_emulator.client import EmulatorControl
 
 SEED = 31
-TARGET_P99_S = 2.0
+TARGET_P99_S = 0.3
 
 
 @contextlib.contextmanager
@@ -251,7 +251,7 @@ def main() -> None:
     )
     print_table(
         f"{label}; {result['calendars_synced']:,} connected calendars, {args.db}, debounce {args.debounce} s",
-        ["trigger", "samples visible", "p50 s", "p99 s", "max s", "p99 < 2 s"],
+        ["trigger", "samples visible", "p50 s", "p99 s", "max s", "p99 < 0.3 s"],
         [
             [
                 result["trigger"],

@@ -111,7 +111,8 @@ def build_loops(context: AppContext, features: Sequence[Feature] = FEATURES) -> 
     sync = SyncLoop(context)
     loops: list[WorkLoop] = [sync]
     if not context.db.is_sqlite:
-        loops.append(PostgresListener(context.db.url, context.work_signal))
+        # LISTEN needs a session of its own: the server itself, never a transaction-pooling pooler.
+        loops.append(PostgresListener(context.settings.direct_database_url, context.work_signal))
     for feature in features:
         loops.extend(feature.loops(context, sync))
     return loops

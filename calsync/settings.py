@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".calsync"), description="Where the embedded database and keys live.")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default is SQLite in the data directory."
+    )
+    # A pooler between calsync and PostgreSQL (docs/deployment.md, "A connection pooler"): "pgbouncer" in transaction
+    # pooling mode, where a server connection serves another client after each transaction, so nothing may outlive
+    # one (prepared statements are named uniquely and not cached). LISTEN and migrations need a session of their own:
+    # they use `database_direct_url`, the server itself, which this mode requires.
+    database_pooler: Literal["none", "pgbouncer"] = "none"
+    database_direct_url: str | None = Field(
+        default=None, description="PostgreSQL itself, for LISTEN and migrations when database_url is a pooler."
     )
     # PostgreSQL connections per process: kept open, extra under load, and how long to wait for a free one.
     db_pool_size: int = Field(default=5, ge=1)
@@ -117,6 +126,20 @@ class Settings(BaseSettings):
         if self.meeting_check_slack_seconds >= self.meeting_check_window_seconds:
             raise ValueError("meeting_check_slack_seconds must be less than meeting_check_window_seconds")
         return self
+
+    @model_validator(mode="after")
+    def _pooler_has_a_direct_url(self) -> Settings:
+        if self.database_pooler != "none" and not self.database_direct_url:
+            raise ValueError(
+                "database_pooler needs database_direct_url (PostgreSQL itself): LISTEN and migrations cannot run "
+                "through a transaction-pooling pooler"
+            )
+        return self
+
+    @property
+    def direct_database_url(self) -> str:
+        """The server itself: for LISTEN and migrations, which a transaction-pooling pooler cannot carry."""
+        return self.database_direct_url or self.resolved_database_url
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -103,7 +103,7 @@ def migrate_database(settings: Settings, *, wait: bool = False) -> None:
     console.print(f"calsync: migrating the database {_safe_url(settings)}", highlight=False)
     while True:
         try:
-            migrations.upgrade(settings.resolved_database_url)
+            migrations.upgrade(settings.direct_database_url)
             return
         except Exception as exc:
             problem = _database_problem(exc)

@@ -4,7 +4,8 @@ page shows exactly what the API would. Every query is scoped by project.
 
 Cost at 10,000 calendars and 1,000,000 events (bench/dashboard_pages.py, docs/benchmarks.md): the overview's
 counts read the project's calendar rows once each (no index can answer "grouped by state and platform, with a
-sync error" without reading them); every list is one keyset range of an existing index; deliveries are counted
+sync error" without reading them), which calsync.dashboard.overview_counts replaces by an estimate in large
+projects on PostgreSQL; every list is one keyset range of an existing index; deliveries are counted
 through the (subscription, status, created_at) index, one range per webhook and status.
 """
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     type_coerce,
@@ -55,24 +57,37 @@ def _is_dialect(session: AsyncSession, name: str) -> bool:
     return session.get_bind().dialect.name == name
 
 
-def _json_present(session: AsyncSession, column: Any) -> ColumnElement[bool]:
+def _constant(value: str) -> ColumnElement[Any]:
+    """A string written into the statement rather than bound: a partial index's predicate is proven from
+    constants (calsync.store.models.calendar.NEEDS_ATTENTION), never from parameters."""
+    return literal_column("'" + value.replace("'", "''") + "'")
+
+
+def json_present(session: AsyncSession, column: Any) -> ColumnElement[bool]:
     """A JSON column holding something: neither SQL NULL nor a stored JSON `null` (the ORM writes Python None as
     JSON null). On SQLite the stored text is compared as it is; PostgreSQL's jsonb is compared as text."""
     if _is_dialect(session, "sqlite"):
-        return type_coerce(column, String) != "null"
-    return func.coalesce(cast(column, String), "null") != "null"
+        return type_coerce(column, String) != _constant("null")
+    return func.coalesce(cast(column, String), _constant("null")) != _constant("null")
 
 
-def needs_attention(session: AsyncSession) -> ColumnElement[bool]:
-    """A calendar an operator should look at: disconnected, its last sync failed, or its push channel failing."""
+def needs_attention(session: AsyncSession, calendar: Any = Calendar) -> ColumnElement[bool]:
+    """A calendar an operator should look at: disconnected, its last sync failed, or its push channel failing
+    (`calendar`: the table, or an alias of it). Stated as the partial index `ix_calendars_project_attention` is,
+    so a list of them reads only them."""
     return or_(
-        Calendar.state == "disconnected",
-        _json_present(session, Calendar.last_sync_error),
-        Calendar.push_state == "failing",
+        calendar.state == _constant("disconnected"),
+        json_present(session, calendar.last_sync_error),
+        calendar.push_state == _constant("failing"),
     )
 
 
 # --- overview --------------------------------------------------------------------------------------------------
+
+
+def three_digits(number: int) -> int:
+    """An estimate to three significant digits: more would claim a precision its sample does not have."""
+    return round(number, 3 - len(str(number))) if number >= 1000 else number
 
 
 @dataclass
@@ -82,6 +97,11 @@ class CalendarCounts:
     sync_errors: int = 0
     push_failing: int = 0
     push_active: int = 0
+    # Estimated from a sample (calsync.dashboard.overview_counts): every number is shown as "about N".
+    estimated: bool = False
+
+    def shown(self, number: int) -> str:
+        return f"about {three_digits(number):,}" if self.estimated else str(number)
 
     def count(self, platform: str | None = None, state: str | None = None) -> int:
         return sum(
@@ -107,7 +127,7 @@ class HourBucket:
         return self.succeeded + self.failed
 
 
-def _hour_of(session: AsyncSession, column: Any) -> Any:
+def hour_of(session: AsyncSession, column: Any) -> Any:
     """The UTC hour of a time column as text, "YYYY-MM-DD HH"."""
     if _is_dialect(session, "sqlite"):
         # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): the hour is the text's first 13 characters.
@@ -115,7 +135,7 @@ def _hour_of(session: AsyncSession, column: Any) -> Any:
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
 
 
-def _tally(session: AsyncSession, condition: ColumnElement[bool]) -> Any:
+def tally(session: AsyncSession, condition: ColumnElement[bool]) -> Any:
     """How many rows of a group meet `condition`. SQLite sums the comparison itself (it is 0 or 1), which costs
     less than a CASE or FILTER per row; PostgreSQL counts with FILTER."""
     if _is_dialect(session, "sqlite"):
@@ -143,10 +163,10 @@ async def calendar_overview(
             Calendar.platform,
             Calendar.state,
             func.count(),
-            _tally(session, needs_attention(session)),
-            _tally(session, _json_present(session, Calendar.last_sync_error)),
-            _tally(session, Calendar.push_state == "failing"),
-            _tally(session, Calendar.push_state == "active"),
+            tally(session, needs_attention(session)),
+            tally(session, json_present(session, Calendar.last_sync_error)),
+            tally(session, Calendar.push_state == "failing"),
+            tally(session, Calendar.push_state == "active"),
         )
         .where(*live)
         .group_by(Calendar.platform, Calendar.state)
@@ -162,11 +182,11 @@ async def calendar_overview(
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     attempted = Calendar.last_attempted_sync_at
-    hour = _hour_of(session, attempted)
+    hour = hour_of(session, attempted)
     by_hour = {
         str(hour_text): (int(number), int(succeeded or 0))
         for hour_text, number, succeeded in await session.execute(
-            select(hour, func.count(), _tally(session, Calendar.last_successful_sync_at == attempted))
+            select(hour, func.count(), tally(session, Calendar.last_successful_sync_at == attempted))
             .where(*live, attempted >= start, attempted < end)
             .group_by(hour)
         )
@@ -223,7 +243,9 @@ async def webhook_health(session: AsyncSession, project_id: int, now: datetime) 
             )
             if status in DAY_STATUSES:
                 matching = matching.where(WebhookDelivery.created_at >= since)
-            capped = matching.limit(COUNT_CAP).subquery()
+            # In the index's order: otherwise, where most rows match, PostgreSQL reads the table from its start and
+            # stops at the cap, which passes every older delivery first when the matching ones are the newest.
+            capped = matching.order_by(WebhookDelivery.created_at.desc()).limit(COUNT_CAP).subquery()
             branches.append(
                 select(literal(subscription.id).label("id"), literal(status).label("status"), func.count()).select_from(
                     capped

@@ -12,18 +12,18 @@ import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.push.debounce import push_due_at
 from calsync.store.models import Calendar, PushChannel
 from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import transient_kind
-from calsync.store.work_signal import notify_work_in_transaction
+from calsync.store.work_signal import SYNC_LOOP, notify_work_in_transaction
 from calsync.sync.channels import token_digest
 
 if TYPE_CHECKING:
@@ -111,7 +111,8 @@ async def record(context: AppContext, notifications: Sequence[Notification]) -> 
         context, "push_notification", lambda s: _record(context, s, notifications)
     )
     if accepted:
-        context.work_signal.kick()
+        # Only the sync loop: the other loops' claims would compete with this sync for the database.
+        context.work_signal.kick(SYNC_LOOP)
     return accepted, rejected
 
 
@@ -129,17 +130,20 @@ async def _record(context: AppContext, session: AsyncSession, notifications: Seq
     accepted = rejected = 0
     # Per calendar, what its notifications ask for: "push" (a change), "missed", or a lifecycle renewal.
     wanted: dict[int, set[str]] = {}
+    heard: set[int] = set()
+    renew: set[int] = set()
     for item in notifications:
         channel = channels.get(item.channel_id)
         if channel is None or not authentic(channel, item.presented):
             rejected += 1
             continue
         accepted += 1
-        channel.last_notification_at = now
+        heard.add(channel.id)
         if item.lifecycle in ("reauthorizationRequired", "subscriptionRemoved"):
             # The next sync renews (reauthorizes) or recreates the subscription.
-            channel.expires_at = min(channel.expires_at, now + timedelta(minutes=1))
+            renew.add(channel.id)
         wanted.setdefault(channel.calendar_id, set()).add(item.lifecycle or "push")
+    await _touch_channels(session, heard, renew, now)
     if wanted:
         # One query for the whole batch (a Graph POST can carry many notifications), locked in id order; NO KEY
         # UPDATE, so event inserts of these calendars (foreign keys: KEY SHARE) are never blocked by a receiver.
@@ -161,5 +165,27 @@ async def _record(context: AppContext, session: AsyncSession, notifications: Seq
                 calendar.next_full_sync_at = now
             if kinds - {"push", "missed"}:
                 mark_due(calendar, "channel_lifecycle", now)
-        await notify_work_in_transaction(session)
+        await notify_work_in_transaction(session, SYNC_LOOP)
     return accepted, rejected
+
+
+async def _touch_channels(session: AsyncSession, heard: set[int], renew: set[int], now: datetime) -> None:
+    """Note when each channel was last heard from, and bring forward the renewal of those that asked for it.
+
+    Plain UPDATEs by id: a sync may replace (delete) a channel between our read and this write, and its
+    notification then simply touches nothing (an ORM flush would fail the whole batch on the missing row)."""
+    if heard:
+        await session.execute(
+            update(PushChannel)
+            .where(PushChannel.id.in_(sorted(heard)))
+            .values(last_notification_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if renew:
+        soon = now + timedelta(minutes=1)
+        await session.execute(
+            update(PushChannel)
+            .where(PushChannel.id.in_(sorted(renew)), PushChannel.expires_at > soon)
+            .values(expires_at=soon)
+            .execution_options(synchronize_session=False)
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -59,8 +60,21 @@ class PoolBudget:
     timeout_seconds: float = 30.0
 
 
+def pooler_connect_args(pooler: str) -> dict[str, Any]:
+    """asyncpg's arguments behind a pooler. PgBouncer's transaction pooling hands a server connection to another
+    client after every transaction, so no prepared statement may be reused across transactions or collide by name
+    with another client's: no statement cache (asyncpg's or SQLAlchemy's dialect's), and unique names."""
+    if pooler == "none":
+        return {}
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__calsync_{uuid.uuid4().hex}__",
+    }
+
+
 class Database:
-    def __init__(self, url: str, *, pool: PoolBudget | None = None) -> None:
+    def __init__(self, url: str, *, pool: PoolBudget | None = None, pooler: str = "none") -> None:
         pool = pool or PoolBudget()
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
@@ -77,6 +91,7 @@ class Database:
                 pool_size=pool.size,
                 max_overflow=pool.overflow,
                 pool_timeout=pool.timeout_seconds,
+                connect_args=pooler_connect_args(pooler),
                 **JSON_CODEC,
             )
             self.write_engine = self.read_engine
@@ -88,7 +103,7 @@ class Database:
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         budget = PoolBudget(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds)
-        return cls(settings.resolved_database_url, pool=budget)
+        return cls(settings.resolved_database_url, pool=budget, pooler=settings.database_pooler)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

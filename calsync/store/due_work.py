@@ -224,11 +224,16 @@ class DueWork(Generic[R]):
         owner: str,
         until: datetime,
         values: Mapping[QueryableAttribute[Any], Any] | None = None,
-    ) -> None:
-        """`hold` for rows read by `take_columns`, in one UPDATE per chunk of keys (with `values` set as well)."""
+        returning: Sequence[QueryableAttribute[Any]] = (),
+    ) -> list[Row[*tuple[Any, ...]]]:
+        """`hold` for rows read by `take_columns`, in one UPDATE per chunk of keys (with `values` set as well);
+        the `returning` columns of the held rows (so a claim need not read wide rows it may not take)."""
         assert self.due is not None and self.lease_owner is not None and self.lease_expires is not None
-        await self._update_keys(
-            session, keys, {self.lease_owner: owner, self.lease_expires: until, self.due: until, **(values or {})}
+        return await self._update_keys(
+            session,
+            keys,
+            {self.lease_owner: owner, self.lease_expires: until, self.due: until, **(values or {})},
+            returning,
         )
 
     async def settle_many(
@@ -247,8 +252,13 @@ class DueWork(Generic[R]):
         await self._update_keys(session, keys, {self.due: due, **lease, **(values or {})})
 
     async def _update_keys(
-        self, session: AsyncSession, keys: Sequence[int], values: Mapping[QueryableAttribute[Any], Any]
-    ) -> None:
+        self,
+        session: AsyncSession,
+        keys: Sequence[int],
+        values: Mapping[QueryableAttribute[Any], Any],
+        returning: Sequence[QueryableAttribute[Any]] = (),
+    ) -> list[Row[*tuple[Any, ...]]]:
+        rows: list[Row[*tuple[Any, ...]]] = []
         for start in range(0, len(keys), _CHUNK):
             statement = (
                 update(self.model)
@@ -256,7 +266,11 @@ class DueWork(Generic[R]):
                 .values(dict(values))
                 .execution_options(synchronize_session=False)
             )
-            await session.execute(statement)
+            if returning:
+                rows += (await session.execute(statement.returning(*returning))).all()
+            else:
+                await session.execute(statement)
+        return rows
 
     async def release(
         self,

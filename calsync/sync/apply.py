@@ -12,20 +12,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Table, insert, select, update
+from sqlalchemy import JSON, Interval, Table, func, insert, literal, select, update
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 
 from calsync import json_codec
 from calsync.ids import new_id
 from calsync.providers.base import NormalizedEvent
 from calsync.store.duration_classes import update_lag_class
 from calsync.store.models import Calendar, CalendarEvent, Project
+from calsync.store.types import UTCDateTime
 from calsync.sync import metrics
 from calsync.sync.changes import AppliedChanges
 from calsync.sync.meeting_keys import event_meeting_id
 from calsync.sync.rows import TRACKED_FIELDS, changed_fields, content_hash, event_values
 
 EVENTS_TABLE: Table = CalendarEvent.__table__  # type: ignore[assignment]
+PROJECTS_TABLE: Table = Project.__table__  # type: ignore[assignment]
 _JSON_COLUMNS = frozenset(column.name for column in EVENTS_TABLE.columns if isinstance(column.type, JSON))
 
 # SQLite allows 32766 bound parameters; keep IN lists well below any limit.
@@ -42,38 +46,73 @@ _EXISTING_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
 class ChangeClock:
-    """Stamps for one transaction: monotonic in commit order within a project."""
+    """The stamp and the change numbers one transaction took: `first_seq` .. `first_seq + count - 1`."""
 
-    def __init__(self, project: Project, now: datetime) -> None:
-        self.project = project
-        last = project.events_clock
-        self.stamp = now if last is None or now > last else last + timedelta(microseconds=1)
-        self.used = False
-
-    def next_seq(self) -> int:
-        self.used = True
-        self.project.change_seq += 1
-        return self.project.change_seq
-
-    def close(self) -> None:
-        if self.used:
-            self.project.events_clock = self.stamp
+    stamp: datetime
+    first_seq: int
 
 
-async def lock_change_clock(session: AsyncSession, project_id: int, now: datetime) -> ChangeClock:
-    """Lock the project's clock: the last lock a sync transaction takes (docs/architecture.md, "Lock order").
+_CLOCK_TAKEN = "calsync.change_clock_taken"
 
-    FOR NO KEY UPDATE, not FOR UPDATE: the rows this same transaction inserted before (events, outbox rows) hold
-    FOR KEY SHARE on the project row through their foreign keys, and so do other syncs' inserts. FOR UPDATE
-    conflicts with KEY SHARE, so two syncs of one project each waited for the other's foreign-key lock: a
-    deadlock, 149 of them in 151 s with a webhook subscribed. NO KEY UPDATE conflicts only with other
-    clock holders, which is the serialisation the stamps need and nothing more."""
+
+@orm_event.listens_for(Session, "after_commit")
+def _clock_released(session: Session) -> None:
+    taken = session.info.pop(_CLOCK_TAKEN, None)
+    if taken is not None:
+        metrics.CHANGE_CLOCK_HELD.observe(time.perf_counter() - taken)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _clock_abandoned(session: Session) -> None:
+    session.info.pop(_CLOCK_TAKEN, None)
+
+
+async def lock_change_clock(session: AsyncSession, project_id: int, count: int, now: datetime) -> ChangeClock:
+    """Take `count` change numbers and a stamp from the project's clock, locking it until the commit: the last lock
+    a sync transaction takes (docs/architecture.md, "Lock order").
+
+    One statement locks, numbers and stamps: the clock is held until the commit, and every round trip made while
+    holding it is a wait for the process's event loop, which other syncs keep busy (bench/commit_ceiling.py).
+    An UPDATE of non-key columns locks the row FOR NO KEY UPDATE, not FOR UPDATE: the rows this same transaction
+    inserted before (events, outbox rows) hold FOR KEY SHARE on the project row through their foreign keys, and so
+    do other syncs' inserts; FOR UPDATE would make two syncs each wait for the other's foreign-key lock (149
+    deadlocks in 151 s with a webhook subscribed). Under READ COMMITTED a waiting UPDATE re-reads the row its
+    predecessor committed, so the numbers and stamps follow the commit order."""
+    # What the transaction holds pending (the fence's lease, the features' rows) is written before the clock is
+    # taken, not at the commit while it is held: a Core statement does not flush the session by itself.
+    await session.flush()
     started = time.perf_counter()
-    statement = select(Project).where(Project.id == project_id).with_for_update(key_share=True)
-    project = (await session.execute(statement)).scalar_one()
-    metrics.CHANGE_CLOCK_WAIT.observe(time.perf_counter() - started)
-    return ChangeClock(project, now)
+    projects = PROJECTS_TABLE
+    if session.get_bind().dialect.name == "postgresql":
+        # GREATEST ignores the NULL of a clock never used: the first stamp is `now`.
+        stamp = func.greatest(
+            literal(now, UTCDateTime()), projects.c.events_clock + literal(timedelta(microseconds=1), Interval())
+        )
+        statement = (
+            update(projects)
+            .where(projects.c.id == project_id)
+            .values(change_seq=projects.c.change_seq + count, events_clock=stamp)
+            .returning(projects.c.change_seq, projects.c.events_clock)
+        )
+        seq, taken = (await session.execute(statement)).one()
+    else:
+        # SQLite: the write transaction already excludes every other writer (BEGIN IMMEDIATE), so two statements
+        # hold nothing up; SQLite has no GREATEST over NULL-able timestamps.
+        statement = (
+            update(projects)
+            .where(projects.c.id == project_id)
+            .values(change_seq=projects.c.change_seq + count)
+            .returning(projects.c.change_seq, projects.c.events_clock)
+        )
+        seq, last = (await session.execute(statement)).one()
+        taken = now if last is None or now > last else last + timedelta(microseconds=1)
+        await session.execute(update(projects).where(projects.c.id == project_id).values(events_clock=taken))
+    taken_at = time.perf_counter()
+    metrics.CHANGE_CLOCK_WAIT.observe(taken_at - started)
+    session.info[_CLOCK_TAKEN] = taken_at
+    return ChangeClock(stamp=taken, first_seq=int(seq) - count + 1)
 
 
 async def _existing(session: AsyncSession, calendar_id: int, uuids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -185,16 +224,19 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
     caller commits, so stamps increase in commit order."""
     if not plan.inserts and not plan.updates:
         return
-    clock = await lock_change_clock(session, calendar.project_id, now)
+    clock = await lock_change_clock(session, calendar.project_id, len(plan.inserts) + len(plan.updates), now)
+    seq = clock.first_seq
     # The update-lag class goes with every stamp: the events API trusts it to bound created_at (duration_classes).
     for row in plan.inserts:
         row["created_at"] = row["updated_at"] = clock.stamp
         row["update_lag_class"] = update_lag_class(clock.stamp, clock.stamp)
-        row["change_seq"] = clock.next_seq()
+        row["change_seq"] = seq
+        seq += 1
     for row in plan.updates:
         row["updated_at"] = clock.stamp
         row["update_lag_class"] = update_lag_class(plan.stored[row["id"]]["created_at"], clock.stamp)
-        row["change_seq"] = clock.next_seq()
+        row["change_seq"] = seq
+        seq += 1
     if plan.inserts:
         await _insert(await session.connection(), plan.inserts)
     # Bulk UPDATE by primary key wants one shape per batch; tombstones and full updates differ.
@@ -203,7 +245,6 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
         by_shape.setdefault(tuple(sorted(row)), []).append(row)
     for batch in by_shape.values():
         await session.execute(update(CalendarEvent), batch)
-    clock.close()
 
 
 async def _insert(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:

@@ -36,7 +36,9 @@ async def maintain_channels(
         return
     address, lifecycle_address = where
     now = context.clock()
-    plan = channels.ChannelPlan(await _channels_of(fence, snap.id), now)
+    # The rows read with the snapshot serve the check before the listing; any later upkeep reads them again.
+    rows = snap.channels if new_only and snap.channels is not None else await _channels_of(fence, snap.id)
+    plan = channels.ChannelPlan(rows, now)
     if new_only and (plan.keep is not None or plan.renew is not None):
         return
     if plan.keep is not None and not plan.stop:

@@ -28,7 +28,7 @@ from calsync.sync.fence import Fence, LeaseLost
 from calsync.sync.hooks import CalendarConnected, CalendarDisconnected, EventsListed, PageWritten
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
 from calsync.sync.snapshot import CalendarSnapshot, access_token, read_snapshot
-from calsync.sync.throttle import record_throttle, throttled_until
+from calsync.sync.throttle import record_throttle
 from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 
 __all__ = ["CalendarSyncer", "LeaseLost", "SyncResult"]
@@ -87,7 +87,7 @@ class CalendarSyncer:
 
     async def _sync(self, snap: CalendarSnapshot, provider: CalendarProvider, claimed_due_at: datetime) -> SyncResult:
         result = SyncResult(mode="incremental")
-        wait_until = await throttled_until(self.context.db, snap.platform, snap.client_id, self._now)
+        wait_until = snap.throttled_until
         if wait_until is not None:
             await self._settle(
                 snap.id, lambda facts: outcome.throttled(facts, wait_until, claimed_due_at), "reschedule"

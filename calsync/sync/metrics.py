@@ -33,3 +33,9 @@ CHANGE_CLOCK_WAIT = Histogram(
     "Time a sync transaction waited for its project's change clock (the one lock syncs of a project share)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+CHANGE_CLOCK_HELD = Histogram(
+    "calsync_change_clock_held_seconds",
+    "Time a sync transaction held its project's change clock, from taking it to the commit: the rate of its sum is "
+    "the share of time the clock is busy, and near 1 one project's writes are at their ceiling",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)

@@ -7,20 +7,21 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.store.db import Database
 from calsync.store.models import OAuthClientThrottle
 
 
-async def throttled_until(db: Database, platform: str, client_id: str, now: datetime) -> datetime | None:
-    async with db.read() as session:
-        until = (
-            await session.execute(
-                select(OAuthClientThrottle.throttled_until).where(
-                    OAuthClientThrottle.platform == platform, OAuthClientThrottle.client_id == client_id
-                )
+async def read_throttle(session: AsyncSession, platform: str, client_id: str, now: datetime) -> datetime | None:
+    """Until when the platform throttles the OAuth client, if it does now (in the caller's transaction)."""
+    until = (
+        await session.execute(
+            select(OAuthClientThrottle.throttled_until).where(
+                OAuthClientThrottle.platform == platform, OAuthClientThrottle.client_id == client_id
             )
-        ).scalar_one_or_none()
+        )
+    ).scalar_one_or_none()
     return until if until is not None and until > now else None
 
 

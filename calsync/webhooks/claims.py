@@ -21,16 +21,13 @@ from sqlalchemy import (
     Row,
     Table,
     bindparam,
-    column,
     func,
     insert,
     literal_column,
     or_,
     select,
     update,
-    values,
 )
-from sqlalchemy import cast as cast_to
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.security.secret_box import SecretBox
@@ -44,7 +41,7 @@ from calsync.store.models import (
     WebhookSecret,
     WebhookSubscription,
 )
-from calsync.webhooks import health
+from calsync.webhooks import bulk_postgres, health
 from calsync.webhooks.backoff import RetryPolicy, next_attempt_at
 from calsync.webhooks.payloads import BOT_DISPATCH, BotRef, CalendarRef, build_envelope
 from calsync.webhooks.sender import AttemptResult
@@ -76,11 +73,7 @@ class Claim:
     jobs: list[Job]
     finished: int  # rows settled without sending (inactive subscription)
     deferred: int  # due rows left for later because their subscription had no room
-
-    @property
-    def seen(self) -> int:
-        """Due rows the claim read (fewer than its limit: every due row of a webhook with room)."""
-        return len(self.jobs) + self.finished + self.deferred
+    exhausted: bool = False  # every due row of a webhook with room was read: a claim now would find none
 
 
 @dataclass(frozen=True)
@@ -99,6 +92,20 @@ class Concurrency:
 
     def limit(self, subscription_id: int, consecutive_failures: int) -> int:
         return self.struggling if self.is_struggling(subscription_id, consecutive_failures) else self.healthy
+
+
+# Reads of due rows in one claim: a read after the first skips the webhooks the earlier ones filled, so a claim
+# either fills its batch or knows it saw every due row there was room for (no empty claim after it).
+MAX_READS = 3
+
+
+@dataclass
+class _Selection:
+    taken: list[Row[*tuple[Any, ...]]]
+    payloads: dict[int, Row[*tuple[Any, ...]]]  # id -> what the lease returned (the body's columns)
+    inactive: list[int]
+    deferred: int
+    exhausted: bool
 
 
 async def claim_due(
@@ -122,80 +129,125 @@ async def claim_due(
     due in one minute are 20,000 webhooks to one runner; taken in plain due order, half the slots went to the
     state changes and launches queued behind them for tens of seconds (bench/bot_dispatch.py).
 
-    A handful of statements whatever the batch: the due rows with their webhook (two SELECTs, launches then the
-    rest), their calendars, bots and secrets (one each, when any), one UPDATE for the leased rows and one for those
-    settled unsent. Plain rows throughout: no ORM instance is made or flushed on this path."""
-    room = [WebhookDelivery.subscription_id.not_in(full)] if full else []
-    launches = await _take(session, now, LAUNCHES, *room, limit=limit)
-    others = await _take(session, now, ~LAUNCHES, *room, limit=limit - len(launches))
-
-    taken: list[Row[*tuple[Any, ...]]] = []
-    inactive: list[int] = []
-    counts = dict(concurrency.in_flight)
-    for row in (*launches, *others):
-        if not row.is_active:  # (also a webhook deleted meanwhile: the outer join found none)
-            inactive.append(row.id)
-            continue
-        if counts.get(row.subscription_id, 0) >= concurrency.limit(row.subscription_id, row.consecutive_failures):
-            continue
-        counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
-        taken.append(row)
-    deferred = len(launches) + len(others) - len(taken) - len(inactive)
-    if inactive:
+    A handful of statements whatever the batch: the due rows' keys with their webhook (two narrow SELECTs, launches
+    then the rest, read again without the webhooks they filled while the batch has room), one UPDATE that leases
+    the taken rows and returns what their bodies need, their calendars, bots and secrets (one each, when any), and
+    one UPDATE for those settled unsent. Plain rows throughout: no ORM instance is made or flushed on this path."""
+    selection = await _select(
+        session, now, owner=owner, until=now + lease, limit=limit, concurrency=concurrency, full=full
+    )
+    if selection.inactive:
         # As Attendee: a delivery for a disabled endpoint is settled as failed, never sent (retryable by hand).
         await WEBHOOK_DELIVERIES.settle_many(
             session,
-            inactive,
+            selection.inactive,
             values={WebhookDelivery.status: DeliveryStatus.FAILED.value, WebhookDelivery.last_error: INACTIVE_ERROR},
         )
+    finished = len(selection.inactive)
+    taken = selection.taken
     if not taken:
-        return Claim([], len(inactive), deferred)
-    await WEBHOOK_DELIVERIES.hold_many(
-        session,
-        [row.id for row in taken],
-        owner=owner,
-        until=now + lease,
-        values={WebhookDelivery.status: DeliveryStatus.DELIVERING.value},
-    )
-
+        return Claim([], finished, selection.deferred, selection.exhausted)
     calendars = await _calendars(session, {row.calendar_id for row in taken if row.calendar_id is not None})
     bot_metadata = await _bot_metadata(session, {row.bot_object_id for row in taken if row.bot_object_id is not None})
     secrets = await _secrets(session, box, {row.project_id for row in taken}, now)
     jobs: list[Job] = []
     for row in taken:
+        payload = selection.payloads[row.id]
         calendar = calendars.get(row.calendar_id) if row.calendar_id is not None else None
         bot = BotRef(row.bot_object_id, bot_metadata.get(row.bot_object_id)) if row.bot_object_id else None
         envelope = build_envelope(
-            idempotency_key=row.idempotency_key, trigger=row.trigger, data=row.data, calendar=calendar, bot=bot
+            idempotency_key=payload.idempotency_key,
+            trigger=payload.trigger,
+            data=payload.data,
+            calendar=calendar,
+            bot=bot,
         )
         jobs.append(
             Job(
                 delivery_id=row.id,
                 subscription_id=row.subscription_id,
                 url=row.url,
-                idempotency_key=row.idempotency_key,
+                idempotency_key=payload.idempotency_key,
                 body=canonical_json(envelope),
                 secrets=secrets.get(row.project_id, ()),
                 struggling=concurrency.is_struggling(row.subscription_id, row.consecutive_failures),
             )
         )
-    return Claim(jobs, len(inactive), deferred)
+    return Claim(jobs, finished, selection.deferred, selection.exhausted)
 
 
-# What a claim reads of a due delivery and its webhook, in one statement.
+async def _select(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    owner: str,
+    until: datetime,
+    limit: int,
+    concurrency: Concurrency,
+    full: list[int],
+) -> _Selection:
+    """Read due rows (launches first) and lease those whose webhook has room, read after read, until the batch is
+    full, every due row with room was seen, or MAX_READS. Each read's rows are leased before the next read, so
+    their due time is past `now` and a later read does not see them again."""
+    selection = _Selection([], {}, [], 0, exhausted=False)
+    counts = dict(concurrency.in_flight)
+    skip = set(full)
+    launches_left = True
+    for _ in range(MAX_READS):
+        want = limit - len(selection.taken) - len(selection.inactive)
+        if want <= 0:
+            return selection
+        room = [WebhookDelivery.subscription_id.not_in(sorted(skip))] if skip else []
+        launches = await _take(session, now, LAUNCHES, *room, limit=want) if launches_left else []
+        # (a later read skips more webhooks, so it cannot find a launch this one missed)
+        launches_left = len(launches) == want
+        others = await _take(session, now, ~LAUNCHES, *room, limit=want - len(launches))
+        taken: list[Row[*tuple[Any, ...]]] = []
+        filled: set[int] = set()
+        for row in (*launches, *others):
+            if not row.is_active:  # (also a webhook deleted meanwhile: the outer join found none)
+                selection.inactive.append(row.id)
+                filled.add(row.subscription_id)
+                continue
+            if counts.get(row.subscription_id, 0) >= concurrency.limit(row.subscription_id, row.consecutive_failures):
+                selection.deferred += 1
+                filled.add(row.subscription_id)
+                continue
+            counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
+            taken.append(row)
+        if taken:
+            held = await WEBHOOK_DELIVERIES.hold_many(
+                session,
+                [row.id for row in taken],
+                owner=owner,
+                until=until,
+                values={WebhookDelivery.status: DeliveryStatus.DELIVERING.value},
+                returning=_PAYLOAD,
+            )
+            selection.payloads.update((row.id, row) for row in held)
+            selection.taken += taken
+        if len(launches) + len(others) < want:
+            selection.exhausted = True
+            return selection
+        if not filled:
+            return selection  # every row read was taken: more may be due, for the next claim
+        skip |= filled
+    return selection
+
+
+# What a claim reads to decide (narrow: a read may see rows it leaves), and what the lease returns of the rows it
+# takes (the body's columns).
 _CLAIMED = (
     WebhookDelivery.id,
     WebhookDelivery.subscription_id,
     WebhookDelivery.project_id,
-    WebhookDelivery.idempotency_key,
-    WebhookDelivery.trigger,
-    WebhookDelivery.data,
     WebhookDelivery.calendar_id,
     WebhookDelivery.bot_object_id,
     WebhookSubscription.url,
     WebhookSubscription.is_active,
     WebhookSubscription.consecutive_failures,
 )
+_PAYLOAD = (WebhookDelivery.id, WebhookDelivery.idempotency_key, WebhookDelivery.trigger, WebhookDelivery.data)
 
 
 async def _take(
@@ -272,7 +324,7 @@ async def record_attempts(
     """Log each attempt and move its delivery on: succeeded, pending (with its next due time) or failed. One
     transaction for a batch, in a handful of statements whatever its size: the deliveries (plain rows) and their
     subscriptions are read and locked in two statements, the attempt log written in one, the deliveries' new
-    states in one more (an UPDATE … FROM (VALUES …) on PostgreSQL), the subscriptions' health flushed after (a slot
+    states in one more (on PostgreSQL both pass the batch as arrays joined in with unnest: one SQL text for every batch size), the subscriptions' health flushed after (a slot
     of the webhook is held until its attempt is recorded, so this is on every delivery's critical path).
 
     Returns each attempt's new status, or None when our lease was lost (another worker re-claimed the row after it
@@ -315,10 +367,17 @@ async def record_attempts(
         )
         for a in attempts
     ]
+    if postgres:
+        # Arrays joined in with unnest: one SQL text whatever the batch size, so compiled and prepared once.
+        if log:
+            await bulk_postgres.log_attempts(session, log)
+        if changes:
+            await bulk_postgres.settle(session, changes)
+        return statuses
     if log:
         await session.execute(insert(WebhookDeliveryAttempt), log)
     if changes:
-        await (_write_changes_postgres if postgres else _write_changes)(session, changes)
+        await _write_changes(session, changes)
     return statuses
 
 
@@ -409,18 +468,6 @@ def _settled_values(source: Any) -> dict[Any, Any]:
     values[table.c.lease_owner] = None
     values[table.c.lease_expires_at] = None
     return values
-
-
-async def _write_changes_postgres(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
-    # One statement for the whole batch: the rows' new values joined in as a VALUES list.
-    table = _TABLE
-    recorded = values(*(column(name, table.c[name].type) for name in _RECORD_WRITE), name="recorded").data(
-        [tuple(change[name] for name in _RECORD_WRITE) for change in changes]
-    )
-    # (cast: a None is rendered as an untyped NULL, which would make its VALUES column text)
-    typed = {name: cast_to(recorded.c[name], table.c[name].type) for name in _RECORD_WRITE}
-    statement = update(table).where(table.c.id == typed["id"]).values(_settled_values(typed))
-    await session.execute(statement)
 
 
 async def _write_changes(session: AsyncSession, changes: list[dict[str, Any]]) -> None:

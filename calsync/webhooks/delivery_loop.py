@@ -36,8 +36,10 @@ from calsync.webhooks.signing import build_headers
 
 log = structlog.get_logger(__name__)
 
-MAX_IN_FLIGHT = 64
-PER_SUBSCRIPTION = 16
+# A quarter of the slots per webhook: a newly dead endpoint holds at most that until its first timeout, while one
+# busy webhook (a bot runner) gets batches of 32 or more per claim transaction, which is what a delivery costs most.
+MAX_IN_FLIGHT = 256
+PER_SUBSCRIPTION = 64
 # A webhook whose last attempt failed gets one slot: enough to notice it is back, never enough to crowd others.
 PER_STRUGGLING_SUBSCRIPTION = 1
 # One claim may fill every free slot: a claim transaction costs about the same for 1 row or 64.
@@ -94,7 +96,7 @@ class WebhookDeliveryLoop:
         # Set when due work was left for lack of room: finishing a send then wakes the runner (see _finished).
         self._backlogged = False
         self._out_of_room = False
-        # The last claim took rows and read fewer due rows than its limit (see run_once).
+        # The last claim took rows and saw every due row it had room for (see run_once).
         self._saw_all_due = False
 
     @property
@@ -144,7 +146,7 @@ class WebhookDeliveryLoop:
 
         claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
         self._backlogged = claim.deferred > 0 or bool(full)
-        self._saw_all_due = len(claim.jobs) + claim.finished > 0 and claim.seen < limit
+        self._saw_all_due = len(claim.jobs) + claim.finished > 0 and claim.exhausted
         for job in claim.jobs:
             self._per_subscription[job.subscription_id] += 1
             self._limits[job.subscription_id] = (

@@ -36,8 +36,15 @@ class SyncLoop:
         }
         self.syncer = CalendarSyncer(context, self.providers, self.worker_id)
         self._running: dict[int, asyncio.Task[None]] = {}
+        # The last claim took calendars and fewer than it had room for: every due one was taken.
+        self._took_all_due = False
 
     async def run_once(self) -> int:
+        if self._took_all_due:
+            # The runner calls again at once after a claim that took work; this one would find none, and its
+            # transaction would compete with the syncs just started (a kick for new work persists and wakes the runner).
+            self._took_all_due = False
+            return 0
         free = self.context.settings.worker_concurrency - len(self._running)
         claims = await run_with_retries(
             lambda: claim_due_calendars(
@@ -49,6 +56,7 @@ class SyncLoop:
             ),
             what="claim_calendars",
         )
+        self._took_all_due = 0 < len(claims) < free
         for claim in claims:
             task = asyncio.create_task(self._sync(claim), name=f"sync-{claim.calendar_id}")
             self._running[claim.calendar_id] = task

@@ -23,11 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calsync.context import AppContext
 from calsync.runtime import build_app, build_context
-from calsync.settings import Settings
 from calsync.webhooks import queries as webhook_queries
 from calsync_emulator.testing import running_emulator_async
 from tests.support.factories import insert_events
 from tests.support.service import new_tenant, serve_app
+from tests.support.settings import emulator_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -86,15 +86,12 @@ async def test_schemathesis_all_checks(
     # Creations are tested by the hundred: the per-project cap on webhooks is a rule of its own (tested there).
     monkeypatch.setattr(webhook_queries, "MAX_WEBHOOKS_PER_PROJECT", 1_000_000)
     async with running_emulator_async() as emulator:
-        settings = Settings(
+        settings = emulator_settings(
+            emulator,
             database_url=database_url,
             data_dir=tmp_path / "data",
             encryption_keys=encryption_key,
             disable_rate_limiting=True,
-            google_oauth_token_url=emulator.google_token_url,
-            google_api_url=emulator.google_api_url,
-            microsoft_login_url=emulator.microsoft_login_url,
-            microsoft_graph_url=emulator.graph_url,
         )
         context = build_context(settings)
         errors = ServerErrors(build_app(context))

@@ -29,6 +29,7 @@ from calsync.settings import Settings
 from calsync_emulator.testing import running_emulator_async
 from tests.api.seed import SEED_REQUEST
 from tests.support.service import new_tenant, serve_app
+from tests.support.settings import emulator_settings
 from tests.sync.conftest import sync_once
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,14 +97,11 @@ async def test_a_generated_client_works_as_is(
     health_api = part(client_package, "api.health.health")
     async with running_emulator_async() as emulator:
         context = build_context(
-            Settings(
+            emulator_settings(
+                emulator,
                 database_url=database_url,
                 data_dir=tmp_path / "data",
                 encryption_keys=encryption_key,
-                google_oauth_token_url=emulator.google_token_url,
-                google_api_url=emulator.google_api_url,
-                microsoft_login_url=emulator.microsoft_login_url,
-                microsoft_graph_url=emulator.graph_url,
             )
         )
         try:

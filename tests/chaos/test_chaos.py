@@ -2,7 +2,9 @@
 
 PostgreSQL: `calsync api` + 3 `calsync worker` processes, workers SIGKILLed, connections terminated, the
 database briefly refusing connections. SQLite: one `calsync serve`, SIGKILLed and restarted as a whole. Both:
-platform faults, dropped push notifications, a webhook receiver that fails or hangs, two revoked grants.
+platform faults, dropped push notifications, a webhook receiver that fails or hangs, two revoked grants, and
+4 CalDAV calendars on a real Radicale (bench/chaos_caldav.py) changed during the run, behind fronts that answer 503
+with Retry-After or stop listening, one of them without sync-collection.
 The report must show no violation. The harness runs as its own process (it starts and kills others), so a
 timeout here kills its whole process group.
 """
@@ -71,6 +73,12 @@ def _assert_clean(report: dict) -> None:
     assert report["activity"]["platform_changes"] > 100, report["activity"]
     assert report["activity"]["kills"] >= 1, report["activity"]
     assert report["activity"]["deliveries_acked"] > 0, report["activity"]
+    caldav = report["activity"]["caldav"]
+    assert caldav["calendars"] == 4 and caldav["changes"] > 10, caldav
+    assert report["final_state"]["truth_events_by_platform"].get("caldav", 0) > 0, report["final_state"]
+    # Both fault kinds hit, and calsync met both of the provider's paths (a refused sync-collection included).
+    assert caldav["faults"].get("unavailable_503", 0) >= 1 and caldav["faults"].get("unreachable", 0) >= 1, caldav
+    assert caldav["front_answers"].get("unavailable", 0) >= 1 and caldav["front_answers"]["refused_sync"] >= 1, caldav
     bots = report["final_state"]["bots"]
     assert bots["bots"] == 40 and bots["dispatched"] == 40, bots
     assert report["violation_count"] == 0, _summary(report)

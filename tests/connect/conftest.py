@@ -11,6 +11,7 @@ from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.connect.support import Connect
 from tests.support.service import Tenant
+from tests.support.settings import emulator_settings
 from tests.sync import conftest as sync_suite
 
 # The sync suite's emulator control and API server (its public URL is known before the app starts).
@@ -23,17 +24,13 @@ api_url = sync_suite.api_url
 def settings(
     database_url: str, tmp_path: Path, encryption_key: str, emulator: RunningEmulator, api_port: int
 ) -> Settings:
-    return Settings(
+    return emulator_settings(
+        emulator,
         public_url=f"http://127.0.0.1:{api_port}",
         database_url=database_url,
         data_dir=tmp_path / "data",
         encryption_keys=encryption_key,
         provider_timeout_seconds=10,
-        google_oauth_token_url=emulator.google_token_url,
-        google_oauth_authorize_url=f"{emulator.base_url}/google/auth",
-        google_api_url=emulator.google_api_url,
-        microsoft_login_url=emulator.microsoft_login_url,
-        microsoft_graph_url=emulator.graph_url,
         webhook_allow_http=True,
         webhook_allow_private_targets=True,
     )

@@ -339,7 +339,14 @@ async def test_unknown_page_and_static_assets(api_url: str, tenant: Tenant) -> N
 async def test_errors_are_pages(context: AppContext, api_url: str, tenant: Tenant, monkeypatch: Any) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from calsync.dashboard import queries
+    from calsync.dashboard import overview_counts
+    from calsync.dashboard.overview_cache import Counted, OverviewCache
+
+    async def counted_now(_cache: Any, _project_id: int, now: Any, count: Any) -> Counted:
+        return Counted(await count(), now, reused=False)
+
+    # Every load counts (one slow count on a loaded machine would otherwise be shown again without a query).
+    monkeypatch.setattr(OverviewCache, "get", counted_now)
 
     async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("a bug")
@@ -349,11 +356,11 @@ async def test_errors_are_pages(context: AppContext, api_url: str, tenant: Tenan
 
     async with dashboard_client(api_url) as client:
         await sign_in(client, tenant.api_key)
-        monkeypatch.setattr(queries, "calendar_overview", broken)
+        monkeypatch.setattr(overview_counts, "calendar_overview", broken)
         page = await client.get("/dashboard/")
         assert page.status_code == 500 and "Error ID:" in page.text and "a bug" not in page.text
         assert "<html" in page.text and page.headers["content-security-policy"]
-        monkeypatch.setattr(queries, "calendar_overview", unavailable)
+        monkeypatch.setattr(overview_counts, "calendar_overview", unavailable)
         page = await client.get("/dashboard/")
         assert page.status_code == 503 and page.headers["retry-after"] == "2"
 

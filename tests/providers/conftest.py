@@ -14,6 +14,7 @@ from calsync.providers.http import make_http_client
 from calsync.settings import Settings
 from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
+from tests.support.settings import emulator_settings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -75,11 +76,8 @@ async def emu(emulator: RunningEmulator) -> AsyncIterator[EmulatorControl]:
 
 @pytest.fixture
 def emu_settings(emulator: RunningEmulator) -> Settings:
-    return Settings(
-        google_oauth_token_url=emulator.google_token_url,
-        google_api_url=emulator.google_api_url,
-        microsoft_login_url=emulator.microsoft_login_url,
-        microsoft_graph_url=emulator.graph_url,
+    return emulator_settings(
+        emulator,
         provider_timeout_seconds=10,
     )
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
 
 from calsync.context import AppContext
+from calsync.push import receiver
 from calsync.store.models import PushChannel
 from calsync_emulator.client import EmulatorControl
 from tests.support.service import Tenant
@@ -166,3 +170,36 @@ async def test_platform_calendars_lists_the_accounts_calendars(
     await control.expire_access_tokens(account["id"])
     refused = await tenant.client.get(f"/api/v1/calendars/{created['id']}/platform_calendars")
     assert refused.status_code == 409 and refused.json()["code"] == "grant_revoked"
+
+
+async def test_a_notification_for_a_channel_replaced_meanwhile_still_schedules_its_calendar(
+    control: EmulatorControl, context: AppContext, tenant: Tenant, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync may delete (replace) a channel between the receiver's read and its write: the batch still counts."""
+    if context.db.is_sqlite:
+        pytest.skip("SQLite serialises the receiver's and the sync's transactions: the interleaving cannot happen")
+    _account, _event, created = await connected_with_push(control, context, tenant, "microsoft")
+    [channel] = await channels(context)
+    [subscription] = [s for s in await control.subscriptions() if s["id"] == channel.channel_id]
+    before = (await calendar_row(context, created["id"])).sync_due_at
+
+    def replace_channel_then_check(found: PushChannel, presented: str | None) -> bool:
+        # Runs after the receiver read the channel: another connection deletes it and commits, as a sync would.
+        async def delete() -> None:
+            connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                await connection.execute("DELETE FROM push_channels WHERE id = $1", found.id)
+            finally:
+                await connection.close()
+
+        worker = threading.Thread(target=asyncio.run, args=(delete(),))
+        worker.start()
+        worker.join(timeout=10)
+        return real_authentic(found, presented)
+
+    real_authentic = receiver.authentic
+    monkeypatch.setattr(receiver, "authentic", replace_channel_then_check)
+    notification = receiver.Notification(channel.channel_id, subscription["client_state"])
+    assert await receiver.record(context, [notification]) == (1, 0)
+    assert await channels(context) == []
+    assert (await calendar_row(context, created["id"])).sync_due_at < before, "its calendar is still made due"

@@ -18,6 +18,7 @@ from calsync.worker.sync_loop import SyncLoop
 from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.support.service import Tenant, free_port, serve_app
+from tests.support.settings import emulator_settings
 
 T = TypeVar("T")
 
@@ -45,7 +46,8 @@ async def api_url(app: FastAPI, api_port: int) -> AsyncIterator[str]:
 def settings(
     database_url: str, tmp_path: Path, encryption_key: str, emulator: RunningEmulator, api_port: int
 ) -> Settings:
-    return Settings(
+    return emulator_settings(
+        emulator,
         public_url=f"http://127.0.0.1:{api_port}",
         database_url=database_url,
         data_dir=tmp_path / "data",
@@ -53,10 +55,6 @@ def settings(
         worker_poll_interval_seconds=0.2,
         sync_debounce_seconds=0.05,
         provider_timeout_seconds=10,
-        google_oauth_token_url=emulator.google_token_url,
-        google_api_url=emulator.google_api_url,
-        microsoft_login_url=emulator.microsoft_login_url,
-        microsoft_graph_url=emulator.graph_url,
         webhook_allow_http=True,
         webhook_allow_private_targets=True,
     )

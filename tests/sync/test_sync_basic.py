@@ -122,3 +122,32 @@ async def test_a_change_costs_one_incremental_list_call(
     assert rows["Moved"]["start_time"].startswith((base + timedelta(days=2)).date().isoformat())
     assert rows["Event 7"]["is_deleted"] is True
     assert sum(1 for e in rows.values() if not e["is_deleted"]) == 19
+
+
+async def test_a_claim_that_took_every_due_calendar_is_not_followed_by_an_empty_one(
+    control: EmulatorControl, context: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.worker import sync_loop
+
+    account = await control.create_account("google", email="ada@example.com")
+    await connect_calendar(tenant, account)
+    claims: list[int] = []
+    real = sync_loop.claim_due_calendars
+
+    async def counting(*args: Any, **kwargs: Any) -> list[Any]:
+        found = await real(*args, **kwargs)
+        claims.append(len(found))
+        return found
+
+    monkeypatch.setattr(sync_loop, "claim_due_calendars", counting)
+    loop = sync_loop.SyncLoop(context, "test-worker")
+    try:
+        assert await eventually(loop.run_once) == 1
+        made = len(claims)
+        # The runner calls again at once after a claim that took work: no transaction when it took every due one.
+        assert await loop.run_once() == 0
+        assert len(claims) == made
+        assert await loop.run_once() == 0  # the call after that claims again
+        assert len(claims) == made + 1
+    finally:
+        await loop.drain()

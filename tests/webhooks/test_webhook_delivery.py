@@ -134,6 +134,31 @@ async def test_slow_receiver_does_not_hold_up_a_healthy_one(context: AppContext,
     assert sum(r.status == "pending" and r.attempts == 0 for r in rows) == 8
 
 
+async def test_one_claim_reads_past_a_webhook_it_filled_to_the_next_ones_rows(
+    context: AppContext, tenant: Tenant
+) -> None:
+    frozen(context)
+    async with running_receiver(hang=True) as slow, running_receiver() as healthy:
+        await create_webhook(tenant, slow.url)
+        other = await new_project_webhook(context, tenant, healthy.url)
+        calendar = await create_calendar(tenant)
+        other_calendar = await create_calendar(other)
+        for _ in range(10):
+            await enqueue(context, calendar["id"])
+        await enqueue(context, other_calendar["id"])
+        # Batches of 4: the first read sees only the slow webhook's rows and fills its 2 slots.
+        loop = WebhookDeliveryLoop(context, per_subscription=2, max_in_flight=8, batch_size=4)
+        assert await loop.run_once() == 3  # its 2, and the other webhook's row found by a second read
+        await healthy.wait_for(1)
+        await slow.wait_for(2)
+        assert await loop.run_once() == 0  # the claim saw every due row it had room for: no empty claim after it
+        slow.release()
+        await loop.drain()
+    rows = await deliveries(context)
+    assert sum(r.status == "succeeded" for r in rows) == 3
+    assert sum(r.status == "pending" and r.attempts == 0 for r in rows) == 8
+
+
 async def test_a_bot_launch_is_claimed_before_older_informational_deliveries(
     context: AppContext, tenant: Tenant
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from calsync.dashboard import queries
+from calsync.dashboard import overview_counts, queries
 from calsync.dashboard.charts import sync_chart
 from calsync.dashboard.session import Operator
 from calsync.dashboard.web import panel_context, render, signed_in, state_of
@@ -24,11 +24,11 @@ async def overview(request: Request, operator: Annotated[Operator, Depends(signe
     context = panel_context(request, operator)
     async with state.context.db.read() as session:
         counted = await state.overview_cache.get(
-            operator.project_id, now, lambda: queries.calendar_overview(session, operator.project_id, now)
+            operator.project_id, now, lambda: overview_counts.calendar_overview(session, operator.project_id, now)
         )
         counts, activity = counted.overview
-        # The newest calendars that need attention, as the calendar list with that filter shows them (a walk in
-        # creation order that stops at the ATTENTION_SHOWN-th); read only when there is one.
+        # The newest calendars that need attention, as the calendar list with that filter shows them (a walk of
+        # their partial index that stops at the ATTENTION_SHOWN-th); read only when there is one.
         attention = (
             (
                 await queries.search_calendars(

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from calsync.store.models.base import Base
@@ -14,6 +14,16 @@ from calsync.store.types import BigIntPK, JSONType, UTCDateTime
 class CalendarState(enum.StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+
+
+# The calendars an operator should look at (disconnected, last sync failed, push failing), as the dashboard's
+# attention filter states it on each database (calsync.dashboard.queries.needs_attention): a partial index holds
+# only them, so that listing them never walks the healthy ones.
+NEEDS_ATTENTION = {
+    "postgresql": "state = 'disconnected' OR COALESCE(CAST(last_sync_error AS VARCHAR), 'null') <> 'null'"
+    " OR push_state = 'failing'",
+    "sqlite": "state = 'disconnected' OR last_sync_error != 'null' OR push_state = 'failing'",
+}
 
 
 class Calendar(Base):
@@ -29,6 +39,14 @@ class Calendar(Base):
         Index("ix_calendars_project_platform", "project_id", "platform", "created_at", "id"),
         Index("ix_calendars_due", "sync_due_at"),
         Index("ix_calendars_oauth_client", "platform", "client_id"),
+        Index(
+            "ix_calendars_project_attention",
+            "project_id",
+            "created_at",
+            "id",
+            postgresql_where=text(NEEDS_ATTENTION["postgresql"]),
+            sqlite_where=text(NEEDS_ATTENTION["sqlite"]),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -31,6 +31,7 @@ from tests.meetings.support import MEET, all_meetings, calendar, create_rule, de
 from tests.providers.caldav.conftest import Dav, Radicale
 from tests.providers.caldav.test_ics_feed import FeedServer, feed
 from tests.support.service import Tenant
+from tests.support.settings import emulator_settings
 from tests.sync.conftest import (  # noqa: F401 - fixtures among them
     api_port,
     api_url,
@@ -50,16 +51,13 @@ def settings(
     emulator: RunningEmulator,
     api_port: int,  # noqa: F811 - the fixture
 ) -> Settings:
-    return Settings(
+    return emulator_settings(
+        emulator,
         database_url=database_url,
         data_dir=tmp_path / "data",
         encryption_keys=encryption_key,
         worker_poll_interval_seconds=0.2,
         provider_timeout_seconds=10,
-        google_oauth_token_url=emulator.google_token_url,
-        google_api_url=emulator.google_api_url,
-        microsoft_login_url=emulator.microsoft_login_url,
-        microsoft_graph_url=emulator.graph_url,
         # Radicale and the feed server listen on 127.0.0.1 over plain http.
         provider_allow_http=True,
         provider_allow_private_targets=True,

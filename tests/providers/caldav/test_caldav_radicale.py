@@ -1,5 +1,6 @@
 """The CalDAV provider against a real Radicale: discovery, collections, sync-collection deltas (one request per
-change), recurring overrides, a revoked password, and the ctag/etag fallback."""
+change), recurring overrides, a revoked password, a busy (503) or unreachable server, and the ctag/etag path
+forced by a flag (a server without sync-collection: test_caldav_without_sync_collection.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from calsync.providers.base import ChangePage, Credentials, ErrorKind, ProviderError
 from calsync.providers.caldav import CalDavProvider
 from calsync.providers.ical.cursor import pack, unpack
+from calsync_emulator.caldav_front import CalDavFront
 from tests.providers.caldav.conftest import Dav, Radicale, provider, vevent
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -195,35 +197,6 @@ async def test_etag_fallback_forced(account: tuple[Dav, Credentials], http: http
     assert p.http.traffic.methods[before:] == ["PROPFIND", "PROPFIND", "REPORT"]  # ctag, etags, multiget of b
 
 
-class RefuseSyncCollection(httpx.AsyncBaseTransport):
-    """Stands in front of Radicale like a server without RFC 6578: sync-collection REPORTs get 501."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "REPORT" and b"sync-collection" in request.content:
-            return httpx.Response(501)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-async def test_server_without_sync_collection_falls_back(account: tuple[Dav, Credentials]):
-    dav, credentials = account
-    cal = await dav.make_calendar("n")
-    await dav.put(cal, "a", vevent("a", "20260301T090000Z"))
-    async with httpx.AsyncClient(transport=RefuseSyncCollection(), timeout=10) as client:
-        p = provider(client)
-        token = (await p.refresh_access_token(credentials)).access_token
-        events, _, cursor = flat(await pages(p, token, cal, None))
-        assert list(events) == ["a"] and unpack(cursor or "")["mode"] == "etag"
-        await dav.put(cal, "d", vevent("d", "20260309T090000Z"))
-        events, removed, _ = flat(await pages(p, token, cal, cursor))
-        assert list(events) == ["d"] and removed == []
-
-
 async def test_get_event_by_instance_id(account: tuple[Dav, Credentials], http: httpx.AsyncClient):
     dav, credentials = account
     cal = await dav.make_calendar("g")
@@ -240,3 +213,34 @@ async def test_get_event_by_instance_id(account: tuple[Dav, Credentials], http: 
     instance = await p.get_event(token, cal, f"ser_{second}")
     assert instance is not None and instance.recurring_event_id == "ser"
     assert await p.get_event(token, cal, "missing") is None
+
+
+async def test_a_busy_or_unreachable_server_is_throttled_or_transient_then_syncs(
+    radicale: Radicale, http: httpx.AsyncClient
+):
+    user, password = radicale.add_user()
+    dav = Dav(http, radicale.url, user, password)
+    cal = await dav.make_calendar("busy")
+    front = CalDavFront(radicale.url)
+    await front.start()
+    try:
+        p = provider(http)
+        token = (await p.refresh_access_token(Credentials(user, password, front.url + "/"))).access_token
+        collection = f"{front.url}/{user}/busy/"
+        _, _, cursor = flat(await pages(p, token, collection, None))
+
+        front.unavailable(60, retry_after=7, requests=1)  # iCloud's 503 with Retry-After
+        with pytest.raises(ProviderError) as busy:
+            await pages(p, token, collection, cursor)
+        assert busy.value.kind is ErrorKind.THROTTLED and busy.value.retry_after == 7
+        await front.down()
+        with pytest.raises(ProviderError) as unreachable:
+            await pages(p, token, collection, cursor)
+        assert unreachable.value.kind is ErrorKind.TRANSIENT
+
+        await front.up()
+        await dav.put(cal, "a", vevent("a", "20260301T090000Z", "After"))
+        events, removed, _ = flat(await pages(p, token, collection, cursor))
+        assert list(events) == ["a"] and removed == [] and front.answers["unavailable"] == 1
+    finally:
+        await front.stop()

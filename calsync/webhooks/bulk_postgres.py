@@ -1,0 +1,91 @@
+"""PostgreSQL's statements for recording a batch of attempts: the batch's rows passed as one array per column and
+joined in with `unnest`, so the SQL text is the same whatever the batch size.
+
+A `VALUES` list or a multi-row `INSERT` differs with every batch size: SQLAlchemy compiled it and asyncpg prepared
+it anew for most batches, which cost more CPU than the rows themselves (bench/webhook_delivery.py, docs/benchmarks.md
+§14). Here each statement is compiled once and prepared once per connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Float, Integer, Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_TIMES = ARRAY(DateTime(timezone=True))
+
+# The deliveries' new states; the lease is freed, and a NULL `delivered_at` keeps the column as it is.
+_SETTLE = text(
+    """
+    UPDATE webhook_deliveries AS d SET
+        status = r.status,
+        attempts = r.attempts,
+        last_attempt_at = r.last_attempt_at,
+        last_status_code = r.last_status_code,
+        last_error = r.last_error,
+        next_attempt_at = r.next_attempt_at,
+        delivered_at = coalesce(r.delivered_at, d.delivered_at),
+        lease_owner = NULL,
+        lease_expires_at = NULL
+    FROM unnest(
+        CAST(:id AS bigint[]), CAST(:status AS text[]), CAST(:attempts AS integer[]),
+        CAST(:last_attempt_at AS timestamptz[]), CAST(:last_status_code AS integer[]), CAST(:last_error AS text[]),
+        CAST(:next_attempt_at AS timestamptz[]), CAST(:delivered_at AS timestamptz[])
+    ) AS r(id, status, attempts, last_attempt_at, last_status_code, last_error, next_attempt_at, delivered_at)
+    WHERE d.id = r.id
+    """
+).bindparams(
+    bindparam("id", type_=ARRAY(BigInteger)),
+    bindparam("status", type_=ARRAY(Text)),
+    bindparam("attempts", type_=ARRAY(Integer)),
+    bindparam("last_attempt_at", type_=_TIMES),
+    bindparam("last_status_code", type_=ARRAY(Integer)),
+    bindparam("last_error", type_=ARRAY(Text)),
+    bindparam("next_attempt_at", type_=_TIMES),
+    bindparam("delivered_at", type_=_TIMES),
+)
+SETTLE_COLUMNS = (
+    "id",
+    "status",
+    "attempts",
+    "last_attempt_at",
+    "last_status_code",
+    "last_error",
+    "next_attempt_at",
+    "delivered_at",
+)
+
+_LOG = text(
+    """
+    INSERT INTO webhook_delivery_attempts
+        (delivery_id, attempted_at, status_code, response_excerpt, error, duration_ms)
+    SELECT * FROM unnest(
+        CAST(:delivery_id AS bigint[]), CAST(:attempted_at AS timestamptz[]), CAST(:status_code AS integer[]),
+        CAST(:response_excerpt AS text[]), CAST(:error AS text[]), CAST(:duration_ms AS double precision[])
+    )
+    """
+).bindparams(
+    bindparam("delivery_id", type_=ARRAY(BigInteger)),
+    bindparam("attempted_at", type_=_TIMES),
+    bindparam("status_code", type_=ARRAY(Integer)),
+    bindparam("response_excerpt", type_=ARRAY(Text)),
+    bindparam("error", type_=ARRAY(Text)),
+    bindparam("duration_ms", type_=ARRAY(Float)),
+)
+LOG_COLUMNS = ("delivery_id", "attempted_at", "status_code", "response_excerpt", "error", "duration_ms")
+
+
+def _columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in names}
+
+
+async def settle(session: AsyncSession, changes: Sequence[dict[str, Any]]) -> None:
+    """Write each delivery's new state (`changes`: one dict of SETTLE_COLUMNS per delivery)."""
+    await session.execute(_SETTLE, _columns(changes, SETTLE_COLUMNS))
+
+
+async def log_attempts(session: AsyncSession, log: Sequence[dict[str, Any]]) -> None:
+    """Append the attempts (`log`: one dict of LOG_COLUMNS per attempt) to the attempt log."""
+    await session.execute(_LOG, _columns(log, LOG_COLUMNS))
