@@ -77,6 +77,7 @@ class Database:
     def __init__(self, url: str, *, pool: PoolBudget | None = None, pooler: str = "none") -> None:
         pool = pool or PoolBudget()
         self.url = url
+        self.pooler = pooler
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.read_engine = _sqlite_engine(url, immediate=False)
@@ -112,13 +113,22 @@ class Database:
 
     @asynccontextmanager
     async def driver_read(self) -> AsyncIterator[Any]:
-        """A pooled PostgreSQL connection's asyncpg connection, outside any transaction: for a read that is one
-        statement (its own snapshot), without the session's BEGIN and COMMIT or SQLAlchemy's execution."""
+        """A pooled PostgreSQL connection's asyncpg connection, outside any transaction (but behind a pooler): for a
+        read that is one statement (its own snapshot), without the session's BEGIN and COMMIT or SQLAlchemy's
+        execution."""
         assert not self.is_sqlite
         async with self.read_engine.connect() as connection:
             fairy = await connection.get_raw_connection()
+            driver = fairy.driver_connection
+            assert driver is not None
             try:
-                yield fairy.driver_connection
+                if self.pooler == "none":
+                    yield driver
+                else:
+                    # Behind a transaction pooler, a statement's prepare and execute (two round trips, unnamed)
+                    # must reach the same server connection: only an open transaction holds it.
+                    async with driver.transaction():
+                        yield driver
             except BaseException:
                 # A statement interrupted or failed on the wire leaves the connection in an unknown state.
                 await connection.invalidate()
