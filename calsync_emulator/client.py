@@ -113,6 +113,7 @@ class EmulatorControl:
         days: int = 35,
         time_zone: str = "UTC",
         lazy: bool = True,
+        distinct_accounts: int = 0,
     ) -> dict[str, Any]:
         body = {
             "seed": seed,
@@ -125,6 +126,7 @@ class EmulatorControl:
             "days": days,
             "time_zone": time_zone,
             "lazy": lazy,
+            "distinct_accounts": distinct_accounts,
         }
         result: dict[str, Any] = await self._call("POST", "/seed", json=body)
         return result

@@ -110,6 +110,7 @@ class SeedIn(BaseModel):
     days: int = Field(default=35, ge=1, le=3650)
     time_zone: str = "UTC"
     lazy: bool = True
+    distinct_accounts: int = Field(default=0, ge=0)
 
 
 class AdvanceIn(BaseModel):
