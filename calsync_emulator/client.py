@@ -341,6 +341,12 @@ class EmulatorControl:
     async def requests(self, account_id: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
         return list((await self._call("GET", "/requests", params={"account_id": account_id, "limit": limit}))["items"])
 
+    async def push_copy(self, copies: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Copy live channels/subscriptions: [{calendar_id, to_calendar_id, id}] -> [{kind, id, resource_id, calendar_id}]."""
+        result: dict[str, Any] = await self._call("POST", "/push/copy", json={"copies": copies})
+        items: list[dict[str, Any]] = result["items"]
+        return items
+
     async def counters(self, account_id: str | None = None) -> dict[str, Any]:
         """{requests, response_bytes, endpoints: {"GET /google/...": {requests, response_bytes}}}"""
         result: dict[str, Any] = await self._call("GET", "/counters", params={"account_id": account_id})

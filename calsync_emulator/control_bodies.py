@@ -119,3 +119,13 @@ class AdvanceIn(BaseModel):
 
 class LifecycleIn(BaseModel):
     event: Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
+
+
+class PushCopy(BaseModel):
+    calendar_id: str  # whose live channels / subscriptions are copied
+    to_calendar_id: str
+    id: str  # the copy's channel or subscription id
+
+
+class PushCopyIn(BaseModel):
+    copies: list[PushCopy] = Field(max_length=10000)
