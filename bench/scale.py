@@ -67,8 +67,6 @@ from _common import (
     machine,
     new_tenant,
     pct,
-    postgres_cpu,
-    postgres_cpu_since,
     print_table,
     proc_status,
     quiet_logs,
@@ -166,20 +164,35 @@ def machine_busy() -> tuple[float, float]:
 
 
 class Meter:
-    """CPU seconds of named processes plus PostgreSQL and the whole machine, between start() and stop()."""
+    """CPU seconds of named processes, of this database's PostgreSQL backends (other databases on the server are
+    not counted; backends that exit in between are lost, the pools keep theirs open) and the machine's busy share,
+    between start() and stop()."""
 
-    def __init__(self, pids: dict[str, list[int]]) -> None:
+    def __init__(self, context: Any, pids: dict[str, list[int]]) -> None:
+        self.context = context
         self.pids = pids
 
-    def start(self) -> None:
+    async def _backends(self) -> dict[int, float]:
+        pids = await self.context_pids()
+        return {pid: cpu_seconds(pid) for pid in pids}
+
+    async def context_pids(self) -> list[int]:
+        from sqlalchemy import text
+
+        async with self.context.db.read() as session:
+            rows = await session.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+            return [int(r[0]) for r in rows]
+
+    async def start(self) -> None:
         self.t0 = time.monotonic()
         self.before = {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
-        self.pg_before = postgres_cpu()
+        self.pg_before = await self._backends()
         self.busy0 = machine_busy()
 
-    def stop(self) -> dict[str, float]:
+    async def stop(self) -> dict[str, float]:
         out = {name: sum(cpu_seconds(p) for p in pids) - self.before[name] for name, pids in self.pids.items()}
-        out["postgres"] = postgres_cpu_since(self.pg_before)
+        now = await self._backends()
+        out["postgres"] = sum(v - self.pg_before.get(pid, 0.0) for pid, v in now.items() if v == v)
         busy, total = machine_busy()
         out["machine_busy_share"] = (busy - self.busy0[0]) / max(1.0, total - self.busy0[1])
         out["seconds"] = time.monotonic() - self.t0
@@ -211,6 +224,16 @@ async def wait_synced(
     while time.monotonic() - started < bound:
         done = int(await scalar(context, f"SELECT count(*) FROM calendars WHERE id = ANY(:ids) AND {column}", ids=ids))
         if done >= len(ids):
+            break
+        await asyncio.sleep(1.0)
+    return time.monotonic() - started
+
+
+async def drain(context: Any, bound: float) -> float:
+    """Wait (at most `bound` s) until no calendar is overdue, so that a phase does not measure the last one's backlog."""
+    started = time.monotonic()
+    while time.monotonic() - started < bound:
+        if not int(await scalar(context, "SELECT count(*) FROM calendars WHERE sync_due_at <= now()")):
             break
         await asyncio.sleep(1.0)
     return time.monotonic() - started
@@ -453,7 +476,7 @@ async def targets(context: Any) -> list[Target]:
         cals = (
             await session.execute(
                 text(
-                    "SELECT c.id, c.object_id, c.platform_uuid, coalesce(m.template_id, c.id) FROM calendars c "
+                    "SELECT c.id, c.object_id, c.deduplication_key, coalesce(m.template_id, c.id) FROM calendars c "
                     "LEFT JOIN scale_copies m ON m.copy_id = c.id WHERE c.push_state = 'active'"
                 )
             )
@@ -467,7 +490,16 @@ async def targets(context: Any) -> list[Target]:
             )
         ):
             events.setdefault(int(cal_id), []).append(str(uuid))
-    return [Target(r[1], str(r[2]), events[int(r[3])]) for r in cals if events.get(int(r[3]))]
+    return [Target(r[1], seeded_calendar(str(r[2])), events[int(r[3])]) for r in cals if events.get(int(r[3]))]
+
+
+def seeded_calendar(account_id: str) -> str:
+    """The emulator's primary calendar of a seeded account (`seed{s}-g{i}` / `seed{s}-m{i}`)."""
+    match = re.fullmatch(r"seed(\d+)-([gm])(\d+)", account_id)
+    assert match is not None, account_id
+    seed, letter, index = int(match[1]), match[2], int(match[3])
+    bucket = Bucket(seed, 0, 0, 0, 0, 1)
+    return emulator_calendar(identity(bucket, "google" if letter == "g" else "microsoft", index))
 
 
 async def drive(
@@ -506,8 +538,10 @@ async def drive(
                         stream.meetings += 1
                     else:
                         await control.update_event(target.emulator_calendar, rng.choice(target.events), summary=title)
-                except Exception:  # a failed control call is counted, never retried
+                except Exception as exc:  # a failed control call is counted, never retried
                     stream.failed += 1
+                    if stream.failed == 1:
+                        print(f"  first failed control call: {exc!r}", flush=True)
                     return
                 stream.changes.append(change)
                 stream.by_title[title] = change
@@ -610,7 +644,8 @@ async def steady(
     watcher = asyncio.create_task(watch_visible(context, project_id, stream, stop))
     sampler = asyncio.create_task(sample_connections(context, connections, stop))
     rss: list[float] = []
-    meter.start()
+    calls0 = await counters_by_kind(emulator.url)
+    await meter.start()
     meetings_until = time.monotonic() + (seconds - 240 if meetings else 0)
     await drive(
         emulator.url,
@@ -623,7 +658,7 @@ async def steady(
         meetings_until,
         random.Random(len(pool)),
     )
-    drove = meter.stop()
+    drove = await meter.stop()
     settle = time.monotonic()
     while time.monotonic() - settle < args.settle and any(c.visible is None for c in stream.changes):  # noqa: ASYNC110 - set by a poll
         await asyncio.sleep(0.5)
@@ -631,6 +666,8 @@ async def steady(
     hwm = [proc_status(p).get("VmHWM", 0.0) for p in worker_pids]
     stop.set()
     await asyncio.gather(watcher, sampler)
+    calls1 = await counters_by_kind(emulator.url)
+    catch_ups = int(await scalar(context, "SELECT count(*) FROM calendars WHERE sync_reason = 'push_catchup'"))
     visible = [c.visible - c.t0 for c in stream.changes if c.visible is not None]
     hooks = webhook_latencies(stream, receiver)
     late = await bot_lateness(context, receiver, since) if meetings else []
@@ -659,6 +696,9 @@ async def steady(
         "worker_hwm_mb": hwm,
         "pg_connections_max": max(connections, default=0),
         "pg_connections_p50": pct(connections, 0.5),
+        # provider calls made meanwhile, and calendars still waiting for a push receiver's catch-up at the end
+        "calls": {k: calls1.get(k, 0) - calls0.get(k, 0) for k in sorted(set(calls0) | set(calls1))},
+        "catch_up_pending": catch_ups,
     }
 
 
@@ -715,9 +755,9 @@ async def at_rest(
     sampler = asyncio.create_task(sample_connections(context, connections, stop))
     calls0 = await counters_by_kind(emulator.url)
     wal0, writes0, commits0 = await wal_and_writes(context)
-    meter.start()
+    await meter.start()
     await asyncio.sleep(args.rest_seconds)
-    used = meter.stop()
+    used = await meter.stop()
     calls1 = await counters_by_kind(emulator.url)
     wal1, writes1, commits1 = await wal_and_writes(context)
     stop.set()
@@ -798,15 +838,15 @@ async def measure(
             await add_rule(api_url, tenant.api_key)
             stack = contextlib.ExitStack()
             worker_pids = stack.enter_context(workers(args.workers, env))
-            meter = Meter({"workers": worker_pids, "api": [api.pid], "emulator": [emulator.pid]})
+            meter = Meter(context, {"workers": worker_pids, "api": [api.pid], "emulator": [emulator.pid]})
             # (a) backfill of the templates
             template_ids = list(templates.values())
             await asyncio.sleep(2.0)
-            meter.start()
+            await meter.start()
             await make_due(context, template_ids)
             took = await wait_synced(context, template_ids, args.backfill_timeout)
             backlog = await evaluations_left(context)
-            used = meter.stop()
+            used = await meter.stop()
             events = int(await scalar(context, "SELECT count(*) FROM calendar_events"))
             drained = time.monotonic()
             while await evaluations_left(context) and time.monotonic() - drained < args.backfill_timeout:  # noqa: ASYNC110
@@ -836,11 +876,11 @@ async def measure(
             }
             print(f"(a) copied state: {result['copy']}", flush=True)
             worker_pids = stack.enter_context(workers(args.workers, env))
-            meter = Meter({"workers": worker_pids, "api": [api.pid], "emulator": [emulator.pid]})
+            meter = Meter(context, {"workers": worker_pids, "api": [api.pid], "emulator": [emulator.pid]})
             await asyncio.sleep(2.0)
             # what one periodic check costs (token refresh + incremental listing, channel kept): a sample made due
             sample = random.Random(3).sample(copies, min(args.check_sample, len(copies)))
-            meter.start()
+            await meter.start()
             await make_due(context, sample)
             took = await wait_synced(
                 context,
@@ -848,7 +888,7 @@ async def measure(
                 args.backfill_timeout,
                 "last_successful_sync_at > now() - interval '1 hour' AND sync_due_at > now()",
             )
-            used = meter.stop()
+            used = await meter.stop()
             check_ms = 1000 * used["workers"] / max(1, len(sample))
             result["check"] = {
                 "calendars": len(sample),
@@ -875,6 +915,7 @@ async def measure(
             )
             print(f"(b) steady: {result['steady']}", flush=True)
             # (c) at rest
+            result["rest_drain_s"] = await drain(context, args.drain_timeout)
             result["rest"] = await at_rest(args, context, emulator, meter, pop.calendars, check_ms)
             print(f"(c) at rest: {result['rest']}", flush=True)
             stack.close()
@@ -882,8 +923,8 @@ async def measure(
             result["scaling"] = []
             for count in (1, 2, 4):
                 with workers(count, env) as pids:
-                    meter = Meter({"workers": pids, "api": [api.pid], "emulator": [emulator.pid]})
-                    await asyncio.sleep(2.0)
+                    meter = Meter(context, {"workers": pids, "api": [api.pid], "emulator": [emulator.pid]})
+                    drained = await drain(context, args.drain_timeout)
                     one = await steady(
                         args,
                         context,
@@ -898,6 +939,7 @@ async def measure(
                         project_id=tenant.project_id,
                     )
                 one["workers"] = count
+                one["drain_before_s"] = drained
                 result["scaling"].append(one)
                 print(f"(d) W={count}: {one['visible_per_s']:.1f} visible/s, cpu {one['cpu']}", flush=True)
         result["emulator_rss_mb"] = proc_status(emulator.pid).get("VmRSS", 0.0)
@@ -963,6 +1005,8 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
                 ", ".join(f"{a:.0f} ({h:.0f})" for a, h in zip(s["worker_rss_mb"], s["worker_hwm_mb"], strict=True)),
             ],
             ["PostgreSQL connections max / p50", f"{s['pg_connections_max']} / {s['pg_connections_p50']}"],
+            ["provider calls meanwhile", ", ".join(f"{k} {v:,}" for k, v in s["calls"].items())],
+            ["calendars waiting for a push catch-up at the end", f"{s['catch_up_pending']:,}"],
         ],
     )
     rest = r["rest"]
@@ -971,7 +1015,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         ["what", "value"],
         [
             *[[f"calls per calendar per day: {k}", f"{v:.2f}"] for k, v in rest["calls_per_calendar_day"].items()],
-            ["WAL MB per hour", f"{rest['wal_mb_per_hour']:.1f}"],
+            ["WAL MB per hour (the whole server: other databases included)", f"{rest['wal_mb_per_hour']:.1f}"],
             ["row writes / commits per hour", f"{rest['row_writes_per_hour']:,.0f} / {rest['commits_per_hour']:,.0f}"],
             ["PostgreSQL connections max", f"{rest['pg_connections_max']}"],
             [
@@ -1016,7 +1060,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanups run: child processes, the database
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: the cleanups run (processes, database)
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calendars", type=int, default=None, help="100,000 (--quick: 5,000)")
@@ -1033,6 +1077,7 @@ def main() -> None:
     parser.add_argument("--scale-rate", type=float, default=150.0)
     parser.add_argument("--scale-seconds", type=float, default=60.0)
     parser.add_argument("--backfill-timeout", type=float, default=1800.0)
+    parser.add_argument("--drain-timeout", type=float, default=120.0, help="bound on waiting for a backlog to drain")
     parser.add_argument("--check-sample", type=int, default=1000, help="copies checked at once to cost one check")
     parser.add_argument("--copy-batch", type=int, default=2000)
     parser.add_argument("--database-url", default=None)
@@ -1040,7 +1085,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.quick:
-        args.steady_seconds, args.rest_seconds, args.check_sample = 45.0, 20.0, 200
+        args.steady_seconds, args.rest_seconds, args.check_sample, args.drain_timeout = 45.0, 20.0, 200, 20.0
         args.burst_every, args.burst_seconds, args.scale_seconds, args.settle = 30.0, 3.0, 15.0, 10.0
     args.calendars = args.calendars or (5000 if args.quick else 100_000)
     args.backfill = args.backfill or (300 if args.quick else 2000)
@@ -1067,8 +1112,8 @@ def main() -> None:
         print(f"seeded {pop.calendars:,} accounts in {time.monotonic() - started:.1f} s", flush=True)
         with bench_database("postgres", "scale", args.database_url) as db:
             result = asyncio.run(run(args, db.url, emulator, pop))
-    report(args, result)
     emit_json(args.json, {"benchmark": "scale", "args": vars(args), "results": result})
+    report(args, result)
 
 
 if __name__ == "__main__":
