@@ -805,6 +805,11 @@ async def run(args: argparse.Namespace, database_url: str, emulator: ChildEmulat
         receiver.stop()
 
 
+def checkpoint(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """The results so far in `--json`, so that a run stopped by its time bound keeps its finished phases."""
+    emit_json(args.json, {"benchmark": "scale", "args": vars(args), "partial": True, "results": result})
+
+
 async def measure(
     args: argparse.Namespace, database_url: str, emulator: ChildEmulator, pop: Population, receiver: Receiver
 ) -> dict[str, Any]:
@@ -864,6 +869,7 @@ async def measure(
                 "db_mb": await db_size_mb(context),
             }
             print(f"(a) backfill: {result['backfill']}", flush=True)
+            checkpoint(args, result)
             stack.close()  # no worker while the copies are written
             copies, opened, copy_s = await copy_state(context, emulator.url, pop, templates, args.copy_batch)
             total_events = int(await scalar(context, "SELECT count(*) FROM calendar_events"))
@@ -875,6 +881,7 @@ async def measure(
                 "db_mb": await db_size_mb(context),
             }
             print(f"(a) copied state: {result['copy']}", flush=True)
+            checkpoint(args, result)
             worker_pids = stack.enter_context(workers(args.workers, env))
             meter = Meter(context, {"workers": worker_pids, "api": [api.pid], "emulator": [emulator.pid]})
             await asyncio.sleep(2.0)
@@ -898,6 +905,7 @@ async def measure(
                 "postgres_cpu_ms_per_check": 1000 * used["postgres"] / max(1, len(sample)),
             }
             print(f"(c) one check: {result['check']}", flush=True)
+            checkpoint(args, result)
             pool = await targets(context)
             # (b) steady state
             result["steady"] = await steady(
@@ -914,10 +922,12 @@ async def measure(
                 project_id=tenant.project_id,
             )
             print(f"(b) steady: {result['steady']}", flush=True)
+            checkpoint(args, result)
             # (c) at rest
             result["rest_drain_s"] = await drain(context, args.drain_timeout)
             result["rest"] = await at_rest(args, context, emulator, meter, pop.calendars, check_ms)
             print(f"(c) at rest: {result['rest']}", flush=True)
+            checkpoint(args, result)
             stack.close()
             # (d) scaling
             result["scaling"] = []
@@ -942,6 +952,7 @@ async def measure(
                 one["drain_before_s"] = drained
                 result["scaling"].append(one)
                 print(f"(d) W={count}: {one['visible_per_s']:.1f} visible/s, cpu {one['cpu']}", flush=True)
+                checkpoint(args, result)
         result["emulator_rss_mb"] = proc_status(emulator.pid).get("VmRSS", 0.0)
         result["db_mb_end"] = await db_size_mb(context)
     return result
