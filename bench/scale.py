@@ -30,7 +30,7 @@ dispatched to the same receiver); push is on (`CALSYNC_PUBLIC_URL`).
     changes made visible per second, and each process's share of the machine.
 
     flock /tmp/bench.lock .venv/bin/python bench/scale.py --json /tmp/scale.json      # 100,000 calendars
-    .venv/bin/python bench/scale.py --quick                                           # 5,000 calendars, ~5 min
+    .venv/bin/python bench/scale.py --quick                                           # 5,000 calendars, ~5 min (10 on a busy machine)
 """
 
 from __future__ import annotations
@@ -1076,7 +1076,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calendars", type=int, default=None, help="100,000 (--quick: 5,000)")
     parser.add_argument(
-        "--backfill", type=int, default=None, help="calendars synced through the real path: 2,000 (300)"
+        "--backfill", type=int, default=None, help="calendars synced through the real path: 2,000 (200)"
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=20.0, help="platform changes a second in (b)")
@@ -1096,10 +1096,10 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.quick:
-        args.steady_seconds, args.rest_seconds, args.check_sample, args.drain_timeout = 45.0, 20.0, 200, 20.0
+        args.steady_seconds, args.rest_seconds, args.check_sample, args.drain_timeout = 40.0, 15.0, 150, 15.0
         args.burst_every, args.burst_seconds, args.scale_seconds, args.settle = 30.0, 3.0, 15.0, 10.0
     args.calendars = args.calendars or (5000 if args.quick else 100_000)
-    args.backfill = args.backfill or (300 if args.quick else 2000)
+    args.backfill = args.backfill or (200 if args.quick else 2000)
     quiet_logs()
     pop = population(args.calendars, args.backfill)
     with spawn_emulator() as emulator:
