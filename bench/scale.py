@@ -1088,7 +1088,7 @@ def main() -> None:
     parser.add_argument("--scale-rate", type=float, default=150.0)
     parser.add_argument("--scale-seconds", type=float, default=60.0)
     parser.add_argument("--backfill-timeout", type=float, default=1800.0)
-    parser.add_argument("--drain-timeout", type=float, default=120.0, help="bound on waiting for a backlog to drain")
+    parser.add_argument("--drain-timeout", type=float, default=300.0, help="bound on waiting for a backlog to drain")
     parser.add_argument("--check-sample", type=int, default=1000, help="copies checked at once to cost one check")
     parser.add_argument("--copy-batch", type=int, default=2000)
     parser.add_argument("--database-url", default=None)
