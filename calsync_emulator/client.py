@@ -113,6 +113,7 @@ class EmulatorControl:
         days: int = 35,
         time_zone: str = "UTC",
         lazy: bool = True,
+        distinct_accounts: int = 0,
     ) -> dict[str, Any]:
         body = {
             "seed": seed,
@@ -125,6 +126,7 @@ class EmulatorControl:
             "days": days,
             "time_zone": time_zone,
             "lazy": lazy,
+            "distinct_accounts": distinct_accounts,
         }
         result: dict[str, Any] = await self._call("POST", "/seed", json=body)
         return result
@@ -338,6 +340,12 @@ class EmulatorControl:
     # observation
     async def requests(self, account_id: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
         return list((await self._call("GET", "/requests", params={"account_id": account_id, "limit": limit}))["items"])
+
+    async def push_copy(self, copies: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Copy live channels/subscriptions: [{calendar_id, to_calendar_id, id}] -> [{kind, id, resource_id, calendar_id}]."""
+        result: dict[str, Any] = await self._call("POST", "/push/copy", json={"copies": copies})
+        items: list[dict[str, Any]] = result["items"]
+        return items
 
     async def counters(self, account_id: str | None = None) -> dict[str, Any]:
         """{requests, response_bytes, endpoints: {"GET /google/...": {requests, response_bytes}}}"""

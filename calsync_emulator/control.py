@@ -22,6 +22,7 @@ from calsync_emulator.control_bodies import (
     FaultIn,
     LifecycleIn,
     MoveIn,
+    PushCopyIn,
     RevokeIn,
     SeedIn,
 )
@@ -383,6 +384,14 @@ async def subscription_list(state: EmulatorState = Depends(emulator_state)) -> d
             for s in state.push.subscriptions.values()
         ]
     }
+
+
+@router.post("/push/copy")
+async def push_copy(body: PushCopyIn, state: EmulatorState = Depends(emulator_state)) -> dict[str, Any]:
+    """Copy a calendar's live channels and subscriptions onto another calendar (same address, token, client state
+    and expiry; the given id), as if its owner had opened them: a benchmark loads many calendars' push state at
+    once instead of watching each one. Neither calendar's events are generated."""
+    return {"items": [item for copy in body.copies for item in state.push.copy(state.calendars, copy.calendar_id, copy.to_calendar_id, copy.id)]}  # fmt: skip
 
 
 @router.post("/subscriptions/{subscription_id}/lifecycle")

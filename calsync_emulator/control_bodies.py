@@ -110,6 +110,7 @@ class SeedIn(BaseModel):
     days: int = Field(default=35, ge=1, le=3650)
     time_zone: str = "UTC"
     lazy: bool = True
+    distinct_accounts: int = Field(default=0, ge=0)
 
 
 class AdvanceIn(BaseModel):
@@ -118,3 +119,13 @@ class AdvanceIn(BaseModel):
 
 class LifecycleIn(BaseModel):
     event: Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
+
+
+class PushCopy(BaseModel):
+    calendar_id: str  # whose live channels / subscriptions are copied
+    to_calendar_id: str
+    id: str  # the copy's channel or subscription id
+
+
+class PushCopyIn(BaseModel):
+    copies: list[PushCopy] = Field(max_length=10000)

@@ -3,7 +3,6 @@ notifications.py delivers their messages."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -15,15 +14,11 @@ from calsync_emulator.fields import PartialResponseRoute
 from calsync_emulator.gate import emulator_state
 from calsync_emulator.google_api import google_account, google_calendar
 from calsync_emulator.jsonio import JSONResponse
-from calsync_emulator.model import Account, Calendar, GoogleChannel
+from calsync_emulator.model import Account, GoogleChannel
+from calsync_emulator.push_registry import resource_id_of
 from calsync_emulator.state import EmulatorState
 
 router = APIRouter(route_class=PartialResponseRoute)
-
-
-def _resource_id(cal: Calendar) -> str:
-    # the watched collection's id: the same for every channel on that calendar
-    return hashlib.sha1(cal.id.encode(), usedforsecurity=False).hexdigest()[:27]
 
 
 @router.post("/calendars/{calendar_id}/events/watch")
@@ -60,7 +55,7 @@ async def events_watch(
     expiration = _channel_expiration(state, body)
     channel = GoogleChannel(
         id=channel_id,
-        resource_id=_resource_id(cal),
+        resource_id=resource_id_of(cal.id),
         resource_uri=f"{str(request.base_url).rstrip('/')}/google/calendar/v3/calendars/{quote(cal.id)}/events?alt=json",
         account_id=account.id,
         client_id=state.grants.client_of(request.headers["authorization"]),

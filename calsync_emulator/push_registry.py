@@ -5,10 +5,18 @@ Every change looks up its calendar's channels, so with thousands of channels a c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import hashlib
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from calsync_emulator.model import Calendar, GoogleChannel, GraphSubscription
+
+
+def resource_id_of(calendar_id: str) -> str:
+    """A Google channel's resourceId: the watched collection's id, the same for every channel on that calendar."""
+    return hashlib.sha1(calendar_id.encode(), usedforsecurity=False).hexdigest()[:27]
 
 
 class PushRegistry:
@@ -49,6 +57,32 @@ class PushRegistry:
         for expired in [s for s in index.values() if s.expiration <= now]:
             self.remove_subscription(expired)
         return list(index.values())
+
+    def copy(
+        self, calendars: Mapping[str, Calendar], source_id: str, target_id: str, new_id: str
+    ) -> list[dict[str, Any]]:
+        """The live channels and subscriptions of calendar `source_id`, copied onto `target_id` with id `new_id`."""
+        source, target = calendars.get(source_id), calendars.get(target_id)
+        if source is None or target is None:
+            raise LookupError(f"calendar {source_id if source is None else target_id}")
+        out: list[dict[str, Any]] = []
+        for channel in self.live_channels(source.id):
+            resource_id = resource_id_of(target.id)
+            self.add_channel(
+                dataclasses.replace(
+                    channel, id=new_id, resource_id=resource_id, account_id=target.account_id, calendar_id=target.id,
+                    resource_uri=channel.resource_uri.replace(source.id, target.id), message_number=1,
+                )
+            )  # fmt: skip
+            out.append({"kind": "channel", "id": new_id, "resource_id": resource_id, "calendar_id": target.id})
+        for sub in self.live_subscriptions(source):
+            self.add_subscription(
+                dataclasses.replace(
+                    sub, id=new_id, account_id=target.account_id, calendar_id=target.id, created=self._now()
+                )
+            )
+            out.append({"kind": "subscription", "id": new_id, "resource_id": None, "calendar_id": target.id})
+        return out
 
     def forget_calendar(self, calendar_id: str) -> None:
         """A deleted calendar: its channels stop and its subscriptions go."""

@@ -38,6 +38,9 @@ class SeedParams:
     days: int = 35
     time_zone: str = "UTC"
     lazy: bool = True
+    # 0: every account its own events; n: account i of a platform gets the events of its account i % n (same ids),
+    # so a benchmark can copy the synced state of n accounts onto the others instead of syncing them all.
+    distinct_accounts: int = 0
 
 
 def credentials(seed: int, platform: Platform, index: int) -> dict[str, str]:
@@ -63,10 +66,12 @@ def seed_population(state: EmulatorState, params: SeedParams) -> dict[str, Any]:
     started = time.perf_counter()
     start_day = params.start or state.now().date()
     seeded_at = state.now()  # every generation of a calendar must give identical events
-    ordinal = 0
     calendars = 0
+    per_account = params.calendars_per_account
     for platform, count in ((Platform.GOOGLE, params.google_accounts), (Platform.MICROSOFT, params.microsoft_accounts)):
+        base = 0 if platform is Platform.GOOGLE else params.google_accounts * per_account
         for index in range(count):
+            source = index % params.distinct_accounts if params.distinct_accounts else index
             cred = credentials(params.seed, platform, index)
             extra = [
                 CalendarSpec(
@@ -91,9 +96,8 @@ def seed_population(state: EmulatorState, params: SeedParams) -> dict[str, Any]:
                 else str(10**19 + index),
                 primary_calendar_id=None if platform is Platform.GOOGLE else f"AAMkAGseed{params.seed}m{index}c0",
             )
-            for cal in account.calendars.values():
-                cal.seed = _generator(params, platform, ordinal, start_day, seeded_at)
-                ordinal += 1
+            for position, cal in enumerate(account.calendars.values()):
+                cal.seed = _generator(params, platform, base + source * per_account + position, start_day, seeded_at)
                 calendars += 1
                 if not params.lazy:
                     state.directory.calendar(cal.id)

@@ -159,6 +159,29 @@ async def test_seeding_is_fast_lazy_and_deterministic(emulator, control, http):
     ]
 
 
+async def test_seeding_with_distinct_accounts_repeats_their_events(emulator, control, http):
+    await control.seed(seed=8, google_accounts=5, microsoft_accounts=5, events_per_calendar=30, distinct_accounts=2)
+
+    async def google_items(index: int) -> list[tuple[str, str, str]]:
+        account = (await control.list_accounts("google", offset=index, limit=1))["items"][0]
+        items, _ = await google_pages(
+            http,
+            f"{emulator.google_api_url}/calendars/primary/events",
+            await google_token(http, emulator, account),
+            {"maxResults": "2500"},
+        )
+        return [(i["id"], str(i["start"]), i["summary"]) for i in items]
+
+    first, second, third = await google_items(0), await google_items(1), await google_items(4)
+    assert len(first) == 30 and first != second
+    assert third == first  # account 4 has account 0's events (4 % 2), ids included
+    microsoft = [
+        [e["id"] for e in await control.list_events(a["primary_calendar_id"])]
+        for a in (await control.list_accounts("microsoft", offset=0, limit=5))["items"]
+    ]
+    assert microsoft[3] == microsoft[1] != microsoft[0] and microsoft[0][0] not in {i for i, _, _ in first}
+
+
 def test_sync_client_and_settings_env(emulator):
     env = calsync_settings_env(emulator.base_url + "/")
     assert env == {

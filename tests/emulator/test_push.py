@@ -241,3 +241,35 @@ async def test_failed_delivery_is_recorded_not_raised(emulator, control, http, r
     assert await control.wait_notifications(10)
     record = (await control.notifications(account["id"]))[-1]
     assert record["status"] is None and "ClientConnectorError" in record["error"]
+
+
+async def test_push_copy_notifies_the_copy_as_its_own_channel(emulator, control, http, receiver):
+    google_a, google_b = await control.create_account("google"), await control.create_account("google")
+    watched = (await _watch(emulator, http, await google_token(http, emulator, google_a), receiver, "chan-a")).json()
+    ms_a, ms_b = await control.create_account("microsoft"), await control.create_account("microsoft")
+    assert (await _subscribe(emulator, http, await ms_token(http, emulator, ms_a), receiver)).status_code == 201
+
+    made = await control.push_copy(
+        [
+            {"calendar_id": google_a["primary_calendar_id"], "to_calendar_id": google_b["primary_calendar_id"], "id": "chan-b"},
+            {"calendar_id": ms_a["primary_calendar_id"], "to_calendar_id": ms_b["primary_calendar_id"], "id": "sub-b"},
+        ]
+    )  # fmt: skip
+    assert [(m["kind"], m["id"]) for m in made] == [("channel", "chan-b"), ("subscription", "sub-b")]
+    assert made[0]["resource_id"] != watched["resourceId"]
+
+    await control.create_event(google_b["primary_calendar_id"], "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z")
+    event = await control.create_event(ms_b["primary_calendar_id"], "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z")
+    got = await receiver.wait_for(
+        lambda r: (
+            any(x.headers.get("x-goog-channel-id") == "chan-b" for x in r)
+            and any(x.path == "/graph/notify" and x.body for x in r)
+        )
+    )
+    google = next(x for x in got if x.headers.get("x-goog-channel-id") == "chan-b")
+    assert google.path == "/google/chan-a" and google.headers["x-goog-channel-token"] == "target=calsync"
+    assert google.headers["x-goog-resource-id"] == made[0]["resource_id"]
+    [item] = next(x for x in got if x.path == "/graph/notify" and x.body).json()["value"]
+    assert item["subscriptionId"] == "sub-b" and item["clientState"] == "s3cret"
+    assert item["resourceData"]["id"] == event["id"] and ms_b["user_id"] in item["resource"]
+    assert not [x for x in receiver.received if x.headers.get("x-goog-channel-id") == "chan-a" and x.headers.get("x-goog-resource-state") == "exists"]  # fmt: skip
