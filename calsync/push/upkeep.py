@@ -8,7 +8,7 @@ catch-up (calsync.push.catchup) after any time in which notifications may have b
 - when more notifications were refused than `calsync.push.missed` keeps.
 
 A catch-up starts at most one heartbeat after the database answers again and ends within the spread
-(calsync.push.catchup.spread_for; at most 10 minutes)."""
+(calsync.push.catchup.spread_for: 20 calendars a second, soonest due first)."""
 
 from __future__ import annotations
 

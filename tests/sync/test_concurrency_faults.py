@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -282,10 +283,25 @@ async def test_notifications_refused_while_down_are_caught_up_after_start(
     assert await upkeep.run_once() == 1
 
 
-def test_catch_up_spread_is_bounded() -> None:
+def test_catch_up_keeps_its_rate_at_any_size() -> None:
     assert catchup.spread_for(1) == catchup.MIN_SPREAD
     assert catchup.spread_for(10_000) == timedelta(seconds=500)
-    assert catchup.spread_for(1_000_000) == catchup.MAX_SPREAD
+    assert catchup.spread_for(100_000) == timedelta(seconds=5_000), "a larger fleet takes longer, never faster"
+
+
+def test_catch_up_reaches_the_soonest_due_calendars_first() -> None:
+    now = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    # Calendar 1 is idle (checked in hours), 2 has a meeting check soon, 3 is due before any slot, 4 disconnected.
+    due_times = [(1, now + timedelta(hours=5)), (2, now + timedelta(minutes=3)), (3, now), (4, None)]
+    due_times += [(100 + n, now + timedelta(hours=1, seconds=n)) for n in range(2_000)]
+    changes = catchup.plan_catch_up(due_times, now)
+    slots = {change["id"]: change["sync_due_at"] for change in changes}
+    assert [change["id"] for change in changes] == sorted(slots), "written in id order (the lock order)"
+    assert 3 not in slots and 4 not in slots, "never later than its own due time; disconnected left alone"
+    assert slots[2] < min(slots[100 + n] for n in range(2_000)) < slots[1], "soonest due first"
+    per_second = Counter(int((slot - now).total_seconds()) for slot in slots.values())
+    assert max(per_second.values()) <= catchup.CATCH_UP_RATE + 1  # +1: a slot on a second's edge
+    assert all(change["sync_reason"] == catchup.REASON for change in changes)
 
 
 # -- 6. a revoked grant is noticed while the channel looks healthy -------------------------------------------------
