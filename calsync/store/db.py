@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from calsync import json_codec
 from calsync.settings import Settings
-from calsync.store.transient import run_with_retries
+from calsync.store.transient import run_with_retries, transient_kind
 
 T = TypeVar("T")
 
@@ -129,9 +129,13 @@ class Database:
                     # must reach the same server connection: only an open transaction holds it.
                     async with driver.transaction():
                         yield driver
-            except BaseException:
+            except BaseException as error:
                 # A statement interrupted or failed on the wire leaves the connection in an unknown state.
                 await connection.invalidate()
+                if isinstance(error, Exception) and transient_kind(error) is not None:
+                    # The server may have ended every pooled connection (a restart): start a fresh pool, as
+                    # SQLAlchemy does on its own disconnects, so a replayed read does not meet the next dead one.
+                    await self.read_engine.dispose(close=False)
                 raise
 
     @asynccontextmanager

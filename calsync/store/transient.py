@@ -35,7 +35,13 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "53300", "57P01", "57P02", "5
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked")
 # asyncpg's words for a connection closed in the middle of an operation (its COPY leaves the next call with the
 # second one).
-_ASYNCPG_CLOSED_CONNECTION = ("connection is closed", "connection was closed", "another operation is in progress")
+_ASYNCPG_CLOSED_CONNECTION = (
+    "connection is closed",
+    "connection was closed",
+    "another operation is in progress",
+    # The driver's protocol left mid-operation by a connection the server ended (pg_terminate_backend, a restart).
+    "cannot switch to state",
+)
 
 RETRIES = Counter(
     "calsync_db_transient_errors_total",
@@ -89,10 +95,11 @@ def transient_kind(error: BaseException) -> str | None:
     if isinstance(error, ConnectionError | OSError | TimeoutError):
         # Raised by the driver while connecting (refused, reset, server gone) before SQLAlchemy wraps anything.
         return "connect"
-    if isinstance(error, asyncpg.exceptions.InterfaceError) and any(
+    if isinstance(error, asyncpg.exceptions.InterfaceError | asyncpg.exceptions.InternalClientError) and any(
         text in str(error) for text in _ASYNCPG_CLOSED_CONNECTION
     ):
-        # Raised by the driver used directly (the events COPY) on a connection that was closed under it.
+        # Raised by the driver used directly (the events COPY, the API's one-statement pages) on a connection that
+        # was closed under it.
         return "disconnect"
     return None
 

@@ -21,6 +21,7 @@ from sqlalchemy import event, text
 
 from calsync.context import AppContext
 from calsync.sync.channels import token_digest
+from tests.support.driver_statements import driver_statements
 
 # Plans are checked on PostgreSQL, where a deployment of this size runs.
 ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -190,7 +191,7 @@ async def analyze(context: AppContext) -> None:
 @contextmanager
 def captured(context: AppContext) -> Iterator[list[tuple[str, Any]]]:
     """Every statement sent while inside, with its parameters as sent (a page request's reads included: on
-    PostgreSQL the read and the write engine are one)."""
+    PostgreSQL the read and the write engine are one; the events API's pages read on the driver too)."""
     statements: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
@@ -203,7 +204,8 @@ def captured(context: AppContext) -> Iterator[list[tuple[str, Any]]]:
     engine = context.db.write_engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        yield statements
+        with driver_statements(statements):
+            yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
 
