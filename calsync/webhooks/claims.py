@@ -391,17 +391,8 @@ _RECORD_READ = (
     WebhookDelivery.last_attempt_at,
     WebhookDelivery.queued_at,
 )
-# What it writes (and frees the lease): the key first.
-_RECORD_WRITE = (
-    "id",
-    "status",
-    "attempts",
-    "last_attempt_at",
-    "last_status_code",
-    "last_error",
-    "next_attempt_at",
-    "delivered_at",
-)
+# What it writes (and frees the lease): the key first; the same columns on both databases.
+_RECORD_WRITE = bulk_postgres.SETTLE_COLUMNS
 
 
 def _record(
