@@ -12,6 +12,7 @@ from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliver
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.outbox import Outgoing, enqueue_webhooks
 from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
+from calsync_emulator.testing import Receiver
 from tests.support.service import Tenant
 from tests.webhooks.support import (
     create_calendar,
@@ -110,16 +111,21 @@ async def test_gives_up_after_the_horizon_and_marks_the_webhook_failing(context:
     assert health["failing_since"] is not None
 
 
+async def slow_backlog_beside_one(context: AppContext, tenant: Tenant, slow: Receiver, healthy: Receiver) -> None:
+    """Ten deliveries queued for a webhook at `slow`, then one for another project's webhook at `healthy`."""
+    await create_webhook(tenant, slow.url)
+    other = await new_project_webhook(context, tenant, healthy.url)
+    calendar = await create_calendar(tenant)
+    other_calendar = await create_calendar(other)
+    for _ in range(10):
+        await enqueue(context, calendar["id"])
+    await enqueue(context, other_calendar["id"])
+
+
 async def test_slow_receiver_does_not_hold_up_a_healthy_one(context: AppContext, tenant: Tenant) -> None:
     frozen(context)
     async with running_receiver(hang=True) as slow, running_receiver() as healthy:
-        await create_webhook(tenant, slow.url)
-        other = await new_project_webhook(context, tenant, healthy.url)
-        calendar = await create_calendar(tenant)
-        other_calendar = await create_calendar(other)
-        for _ in range(10):
-            await enqueue(context, calendar["id"])
-        await enqueue(context, other_calendar["id"])
+        await slow_backlog_beside_one(context, tenant, slow, healthy)
         loop = WebhookDeliveryLoop(context, per_subscription=2, max_in_flight=8)
         # Keep claiming while the slow endpoint holds its two slots: the healthy delivery goes through.
         for _ in range(5):
@@ -139,13 +145,7 @@ async def test_one_claim_reads_past_a_webhook_it_filled_to_the_next_ones_rows(
 ) -> None:
     frozen(context)
     async with running_receiver(hang=True) as slow, running_receiver() as healthy:
-        await create_webhook(tenant, slow.url)
-        other = await new_project_webhook(context, tenant, healthy.url)
-        calendar = await create_calendar(tenant)
-        other_calendar = await create_calendar(other)
-        for _ in range(10):
-            await enqueue(context, calendar["id"])
-        await enqueue(context, other_calendar["id"])
+        await slow_backlog_beside_one(context, tenant, slow, healthy)
         # Batches of 4: the first read sees only the slow webhook's rows and fills its 2 slots.
         loop = WebhookDeliveryLoop(context, per_subscription=2, max_in_flight=8, batch_size=4)
         assert await loop.run_once() == 3  # its 2, and the other webhook's row found by a second read
