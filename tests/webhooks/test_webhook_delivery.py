@@ -12,9 +12,9 @@ from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliver
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.outbox import Outgoing, enqueue_webhooks
 from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
-from calsync_emulator.testing import Receiver
 from tests.support.service import Tenant
 from tests.webhooks.support import (
+    Receiver,
     create_calendar,
     create_webhook,
     deliveries,
