@@ -19,6 +19,7 @@ from calsync.api.routes import bot_rule_settings, bot_rules
 from calsync.api.routes import bots as bot_routes
 from calsync.api.routes import meetings as meeting_routes
 from calsync.api.routes import webhooks as webhook_routes
+from calsync.api.routes.health import ScrapeGauges
 from calsync.bots import feature as bots
 from calsync.clock import Clock, system_clock
 from calsync.connect import routes as connect_routes
@@ -31,6 +32,7 @@ from calsync.dashboard.extensions import DashboardExtension
 from calsync.dashboard.meetings.extension import MeetingsExtension
 from calsync.hooks import Hooks
 from calsync.meetings import feature as meetings
+from calsync.meetings import metrics as meeting_metrics
 from calsync.settings import Settings
 from calsync.webhooks import feature as webhooks
 from calsync.worker.listener import PostgresListener
@@ -53,6 +55,8 @@ class Feature:
     dashboard_extensions: Callable[[], list[DashboardExtension]] = _no_extensions
     # Pages of its own, mounted on the HTTP app beside the API (hosted connect's /connect).
     mount: Callable[[FastAPI, AppContext], None] | None = None
+    # Gauges of its own that the api's /metrics refreshes from the database at each scrape.
+    scrape_gauges: tuple[ScrapeGauges, ...] = ()
 
 
 def _subscribes_to_nothing(_hooks: Hooks, _settings: Settings) -> None:
@@ -74,6 +78,7 @@ FEATURES: tuple[Feature, ...] = (
         meetings.loops,
         routers=(meeting_routes.router, bot_rules.router, bot_rule_settings.router),
         dashboard_extensions=lambda: [MeetingsExtension()],
+        scrape_gauges=(meeting_metrics.refresh_gauges,),
     ),
     Feature(
         "connect",
@@ -98,7 +103,11 @@ def build_context(
 
 def build_app(context: AppContext, features: Sequence[Feature] = FEATURES) -> FastAPI:
     """The HTTP API with the features' routers, and the operators' dashboard at /dashboard (docs/dashboard.md)."""
-    app = create_app(context, [router for feature in features for router in feature.routers])
+    app = create_app(
+        context,
+        [router for feature in features for router in feature.routers],
+        scrape_gauges=[gauges for feature in features for gauges in feature.scrape_gauges],
+    )
     mount_dashboard(app, context, [extension for feature in features for extension in feature.dashboard_extensions()])
     for feature in features:
         if feature.mount is not None:

@@ -14,6 +14,7 @@ from calsync import __version__
 from calsync.api import openapi
 from calsync.api.routes import calendar_events, calendars, health, platform_calendars, push
 from calsync.api.routes.common import reject_unstorable_parameters, require_json_media_type
+from calsync.api.routes.health import ScrapeGauges
 from calsync.context import AppContext
 from calsync.json_response import JSONResponse
 from calsync.push.missed import MissedNotifications
@@ -36,8 +37,11 @@ Authenticate with `Authorization: Token <api key>`."""
 DOCS_ASSETS_PATH = "/docs-assets"
 
 
-def create_app(context: AppContext, routers: Sequence[APIRouter] = ()) -> FastAPI:
-    """The API with the core's routes, then `routers` (the features', in the composition root's order)."""
+def create_app(
+    context: AppContext, routers: Sequence[APIRouter] = (), *, scrape_gauges: Sequence[ScrapeGauges] = ()
+) -> FastAPI:
+    """The API with the core's routes, then `routers` (the features', in the composition root's order), and the
+    features' gauges that /metrics refreshes."""
     # Swagger UI and ReDoc assets are served by calsync itself (fastapi-offline): the docs work with no network.
     app = FastAPIOffline(
         docs_url="/docs",
@@ -54,6 +58,7 @@ def create_app(context: AppContext, routers: Sequence[APIRouter] = ()) -> FastAP
         dependencies=[Depends(reject_unstorable_parameters), Depends(require_json_media_type)],
     )
     app.state.context = context
+    app.state.scrape_gauges = tuple(scrape_gauges)
     # Notifications answered 503 while the database was unreachable, recorded later by calsync.push.upkeep.
     app.state.missed_pushes = MissedNotifications()
     app.state.create_limiter = SlidingWindowLimiter(context.settings.calendar_create_rate_per_minute, context.clock)

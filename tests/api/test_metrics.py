@@ -9,10 +9,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 
 from calsync.context import AppContext
+from calsync.meetings.queue import enqueue
 from calsync.runtime import build_app
 from calsync.settings import Settings
+from calsync.store.models import Project
 from tests.api.seed import SEED_REQUEST
 from tests.support.service import Tenant, serve_app
 
@@ -37,6 +40,19 @@ async def test_metrics_report_calendars_by_state_and_the_webhook_outbox(tenant: 
     assert found[("calsync_calendars_push", (("state", "none"),))] == 3
     assert found[("calsync_webhook_outbox_queued", ())] == 0
     assert found[("calsync_calendars_overdue", ())] == 0, "due now, not yet a backlog"
+    assert found[("calsync_meetings_backlog", ())] == 0
+
+
+async def test_metrics_report_the_meetings_backlog(tenant: Tenant, api_url: str, context: AppContext) -> None:
+    """Queued meetings and event changes the scan has not read yet: what an operator watches after a backfill."""
+    async with context.db.write() as session:
+        await enqueue(session, tenant.project_id, ["m-a", "m-b"], context.clock())
+        await session.execute(
+            update(Project).where(Project.id == tenant.project_id).values(change_seq=Project.change_seq + 5)
+        )
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": "Bearer scrape-secret"}) as client:
+        response = await client.get("/metrics")
+    assert samples(response.text)[("calsync_meetings_backlog", ())] == 2 + 5
 
 
 @pytest.fixture

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 import structlog
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.api.dependencies import Context
 from calsync.api.schemas import HealthStatus, NotReady, ReadyStatus
@@ -28,6 +31,9 @@ WEBHOOK_AGE = Gauge(
     "calsync_webhook_outbox_oldest_due_seconds", "How long the oldest due webhook delivery has been waiting"
 )
 SCRAPE_BUDGET_SECONDS = 5.0
+
+# A feature's gauges, refreshed in the scrape's read transaction (registered in the composition root).
+ScrapeGauges = Callable[[AsyncSession, datetime], Awaitable[None]]
 
 
 @router.get("/health", operation_id="Health", summary="The process is up", response_model=HealthStatus)
@@ -57,15 +63,18 @@ async def metrics(request: Request, context: Context) -> Response:
         presented = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
         if not hmac.compare_digest(presented, token.encode()):
             return JSONResponse({"detail": "Metrics need the bearer token.", "code": "unauthorized"}, status_code=401)
-    await _refresh_service_gauges(context)
+    await _refresh_service_gauges(context, request.app.state.scrape_gauges)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _refresh_service_gauges(context: AppContext) -> None:
+async def _refresh_service_gauges(context: AppContext, feature_gauges: Sequence[ScrapeGauges]) -> None:
     """Best effort: a scrape while the database is away still returns the process's own metrics."""
     try:
         async with asyncio.timeout(SCRAPE_BUDGET_SECONDS), context.db.read() as session:
-            gauges = await service_gauges(session, context.clock())
+            now = context.clock()
+            gauges = await service_gauges(session, now)
+            for refresh in feature_gauges:
+                await refresh(session, now)
     except Exception as exc:
         log.warning("metrics_gauges_unavailable", error=type(exc).__name__)
         return
