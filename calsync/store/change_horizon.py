@@ -41,19 +41,24 @@ _MICROS = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 # The least number a nextval after this read can give.
 _NEXT = "CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
 
-# The stamp and the numbers are read in the outer query, after the subquery that took the locks: PostgreSQL does
-# not pull a subquery with volatile functions up into its parent, and the CASE and the correlated ARRAY make
-# each depend on the subquery's row.
-REGISTER = text(
-    f"""
+
+def register_sql(count: str) -> str:
+    """The writer's statement, `count` being the placeholder of the number of change numbers it takes.
+
+    The stamp and the numbers are read in the outer query, after the subquery that took the locks: PostgreSQL does
+    not pull a subquery with volatile functions up into its parent, and the CASE and the correlated ARRAY make
+    each depend on the subquery's row."""
+    return f"""
     SELECT CASE WHEN registered.clock::text IS NOT NULL THEN clock_timestamp() END AS stamp,
-           ARRAY(SELECT nextval('{SEQUENCE}') FROM generate_series(1, :count)
+           ARRAY(SELECT nextval('{SEQUENCE}') FROM generate_series(1, {count})
                  WHERE registered.numbers::text IS NOT NULL) AS numbers
     FROM (SELECT pg_advisory_xact_lock_shared(({STAMP_KIND}::bigint << {_VALUE_BITS}) | {_MICROS}) AS clock,
                  pg_advisory_xact_lock_shared(({NUMBER_KIND}::bigint << {_VALUE_BITS})
                                               | (SELECT {_NEXT} FROM {SEQUENCE})) AS numbers) AS registered
     """  # noqa: S608 (constants only)
-)
+
+
+REGISTER = text(register_sql(":count"))
 
 _KEY = f"((l.classid::bigint << 32) | l.objid::bigint) & {_VALUE_MASK}"
 _KIND = f"(l.classid::bigint >> {_VALUE_BITS - 32})"
