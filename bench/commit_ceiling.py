@@ -193,6 +193,7 @@ OLD_CLOCK = (
     "events_clock = GREATEST($3::timestamptz, events_clock + interval '1 microsecond') "
     "WHERE id = $1 RETURNING change_seq, events_clock"
 )
+MICROS_NOW = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 SCRATCH = "CREATE TABLE IF NOT EXISTS ceiling_rows (id bigserial PRIMARY KEY, project_id bigint, stamp timestamptz)"
 
 
@@ -235,16 +236,31 @@ async def clock_alone(database_url: str, variant: str, connections: int, seconds
             holds.append(time.perf_counter() - taken)
             commits += 1
 
+    reads: list[float] = []
+    lags: list[float] = []
+    # A poller beside the new clock's writers: the horizon's round trip, and how far behind the clock it is (a row
+    # is listed by stamp that long after its writer took its stamp, at most).
+    lag_sql = f"SELECT {MICROS_NOW} - h.stamp FROM ({change_horizon.HORIZON_SQL}) AS h"
+
+    async def poller(connection: Any) -> None:
+        while time.monotonic() < stop_at:
+            asked = time.perf_counter()
+            lag = await connection.fetchval(lag_sql)
+            reads.append(time.perf_counter() - asked)
+            lags.append(lag / 1000)
+            await asyncio.sleep(0.01)  # ~100 polls a second, an API under load, not a loop hogging a core
+
+    reader = await asyncpg.connect(dsn) if variant == "new" else None
     cpu_before = cpu_seconds()
     pg_before = postgres_cpu()
     started = time.monotonic()
     try:
-        await asyncio.gather(*(writer(connection) for connection in pool))
+        await asyncio.gather(*(writer(connection) for connection in pool), *([poller(reader)] if reader else []))
     finally:
         elapsed = time.monotonic() - started
         ours = await backend_pids(database_url)
         pg = sum(seconds - pg_before.get(pid, 0.0) for pid, seconds in postgres_cpu().items() if pid in ours)
-        for connection in pool:
+        for connection in [*pool, *([reader] if reader else [])]:
             await connection.close()
     return {
         "name": f"{variant} clock, {connections} conn",
@@ -254,6 +270,11 @@ async def clock_alone(database_url: str, variant: str, connections: int, seconds
         "hold_ms_p50": pct(holds, 0.5) * 1000,
         "hold_ms_mean": statistics.fmean(holds) * 1000 if holds else 0.0,
         "one_over_mean_hold": 1 / statistics.fmean(holds) if holds else float("nan"),
+        "horizon_reads": len(reads),
+        "horizon_read_ms_p50": pct(reads, 0.5) * 1000 if reads else 0.0,
+        "horizon_read_ms_p99": pct(reads, 0.99) * 1000 if reads else 0.0,
+        "horizon_lag_ms_p50": pct(lags, 0.5) if lags else 0.0,
+        "horizon_lag_ms_p99": pct(lags, 0.99) if lags else 0.0,
         "client_cpu_ms_per_commit": (cpu_seconds() - cpu_before) / max(commits, 1) * 1000,
         "postgres_cpu_ms_per_commit": pg / max(commits, 1) * 1000,
         "loadavg": os.getloadavg()[0],
@@ -479,7 +500,16 @@ def clock_only(args: argparse.Namespace) -> None:
     print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['ram_gb']} GB, load {m['loadavg']}")
     print_table(
         "One project's commits with the clock alone (BEGIN; clock; one INSERT; COMMIT), PostgreSQL",
-        ["clock", "writers", "commits/s", "hold p50 / mean ms", "1 / mean hold", "client / PG CPU ms per commit"],
+        [
+            "clock",
+            "writers",
+            "commits/s",
+            "hold p50 / mean ms",
+            "1 / mean hold",
+            "client / PG CPU ms per commit",
+            "horizon read p50 / p99 ms",
+            "horizon lag p50 / p99 ms",
+        ],
         [
             [
                 r["variant"],
@@ -488,6 +518,8 @@ def clock_only(args: argparse.Namespace) -> None:
                 f"{r['hold_ms_p50']:.2f} / {r['hold_ms_mean']:.2f}",
                 f"{r['one_over_mean_hold']:.0f}/s",
                 f"{r['client_cpu_ms_per_commit']:.2f} / {r['postgres_cpu_ms_per_commit']:.2f}",
+                f"{r['horizon_read_ms_p50']:.2f} / {r['horizon_read_ms_p99']:.2f}" if r["horizon_reads"] else "-",
+                f"{r['horizon_lag_ms_p50']:.2f} / {r['horizon_lag_ms_p99']:.2f}" if r["horizon_reads"] else "-",
             ]
             for r in runs
         ],
