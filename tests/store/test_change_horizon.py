@@ -45,11 +45,19 @@ async def new_calendar(context: AppContext, tenant: Tenant, key: str) -> int:
         return (await session.execute(found)).scalar_one()
 
 
-async def write(context: AppContext, calendar_pk: int, uuid: str) -> None:
+async def write(
+    context: AppContext, calendar_pk: int, uuid: str, held: tuple[asyncio.Event, asyncio.Event] | None = None
+) -> None:
+    """A sync page of one event; with `held`, the transaction sets the first event once its rows are stamped and
+    written, and waits for the second before it commits (a slow batch)."""
     async with context.db.write() as session:
         calendar = await session.get(Calendar, calendar_pk)
         assert calendar is not None
         await apply_page(session, calendar, [event(uuid)], [], context.clock())
+        if held is not None:
+            stamped, release = held
+            stamped.set()
+            await release.wait()
 
 
 async def poll(tenant: Tenant, since: str | None, ordering: str) -> list[dict[str, Any]]:
@@ -94,16 +102,7 @@ async def test_a_slow_writer_holds_readers_below_it_not_other_writers(
     await scan_all(context)
 
     stamped, release = asyncio.Event(), asyncio.Event()
-
-    async def slow_writer() -> None:
-        async with context.db.write() as session:
-            calendar = await session.get(Calendar, slow_pk)
-            assert calendar is not None
-            await apply_page(session, calendar, [event("slow")], [], context.clock())
-            stamped.set()
-            await release.wait()  # stamped and numbered, not committed: a slow batch
-
-    slow = asyncio.create_task(slow_writer())
+    slow = asyncio.create_task(write(context, slow_pk, "slow", (stamped, release)))
     await stamped.wait()
     async with context.db.read() as session:
         held = await change_horizon.read(session)
@@ -137,24 +136,15 @@ async def test_a_writer_that_rolls_back_releases_the_horizon(
     postgres_only(database_url)
     calendar_pk = await new_calendar(context, tenant, "rolled-back")
     taken = asyncio.Event()
-    release = asyncio.Event()
-
-    async def abandoned() -> None:
-        async with context.db.write() as session:
-            calendar = await session.get(Calendar, calendar_pk)
-            assert calendar is not None
-            await apply_page(session, calendar, [event("abandoned")], [], context.clock())
-            taken.set()
-            await release.wait()
-            raise LookupError("the batch failed")
-
-    task = asyncio.create_task(abandoned())
+    task = asyncio.create_task(write(context, calendar_pk, "abandoned", (taken, asyncio.Event())))
     await taken.wait()
     async with context.db.read() as session:
         held = await change_horizon.read(session)
-    release.set()
-    with contextlib.suppress(LookupError):
+    task.cancel()  # a sync cancelled mid-transaction (a worker stopping): rolled back
+    with contextlib.suppress(asyncio.CancelledError):
         await task
     async with context.db.read() as session:
         after = await change_horizon.read(session)
+        abandoned = select(CalendarEvent.id).where(CalendarEvent.platform_uuid == "abandoned")
+        assert (await session.execute(abandoned)).first() is None
     assert after.stamp > held.stamp and after.number > held.number
