@@ -100,20 +100,21 @@ async def changed_meetings(
     return sorted({meeting for _, meeting in rows if meeting}), int(rows[-1].change_seq)
 
 
-async def events_behind(session: AsyncSession) -> int:
-    """Stored events changed past their project's cursor, over all projects (one range of the change index each)."""
-    past = (
-        select(func.count())
-        .select_from(CalendarEvent)
-        .where(
-            CalendarEvent.project_id == Project.id,
-            CalendarEvent.change_seq > func.coalesce(MeetingScanCursor.change_seq, 0),
-        )
-        .scalar_subquery()
-    )
-    statement = (
-        select(func.coalesce(func.sum(past), 0))
+async def events_behind(session: AsyncSession, cap: int = 100_000) -> int:
+    """Stored events changed past their project's cursor, over all projects, counted up to `cap` per project (one
+    bounded range of the change index each, so a scrape stays cheap however far behind the evaluation is)."""
+    cursors = (
+        select(Project.id, func.coalesce(MeetingScanCursor.change_seq, 0))
         .select_from(Project)
         .outerjoin(MeetingScanCursor, MeetingScanCursor.project_id == Project.id)
     )
-    return int((await session.execute(statement)).scalar_one())
+    total = 0
+    for project_id, read_to in (await session.execute(cursors)).all():
+        past = (
+            select(CalendarEvent.id)
+            .where(CalendarEvent.project_id == project_id, CalendarEvent.change_seq > read_to)
+            .limit(cap)
+            .subquery()
+        )
+        total += int((await session.execute(select(func.count()).select_from(past))).scalar_one())
+    return total

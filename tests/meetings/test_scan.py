@@ -44,6 +44,9 @@ async def _cursor(context: AppContext, project_id: int) -> int | None:
 async def test_event_changes_are_read_in_order_once(context: AppContext, tenant: Tenant) -> None:
     await _events_in_meetings(context, tenant, 5)
     assert await _cursor(context, tenant.project_id) is None  # a new project: read from the start
+    async with context.db.read() as session:
+        assert await scan.events_behind(session) == 5
+        assert await scan.events_behind(session, cap=2) == 2
     assert [await _scan(context, 2) for _ in range(4)] == [2, 2, 1, 0]
     assert await _cursor(context, tenant.project_id) == 5
     async with context.db.read() as session:
