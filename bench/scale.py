@@ -290,6 +290,7 @@ async def copy_state(
     from sqlalchemy import Table, insert, select, text
 
     from calsync.ids import new_id
+    from calsync.store import change_horizon
     from calsync.store.models import Calendar, PushChannel
     from calsync_emulator.client import EmulatorControl
 
@@ -415,6 +416,8 @@ async def copy_state(
     async with context.db.write() as session:
         top = int((await session.execute(text("SELECT last_value FROM scale_seq"))).scalar_one())
         await session.execute(text("UPDATE projects SET change_seq = greatest(change_seq, :top)"), {"top": top})
+        # New changes are numbered above the copies (calsync.store.change_horizon).
+        await change_horizon.numbers_reach(session, top)
         # the copies join their templates' meetings, already evaluated: the scan starts after them
         await session.execute(
             text("UPDATE meeting_scan_cursors SET change_seq = greatest(change_seq, :top)"), {"top": top}

@@ -394,7 +394,9 @@ class CalendarEventOut(BaseModel):
     recurring_event_id: str | None
     html_link: str | None
     meeting_platform: str | None
-    change_seq: int = Field(description="Monotonic per project: a gap-free change cursor (see `changed_after_seq`)")
+    change_seq: int = Field(
+        description="Increases with every change of the event, in the order changes become visible; numbers may be skipped"
+    )
     meeting_id: str | None = Field(
         default=None,
         description="The `mtg_…` meeting this event belongs to: the same meeting on every calendar of the project "

@@ -4,7 +4,7 @@ deletion, an API request. Each writes the bots' new state and their `bot.*` webh
 
 Lock order (docs/architecture.md): callers already hold the calendar row where there is one; bot rows are taken
 here (`FOR NO KEY UPDATE`, level 2 with the calendar's events and outbox rows), before any webhook row or the
-project's change clock. Every function derives what it writes from what it reads, so a transaction re-run after
+change clock. Every function derives what it writes from what it reads, so a transaction re-run after
 a transient fault writes nothing twice.
 """
 

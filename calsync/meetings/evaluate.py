@@ -87,10 +87,11 @@ async def scan_batch(
 ) -> Evaluated:
     """The meetings of one project's next event changes (calsync.meetings.scan), evaluated; the project's cursor
     moves past them in the same transaction. `meetings` is at least 1 when the cursor moved (the caller goes on)."""
-    cursor = await scan.claim(session)
+    below = await scan.horizon(session)
+    cursor = await scan.claim(session, below)
     if cursor is None:
         return Evaluated()
-    ids, last = await scan.changed_meetings(session, cursor, limit)
+    ids, last = await scan.changed_meetings(session, cursor, limit, below)
     result = Evaluated(meetings=max(len(ids), 1))
     if ids:
         changes = await _evaluate_project(

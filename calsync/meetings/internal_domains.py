@@ -30,6 +30,6 @@ async def set_internal_domains(session: AsyncSession, project: Project, domains:
     if cleaned == internal_domains(project):
         return 0
     queued = await queue.enqueue_window(session, project.id, None, now)
-    # Written last: the project row is also the change clock of its syncs, held only for the commit.
+    # Written last: on SQLite the project row is also the change clock of its syncs, held only for the commit.
     project.internal_domains = cleaned or None
     return queued

@@ -38,7 +38,7 @@ RECEIVER_BUDGET_SECONDS = 1.5
 # them, but concurrent requests may each meet one dead connection first.
 RETRY_ATTEMPTS = 4
 # PostgreSQL: how long a receiver waits for a calendar row that a sync holds (a sync's write transaction lasts
-# until its commit, which can queue behind the project's change clock under load).
+# until its commit, which can queue behind other writers under load).
 LOCK_TIMEOUT = "250ms"
 LOCK_TIMEOUT_SQLSTATE = "55P03"
 

@@ -31,14 +31,16 @@ order while holding a later one:
    locked ones) (and their deliveries' outbox rows, inserted);
 3. webhook delivery and subscription rows (delivery records, `FOR NO KEY UPDATE`, in (subscription, delivery)
    order);
-4. last, the project's change clock (`FOR NO KEY UPDATE` on the project row), held until the commit.
+4. last, the change clock: on SQLite the project row (`UPDATE`, held until the commit, under a write lock that
+   excludes every other writer anyway); on PostgreSQL two shared advisory locks that only register the writer
+   for the readers' horizon (calsync.store.change_horizon): nothing takes them exclusively, so they never wait.
 
 Every claim here locks with `SKIP LOCKED`, so a claim never waits and takes no part in a cycle.
 
 Meetings (docs/bots.md, "Meetings, rules and overrides") add no lock to a sync: a sync page stamps each event's
 `meeting_id` (a digest), and inserts queue rows only for the two meetings of an event that moved, before the clock;
 the evaluation finds the meetings of the rows it wrote from their change numbers (calsync.meetings.scan: a cursor
-per project, read past in commit order). A meeting evaluation (the `meeting_evaluation` loop, an override `PUT`)
+per project, read below the change horizon). A meeting evaluation (the `meeting_evaluation` loop, an override `PUT`)
 takes no calendar row and no clock: a project's scan cursor (`FOR UPDATE SKIP LOCKED`, only evaluations take it),
 meeting rows in id order (`FOR NO KEY UPDATE`), then rule bots (`FOR NO KEY UPDATE`, level 2), then outbox rows.
 A sync page and an evaluation can both lock bots of one meeting (the sync to make them follow their events, the
@@ -50,7 +52,7 @@ evaluation locked its bots meeting by meeting).
 
 Inserts take `FOR KEY SHARE` on the rows their foreign keys point to (an event or outbox row on its project,
 calendar and subscription). Every lock calsync itself takes on a row that others reference is `FOR NO KEY UPDATE`,
-which does not conflict with `FOR KEY SHARE`. That was the deadlock of f573745: the change clock was `FOR UPDATE`,
+which does not conflict with `FOR KEY SHARE`. That was the deadlock of f573745: the change clock (then the project row on PostgreSQL too) was `FOR UPDATE`,
 so two syncs of one project that had each queued a webhook (an outbox row, so `KEY SHARE` on the project) each
 waited for the other's key-share lock to take the clock. bench/project_contention.py and
 tests/sync/test_concurrency_faults.py measure and pin it.

@@ -1,8 +1,9 @@
 """Writing one page of platform changes: bulk upserts in one short transaction, no query per event.
 
-`updated_at` and `change_seq` come from the project's change clock, taken under the project row's lock, so
-they increase in commit order. A client polling `updated_at_gte=<newest it saw>` therefore cannot miss a
-row committed later with an older stamp — Attendee's race."""
+`updated_at` and `change_seq` come from the change clock (`take_change_clock`): on PostgreSQL from the database's
+clock and a sequence, read below the horizon of the writers still running (calsync.store.change_horizon); on
+SQLite from the project's row. A client polling `updated_at_gte=<newest it saw>` therefore cannot miss a row
+committed later with an older stamp — Attendee's race."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Interval, Table, func, insert, literal, select, update
+from sqlalchemy import JSON, Table, insert, select, update
 from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
@@ -20,9 +21,9 @@ from sqlalchemy.orm import Session
 from calsync import json_codec
 from calsync.ids import new_id
 from calsync.providers.base import NormalizedEvent
+from calsync.store import change_horizon
 from calsync.store.duration_classes import update_lag_class
 from calsync.store.models import Calendar, CalendarEvent, Project
-from calsync.store.types import UTCDateTime
 from calsync.sync import metrics
 from calsync.sync.changes import AppliedChanges
 from calsync.sync.meeting_keys import event_meeting_id
@@ -48,10 +49,10 @@ _EXISTING_COLUMNS = (
 
 @dataclass(frozen=True)
 class ChangeClock:
-    """The stamp and the change numbers one transaction took: `first_seq` .. `first_seq + count - 1`."""
+    """The stamp and the change numbers one transaction took, one number per row it writes."""
 
     stamp: datetime
-    first_seq: int
+    numbers: list[int]
 
 
 _CLOCK_TAKEN = "calsync.change_clock_taken"
@@ -69,37 +70,28 @@ def _clock_abandoned(session: Session) -> None:
     session.info.pop(_CLOCK_TAKEN, None)
 
 
-async def lock_change_clock(session: AsyncSession, project_id: int, count: int, now: datetime) -> ChangeClock:
-    """Take `count` change numbers and a stamp from the project's clock, locking it until the commit: the last lock
-    a sync transaction takes (docs/architecture.md, "Lock order").
+async def take_change_clock(session: AsyncSession, project_id: int, count: int, now: datetime) -> ChangeClock:
+    """A stamp and `count` change numbers for the rows this transaction writes, taken last (docs/architecture.md,
+    "Lock order"); readers that page by them see them only once the transaction has ended.
 
-    One statement locks, numbers and stamps: the clock is held until the commit, and every round trip made while
-    holding it is a wait for the process's event loop, which other syncs keep busy (bench/commit_ceiling.py).
-    An UPDATE of non-key columns locks the row FOR NO KEY UPDATE, not FOR UPDATE: the rows this same transaction
-    inserted before (events, outbox rows) hold FOR KEY SHARE on the project row through their foreign keys, and so
-    do other syncs' inserts; FOR UPDATE would make two syncs each wait for the other's foreign-key lock (149
-    deadlocks in 151 s with a webhook subscribed). Under READ COMMITTED a waiting UPDATE re-reads the row its
-    predecessor committed, so the numbers and stamps follow the commit order."""
+    PostgreSQL: no row is locked. The transaction registers as a writer until it ends (two shared advisory locks
+    whose keys bound what it takes) and then reads the database's clock and the change-number sequence, in one
+    statement (calsync.store.change_horizon). Readers by stamp or number stop below the horizon of the writers
+    still running, so concurrent writers of one project commit in parallel and their order of commit does not
+    matter. `now` is not used there: the stamps must come from the clock the readers' horizon is read from.
+
+    SQLite: the write transaction already excludes every other writer (BEGIN IMMEDIATE), so the project's row
+    holds the clock: the stamp is `max(now, last stamp + 1 µs)` and the numbers follow the last one, in commit
+    order by construction."""
     # What the transaction holds pending (the fence's lease, the features' rows) is written before the clock is
-    # taken, not at the commit while it is held: a Core statement does not flush the session by itself.
+    # taken: a Core statement does not flush the session by itself.
     await session.flush()
     started = time.perf_counter()
-    projects = PROJECTS_TABLE
     if session.get_bind().dialect.name == "postgresql":
-        # GREATEST ignores the NULL of a clock never used: the first stamp is `now`.
-        stamp = func.greatest(
-            literal(now, UTCDateTime()), projects.c.events_clock + literal(timedelta(microseconds=1), Interval())
-        )
-        statement = (
-            update(projects)
-            .where(projects.c.id == project_id)
-            .values(change_seq=projects.c.change_seq + count, events_clock=stamp)
-            .returning(projects.c.change_seq, projects.c.events_clock)
-        )
-        seq, taken = (await session.execute(statement)).one()
+        taken, numbers = await change_horizon.register(session, count)
     else:
-        # SQLite: the write transaction already excludes every other writer (BEGIN IMMEDIATE), so two statements
-        # hold nothing up; SQLite has no GREATEST over NULL-able timestamps.
+        projects = PROJECTS_TABLE
+        # SQLite has no GREATEST over NULL-able timestamps: two statements, which hold nothing up here.
         statement = (
             update(projects)
             .where(projects.c.id == project_id)
@@ -109,10 +101,11 @@ async def lock_change_clock(session: AsyncSession, project_id: int, count: int, 
         seq, last = (await session.execute(statement)).one()
         taken = now if last is None or now > last else last + timedelta(microseconds=1)
         await session.execute(update(projects).where(projects.c.id == project_id).values(events_clock=taken))
+        numbers = list(range(int(seq) - count + 1, int(seq) + 1))
     taken_at = time.perf_counter()
     metrics.CHANGE_CLOCK_WAIT.observe(taken_at - started)
     session.info[_CLOCK_TAKEN] = taken_at
-    return ChangeClock(stamp=taken, first_seq=int(seq) - count + 1)
+    return ChangeClock(stamp=taken, numbers=numbers)
 
 
 async def _existing(session: AsyncSession, calendar_id: int, uuids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -139,9 +132,10 @@ def _last_version_of_each(events: Iterable[NormalizedEvent]) -> dict[str, Normal
 
 @dataclass
 class PagePlan:
-    """The writes one page needs, worked out before the project's change clock is taken: the clock serialises
-    every event write of a project, so it is held only for the statements and the commit (bench/initial_sync.py
-    --projects shows what holding it longer costs)."""
+    """The writes one page needs, worked out before the change clock is taken: a PostgreSQL reader by stamp waits
+    for a registered writer to end (calsync.store.change_horizon) and on SQLite the clock is the write lock, so it
+    is taken only for the statements and the commit (bench/initial_sync.py --projects shows what holding the
+    project's row lock longer cost)."""
 
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
@@ -220,23 +214,20 @@ def _left(plan: PagePlan, row: dict[str, Any], meeting: str) -> None:
 
 
 async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, now: datetime) -> None:
-    """Stamp the planned rows from the project's change clock and write them; the clock stays locked until the
-    caller commits, so stamps increase in commit order."""
+    """Stamp and number the planned rows from the change clock and write them (`take_change_clock`)."""
     if not plan.inserts and not plan.updates:
         return
-    clock = await lock_change_clock(session, calendar.project_id, len(plan.inserts) + len(plan.updates), now)
-    seq = clock.first_seq
+    clock = await take_change_clock(session, calendar.project_id, len(plan.inserts) + len(plan.updates), now)
+    numbers = iter(clock.numbers)
     # The update-lag class goes with every stamp: the events API trusts it to bound created_at (duration_classes).
     for row in plan.inserts:
         row["created_at"] = row["updated_at"] = clock.stamp
         row["update_lag_class"] = update_lag_class(clock.stamp, clock.stamp)
-        row["change_seq"] = seq
-        seq += 1
+        row["change_seq"] = next(numbers)
     for row in plan.updates:
         row["updated_at"] = clock.stamp
         row["update_lag_class"] = update_lag_class(plan.stored[row["id"]]["created_at"], clock.stamp)
-        row["change_seq"] = seq
-        seq += 1
+        row["change_seq"] = next(numbers)
     if plan.inserts:
         await _insert(await session.connection(), plan.inserts)
     # Bulk UPDATE by primary key wants one shape per batch; tombstones and full updates differ.

@@ -194,7 +194,7 @@ class CalendarSyncer:
             # The features hear of the change as of this sync, in the transaction that makes it: its webhook, then
             # the bots that follow the changed events, then the meetings to evaluate.
             woke = await hooks.publish(session, PageWritten(calendar, plan, now))
-            # Last: the project's change clock is held from here to the commit (docs/architecture.md, lock order).
+            # Last: the change clock is taken from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
             return plan.changes, woke
 

@@ -2,7 +2,7 @@
 through the process's `calsync.hooks.Hooks`.
 
 Each event is published with the open session, inside the transaction where it happened, so what a subscriber
-writes commits or rolls back with it. A subscriber runs before the project's change clock is taken and must
+writes commits or rolls back with it. A subscriber runs before the change clock is taken and must
 respect the lock order of docs/architecture.md.
 """
 
@@ -29,7 +29,7 @@ class EventsListed:
 @dataclass(frozen=True)
 class PageWritten:
     """A page's writes are planned (its changes known) and written in this transaction; subscribers run before the
-    rows are stamped and written, because the project's change clock is taken last."""
+    rows are stamped and written, because the change clock is taken last."""
 
     calendar: Calendar
     plan: PagePlan

@@ -30,12 +30,14 @@ PUSH_NOTIFICATIONS = Counter(
 )
 CHANGE_CLOCK_WAIT = Histogram(
     "calsync_change_clock_wait_seconds",
-    "Time a sync transaction waited for its project's change clock (the one lock syncs of a project share)",
+    "Time a sync transaction took to take the change clock (SQLite: the project row; PostgreSQL: registering as a "
+    "writer and reading the stamp and numbers, which waits for no other writer)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 CHANGE_CLOCK_HELD = Histogram(
     "calsync_change_clock_held_seconds",
-    "Time a sync transaction held its project's change clock, from taking it to the commit: the rate of its sum is "
-    "the share of time the clock is busy, and near 1 one project's writes are at their ceiling",
+    "Time from taking the change clock to the commit. SQLite: the project row is held, and the rate of the sum "
+    "near 1 means one project's writes are at their ceiling. PostgreSQL: the time readers by stamp may wait "
+    "behind the transaction (calsync.store.change_horizon); holds overlap and bound nothing",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import event, text
 
 from calsync.context import AppContext
+from calsync.store import change_horizon
 from calsync.sync.channels import token_digest
 from tests.support.driver_statements import driver_statements
 
@@ -164,6 +165,7 @@ async def load_events(context: AppContext, project_id: int, now: datetime, count
             params,
         )
         await session.execute(text("UPDATE projects SET change_seq = :n WHERE id = :project"), params)
+        await change_horizon.numbers_reach(session, count)
         await session.execute(
             text(
                 """

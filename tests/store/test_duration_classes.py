@@ -126,14 +126,17 @@ async def test_the_sync_engine_writes_the_update_lag_class_with_every_stamp(
                 ).order_by(CalendarEvent.platform_uuid)
             )
         ).all()
-    assert {row.platform_uuid: row.update_lag_class for row in rows} == {
-        "e0": 0,
-        "e1": 7,
-        "e2": 0,
-        "e3": 7,
-        "e4": UNBOUNDED_CLASS,
-        "e5": UNBOUNDED_CLASS,
-    }
+    # SQLite stamps from the caller's clock, so the lags are the ones written above; PostgreSQL stamps from its own
+    # (the clock its readers' horizon is read from), so there only the class of each stored stamp is checked.
+    if context.db.is_sqlite:
+        assert {row.platform_uuid: row.update_lag_class for row in rows} == {
+            "e0": 0,
+            "e1": 7,
+            "e2": 0,
+            "e3": 7,
+            "e4": UNBOUNDED_CLASS,
+            "e5": UNBOUNDED_CLASS,
+        }
     assert all(row.update_lag_class == update_lag_class(row.created_at, row.updated_at) for row in rows)
 
 

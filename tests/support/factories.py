@@ -11,7 +11,8 @@ from sqlalchemy import select
 from calsync.context import AppContext
 from calsync.ids import new_id
 from calsync.store.duration_classes import span_class, update_lag_class
-from calsync.store.models import Calendar, CalendarEvent, Project
+from calsync.store.models import Calendar, CalendarEvent
+from calsync.sync.apply import take_change_clock
 
 
 async def insert_events(
@@ -45,12 +46,11 @@ async def insert_spans(
         calendar = (
             await session.execute(select(Calendar).where(Calendar.object_id == calendar_object_id))
         ).scalar_one()
-        project = await session.get(Project, calendar.project_id, with_for_update=True)
-        assert project is not None
         now = stamp or context.clock()
+        # Numbered by the change clock, as a sync's rows are (the meetings scan reads them by number).
+        numbers = (await take_change_clock(session, calendar.project_id, len(spans), now)).numbers
         ids = []
         for index, (start, end) in enumerate(spans):
-            project.change_seq += 1
             object_id = new_id("evt_")
             ids.append(object_id)
             event = CalendarEvent(
@@ -67,7 +67,7 @@ async def insert_spans(
                 content_hash=hashlib.sha256(object_id.encode()).hexdigest(),
                 created_at=now,
                 updated_at=now,
-                change_seq=project.change_seq,
+                change_seq=numbers[index],
             )
             if classify:
                 event.span_class = span_class(start, end)

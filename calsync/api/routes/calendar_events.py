@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from calsync.api.serializers import event_json
 from calsync.bots import queries as bot_queries
 from calsync.bots.payloads import bot_json
 from calsync.json_response import JSONResponse
+from calsync.store import change_horizon
 from calsync.store.keyset import Keyset
 from calsync.store.models import Bot, CalendarEvent
 from calsync.store.queries import api_page
@@ -98,8 +100,8 @@ def _bool_query(description: str) -> Any:
     operation_id="List Calendar Events",
     summary="List calendar events",
     description="Events of every calendar in the project, 100 per page. Polling tip: remember the newest "
-    "`updated_at` you have seen and ask for `updated_at_gte` of it; calsync stamps `updated_at` in commit order, "
-    "so this never misses a change (a few rows may repeat).",
+    "`updated_at` you have seen and ask for `updated_at_gte` of it; calsync lists by `updated_at` only the rows "
+    "below which every write has ended, so this never misses a change (a few rows may repeat).",
     response_model=PaginatedCalendarEventList,
     responses={400: {"description": "Invalid parameter"}, 404: {"description": "Invalid cursor"}},
 )
@@ -158,14 +160,23 @@ async def list_calendar_events(
         backwards=parsed.backwards if parsed else False,
         limit=EVENT_PAGE_SIZE,
     )
+    # A page by stamp is read below the change horizon, so a client that polls from the newest stamp it saw never
+    # passes a write still committing with an older one (calsync.store.change_horizon; SQLite's writers stamp in
+    # commit order).
+    by_stamp = not context.db.is_sqlite and (filters.updated_at_gte is not None or chosen.endswith("updated_at"))
     walk = None if context.db.is_sqlite else api_page.plain_walk(filters, named, keyset)
     if walk is not None:
         projection = (event_wire_sql.event_head(with_raw), event_wire_sql.event_tail())
         async with context.db.driver_read() as connection:
+            if by_stamp:
+                horizon = await change_horizon.read_on_driver(connection)
+                walk = replace(walk, updated_before=horizon.stamp)
             read = await api_page.read_page(connection, caller.project_id, walk, named, keyset, projection)
         spliced = [_spliced(row, read.bots.get(row[0])) for row in read.page.rows]
         return JSONResponse(page_envelope(request, read.page, chosen, spliced))
     async with context.db.read() as session:
+        if by_stamp:
+            filters = replace(filters, updated_before=(await change_horizon.read(session)).stamp)
         found = await _read_page(session, caller.project_id, filters, named, keyset, with_raw)
     page, bots = found.page, found.bots
     calendar_at = event_queries.EVENT_FIELD_COUNT

@@ -86,7 +86,8 @@ class CalendarEvent(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Monotonic per project, assigned under the project's change-clock lock: a gap-free change cursor.
+    # From the change clock (calsync.sync.apply.take_change_clock): increases in the order readers below the change
+    # horizon see changes; PostgreSQL numbers every project from one sequence, so a project's numbers skip.
     change_seq: Mapped[int] = mapped_column(BigInteger)
     # An upper bound of updated_at - created_at, as a class (calsync.store.duration_classes); the default is always
     # true. Whatever writes updated_at writes this with it (calsync.sync.apply.write_page is the only writer).

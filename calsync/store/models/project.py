@@ -19,8 +19,8 @@ class Project(Base):
     object_id: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # The project's change clock: every write of events stamps `updated_at` from here while holding this
-    # row's lock, so stamps are monotonic in commit order and `updated_at_gte` polling never misses a row.
+    # The project's change clock on SQLite, whose writers run one at a time: every write of events stamps
+    # `updated_at` and numbers its rows from here. PostgreSQL leaves both alone (calsync.store.change_horizon).
     events_clock: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     # Email domains counted as internal besides each calendar owner's own (bot rules' internal/external).

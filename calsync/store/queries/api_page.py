@@ -42,6 +42,7 @@ class _Shape:
     event_object_id: bool
     bounds: tuple[tuple[str, bool, bool], ...]  # (column, has lower, has upper) per ranged column
     is_deleted: bool | None
+    below_horizon: bool
     seek: bool
     projection: tuple[str, ...]
     limit: int
@@ -88,6 +89,8 @@ async def read_page(
     for name, (lower, upper) in ranges.items():
         values += [v for v in (lower, upper) if v is not None]
         bounds.append((name, lower is not None, upper is not None))
+    if filters.updated_before is not None:
+        values.append(filters.updated_before)
     after = keyset.after
     seeks = after is not None and not (
         keyset.lower_bound is not None and not keyset.walk_descending and after.value < keyset.lower_bound
@@ -103,6 +106,7 @@ async def read_page(
         event_object_id=filters.event_object_id is not None,
         bounds=tuple(bounds),
         is_deleted=filters.is_deleted,
+        below_horizon=filters.updated_before is not None,
         seek=seeks,
         projection=projection,
         limit=keyset.limit + 1,
@@ -145,6 +149,8 @@ def _sql(shape: _Shape, by_calendar: bool) -> str:
             terms.append(f"{bounded} >= ${next(places)}")
         if upper:
             terms.append(f"{bounded} <= ${next(places)}")
+    if shape.below_horizon:
+        terms.append(f"updated_at < ${next(places)}")
     if shape.is_deleted is not None:
         terms.append(f"is_deleted IS {'true' if shape.is_deleted else 'false'}")
     if shape.seek:

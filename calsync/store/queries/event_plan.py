@@ -22,6 +22,9 @@ class EventFilters:
     end_time_lte: datetime | None = None
     is_deleted: bool | None = None
     created_at_gte: datetime | None = None  # not an API filter: set where a query is split (ModifiedSplit)
+    # Not an API filter: the change horizon (calsync.store.change_horizon), exclusive. Every read of the page keeps
+    # below it; no plan depends on it.
+    updated_before: datetime | None = None
 
 
 Ranges = dict[str, tuple[datetime | None, datetime | None]]  # (lower, upper) bound per time column, inclusive

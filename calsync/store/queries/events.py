@@ -223,6 +223,8 @@ class _EventReader:
                 terms.append(column(name) <= upper)
         if filters.is_deleted is not None:
             terms.append(CalendarEvent.is_deleted.is_(filters.is_deleted))
+        if filters.updated_before is not None:
+            terms.append(CalendarEvent.updated_at < filters.updated_before)
         return terms
 
     def statement(self, filters: EventFilters, ranges: Ranges, driving: str | None) -> Select[*TupleAny]:
