@@ -42,6 +42,13 @@ _MICROS = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 _NEXT = "CASE WHEN is_called THEN last_value + 1 ELSE last_value END"
 
 
+# A registered writer holds every reader's horizon back until its transaction ends. A write transaction commits
+# within milliseconds of registering; one whose client stops answering (a paused or wedged worker) is ended by
+# PostgreSQL after this long idle, so the horizon stalls at most this long (the sync retries as after any lost
+# connection). Local to the transaction: nothing else on the connection, pooled or not, is affected.
+WRITER_IDLE_LIMIT_MS = 30_000
+
+
 def register_sql(count: str) -> str:
     """The writer's statement, `count` being the placeholder of the number of change numbers it takes.
 
@@ -54,7 +61,9 @@ def register_sql(count: str) -> str:
                  WHERE registered.numbers::text IS NOT NULL) AS numbers
     FROM (SELECT pg_advisory_xact_lock_shared(({STAMP_KIND}::bigint << {_VALUE_BITS}) | {_MICROS}) AS clock,
                  pg_advisory_xact_lock_shared(({NUMBER_KIND}::bigint << {_VALUE_BITS})
-                                              | (SELECT {_NEXT} FROM {SEQUENCE})) AS numbers) AS registered
+                                              | (SELECT {_NEXT} FROM {SEQUENCE})) AS numbers,
+                 set_config('idle_in_transaction_session_timeout', '{WRITER_IDLE_LIMIT_MS}', true) AS bounded
+          ) AS registered
     """  # noqa: S608 (constants only)
 
 

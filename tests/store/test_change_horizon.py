@@ -10,7 +10,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from calsync.context import AppContext
 from calsync.meetings.evaluate import scan_batch
@@ -148,3 +148,18 @@ async def test_a_writer_that_rolls_back_releases_the_horizon(
         abandoned = select(CalendarEvent.id).where(CalendarEvent.platform_uuid == "abandoned")
         assert (await session.execute(abandoned)).first() is None
     assert after.stamp > held.stamp and after.number > held.number
+
+
+async def test_a_registered_writer_is_bounded_in_idle_time_and_only_for_its_own_transaction(
+    context: AppContext, database_url: str
+) -> None:
+    """A writer whose client stops answering would hold every horizon back: PostgreSQL ends it after the limit, set
+    for the writer's transaction alone (a pooled connection keeps the server's default afterwards)."""
+    postgres_only(database_url)
+    show = text("SHOW idle_in_transaction_session_timeout")
+    async with context.db.write() as session:
+        default = (await session.execute(show)).scalar_one()
+        await change_horizon.register(session, 1)
+        assert (await session.execute(show)).scalar_one() == f"{change_horizon.WRITER_IDLE_LIMIT_MS // 1000}s"
+    async with context.db.read() as session:
+        assert (await session.execute(show)).scalar_one() == default
