@@ -9,14 +9,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select
 
 from calsync.context import AppContext
 from calsync.meetings.queue import enqueue
 from calsync.runtime import build_app
 from calsync.settings import Settings
-from calsync.store.models import Project
+from calsync.store.models import Calendar
+from calsync.sync.apply import apply_page
 from tests.api.seed import SEED_REQUEST
+from tests.store.test_change_horizon import event
 from tests.support.service import Tenant, serve_app
 
 
@@ -45,14 +47,17 @@ async def test_metrics_report_calendars_by_state_and_the_webhook_outbox(tenant: 
 
 async def test_metrics_report_the_meetings_backlog(tenant: Tenant, api_url: str, context: AppContext) -> None:
     """Queued meetings and event changes the scan has not read yet: what an operator watches after a backfill."""
+    created = await tenant.client.post("/api/v1/calendars", json={**SEED_REQUEST, "deduplication_key": "backlog"})
+    assert created.status_code == 201
     async with context.db.write() as session:
+        calendar = (
+            await session.execute(select(Calendar).where(Calendar.object_id == created.json()["id"]))
+        ).scalar_one()
+        await apply_page(session, calendar, [event(f"e{index}") for index in range(3)], [], context.clock())
         await enqueue(session, tenant.project_id, ["m-a", "m-b"], context.clock())
-        await session.execute(
-            update(Project).where(Project.id == tenant.project_id).values(change_seq=Project.change_seq + 5)
-        )
     async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": "Bearer scrape-secret"}) as client:
         response = await client.get("/metrics")
-    assert samples(response.text)[("calsync_meetings_backlog", ())] == 2 + 5
+    assert samples(response.text)[("calsync_meetings_backlog", ())] == 2 + 3
 
 
 @pytest.fixture
