@@ -1,5 +1,6 @@
-"""PostgreSQL's statements for recording a batch of attempts: the batch's rows passed as one array per column and
-joined in with `unnest`, so the SQL text is the same whatever the batch size.
+"""PostgreSQL's statements for the delivery loop's hot transactions: recording a batch of attempts (the batch's rows
+passed as one array per column and joined in with `unnest`, so the SQL text is the same whatever the batch size),
+and a claim's lease with everything the bodies need (one statement instead of four).
 
 A `VALUES` list or a multi-row `INSERT` differs with every batch size: SQLAlchemy compiled it and asyncpg prepared
 it anew for most batches, which cost more CPU than the rows themselves (bench/webhook_delivery.py, docs/benchmarks.md
