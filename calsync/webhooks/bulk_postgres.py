@@ -137,3 +137,42 @@ async def hold_with_bodies(
         _HOLD, {"ids": list(ids), "owner": owner, "until": until, "status": status, "now": now}
     )
     return result.all()
+
+
+# A claim's read: up to :limit due rows, bot launches first (through their partial index, whose predicate must be
+# written as the literal), then the others, each in due order, locked SKIP LOCKED, with their webhook (an outer
+# join: a row whose webhook is gone reads as inactive); the webhooks in :skip are left out. One statement and one
+# round trip instead of a SELECT for each kind (calsync.webhooks.claims).
+_DUE = text(
+    """
+    WITH launches AS (
+        SELECT d.id, d.subscription_id, d.next_attempt_at, s.url, s.is_active, s.consecutive_failures
+        FROM webhook_deliveries AS d LEFT JOIN webhook_subscriptions AS s ON s.id = d.subscription_id
+        WHERE d.next_attempt_at <= :now AND d.trigger = 'bot.dispatch' AND d.subscription_id <> ALL(:skip)
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    ), others AS (
+        SELECT d.id, d.subscription_id, d.next_attempt_at, s.url, s.is_active, s.consecutive_failures
+        FROM webhook_deliveries AS d LEFT JOIN webhook_subscriptions AS s ON s.id = d.subscription_id
+        WHERE d.next_attempt_at <= :now AND d.trigger <> 'bot.dispatch' AND d.subscription_id <> ALL(:skip)
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT :limit - (SELECT count(*) FROM launches)
+        FOR UPDATE OF d SKIP LOCKED
+    )
+    SELECT id, subscription_id, url, is_active, consecutive_failures, 0 AS part, next_attempt_at FROM launches
+    UNION ALL
+    SELECT id, subscription_id, url, is_active, consecutive_failures, 1 AS part, next_attempt_at FROM others
+    ORDER BY part, next_attempt_at, id
+    """
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("skip", type_=ARRAY(BigInteger)),
+    bindparam("limit", type_=BigInteger),
+)
+
+
+async def take_due(session: AsyncSession, now: datetime, *, skip: Sequence[int], limit: int) -> Sequence[Row[Any]]:
+    """Up to `limit` due deliveries, launches first, of webhooks not in `skip` (see _DUE)."""
+    result = await session.execute(_DUE, {"now": now, "skip": list(skip), "limit": limit})
+    return result.all()

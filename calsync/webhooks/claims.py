@@ -22,7 +22,6 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Table,
-    all_,
     any_,
     bindparam,
     func,
@@ -248,14 +247,17 @@ async def _select(
         if want <= 0:
             return selection
         read = min(want, max(concurrency.healthy, 1))
-        room = [_skipping(skip, postgres)] if skip else []
-        launches = await _take(session, now, LAUNCHES, *room, limit=read) if launches_left else []
-        # (a later read skips more webhooks, so it cannot find a launch this one missed)
-        launches_left = len(launches) == read
-        others = await _take(session, now, ~LAUNCHES, *room, limit=read - len(launches))
+        if postgres:
+            rows = await bulk_postgres.take_due(session, now, skip=sorted(skip), limit=read)
+        else:
+            room = [WebhookDelivery.subscription_id.not_in(sorted(skip))] if skip else []
+            launches = await _take(session, now, LAUNCHES, *room, limit=read) if launches_left else []
+            # (a later read skips more webhooks, so it cannot find a launch this one missed)
+            launches_left = len(launches) == read
+            rows = [*launches, *await _take(session, now, ~LAUNCHES, *room, limit=read - len(launches))]
         taken: list[Row[*tuple[Any, ...]]] = []
         filled: set[int] = set()
-        for row in (*launches, *others):
+        for row in rows:
             if not row.is_active:  # (also a webhook deleted meanwhile: the outer join found none)
                 selection.inactive.append(row.id)
                 filled.add(row.subscription_id)
@@ -283,21 +285,11 @@ async def _select(
                 )
             selection.held.update((row.id, row) for row in held)
             selection.taken += taken
-        if len(launches) + len(others) < read:
+        if len(rows) < read:
             selection.exhausted = True
             return selection
         skip |= filled
     return selection
-
-
-def _skipping(subscription_ids: set[int], postgres: bool) -> ColumnElement[bool]:
-    """Rows of webhooks other than these."""
-    # PostgreSQL: one array parameter, so the statement's text (and asyncpg's prepared statement) is the same for
-    # any number of webhooks skipped; an expanding IN list is a new statement for every length.
-    column, values = WebhookDelivery.subscription_id, sorted(subscription_ids)
-    if postgres:
-        return column != all_(bindparam("skip", values, type_=ARRAY(BigInteger)))
-    return column.not_in(values)
 
 
 # What a claim reads to decide (narrow: a read may see rows it leaves), and what the lease returns of the rows it
@@ -406,21 +398,21 @@ async def record_attempts(
     postgres = is_postgres(session)
     delivery_ids = sorted({a.job.delivery_id for a in attempts})
     subscription_ids = sorted({a.job.subscription_id for a in attempts})
-    statement = select(*_RECORD_READ).order_by(WebhookDelivery.subscription_id, WebhookDelivery.id)
+    statement = select(*_RECORD_READ).order_by(_TABLE.c.subscription_id, _TABLE.c.id)
     subscription_statement = select(_SUBSCRIPTIONS.c.id, *_HEALTH_COLUMNS).order_by(_SUBSCRIPTIONS.c.id)
     if postgres:
         # One array each: the same statement (prepared once) whatever the batch. NO KEY UPDATE: only health and
         # status columns change, so new outbox rows (whose foreign keys take FOR KEY SHARE on the subscription) are
         # never blocked by a delivery being recorded. One order for every worker: deliveries by (subscription, id),
         # then subscriptions by id.
-        statement = statement.where(WebhookDelivery.id == any_(_array("delivery_ids", delivery_ids)))
+        statement = statement.where(_TABLE.c.id == any_(_array("delivery_ids", delivery_ids)))
         subscription_statement = subscription_statement.where(
             _SUBSCRIPTIONS.c.id == any_(_array("subscription_ids", subscription_ids))
         )
         statement = statement.with_for_update(key_share=True)
         subscription_statement = subscription_statement.with_for_update(key_share=True)
     else:
-        statement = statement.where(WebhookDelivery.id.in_(delivery_ids))
+        statement = statement.where(_TABLE.c.id.in_(delivery_ids))
         subscription_statement = subscription_statement.where(_SUBSCRIPTIONS.c.id.in_(subscription_ids))
     rows = {row.id: row for row in await session.execute(statement)}
     subscriptions = {row.id: health.HealthColumns(*row[1:]) for row in await session.execute(subscription_statement)}
@@ -476,13 +468,14 @@ _WRITE_HEALTH = (
 )
 _TABLE = cast(Table, WebhookDelivery.__table__)
 # What recording an attempt reads of its delivery.
+# (Core columns, as the rest of the record: an ORM-enabled SELECT costs more to execute than the rows it reads.)
 _RECORD_READ = (
-    WebhookDelivery.id,
-    WebhookDelivery.status,
-    WebhookDelivery.attempts,
-    WebhookDelivery.lease_owner,
-    WebhookDelivery.last_attempt_at,
-    WebhookDelivery.queued_at,
+    _TABLE.c.id,
+    _TABLE.c.status,
+    _TABLE.c.attempts,
+    _TABLE.c.lease_owner,
+    _TABLE.c.last_attempt_at,
+    _TABLE.c.queued_at,
 )
 # What it writes (and frees the lease): the key first; the same columns on both databases.
 _RECORD_WRITE = bulk_postgres.SETTLE_COLUMNS
