@@ -230,6 +230,7 @@ class WebhookDeliveryLoop:
 
     def _start_recorder(self, *, at_once: bool) -> None:
         if self._recorder is None or self._recorder.done():
+            self._record_now.clear()  # (set by the last send of an earlier batch)
             self._recorder = asyncio.create_task(self._record_pending())
         if at_once:
             self._record_now.set()
