@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from calsync.store.models import WebhookSubscription
 from calsync.webhooks.payloads import format_timestamp as iso
 
 FAILING_AFTER = timedelta(minutes=30)
@@ -17,21 +18,10 @@ FAILING_MIN_FAILURES = 3
 ERROR_CHARS = 1000
 
 
-class Health(Protocol):
-    """A webhook's health columns: the ORM row, or `HealthColumns` read as a plain row."""
-
-    consecutive_failures: int
-    failure_streak_started_at: datetime | None
-    failing_since: datetime | None
-    last_error: str | None
-    last_failure_at: datetime | None
-    last_success_at: datetime | None
-
-
 @dataclass
 class HealthColumns:
-    """The health columns of one webhook as plain values (the delivery record reads and writes them with Core
-    statements, no ORM instance)."""
+    """The health columns of a webhook (WebhookSubscription's) as plain values: the delivery record reads and writes
+    them with Core statements, no ORM instance."""
 
     consecutive_failures: int
     failure_streak_started_at: datetime | None
@@ -42,6 +32,8 @@ class HealthColumns:
 
 
 HEALTH_FIELDS = tuple(HealthColumns.__dataclass_fields__)
+# What the functions below update: the ORM row (the API), or its columns as plain values (the delivery record).
+Health = WebhookSubscription | HealthColumns
 
 
 def record_success(subscription: Health, now: datetime) -> None:
