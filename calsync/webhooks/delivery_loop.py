@@ -49,7 +49,8 @@ BATCH_SIZE = MAX_IN_FLIGHT
 # A claim outlives the attempt (bounded by the timeout) by this much, for recording it under load.
 LEASE_MARGIN_SECONDS = 60.0
 # Answered attempts are recorded in batches: by the next claim's transaction, or by the recorder once this many
-# are waiting, no send is left in flight, or the oldest has waited RECORD_LINGER_SECONDS. A record transaction
+# are waiting (and no claim is coming: no backlog), no send is left in flight, or the oldest has waited
+# RECORD_LINGER_SECONDS. A record transaction
 # costs about the same for 1 row or 64, and recording each answer as it came made batches of a few rows, the
 # largest share of a delivery's CPU (docs/benchmarks.md §14). The slot is free when the answer is in: only the
 # row's lease waits for the record.
@@ -224,7 +225,9 @@ class WebhookDeliveryLoop:
         else:
             self._failing.add(job.subscription_id)
         self._to_record.append(_Outcome(job, result, attempted_at))
-        self._start_recorder(at_once=len(self._to_record) >= RECORD_BATCH)
+        # With a backlog a claim is due as slots free up, and it records what waits in its own transaction: the
+        # recorder then only waits (up to the linger) instead of making a second transaction beside it.
+        self._start_recorder(at_once=len(self._to_record) >= RECORD_BATCH and not self._backlogged)
         # The task, and with it the endpoint's slot, ends here: the next claim need not wait for this attempt's
         # record (a transaction on every delivery's critical path otherwise, for one endpoint: a bot runner's).
 
