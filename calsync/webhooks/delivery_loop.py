@@ -50,15 +50,14 @@ BATCH_SIZE = MAX_IN_FLIGHT
 LEASE_MARGIN_SECONDS = 60.0
 # Answered attempts are recorded in batches: by the next claim's transaction, or by the recorder once this many
 # are waiting (and no claim is coming: no backlog), no send is left in flight, or the oldest has waited
-# RECORD_LINGER_SECONDS. A record transaction
-# costs about the same for 1 row or 64, and recording each answer as it came made batches of a few rows, the
-# largest share of a delivery's CPU (docs/benchmarks.md §14). The slot is free when the answer is in: only the
-# row's lease waits for the record.
+# RECORD_LINGER_SECONDS. A record transaction costs about the same for 1 row or 64, and a recorder that started one
+# the moment any answer came in could make many small ones (docs/benchmarks.md §14). The slot is free when the
+# answer is in: only the row's lease waits for the record.
 RECORD_BATCH = 32
 RECORD_LINGER_SECONDS = 0.02
 
 
-# Each outcome's counter, bound once: a labels() lookup per attempt was a measurable share of a delivery.
+# Each outcome's counter, bound once, not looked up by label on every attempt.
 _ATTEMPTS = {status: metrics.ATTEMPTS.labels(status or "lease_lost") for status in (None, *DeliveryStatus)}
 
 
