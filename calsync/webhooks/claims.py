@@ -133,11 +133,11 @@ async def claim_due(
     due in one minute are 20,000 webhooks to one runner; taken in plain due order, half the slots went to the
     state changes and launches queued behind them for tens of seconds (bench/bot_dispatch.py).
 
-    A handful of statements whatever the batch: the due rows' keys with their webhook (two narrow SELECTs, launches
-    then the rest, read again without the webhooks they filled while the batch has room), the lease of the taken
-    rows (on PostgreSQL one statement that also returns their calendars, bots and secrets; on SQLite an UPDATE …
-    RETURNING and one read each), and one UPDATE for those settled unsent. Plain rows throughout: no ORM instance is
-    made or flushed on this path."""
+    A handful of statements whatever the batch: the due rows' keys with their webhook (launches, then the rest:
+    one statement on PostgreSQL, two narrow SELECTs on SQLite; read again without the webhooks they filled while
+    the batch has room), the lease of the taken rows (on PostgreSQL one statement that also returns their
+    calendars, bots and secrets; on SQLite an UPDATE … RETURNING and one read each), and one UPDATE for those
+    settled unsent. Plain rows throughout: no ORM instance is made or flushed on this path."""
     postgres = is_postgres(session)
     selection = await _select(
         session,
