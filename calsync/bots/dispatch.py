@@ -27,6 +27,13 @@ from calsync.webhooks.payloads import BOT_DISPATCH
 # Bots dispatched per transaction: big enough that 10,000 due in one minute take ~100 short transactions, small
 # enough that a transaction holds its locks for milliseconds (bench/bot_dispatch.py).
 BATCH_SIZE = 100
+# While bots keep falling due one after another (10,000 in a minute are one every 6 ms), a worker dispatches at most
+# once per grain: woken by each due time, two workers made about four transactions per bot (one dispatching a bot
+# or two, one finding nothing, each with its next-due read) and as many webhook claims, which took a core at full
+# size and left launches seconds late on a loaded machine (bench/bot_dispatch.py, docs/benchmarks.md §11). With
+# the grain a transaction takes what fell due in the last 0.1 s. A bot created or moved to be due now still wakes
+# the loop at once (the work signal): the grain only spaces wake-ups by due time.
+DISPATCH_GRAIN_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,17 @@ class BotDispatchLoop:
     def __init__(self, context: AppContext, *, batch_size: int = BATCH_SIZE) -> None:
         self.context = context
         self.batch_size = batch_size
+        # When the last transaction that dispatched bots ran (the grain counts from it).
+        self._last_dispatch: datetime | None = None
 
     async def run_once(self) -> int:
+
         async def body(session: AsyncSession) -> Dispatched:
             return await dispatch_due(session, self.context.clock(), limit=self.batch_size)
 
         result = await BOT_DISPATCHES.run(self.context.db, body, what="dispatch_bots")
+        if result.bots:
+            self._last_dispatch = self.context.clock()
         # Counted once committed (a re-run transaction is counted once, by the run that returned).
         for state, lag in result.outcomes:
             metrics.DISPATCHED.labels(state).inc()
@@ -92,5 +104,10 @@ class BotDispatchLoop:
 
     async def seconds_until_due(self) -> float | None:
         """Time until the earliest dispatch (0 when one is already due, e.g. a bot created due while the loop was
-        looking), or None when no bot is scheduled."""
-        return await BOT_DISPATCHES.seconds_until_due(self.context.db, self.context.clock(), what="next_bot_due")
+        looking), but not before the grain since the last dispatch has passed; None when no bot is scheduled."""
+        now = self.context.clock()
+        due_in = await BOT_DISPATCHES.seconds_until_due(self.context.db, now, what="next_bot_due")
+        if due_in is None or self._last_dispatch is None:
+            return due_in
+        grain_left = DISPATCH_GRAIN_SECONDS - (now - self._last_dispatch).total_seconds()
+        return max(due_in, grain_left)

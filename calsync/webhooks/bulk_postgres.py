@@ -1,5 +1,6 @@
-"""PostgreSQL's statements for recording a batch of attempts: the batch's rows passed as one array per column and
-joined in with `unnest`, so the SQL text is the same whatever the batch size.
+"""PostgreSQL's statements for the delivery loop's hot transactions: recording a batch of attempts (the batch's rows
+passed as one array per column and joined in with `unnest`, so the SQL text is the same whatever the batch size),
+and a claim's lease with everything the bodies need (one statement instead of four).
 
 A `VALUES` list or a multi-row `INSERT` differs with every batch size: SQLAlchemy compiled it and asyncpg prepared
 it anew for most batches, which cost more CPU than the rows themselves (bench/webhook_delivery.py, docs/benchmarks.md
@@ -8,9 +9,10 @@ it anew for most batches, which cost more CPU than the rows themselves (bench/we
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, Text, bindparam, text
+from sqlalchemy import BigInteger, DateTime, Float, Integer, Row, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,3 +91,88 @@ async def settle(session: AsyncSession, changes: Sequence[dict[str, Any]]) -> No
 async def log_attempts(session: AsyncSession, log: Sequence[dict[str, Any]]) -> None:
     """Append the attempts (`log`: one dict of LOG_COLUMNS per attempt) to the attempt log."""
     await session.execute(_LOG, _columns(log, LOG_COLUMNS))
+
+
+# A claim's lease, and everything the taken rows' bodies need, in one statement: the rows are leased and their
+# envelope's columns returned with their calendar, bot and project's active secrets (newest first), instead of an
+# UPDATE … RETURNING followed by one read each for calendars, bots and secrets. `= ANY(array)` keeps one SQL text
+# (one prepared statement) whatever the number of rows.
+_HOLD = text(
+    """
+    WITH held AS (
+        UPDATE webhook_deliveries AS d SET
+            lease_owner = :owner, lease_expires_at = :until, next_attempt_at = :until, status = :status
+        WHERE d.id = ANY(CAST(:ids AS bigint[]))
+        RETURNING d.id, d.idempotency_key, d.trigger, d.data, d.project_id, d.calendar_id, d.bot_object_id
+    ), project_keys AS (
+        SELECT s.project_id, array_agg(s.encrypted_secret ORDER BY s.created_at DESC, s.id DESC) AS secrets
+        FROM webhook_secrets AS s
+        WHERE s.project_id IN (SELECT held.project_id FROM held) AND (s.expires_at IS NULL OR s.expires_at > :now)
+        GROUP BY s.project_id
+    )
+    SELECT held.id, held.idempotency_key, held.trigger, held.data, held.project_id,
+        held.calendar_id, c.object_id AS calendar_object_id, c.deduplication_key AS calendar_deduplication_key,
+        c.metadata AS calendar_metadata,
+        held.bot_object_id, b.metadata AS bot_metadata,
+        project_keys.secrets
+    FROM held
+    LEFT JOIN calendars AS c ON c.id = held.calendar_id
+    LEFT JOIN bots AS b ON b.object_id = held.bot_object_id
+    LEFT JOIN project_keys ON project_keys.project_id = held.project_id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("owner", type_=Text),
+    bindparam("until", type_=DateTime(timezone=True)),
+    bindparam("status", type_=Text),
+    bindparam("now", type_=DateTime(timezone=True)),
+)
+
+
+async def hold_with_bodies(
+    session: AsyncSession, ids: Sequence[int], *, owner: str, until: datetime, status: str, now: datetime
+) -> Sequence[Row[Any]]:
+    """Lease `ids` to `owner` until `until` (status `status`) and return each row's body columns (see _HOLD)."""
+    result = await session.execute(
+        _HOLD, {"ids": list(ids), "owner": owner, "until": until, "status": status, "now": now}
+    )
+    return result.all()
+
+
+# A claim's read: up to :limit due rows, bot launches first (through their partial index, whose predicate must be
+# written as the literal), then the others, each in due order, locked SKIP LOCKED, with their webhook (an outer
+# join: a row whose webhook is gone reads as inactive); the webhooks in :skip are left out. One statement and one
+# round trip instead of a SELECT for each kind (calsync.webhooks.claims).
+_DUE = text(
+    """
+    WITH launches AS (
+        SELECT d.id, d.subscription_id, d.next_attempt_at, s.url, s.is_active, s.consecutive_failures
+        FROM webhook_deliveries AS d LEFT JOIN webhook_subscriptions AS s ON s.id = d.subscription_id
+        WHERE d.next_attempt_at <= :now AND d.trigger = 'bot.dispatch' AND d.subscription_id <> ALL(:skip)
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT :limit
+        FOR UPDATE OF d SKIP LOCKED
+    ), others AS (
+        SELECT d.id, d.subscription_id, d.next_attempt_at, s.url, s.is_active, s.consecutive_failures
+        FROM webhook_deliveries AS d LEFT JOIN webhook_subscriptions AS s ON s.id = d.subscription_id
+        WHERE d.next_attempt_at <= :now AND d.trigger <> 'bot.dispatch' AND d.subscription_id <> ALL(:skip)
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT :limit - (SELECT count(*) FROM launches)
+        FOR UPDATE OF d SKIP LOCKED
+    )
+    SELECT id, subscription_id, url, is_active, consecutive_failures, 0 AS part, next_attempt_at FROM launches
+    UNION ALL
+    SELECT id, subscription_id, url, is_active, consecutive_failures, 1 AS part, next_attempt_at FROM others
+    ORDER BY part, next_attempt_at, id
+    """
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("skip", type_=ARRAY(BigInteger)),
+    bindparam("limit", type_=BigInteger),
+)
+
+
+async def take_due(session: AsyncSession, now: datetime, *, skip: Sequence[int], limit: int) -> Sequence[Row[Any]]:
+    """Up to `limit` due deliveries, launches first, of webhooks not in `skip` (see _DUE)."""
+    result = await session.execute(_DUE, {"now": now, "skip": list(skip), "limit": limit})
+    return result.all()

@@ -9,6 +9,7 @@ the row succeeded or failed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from collections.abc import Iterable, Sequence
@@ -17,9 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Row,
     Table,
+    any_,
     bindparam,
     func,
     insert,
@@ -28,10 +31,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.security.secret_box import SecretBox
-from calsync.store.due_work import WEBHOOK_DELIVERIES
+from calsync.store.due_work import WEBHOOK_DELIVERIES, is_postgres
 from calsync.store.models import (
     Bot,
     Calendar,
@@ -102,7 +106,7 @@ MAX_READS = 3
 @dataclass
 class _Selection:
     taken: list[Row[*tuple[Any, ...]]]
-    payloads: dict[int, Row[*tuple[Any, ...]]]  # id -> what the lease returned (the body's columns)
+    held: dict[int, Row[*tuple[Any, ...]]]  # id -> what the lease returned (the body's columns)
     inactive: list[int]
     deferred: int
     exhausted: bool
@@ -129,12 +133,21 @@ async def claim_due(
     due in one minute are 20,000 webhooks to one runner; taken in plain due order, half the slots went to the
     state changes and launches queued behind them for tens of seconds (bench/bot_dispatch.py).
 
-    A handful of statements whatever the batch: the due rows' keys with their webhook (two narrow SELECTs, launches
-    then the rest, read again without the webhooks they filled while the batch has room), one UPDATE that leases
-    the taken rows and returns what their bodies need, their calendars, bots and secrets (one each, when any), and
-    one UPDATE for those settled unsent. Plain rows throughout: no ORM instance is made or flushed on this path."""
+    A handful of statements whatever the batch: the due rows' keys with their webhook (launches, then the rest:
+    one statement on PostgreSQL, two narrow SELECTs on SQLite; read again without the webhooks they filled while
+    the batch has room), the lease of the taken rows (on PostgreSQL one statement that also returns their
+    calendars, bots and secrets; on SQLite an UPDATE … RETURNING and one read each), and one UPDATE for those
+    settled unsent. Plain rows throughout: no ORM instance is made or flushed on this path."""
+    postgres = is_postgres(session)
     selection = await _select(
-        session, now, owner=owner, until=now + lease, limit=limit, concurrency=concurrency, full=full
+        session,
+        now,
+        owner=owner,
+        until=now + lease,
+        limit=limit,
+        concurrency=concurrency,
+        full=full,
+        postgres=postgres,
     )
     if selection.inactive:
         # As Attendee: a delivery for a disabled endpoint is settled as failed, never sent (retryable by hand).
@@ -147,33 +160,64 @@ async def claim_due(
     taken = selection.taken
     if not taken:
         return Claim([], finished, selection.deferred, selection.exhausted)
-    calendars = await _calendars(session, {row.calendar_id for row in taken if row.calendar_id is not None})
-    bot_metadata = await _bot_metadata(session, {row.bot_object_id for row in taken if row.bot_object_id is not None})
-    secrets = await _secrets(session, box, {row.project_id for row in taken}, now)
+    held = list(selection.held.values())
+    if postgres:
+        refs = _refs_returned(box, held)
+    else:
+        refs = await _refs_read(session, box, held, now)
     jobs: list[Job] = []
     for row in taken:
-        payload = selection.payloads[row.id]
-        calendar = calendars.get(row.calendar_id) if row.calendar_id is not None else None
-        bot = BotRef(row.bot_object_id, bot_metadata.get(row.bot_object_id)) if row.bot_object_id else None
+        body = selection.held[row.id]
+        calendar, bot, secrets = refs[row.id]
         envelope = build_envelope(
-            idempotency_key=payload.idempotency_key,
-            trigger=payload.trigger,
-            data=payload.data,
-            calendar=calendar,
-            bot=bot,
+            idempotency_key=body.idempotency_key, trigger=body.trigger, data=body.data, calendar=calendar, bot=bot
         )
         jobs.append(
             Job(
                 delivery_id=row.id,
                 subscription_id=row.subscription_id,
                 url=row.url,
-                idempotency_key=payload.idempotency_key,
+                idempotency_key=body.idempotency_key,
                 body=canonical_json(envelope),
-                secrets=secrets.get(row.project_id, ()),
+                secrets=secrets,
                 struggling=concurrency.is_struggling(row.subscription_id, row.consecutive_failures),
             )
         )
     return Claim(jobs, finished, selection.deferred, selection.exhausted)
+
+
+_Refs = tuple[CalendarRef | None, BotRef | None, tuple[bytes, ...]]
+
+
+def _refs_returned(box: SecretBox, held: Sequence[Row[*tuple[Any, ...]]]) -> dict[int, _Refs]:
+    """Each held row's calendar, bot and secrets, as PostgreSQL's lease statement returned them."""
+    refs: dict[int, _Refs] = {}
+    for row in held:
+        calendar = (
+            CalendarRef(row.calendar_object_id, row.calendar_deduplication_key, row.calendar_metadata)
+            if row.calendar_object_id is not None
+            else None
+        )
+        bot = BotRef(row.bot_object_id, row.bot_metadata) if row.bot_object_id else None
+        refs[row.id] = (calendar, bot, tuple(_decrypt(box, token) for token in row.secrets or ()))
+    return refs
+
+
+async def _refs_read(
+    session: AsyncSession, box: SecretBox, held: Sequence[Row[*tuple[Any, ...]]], now: datetime
+) -> dict[int, _Refs]:
+    """Each held row's calendar, bot and secrets, read in one statement each (SQLite: in-process, no round trips)."""
+    calendars = await _calendars(session, {row.calendar_id for row in held if row.calendar_id is not None})
+    bot_metadata = await _bot_metadata(session, {row.bot_object_id for row in held if row.bot_object_id is not None})
+    secrets = await _secrets(session, box, {row.project_id for row in held}, now)
+    return {
+        row.id: (
+            calendars.get(row.calendar_id) if row.calendar_id is not None else None,
+            BotRef(row.bot_object_id, bot_metadata.get(row.bot_object_id)) if row.bot_object_id else None,
+            secrets.get(row.project_id, ()),
+        )
+        for row in held
+    }
 
 
 async def _select(
@@ -185,10 +229,15 @@ async def _select(
     limit: int,
     concurrency: Concurrency,
     full: list[int],
+    postgres: bool,
 ) -> _Selection:
     """Read due rows (launches first) and lease those whose webhook has room, read after read, until the batch is
     full, every due row with room was seen, or MAX_READS. Each read's rows are leased before the next read, so
-    their due time is past `now` and a later read does not see them again."""
+    their due time is past `now` and a later read does not see them again.
+
+    A read asks for at most a healthy webhook's limit of rows: one busy webhook's backlog (a bot runner's) then
+    costs a claim the rows it may take and as many again, not the whole batch's worth, and a read that was all
+    taken is followed by another in the same transaction."""
     selection = _Selection([], {}, [], 0, exhausted=False)
     counts = dict(concurrency.in_flight)
     skip = set(full)
@@ -197,14 +246,18 @@ async def _select(
         want = limit - len(selection.taken) - len(selection.inactive)
         if want <= 0:
             return selection
-        room = [WebhookDelivery.subscription_id.not_in(sorted(skip))] if skip else []
-        launches = await _take(session, now, LAUNCHES, *room, limit=want) if launches_left else []
-        # (a later read skips more webhooks, so it cannot find a launch this one missed)
-        launches_left = len(launches) == want
-        others = await _take(session, now, ~LAUNCHES, *room, limit=want - len(launches))
+        read = min(want, max(concurrency.healthy, 1))
+        if postgres:
+            rows = await bulk_postgres.take_due(session, now, skip=sorted(skip), limit=read)
+        else:
+            room = [WebhookDelivery.subscription_id.not_in(sorted(skip))] if skip else []
+            launches = await _take(session, now, LAUNCHES, *room, limit=read) if launches_left else []
+            # (a later read skips more webhooks, so it cannot find a launch this one missed)
+            launches_left = len(launches) == read
+            rows = [*launches, *await _take(session, now, ~LAUNCHES, *room, limit=read - len(launches))]
         taken: list[Row[*tuple[Any, ...]]] = []
         filled: set[int] = set()
-        for row in (*launches, *others):
+        for row in rows:
             if not row.is_active:  # (also a webhook deleted meanwhile: the outer join found none)
                 selection.inactive.append(row.id)
                 filled.add(row.subscription_id)
@@ -216,38 +269,47 @@ async def _select(
             counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
             taken.append(row)
         if taken:
-            held = await WEBHOOK_DELIVERIES.hold_many(
-                session,
-                [row.id for row in taken],
-                owner=owner,
-                until=until,
-                values={WebhookDelivery.status: DeliveryStatus.DELIVERING.value},
-                returning=_PAYLOAD,
-            )
-            selection.payloads.update((row.id, row) for row in held)
+            ids = [row.id for row in taken]
+            if postgres:
+                held = await bulk_postgres.hold_with_bodies(
+                    session, ids, owner=owner, until=until, status=DeliveryStatus.DELIVERING.value, now=now
+                )
+            else:
+                held = await WEBHOOK_DELIVERIES.hold_many(
+                    session,
+                    ids,
+                    owner=owner,
+                    until=until,
+                    values={WebhookDelivery.status: DeliveryStatus.DELIVERING.value},
+                    returning=_PAYLOAD,
+                )
+            selection.held.update((row.id, row) for row in held)
             selection.taken += taken
-        if len(launches) + len(others) < want:
+        if len(rows) < read:
             selection.exhausted = True
             return selection
-        if not filled:
-            return selection  # every row read was taken: more may be due, for the next claim
         skip |= filled
     return selection
 
 
 # What a claim reads to decide (narrow: a read may see rows it leaves), and what the lease returns of the rows it
-# takes (the body's columns).
+# takes on SQLite (the body's columns and references; PostgreSQL's lease returns the references resolved).
 _CLAIMED = (
     WebhookDelivery.id,
     WebhookDelivery.subscription_id,
-    WebhookDelivery.project_id,
-    WebhookDelivery.calendar_id,
-    WebhookDelivery.bot_object_id,
     WebhookSubscription.url,
     WebhookSubscription.is_active,
     WebhookSubscription.consecutive_failures,
 )
-_PAYLOAD = (WebhookDelivery.id, WebhookDelivery.idempotency_key, WebhookDelivery.trigger, WebhookDelivery.data)
+_PAYLOAD = (
+    WebhookDelivery.id,
+    WebhookDelivery.idempotency_key,
+    WebhookDelivery.trigger,
+    WebhookDelivery.data,
+    WebhookDelivery.project_id,
+    WebhookDelivery.calendar_id,
+    WebhookDelivery.bot_object_id,
+)
 
 
 async def _take(
@@ -322,35 +384,39 @@ async def record_attempts(
     rng: random.Random,
 ) -> list[str | None]:
     """Log each attempt and move its delivery on: succeeded, pending (with its next due time) or failed. One
-    transaction for a batch, in a handful of statements whatever its size: the deliveries (plain rows) and their
-    subscriptions are read and locked in two statements, the attempt log written in one, the deliveries' new
-    states in one more (on PostgreSQL both pass the batch as arrays joined in with unnest: one SQL text for every batch size), the subscriptions' health flushed after (a slot
-    of the webhook is held until its attempt is recorded, so this is on every delivery's critical path).
+    transaction for a batch, in a handful of statements whatever its size: the deliveries and their webhooks' health
+    are read and locked as plain rows in two statements (on PostgreSQL with one array of keys each), the attempt log
+    written in one, the deliveries' new states in one more (on PostgreSQL both pass the batch as arrays joined in
+    with unnest: one SQL text for every batch size), and the health of the webhooks whose health changed in one
+    more. No ORM instance is made or flushed.
 
     Returns each attempt's new status, or None when our lease was lost (another worker re-claimed the row after it
     expired; it owns the row now, so only the attempt log is written).
     """
     if not attempts:
         return []
-    statement = (
-        select(*_RECORD_READ)
-        .where(WebhookDelivery.id.in_({a.job.delivery_id for a in attempts}))
-        .order_by(WebhookDelivery.subscription_id, WebhookDelivery.id)
-    )
-    subscription_statement = (
-        select(WebhookSubscription)
-        .where(WebhookSubscription.id.in_({a.job.subscription_id for a in attempts}))
-        .order_by(WebhookSubscription.id)
-    )
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgres(session)
+    delivery_ids = sorted({a.job.delivery_id for a in attempts})
+    subscription_ids = sorted({a.job.subscription_id for a in attempts})
+    statement = select(*_RECORD_READ).order_by(_TABLE.c.subscription_id, _TABLE.c.id)
+    subscription_statement = select(_SUBSCRIPTIONS.c.id, *_HEALTH_COLUMNS).order_by(_SUBSCRIPTIONS.c.id)
     if postgres:
-        # NO KEY UPDATE: only health and status columns change, so new outbox rows (whose foreign keys take
-        # FOR KEY SHARE on the subscription) are never blocked by a delivery being recorded. One order for every
-        # worker: deliveries by (subscription, id), then subscriptions by id.
+        # One array each: the same statement (prepared once) whatever the batch. NO KEY UPDATE: only health and
+        # status columns change, so new outbox rows (whose foreign keys take FOR KEY SHARE on the subscription) are
+        # never blocked by a delivery being recorded. One order for every worker: deliveries by (subscription, id),
+        # then subscriptions by id.
+        statement = statement.where(_TABLE.c.id == any_(_array("delivery_ids", delivery_ids)))
+        subscription_statement = subscription_statement.where(
+            _SUBSCRIPTIONS.c.id == any_(_array("subscription_ids", subscription_ids))
+        )
         statement = statement.with_for_update(key_share=True)
         subscription_statement = subscription_statement.with_for_update(key_share=True)
+    else:
+        statement = statement.where(_TABLE.c.id.in_(delivery_ids))
+        subscription_statement = subscription_statement.where(_SUBSCRIPTIONS.c.id.in_(subscription_ids))
     rows = {row.id: row for row in await session.execute(statement)}
-    subscriptions = {row.id: row for row in (await session.execute(subscription_statement)).scalars()}
+    subscriptions = {row.id: health.HealthColumns(*row[1:]) for row in await session.execute(subscription_statement)}
+    before = {sub_id: dataclasses.replace(columns) for sub_id, columns in subscriptions.items()}
     log: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     statuses = [
@@ -373,23 +439,43 @@ async def record_attempts(
             await bulk_postgres.log_attempts(session, log)
         if changes:
             await bulk_postgres.settle(session, changes)
-        return statuses
-    if log:
-        await session.execute(insert(WebhookDeliveryAttempt), log)
-    if changes:
-        await _write_changes(session, changes)
+    else:
+        if log:
+            await session.execute(insert(WebhookDeliveryAttempt), log)
+        if changes:
+            await _write_changes(session, changes)
+    healths = [
+        {"subscription_id": sub_id, **{f"new_{name}": value for name, value in dataclasses.asdict(columns).items()}}
+        for sub_id, columns in subscriptions.items()
+        if columns != before[sub_id]
+    ]
+    if healths:
+        await session.execute(_WRITE_HEALTH, healths)
     return statuses
 
 
+def _array(name: str, values: list[int]) -> Any:
+    return bindparam(name, values, type_=ARRAY(BigInteger))
+
+
+_SUBSCRIPTIONS = cast(Table, WebhookSubscription.__table__)
+_HEALTH_COLUMNS = tuple(_SUBSCRIPTIONS.c[name] for name in health.HEALTH_FIELDS)
+# A webhook's health after a batch (executemany: one row per webhook of the batch, usually one).
+_WRITE_HEALTH = (
+    update(_SUBSCRIPTIONS)
+    .where(_SUBSCRIPTIONS.c.id == bindparam("subscription_id"))
+    .values({name: bindparam(f"new_{name}", type_=_SUBSCRIPTIONS.c[name].type) for name in health.HEALTH_FIELDS})
+)
 _TABLE = cast(Table, WebhookDelivery.__table__)
 # What recording an attempt reads of its delivery.
+# (Core columns, as the rest of the record: an ORM-enabled SELECT costs more to execute than the rows it reads.)
 _RECORD_READ = (
-    WebhookDelivery.id,
-    WebhookDelivery.status,
-    WebhookDelivery.attempts,
-    WebhookDelivery.lease_owner,
-    WebhookDelivery.last_attempt_at,
-    WebhookDelivery.queued_at,
+    _TABLE.c.id,
+    _TABLE.c.status,
+    _TABLE.c.attempts,
+    _TABLE.c.lease_owner,
+    _TABLE.c.last_attempt_at,
+    _TABLE.c.queued_at,
 )
 # What it writes (and frees the lease): the key first; the same columns on both databases.
 _RECORD_WRITE = bulk_postgres.SETTLE_COLUMNS
@@ -397,7 +483,7 @@ _RECORD_WRITE = bulk_postgres.SETTLE_COLUMNS
 
 def _record(
     row: Row[*tuple[Any, ...]] | None,
-    subscription: WebhookSubscription | None,
+    subscription: health.HealthColumns | None,
     attempt: Attempted,
     log: list[dict[str, Any]],
     changes: list[dict[str, Any]],

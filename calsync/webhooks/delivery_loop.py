@@ -16,6 +16,7 @@ is free as soon as the answer is in, and the attempts are recorded in the backgr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from calsync.context import AppContext
 from calsync.ids import lease_owner_id
 from calsync.outbound.ssrf import Resolver, TargetPolicy, system_resolver
 from calsync.store.due_work import WEBHOOK_DELIVERIES
+from calsync.store.models import DeliveryStatus
 from calsync.store.transient import DatabaseUnavailable
 from calsync.webhooks import claims, metrics
 from calsync.webhooks.backoff import RetryPolicy
@@ -46,6 +48,17 @@ PER_STRUGGLING_SUBSCRIPTION = 1
 BATCH_SIZE = MAX_IN_FLIGHT
 # A claim outlives the attempt (bounded by the timeout) by this much, for recording it under load.
 LEASE_MARGIN_SECONDS = 60.0
+# Answered attempts are recorded in batches: by the next claim's transaction, or by the recorder once this many
+# are waiting (and no claim is coming: no backlog), no send is left in flight, or the oldest has waited
+# RECORD_LINGER_SECONDS. A record transaction costs about the same for 1 row or 64, and a recorder that started one
+# the moment any answer came in could make many small ones (docs/benchmarks.md §14). The slot is free when the
+# answer is in: only the row's lease waits for the record.
+RECORD_BATCH = 32
+RECORD_LINGER_SECONDS = 0.02
+
+
+# Each outcome's counter, bound once, not looked up by label on every attempt.
+_ATTEMPTS = {status: metrics.ATTEMPTS.labels(status or "lease_lost") for status in (None, *DeliveryStatus)}
 
 
 @dataclass
@@ -91,6 +104,8 @@ class WebhookDeliveryLoop:
         self._limits: dict[int, int] = {}
         self._to_record: list[_Outcome] = []
         self._recorder: asyncio.Task[None] | None = None
+        # Set when the waiting outcomes should be recorded now rather than after the linger.
+        self._record_now = asyncio.Event()
         # Webhooks whose last attempt here failed: in a failure streak before the record of it says so.
         self._failing: set[int] = set()
         # Set when due work was left for lack of room: finishing a send then wakes the runner (see _finished).
@@ -131,20 +146,34 @@ class WebhookDeliveryLoop:
         )
 
         limit = min(room, self.batch_size)
+        # The attempts answered since the last record go in the claim's transaction: one transaction instead of
+        # two while there is a backlog.
+        recording, self._to_record = self._to_record, []
+        attempts = [claims.Attempted(o.job, o.result, o.attempted_at) for o in recording]
 
-        async def claim_due(session: AsyncSession) -> claims.Claim:
-            return await claims.claim_due(
+        async def claim_due(session: AsyncSession) -> tuple[list[str | None], claims.Claim]:
+            now = self.context.clock()
+            statuses = await self._record(session, attempts, now) if attempts else []
+            claim = await claims.claim_due(
                 session,
                 self.context.secrets,
                 owner=self.owner,
-                now=self.context.clock(),
+                now=now,
                 lease=self.lease,
                 limit=limit,
                 concurrency=concurrency,
                 full=full,
             )
+            return statuses, claim
 
-        claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
+        try:
+            statuses, claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
+        except BaseException:
+            if recording:  # the recorder takes them, as if no claim had come
+                self._to_record = recording + self._to_record
+                self._start_recorder(at_once=True)
+            raise
+        self._recorded(recording, statuses)
         self._backlogged = claim.deferred > 0 or bool(full)
         self._saw_all_due = len(claim.jobs) + claim.finished > 0 and claim.exhausted
         for job in claim.jobs:
@@ -171,6 +200,8 @@ class WebhookDeliveryLoop:
             self._limits.pop(job.subscription_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook_delivery_task_failed", delivery_id=job.delivery_id, error=repr(task.exception()))
+        if not self._tasks:
+            self._record_now.set()  # no more answers are coming soon: record what is waiting
         # Wake the runner when this send made room that a claim can use: its webhook came down to the refill
         # level, or the worker had no room at all. Waking on every finished send would claim one row at a time.
         if self._backlogged and (remaining <= refill_level or self._out_of_room):
@@ -193,27 +224,41 @@ class WebhookDeliveryLoop:
         else:
             self._failing.add(job.subscription_id)
         self._to_record.append(_Outcome(job, result, attempted_at))
-        if self._recorder is None or self._recorder.done():
-            self._recorder = asyncio.create_task(self._record_pending())
+        # With a backlog a claim is due as slots free up, and it records what waits in its own transaction: the
+        # recorder then only waits (up to the linger) instead of making a second transaction beside it.
+        self._start_recorder(at_once=len(self._to_record) >= RECORD_BATCH and not self._backlogged)
         # The task, and with it the endpoint's slot, ends here: the next claim need not wait for this attempt's
         # record (a transaction on every delivery's critical path otherwise, for one endpoint: a bot runner's).
 
+    def _start_recorder(self, *, at_once: bool) -> None:
+        if self._recorder is None or self._recorder.done():
+            self._record_now.clear()  # (set by the last send of an earlier batch)
+            self._recorder = asyncio.create_task(self._record_pending())
+        if at_once:
+            self._record_now.set()
+
+    async def _record(self, session: AsyncSession, attempts: list[claims.Attempted], now: datetime) -> list[str | None]:
+        return await claims.record_attempts(
+            session, attempts, owner=self.owner, now=now, policy=self.retry_policy, rng=self.rng
+        )
+
     async def _record_pending(self) -> None:
-        """Record finished attempts in batches: under load one transaction settles many deliveries."""
+        """Record finished attempts in batches (see RECORD_BATCH) until none is waiting."""
         while self._to_record:
+            if len(self._to_record) < RECORD_BATCH and self._tasks:
+                # More answers are coming: wait for a fuller batch, a claim that takes these, or the linger's end.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECORD_LINGER_SECONDS):
+                        await self._record_now.wait()
+            self._record_now.clear()
             batch, self._to_record = self._to_record, []
+            if not batch:
+                continue  # a claim recorded them meanwhile
             statuses: list[str | None] = []
             attempts = [claims.Attempted(o.job, o.result, o.attempted_at) for o in batch]
 
             async def record(session: AsyncSession, attempts: list[claims.Attempted] = attempts) -> list[str | None]:
-                return await claims.record_attempts(
-                    session,
-                    attempts,
-                    owner=self.owner,
-                    now=self.context.clock(),
-                    policy=self.retry_policy,
-                    rng=self.rng,
-                )
+                return await self._record(session, attempts, self.context.clock())
 
             try:
                 # A dropped connection or deadlock re-runs the batch (record_attempts reads before it writes);
@@ -228,18 +273,22 @@ class WebhookDeliveryLoop:
             except Exception:
                 # The leases expire and these deliveries are attempted again: at least once, never lost.
                 log.exception("webhook_record_failed", delivery_ids=[o.job.delivery_id for o in batch])
-            for outcome, status in zip(batch, statuses, strict=False):
-                metrics.ATTEMPTS.labels(status or "lease_lost").inc()
-                metrics.ATTEMPT_SECONDS.observe(outcome.result.duration_ms / 1000)
-                if status is None:
-                    log.warning("webhook_lease_lost", delivery_id=outcome.job.delivery_id)
-                elif status != "succeeded":
-                    log.info(
-                        "webhook_attempt_failed",
-                        delivery_id=outcome.job.delivery_id,
-                        status=status,
-                        error=outcome.result.error,
-                    )
+            self._recorded(batch, statuses)
+
+    def _recorded(self, batch: list[_Outcome], statuses: list[str | None]) -> None:
+        """Count and log what a record transaction settled (`statuses` is empty when it did not commit)."""
+        for outcome, status in zip(batch, statuses, strict=False):
+            (_ATTEMPTS.get(status) or metrics.ATTEMPTS.labels(status)).inc()
+            metrics.ATTEMPT_SECONDS.observe(outcome.result.duration_ms / 1000)
+            if status is None:
+                log.warning("webhook_lease_lost", delivery_id=outcome.job.delivery_id)
+            elif status != "succeeded":
+                log.info(
+                    "webhook_attempt_failed",
+                    delivery_id=outcome.job.delivery_id,
+                    status=status,
+                    error=outcome.result.error,
+                )
 
     async def _settle(self) -> None:
         """Until every started send has ended and every attempt is recorded."""

@@ -6,6 +6,7 @@ customer, shown in the API. One success makes the subscription healthy again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,14 +18,32 @@ FAILING_MIN_FAILURES = 3
 ERROR_CHARS = 1000
 
 
-def record_success(subscription: WebhookSubscription, now: datetime) -> None:
+@dataclass
+class HealthColumns:
+    """The health columns of a webhook (WebhookSubscription's) as plain values: the delivery record reads and writes
+    them with Core statements, no ORM instance."""
+
+    consecutive_failures: int
+    failure_streak_started_at: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    last_failure_at: datetime | None
+    last_success_at: datetime | None
+
+
+HEALTH_FIELDS = tuple(HealthColumns.__dataclass_fields__)
+# What the functions below update: the ORM row (the API), or its columns as plain values (the delivery record).
+Health = WebhookSubscription | HealthColumns
+
+
+def record_success(subscription: Health, now: datetime) -> None:
     subscription.consecutive_failures = 0
     subscription.failure_streak_started_at = None
     subscription.failing_since = None
     subscription.last_success_at = now
 
 
-def record_failure(subscription: WebhookSubscription, error: str, now: datetime) -> None:
+def record_failure(subscription: Health, error: str, now: datetime) -> None:
     if subscription.failure_streak_started_at is None:
         subscription.failure_streak_started_at = now
     subscription.consecutive_failures = (subscription.consecutive_failures or 0) + 1
@@ -39,7 +58,7 @@ def record_failure(subscription: WebhookSubscription, error: str, now: datetime)
         subscription.failing_since = now
 
 
-def health_json(subscription: WebhookSubscription) -> dict[str, Any]:
+def health_json(subscription: Health) -> dict[str, Any]:
     return {
         "state": "failing" if subscription.failing_since is not None else "healthy",
         "failing_since": iso(subscription.failing_since),

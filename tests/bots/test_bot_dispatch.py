@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
-from calsync.bots.dispatch import BotDispatchLoop
+from calsync.bots.dispatch import DISPATCH_GRAIN_SECONDS, BotDispatchLoop
 from calsync.context import AppContext
 from calsync.store.models import Bot, WebhookDelivery
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
@@ -60,11 +61,16 @@ async def test_dispatched_at_its_dispatch_time_on_the_context_clock(
     assert _sample("calsync_bots_dispatched_total", {"state": "dispatched"}) == before + 1
     assert await loop.run_once() == 0
     assert await loop.seconds_until_due() is None
-    await create_bot(tenant, meeting_url=MEET)  # due already (while the loop was busy elsewhere): due in 0 s
-    assert await loop.seconds_until_due() == 0.0
+    await create_bot(tenant, meeting_url=MEET)  # due already (while the loop was busy elsewhere)
+    # Right after a dispatch, a bot that fell due waits for the grain (a kick for a new bot wakes the runner anyway).
+    assert await loop.seconds_until_due() == DISPATCH_GRAIN_SECONDS
 
     dispatched = await get_bot(tenant, bot["id"])
     assert dispatched["state"] == "dispatched" and at(dispatched["dispatched_at"]) == clock.now
+    clock.advance(seconds=DISPATCH_GRAIN_SECONDS / 2)
+    assert await loop.seconds_until_due() == pytest.approx(DISPATCH_GRAIN_SECONDS / 2)
+    clock.advance(seconds=DISPATCH_GRAIN_SECONDS / 2)
+    assert await loop.seconds_until_due() == 0.0  # the grain has passed: due in 0 s
     assert dispatched["state_reason"]["code"] == "dispatch_time_reached"
     launch, change = await bot_webhooks(context, bot["id"])
     assert (launch["trigger"], change["trigger"]) == ("bot.dispatch", "bot.state_change")

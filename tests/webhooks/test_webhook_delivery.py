@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from calsync.context import AppContext
 from calsync.store.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+from calsync.webhooks import delivery_loop
 from calsync.webhooks.delivery_loop import WebhookDeliveryLoop
 from calsync.webhooks.outbox import Outgoing, enqueue_webhooks
 from calsync.webhooks.signing import parse_secret, verify_attendee, verify_standard
@@ -339,3 +342,28 @@ async def test_a_webhook_in_a_failure_streak_gets_one_slot(context: AppContext, 
         ]
         dead.release()
         await loop.drain()
+
+
+async def test_answers_wait_for_a_batch_and_the_next_claim_records_them(
+    context: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The recorder waits for a fuller batch while a send is in flight (made endless here), so only a claim records.
+    monkeypatch.setattr(delivery_loop, "RECORD_LINGER_SECONDS", 3600.0)
+    frozen(context)
+    async with running_receiver(hang=True) as slow, running_receiver() as fast:
+        await create_webhook(tenant, slow.url)
+        await create_webhook(tenant, fast.url)
+        calendar = await create_calendar(tenant)
+        await enqueue(context, calendar["id"])  # one delivery to each webhook
+        loop = WebhookDeliveryLoop(context)
+        assert await loop.run_once() == 2
+        await asyncio.gather(*(task for task, job in loop._tasks.items() if job.url == fast.url))
+        assert [r.status for r in await deliveries(context)] == ["delivering", "delivering"]  # answered, not recorded
+        assert await loop.run_once() == 0  # (the first claim saw every due row: no claim right after it)
+        await enqueue(context, calendar["id"])
+        assert await loop.run_once() == 2  # the claim's transaction records the answer that was waiting
+        recorded = [row.status for row in await deliveries(context) if row.attempts]
+        assert recorded == ["succeeded"]  # the fast one's; the slow one is still in flight
+        slow.release()
+        await loop.drain()
+    assert [r.status for r in await deliveries(context)] == ["succeeded"] * 4

@@ -1,6 +1,7 @@
 """send_webhook against real local HTTP(S) receivers on 127.0.0.1."""
 
 import asyncio
+import contextlib
 import datetime as dt
 import socket
 import ssl
@@ -121,6 +122,30 @@ async def test_timeout_bounds_the_attempt(receiver, client):
     result = await send_webhook(client, f"http://127.0.0.1:{receiver.port}/", BODY, {}, 0.3, policy=DEV)
     assert not result.succeeded and result.status_code is None
     assert result.error == "timed out after 0.3s"
+    assert 250 < result.duration_ms < 5000
+
+
+async def test_timeout_bounds_a_response_that_trickles(client):
+    # Headers at once, then a byte every 50 ms of a body that never ends: the timeout still ends the attempt.
+    stop = asyncio.Event()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            while not stop.is_set():
+                writer.write(b"x")
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.05)
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        result = await send_webhook(client, f"http://127.0.0.1:{port}/", BODY, {}, 0.3, policy=DEV)
+        stop.set()
+    assert not result.succeeded and result.error == "timed out after 0.3s"
     assert 250 < result.duration_ms < 5000
 
 
