@@ -137,8 +137,40 @@ async def active_channels(context: Any) -> int:
             return 0
 
 
+async def notified_at(context: Any, object_id: str) -> float | None:
+    """When calsync's receiver recorded the calendar's last notification (its channel's last_notification_at)."""
+    from sqlalchemy import func, select
+
+    from calsync.store.models import Calendar, PushChannel
+
+    async with context.db.read() as session:
+        heard = (
+            await session.execute(
+                select(func.max(PushChannel.last_notification_at))
+                .join(Calendar, Calendar.id == PushChannel.calendar_id)
+                .where(Calendar.object_id == object_id)
+            )
+        ).scalar_one()
+    return None if heard is None else heard.timestamp()
+
+
+def stages(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """p50/p99 of each leg of the path, from the stamps each sample kept (wall clock, one machine)."""
+    legs = {
+        "notified → receiver recorded it": ("t0", "received"),
+        "receiver → the sync's write began (change clock stamp)": ("received", "stamped"),
+        "write began → seen by the API poll": ("stamped", "seen"),
+    }
+    out = {}
+    for name, (a, b) in legs.items():
+        values = [s[b] - s[a] for s in samples if s.get(a) is not None and s.get(b) is not None]
+        out[name] = {"p50": pct(values, 0.5), "p99": pct(values, 0.99), "max": max(values, default=float("nan"))}
+    return out
+
+
 async def measure(
     args: argparse.Namespace,
+    context: Any,
     api_url: str,
     api_key: str,
     emulator_url: str,
@@ -160,6 +192,7 @@ async def measure(
             title = f"bench {i} {rng.randrange(10**9)}"
             since = (datetime.now(UTC) - timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             calls_before = int((await control.counters(account_id))["requests"])
+            wall0 = time.time()
             t0 = time.perf_counter()
             await control.update_event(primary, event["id"], summary=title)
             if trigger == "sync-now":
@@ -167,6 +200,7 @@ async def measure(
                 response = await api.post(f"/api/v1/calendars/{object_id}/sync")
                 assert response.status_code == 202, response.text
             visible = None
+            stamped = None
             polls = 0
             while time.perf_counter() - t0 < args.sample_timeout:
                 polls += 1
@@ -174,13 +208,26 @@ async def measure(
                     "/api/v1/calendar_events",
                     params={"calendar_id": object_id, "updated_at_gte": since, "include_raw": "false"},
                 )
-                if any(row["name"] == title for row in response.json()["results"]):
+                rows = [row for row in response.json()["results"] if row["name"] == title]
+                if rows:
                     visible = time.perf_counter() - t0
+                    stamped = datetime.fromisoformat(rows[0]["updated_at"].replace("Z", "+00:00")).timestamp()
                     break
                 await asyncio.sleep(0.01)
             # The platform calls the sync made up to now: one listing when it was incremental with a cached token.
             calls = int((await control.counters(account_id))["requests"]) - calls_before
-            samples.append({"calendar": object_id, "seconds": visible, "polls": polls, "provider_calls": calls})
+            samples.append(
+                {
+                    "calendar": object_id,
+                    "seconds": visible,
+                    "polls": polls,
+                    "provider_calls": calls,
+                    "t0": wall0,
+                    "received": await notified_at(context, object_id) if trigger == "push" else None,
+                    "stamped": stamped,
+                    "seen": None if visible is None else wall0 + visible,
+                }
+            )
             await asyncio.sleep(args.gap)
     return samples
 
@@ -255,7 +302,7 @@ async def run(args: argparse.Namespace, kind: str, database_url: str, emulator: 
                 flush=True,
             )
             await asyncio.sleep(3.0)
-            samples = await measure(args, api_url, tenant.api_key, emulator.url, calendars, trigger)
+            samples = await measure(args, context, api_url, tenant.api_key, emulator.url, calendars, trigger)
             memory = {str(pid): proc_status(pid) for pid in pids}
     seen = [s["seconds"] for s in samples if s["seconds"] is not None]
     return {
@@ -273,6 +320,7 @@ async def run(args: argparse.Namespace, kind: str, database_url: str, emulator: 
         "max_s": max(seen, default=float("nan")),
         "one_call_samples": sum(1 for s in samples if s["provider_calls"] == 1),
         "provider_calls_max": max((s["provider_calls"] for s in samples), default=0),
+        "stages": stages(samples),
         "memory_mb": memory,
     }
 
@@ -334,6 +382,12 @@ def main() -> None:
                 f"{result['one_call_samples']} / {result['provider_calls_max']}",
             ]
         ],
+    )
+    print_table(
+        "where the time went (wall-clock stamps: the bench's t0, the channel's last_notification_at, the event's "
+        "updated_at, the poll that saw it)",
+        ["leg", "p50 s", "p99 s", "max s"],
+        [[leg, f"{v['p50']:.3f}", f"{v['p99']:.3f}", f"{v['max']:.3f}"] for leg, v in result["stages"].items()],
     )
     emit_json(args.json, {"benchmark": "push_latency", "args": vars(args), "results": result})
 
