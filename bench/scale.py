@@ -10,9 +10,10 @@ dispatched to the same receiver); push is on (`CALSYNC_PUBLIC_URL`).
     calendars are seeded with `distinct_accounts`, so the emulator gives each the very events (ids included) of its
     template, and their synced state is copied from the template's rows: the calendar with its sync cursor re-pointed
     at its own emulator calendar, its push channel (the emulator copies the template's live channel or subscription
-    onto it, `POST /_emulator/push/copy`), its events with new ids (one INSERT ... SELECT per batch). Every later
-    sync of a copy is real. Copies hold no access token (the next check refreshes one) and their next periodic
-    check is spread uniformly over the safety-net interval (a fleet in its rhythm). Their meetings are not
+    onto it, `POST /_emulator/push/copy`), its events with new ids (one INSERT ... SELECT per batch), by
+    bench/copied_state.py (shared with bench/push_latency.py). Every later sync of a copy is real. Copies hold no
+    access token (the next check refreshes one) and their next periodic check is spread uniformly over the
+    safety-net interval (a fleet in its rhythm). Their meetings are not
     re-evaluated: the meetings scan cursor is moved past the copies, whose events join their template's meetings.
 (b) Steady state. Platform changes (renames of existing events; 1 in 20 a new meeting starting in 3-4 minutes,
     which the rule gives a bot) at `--rate` a second, with 10x bursts of `--burst-seconds` every `--burst-every`
