@@ -309,7 +309,7 @@ async def run(args: argparse.Namespace, kind: str, database_url: str, emulator: 
         "trigger": trigger,
         "calendars": args.calendars,
         "calendars_synced": synced,
-        "templates": len(real) if copied else 0,
+        "templates": len(real),
         "initial_pass_seconds": pass_seconds,
         "copy_seconds": copy_seconds,
         "push_channels": channels,
