@@ -184,9 +184,19 @@ def spawn_emulator() -> Iterator[ChildEmulator]:
         stop_process(proc)
 
 
-def seed_in_window(emulator_url: str, *, seed: int, calendars: int, events: int, recurring: int, lazy: bool) -> None:
+def seed_in_window(
+    emulator_url: str,
+    *,
+    seed: int,
+    calendars: int,
+    events: int,
+    recurring: int,
+    lazy: bool,
+    distinct_accounts: int = 0,
+) -> None:
     """Seed `calendars` accounts (half Google, half Microsoft, as `seeded_accounts` lists them) whose events all
-    fall inside calsync's default window (days today+8 .. today+26)."""
+    fall inside calsync's default window (days today+8 .. today+26); with `distinct_accounts` n, account i of a
+    platform has the events of its account i % n (bench/copied_state.py)."""
     from calsync_emulator.client import SyncEmulatorControl
 
     with SyncEmulatorControl(emulator_url, timeout=300) as control:
@@ -201,6 +211,7 @@ def seed_in_window(emulator_url: str, *, seed: int, calendars: int, events: int,
             start=today + timedelta(days=8),
             days=19,
             lazy=lazy,
+            distinct_accounts=distinct_accounts,
         )
 
 

@@ -10,9 +10,10 @@ dispatched to the same receiver); push is on (`CALSYNC_PUBLIC_URL`).
     calendars are seeded with `distinct_accounts`, so the emulator gives each the very events (ids included) of its
     template, and their synced state is copied from the template's rows: the calendar with its sync cursor re-pointed
     at its own emulator calendar, its push channel (the emulator copies the template's live channel or subscription
-    onto it, `POST /_emulator/push/copy`), its events with new ids (one INSERT ... SELECT per batch). Every later
-    sync of a copy is real. Copies hold no access token (the next check refreshes one) and their next periodic
-    check is spread uniformly over the safety-net interval (a fleet in its rhythm). Their meetings are not
+    onto it, `POST /_emulator/push/copy`), its events with new ids (one INSERT ... SELECT per batch), by
+    bench/copied_state.py (shared with bench/push_latency.py). Every later sync of a copy is real. Copies hold no
+    access token (the next check refreshes one) and their next periodic check is spread uniformly over the
+    safety-net interval (a fleet in its rhythm). Their meetings are not
     re-evaluated: the meetings scan cursor is moved past the copies, whose events join their template's meetings.
 (b) Steady state. Platform changes (renames of existing events; 1 in 20 a new meeting starting in 3-4 minutes,
     which the rule gives a bot) at `--rate` a second, with 10x bursts of `--burst-seconds` every `--burst-every`
@@ -37,11 +38,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import json
 import random
-import re
 import signal
 import sys
 import time
@@ -49,7 +47,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
@@ -74,6 +72,7 @@ from _common import (
     spawn_emulator,
 )
 from bot_dispatch import Receiver, subscribe
+from copied_state import CopyOf, copy_state, seeded_calendar
 from initial_sync import evaluations_left
 
 # (seeded events per calendar, of them series, share of calendars): in calsync's window (a day back, 28 ahead)
@@ -127,24 +126,6 @@ def accounts(bucket: Bucket) -> list[tuple[str, dict[str, str], int]]:
     ):
         out += [(name, credentials(bucket.seed, platform, i), i % bucket.templates) for i in range(count)]
     return out
-
-
-def identity(bucket: Bucket, platform: str, index: int) -> dict[str, str]:
-    """What of an emulator account may appear in calsync's rows: its ids, email, primary calendar, user id."""
-    import uuid
-
-    from calsync_emulator.model import Platform
-    from calsync_emulator.seeding import credentials
-
-    cred = credentials(bucket.seed, Platform(platform), index)
-    if platform == "google":
-        extra = {"user": str(10**19 + index)}
-    else:
-        extra = {
-            "primary": f"AAMkAGseed{bucket.seed}m{index}c0",
-            "user": str(uuid.uuid5(uuid.NAMESPACE_URL, cred["account_id"])),
-        }
-    return {"account": cred["account_id"], "email": cred["email"], **extra}
 
 
 # --- processes -------------------------------------------------------------------------------------------------
@@ -242,195 +223,15 @@ async def drain(context: Any, bound: float) -> float:
 # --- (a) backfill and the copied state -------------------------------------------------------------------------
 
 
-def _recode_cursor(cursor: str | None, swap: dict[str, str]) -> str | None:
-    """The sync cursor with the emulator tokens inside it (URL-safe base64 JSON) re-pointed at the copy's calendar."""
-    if cursor is None:
-        return None
-
-    def token(match: re.Match[str]) -> str:
-        raw = match.group(0)
-        try:
-            payload = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        except ValueError:
-            return raw
-        if not isinstance(payload, dict) or "c" not in payload:
-            return raw
-        payload["c"] = swap.get(payload["c"], payload["c"])
-        return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-
-    return re.sub(r"[A-Za-z0-9_-]{24,}", token, _swap_text(cursor, swap))
-
-
-def _swap_text(text: str, swap: dict[str, str]) -> str:
-    for old, new in swap.items():
-        text = re.sub(re.escape(old) + r"(?![0-9])", new, text)
-    return text
-
-
-def _swap(value: Any, swap: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return _swap_text(value, swap)
-    if isinstance(value, dict | list):
-        return json.loads(_swap_text(json.dumps(value), swap))
-    return value
-
-
-def emulator_calendar(ident: dict[str, str]) -> str:
-    """The emulator's id of an account's primary calendar (Google: the email; Graph: the seeded pattern)."""
-    return ident.get("primary", ident["email"])
-
-
-async def copy_state(
-    context: Any, emulator_url: str, pop: Population, templates: dict[tuple[int, str, int], int], batch: int
-) -> tuple[list[int], int, float]:
-    """Calendars, push channels and events of every non-template account, copied from their template's synced rows
-    (the emulator copies the template's channel too). Returns the copies' ids, the channels copied and the seconds."""
-    import uuid
-
-    from sqlalchemy import Table, insert, select, text
-
-    from calsync.ids import new_id
-    from calsync.store import change_horizon
-    from calsync.store.models import Calendar, PushChannel
-    from calsync_emulator.client import EmulatorControl
-
-    started = time.monotonic()
-    rng = random.Random(7)
-    now = datetime.now(UTC)
-    net = context.settings.push_safety_net_seconds
-    table = cast(Table, Calendar.__table__)
-    channels = cast(Table, PushChannel.__table__)
-    async with context.db.read() as session:
-        rows = {
-            r["id"]: dict(r)
-            for r in (await session.execute(select(table).where(table.c.id.in_(list(templates.values()))))).mappings()
-        }
-        template_channels: dict[int, dict[str, Any]] = {
-            r["calendar_id"]: dict(r)
-            for r in (
-                await session.execute(
-                    select(channels).where(channels.c.calendar_id.in_(list(rows)), channels.c.status == "active")
-                )
-            ).mappings()
-        }
-    copies: list[int] = []
-    opened = 0
-    pending: list[
-        tuple[dict[str, Any], int, str, str]
-    ] = []  # row, template id, template's and copy's emulator calendar
-
-    async def flush(control: EmulatorControl) -> None:
-        nonlocal opened
-        if not pending:
-            return
-        async with context.db.write() as session:
-            result = await session.execute(insert(table).returning(table.c.id), [p[0] for p in pending])
-            ids = [int(r[0]) for r in result]
-            await session.execute(
-                text("INSERT INTO scale_copies (template_id, copy_id) VALUES (:t, :c)"),
-                [{"t": p[1], "c": c} for p, c in zip(pending, ids, strict=True)],
-            )
-        wanted = [(p, c) for p, c in zip(pending, ids, strict=True) if p[1] in template_channels]
-        made = await control.push_copy(
-            [{"calendar_id": p[2], "to_calendar_id": p[3], "id": str(uuid.uuid4())} for p, _ in wanted]
-        )
-        by_calendar = {m["calendar_id"]: m for m in made}
-        channel_rows = []
-        for p, copy_id in wanted:
-            m = by_calendar.get(p[3])
-            if m is None:
-                continue
-            source = template_channels[p[1]]
-            channel_rows.append(
-                {k: v for k, v in source.items() if k != "id"}
-                | {
-                    "calendar_id": copy_id,
-                    "channel_id": m["id"],
-                    "resource_id": m["resource_id"] or source["resource_id"],
-                    "created_at": now,
-                }
-            )
-        if channel_rows:
-            async with context.db.write() as session:
-                await session.execute(insert(channels), channel_rows)
-        opened += len(channel_rows)
-        copies.extend(ids)
-        pending.clear()
-
-    async with context.db.write() as session:
-        await session.execute(text("CREATE TABLE IF NOT EXISTS scale_copies (template_id bigint, copy_id bigint)"))
-    async with EmulatorControl(emulator_url, timeout=120) as control:
-        for bucket in pop.buckets:
-            for platform, cred, template in accounts(bucket):
-                index = int(cred["account_id"].rsplit(platform[0], 1)[1])
-                if index < bucket.templates:
-                    continue
-                source_id = templates[(bucket.seed, platform, template)]
-                source = rows[source_id]
-                mine, theirs = identity(bucket, platform, index), identity(bucket, platform, template)
-                swap = {theirs[k]: mine[k] for k in mine}
-                row = {k: _swap(v, swap) for k, v in source.items() if k != "id"}
-                # a fleet in its rhythm: the next periodic check anywhere in the interval, a meeting check as the template's
-                due = now + timedelta(seconds=rng.uniform(0, net))
-                if source["sync_due_at"] is not None:
-                    due = min(due, source["sync_due_at"])
-                row |= {
-                    "object_id": new_id("cal_"),
-                    "sync_cursor": _recode_cursor(source["sync_cursor"], swap),
-                    "encrypted_credentials": context.secrets.encrypt_json(
-                        {"client_secret": cred["client_secret"], "refresh_token": cred["refresh_token"]}
-                    ),
-                    "encrypted_access_token": None,
-                    "access_token_expires_at": None,
-                    "access_token_refreshed_at": None,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "sync_due_at": due,
-                }
-                pending.append((row, source_id, emulator_calendar(theirs), emulator_calendar(mine)))
-                if len(pending) >= batch:
-                    await flush(control)
-        await flush(control)
-    columns = [
-        c.name for c in context_events_columns() if c.name not in ("id", "object_id", "calendar_id", "change_seq")
-    ]
-    cols = ", ".join(columns)
-    picked = ", ".join(f"e.{c}" for c in columns)
-    async with context.db.write() as session:
-        await session.execute(text("CREATE SEQUENCE IF NOT EXISTS scale_seq"))
-        base = int((await session.execute(text("SELECT max(change_seq) FROM projects"))).scalar_one() or 0)
-        await session.execute(text(f"SELECT setval('scale_seq', {base + 1})"))
-    for first in range(0, len(copies), batch):
-        chunk = copies[first : first + batch]
-        async with context.db.write() as session:
-            await session.execute(
-                text(
-                    f"INSERT INTO calendar_events ({cols}, object_id, calendar_id, change_seq) "
-                    f"SELECT {picked}, 'evt_' || substr(md5(random()::text || m.copy_id || e.id), 1, 16), "
-                    "m.copy_id, nextval('scale_seq') FROM scale_copies m JOIN calendar_events e "
-                    "ON e.calendar_id = m.template_id WHERE m.copy_id = ANY(:ids)"
-                ),
-                {"ids": chunk},
-            )
-        print(f"  copied {min(first + batch, len(copies)):,}/{len(copies):,} calendars", flush=True)
-    async with context.db.write() as session:
-        top = int((await session.execute(text("SELECT last_value FROM scale_seq"))).scalar_one())
-        await session.execute(text("UPDATE projects SET change_seq = greatest(change_seq, :top)"), {"top": top})
-        # New changes are numbered above the copies (calsync.store.change_horizon).
-        await change_horizon.numbers_reach(session, top)
-        # the copies join their templates' meetings, already evaluated: the scan starts after them
-        await session.execute(
-            text("UPDATE meeting_scan_cursors SET change_seq = greatest(change_seq, :top)"), {"top": top}
-        )
-    async with context.db.write() as session:
-        await session.execute(text("ANALYZE"))
-    return copies, opened, time.monotonic() - started
-
-
-def context_events_columns() -> list[Any]:
-    from calsync.store.models import CalendarEvent
-
-    return list(CalendarEvent.__table__.columns)
+def copies_of(pop: Population, templates: dict[tuple[int, str, int], int]) -> list[CopyOf]:
+    """Every non-template account of the population, with the calendar of the template it is copied from."""
+    out = []
+    for bucket in pop.buckets:
+        for platform, cred, template in accounts(bucket):
+            index = int(cred["account_id"].rsplit(platform[0], 1)[1])
+            if index >= bucket.templates:
+                out.append(CopyOf(bucket.seed, platform, index, template, templates[(bucket.seed, platform, template)]))
+    return out
 
 
 async def make_due(context: Any, ids: list[int]) -> None:
@@ -480,7 +281,7 @@ async def targets(context: Any) -> list[Target]:
             await session.execute(
                 text(
                     "SELECT c.id, c.object_id, c.deduplication_key, coalesce(m.template_id, c.id) FROM calendars c "
-                    "LEFT JOIN scale_copies m ON m.copy_id = c.id WHERE c.push_state = 'active'"
+                    "LEFT JOIN bench_copies m ON m.copy_id = c.id WHERE c.push_state = 'active'"
                 )
             )
         ).all()
@@ -488,21 +289,12 @@ async def targets(context: Any) -> list[Target]:
         for cal_id, uuid in await session.execute(
             text(
                 "SELECT calendar_id, platform_uuid FROM calendar_events WHERE recurring_event_id IS NULL "
-                "AND NOT is_deleted AND NOT is_all_day AND calendar_id IN (SELECT template_id FROM scale_copies "
-                "UNION SELECT id FROM calendars WHERE id NOT IN (SELECT copy_id FROM scale_copies))"
+                "AND NOT is_deleted AND NOT is_all_day AND calendar_id IN (SELECT template_id FROM bench_copies "
+                "UNION SELECT id FROM calendars WHERE id NOT IN (SELECT copy_id FROM bench_copies))"
             )
         ):
             events.setdefault(int(cal_id), []).append(str(uuid))
     return [Target(r[1], seeded_calendar(str(r[2])), events[int(r[3])]) for r in cals if events.get(int(r[3]))]
-
-
-def seeded_calendar(account_id: str) -> str:
-    """The emulator's primary calendar of a seeded account (`seed{s}-g{i}` / `seed{s}-m{i}`)."""
-    match = re.fullmatch(r"seed(\d+)-([gm])(\d+)", account_id)
-    assert match is not None, account_id
-    seed, letter, index = int(match[1]), match[2], int(match[3])
-    bucket = Bucket(seed, 0, 0, 0, 0, 1)
-    return emulator_calendar(identity(bucket, "google" if letter == "g" else "microsoft", index))
 
 
 async def drive(
@@ -881,7 +673,7 @@ async def measure(
             print(f"(a) backfill: {result['backfill']}", flush=True)
             checkpoint(args, result)
             stack.close()  # no worker while the copies are written
-            copies, opened, copy_s = await copy_state(context, emulator.url, pop, templates, args.copy_batch)
+            copies, opened, copy_s = await copy_state(context, emulator.url, copies_of(pop, templates), args.copy_batch)
             total_events = int(await scalar(context, "SELECT count(*) FROM calendar_events"))
             result["copy"] = {
                 "calendars": len(copies),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -48,10 +49,20 @@ def as_provider_channel(row: PushChannel) -> base.PushChannel:
 
 
 async def channels_of(session: AsyncSession, calendar_id: int) -> list[PushChannel]:
+    return (await channels_of_many(session, [calendar_id])).get(calendar_id, [])
+
+
+async def channels_of_many(session: AsyncSession, calendar_ids: Sequence[int]) -> dict[int, list[PushChannel]]:
+    """The channels of each calendar, the latest expiry first."""
     rows = await session.execute(
-        select(PushChannel).where(PushChannel.calendar_id == calendar_id).order_by(PushChannel.expires_at.desc())
+        select(PushChannel)
+        .where(PushChannel.calendar_id.in_(calendar_ids))
+        .order_by(PushChannel.calendar_id, PushChannel.expires_at.desc())
     )
-    return list(rows.scalars().all())
+    out: dict[int, list[PushChannel]] = {}
+    for row in rows.scalars():
+        out.setdefault(row.calendar_id, []).append(row)
+    return out
 
 
 class ChannelPlan:

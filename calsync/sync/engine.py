@@ -71,8 +71,11 @@ class CalendarSyncer:
 
     # -- the sync ------------------------------------------------------------------------------------------
 
-    async def sync(self, calendar_id: int, claimed_due_at: datetime) -> SyncResult:
-        snap = await read_snapshot(self.context, calendar_id, self.worker_id)
+    async def sync(
+        self, calendar_id: int, claimed_due_at: datetime, snapshot: CalendarSnapshot | None = None
+    ) -> SyncResult:
+        """Sync a calendar this worker leases, from `snapshot` when its claim read it (else read here)."""
+        snap = snapshot or await read_snapshot(self.context, calendar_id, self.worker_id)
         provider = self.providers[snap.platform]
         if snap.deleted:
             await tear_down(self.fence, snap, provider)

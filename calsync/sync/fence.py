@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
@@ -30,25 +30,37 @@ class Fence:
         """`body` in one short write transaction behind the fence. Transient database faults re-run the whole
         transaction (bounded): every body derives its writes from what it reads here, so a re-run never writes
         anything twice."""
+        return await self._write(calendar_id, body, what, {})
 
+    async def set(self, calendar_id: int, values: Mapping[str, Any], what: str) -> None:
+        """Set the calendar's columns behind the fence, in the very statement that checks the lease."""
+
+        async def nothing(_session: AsyncSession, _calendar: Calendar) -> None:
+            return None
+
+        await self._write(calendar_id, nothing, what, values)
+
+    async def _write(self, calendar_id: int, body: Body[T], what: str, values: Mapping[str, Any]) -> T:
         async def fenced(session: AsyncSession) -> T:
-            # FOR NO KEY UPDATE: the fence changes no key, so it does not conflict with the foreign-key locks
-            # (FOR KEY SHARE) that inserts of this calendar's events and outbox rows take on the same row.
-            statement = select(Calendar).where(Calendar.id == calendar_id).with_for_update(key_share=True)
+            # The lease is checked and extended by one statement (a SELECT and an UPDATE were two round trips on
+            # every write of a sync, a push's page write included). An UPDATE of non-key columns locks the row FOR
+            # NO KEY UPDATE, which does not conflict with the foreign-key locks (FOR KEY SHARE) that inserts of this
+            # calendar's events and outbox rows take; one that waited for the row re-checks the owner on the version
+            # its predecessor committed. Each write extends the lease, so a long full sync keeps it while it makes
+            # progress.
+            statement = (
+                update(Calendar)
+                .where(Calendar.id == calendar_id, Calendar.lease_owner == self.worker_id)
+                .values(
+                    lease_expires_at=self.context.clock() + timedelta(seconds=self.context.settings.lease_seconds),
+                    **values,
+                )
+                .returning(Calendar)
+                .execution_options(synchronize_session=False)
+            )
             calendar = (await session.execute(statement)).scalar_one_or_none()
-            if calendar is None or calendar.lease_owner != self.worker_id:
+            if calendar is None:
                 raise LeaseLost
-            # Each write extends the lease, so a long full sync keeps it while it makes progress.
-            calendar.lease_expires_at = self.context.clock() + timedelta(seconds=self.context.settings.lease_seconds)
             return await body(session, calendar)
 
         return await self.context.db.write_retrying(fenced, what=what)
-
-    async def set(self, calendar_id: int, values: Mapping[str, Any], what: str) -> None:
-        """Set the calendar's columns behind the fence."""
-
-        async def assign(_session: AsyncSession, calendar: Calendar) -> None:
-            for name, value in values.items():
-                setattr(calendar, name, value)
-
-        await self.write(calendar_id, assign, what)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.providers.base import CalendarProvider, Credentials
 from calsync.store.models import Calendar, PushChannel
 from calsync.sync import metrics
-from calsync.sync.channels import channels_of
+from calsync.sync.channels import channels_of_many
 from calsync.sync.fence import Fence, LeaseLost
-from calsync.sync.throttle import read_throttle
+from calsync.sync.throttle import read_throttles
 from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
 
 
@@ -41,18 +43,44 @@ class CalendarSnapshot:
 
 
 async def read_snapshot(context: AppContext, calendar_id: int, worker_id: str) -> CalendarSnapshot:
-    now = context.clock()
+    """The snapshot of one leased calendar, in a read transaction of its own."""
 
-    async def read(session: AsyncSession) -> tuple[Calendar | None, datetime | None, list[PushChannel]]:
-        calendar = await session.get(Calendar, calendar_id)
-        if calendar is None or calendar.lease_owner != worker_id:
-            return None, None, []
-        until = await read_throttle(session, calendar.platform, calendar.client_id, now)
-        return calendar, until, await channels_of(session, calendar_id)
+    async def read(session: AsyncSession) -> dict[int, CalendarSnapshot]:
+        return await read_snapshots(context, session, [calendar_id], worker_id)
 
-    calendar, throttled, channel_rows = await context.db.read_retrying(read, what="sync_snapshot")
-    if calendar is None:
+    snap = (await context.db.read_retrying(read, what="sync_snapshot")).get(calendar_id)
+    if snap is None:
         raise LeaseLost
+    return snap
+
+
+async def read_snapshots(
+    context: AppContext, session: AsyncSession, calendar_ids: Sequence[int], worker_id: str
+) -> dict[int, CalendarSnapshot]:
+    """The snapshots of the calendars this worker leases among `calendar_ids`, in the caller's transaction (the
+    claim's, so that a push's sync makes no transaction of its own before the platform call): their rows, their
+    OAuth clients' throttles and their push channels, three statements whatever their number."""
+    now = context.clock()
+    calendars = [
+        calendar
+        for calendar in (await session.execute(select(Calendar).where(Calendar.id.in_(calendar_ids)))).scalars()
+        if calendar.lease_owner == worker_id
+    ]
+    if not calendars:
+        return {}
+    throttles = await read_throttles(session, {(c.platform, c.client_id) for c in calendars}, now)
+    channels = await channels_of_many(session, [c.id for c in calendars])
+    return {
+        calendar.id: _snapshot(
+            context, calendar, throttles.get((calendar.platform, calendar.client_id)), channels.get(calendar.id, [])
+        )
+        for calendar in calendars
+    }
+
+
+def _snapshot(
+    context: AppContext, calendar: Calendar, throttled: datetime | None, channel_rows: list[PushChannel]
+) -> CalendarSnapshot:
     return CalendarSnapshot(
         id=calendar.id,
         object_id=calendar.object_id,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,16 +14,23 @@ from calsync.store.db import Database
 from calsync.store.models import OAuthClientThrottle
 
 
-async def read_throttle(session: AsyncSession, platform: str, client_id: str, now: datetime) -> datetime | None:
-    """Until when the platform throttles the OAuth client, if it does now (in the caller's transaction)."""
-    until = (
-        await session.execute(
-            select(OAuthClientThrottle.throttled_until).where(
-                OAuthClientThrottle.platform == platform, OAuthClientThrottle.client_id == client_id
+async def read_throttles(
+    session: AsyncSession, clients: Collection[tuple[str, str]], now: datetime
+) -> dict[tuple[str, str], datetime]:
+    """Until when the platform throttles each of these (platform, client id), for those it throttles now."""
+    if not clients:
+        return {}
+    rows = await session.execute(
+        select(OAuthClientThrottle.platform, OAuthClientThrottle.client_id, OAuthClientThrottle.throttled_until).where(
+            or_(
+                *(
+                    and_(OAuthClientThrottle.platform == platform, OAuthClientThrottle.client_id == client_id)
+                    for platform, client_id in sorted(clients)
+                )
             )
         )
-    ).scalar_one_or_none()
-    return until if until is not None and until > now else None
+    )
+    return {(platform, client_id): until for platform, client_id, until in rows if until > now}
 
 
 async def record_throttle(db: Database, platform: str, client_id: str, until: datetime) -> None:

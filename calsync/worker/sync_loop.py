@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
 from calsync.ids import lease_owner_id
@@ -15,6 +16,7 @@ from calsync.store.due_work import CALENDAR_SYNCS
 from calsync.store.transient import run_with_retries, transient_kind
 from calsync.sync import metrics
 from calsync.sync.engine import CalendarSyncer, LeaseLost
+from calsync.sync.snapshot import CalendarSnapshot, read_snapshots
 from calsync.worker.claims import Claim, claim_due_calendars, seconds_until_next_due
 
 log = structlog.get_logger(__name__)
@@ -53,6 +55,7 @@ class SyncLoop:
                 self.context.clock(),
                 limit=free,
                 lease_seconds=self.context.settings.lease_seconds,
+                read_snapshots=self._read_snapshots,
             ),
             what="claim_calendars",
         )
@@ -61,6 +64,9 @@ class SyncLoop:
             task = asyncio.create_task(self._sync(claim), name=f"sync-{claim.calendar_id}")
             self._running[claim.calendar_id] = task
         return len(claims)
+
+    async def _read_snapshots(self, session: AsyncSession, calendar_ids: list[int]) -> dict[int, CalendarSnapshot]:
+        return await read_snapshots(self.context, session, calendar_ids, self.worker_id)
 
     async def seconds_until_due(self) -> float | None:
         return await seconds_until_next_due(self.context.db, self.context.clock())
@@ -73,7 +79,7 @@ class SyncLoop:
     async def _sync(self, claim: Claim) -> None:
         try:
             with metrics.SYNC_SECONDS.labels("any").time():
-                await self.syncer.sync(claim.calendar_id, claim.due_at)
+                await self.syncer.sync(claim.calendar_id, claim.due_at, claim.snapshot)
         except LeaseLost:
             log.info("lease_lost", calendar_id=claim.calendar_id)
         except Exception as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-import asyncpg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,9 +22,10 @@ from calsync.sync.meeting_keys import event_meeting_id
 from calsync_emulator.client import EmulatorControl
 from tests.bots.support import tomorrow
 from tests.meetings.support import MEET, calendar, create_rule, invite
+from tests.support.databases import waiting_for_a_lock
 from tests.support.service import Tenant
 from tests.sync.conftest import eventually
-from tests.sync.test_concurrency_faults import _asyncpg_dsn, deadlocks, postgres_only
+from tests.sync.test_concurrency_faults import deadlocks, postgres_only
 
 
 def _meeting_of(project_id: int, start: datetime) -> str:
@@ -40,17 +40,6 @@ def _starts_in_reverse_meeting_order(project_id: int) -> tuple[datetime, datetim
         if _meeting_of(project_id, second) < _meeting_of(project_id, first):
             return first, second
     raise AssertionError("no such pair of start times")  # (each pair has even odds: never reached)
-
-
-async def _waiting_for_a_lock(database_url: str) -> bool:
-    connection = await asyncpg.connect(_asyncpg_dsn(database_url))
-    try:
-        waiting: int = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return waiting > 0
-    finally:
-        await connection.close()
 
 
 async def _lock_bot(session: AsyncSession, bot_id: int) -> None:
@@ -83,7 +72,7 @@ async def test_an_evaluation_and_a_sync_page_lock_bots_in_one_order(
     async with context.db.write() as page:  # a sync page making both bots follow their events: ascending ids
         await _lock_bot(page, low)
         evaluation = asyncio.create_task(evaluate_all(context))
-        await eventually(lambda: _waiting_for_a_lock(database_url))  # the evaluation waits for the lower bot…
+        await eventually(lambda: waiting_for_a_lock(database_url))  # the evaluation waits for the lower bot…
         await _lock_bot(page, high)  # …and holds no higher one the page now needs
     assert await asyncio.wait_for(evaluation, 30) == 2
     assert await deadlocks(database_url) == before

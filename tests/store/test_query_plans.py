@@ -15,6 +15,7 @@ import pytest
 from calsync.bots.dispatch import dispatch_due
 from calsync.context import AppContext
 from calsync.meetings import queue as meeting_queue
+from calsync.sync.snapshot import read_snapshots
 from calsync.webhooks import claims as webhook_claims
 from calsync.worker.claims import claim_due_calendars, seconds_until_next_due
 from tests.store.plans import ON_POSTGRES, analyze, captured, load_calendars, sequential_scans
@@ -30,7 +31,15 @@ async def test_the_loops_queries_use_indexes_at_a_hundred_thousand_calendars(
     await load_calendars(context, tenant.project_id, now)
     await analyze(context)
     with captured(context) as statements:
-        claims = await claim_due_calendars(context.db, "plan-worker", now, limit=16, lease_seconds=60)
+        # As the sync loop claims: the syncs' snapshots (rows, throttles, channels) read by the claim's transaction.
+        claims = await claim_due_calendars(
+            context.db,
+            "plan-worker",
+            now,
+            limit=16,
+            lease_seconds=60,
+            read_snapshots=lambda session, ids: read_snapshots(context, session, ids, "plan-worker"),
+        )
         await seconds_until_next_due(context.db, now + timedelta(hours=1))
         async with context.db.write() as session:
             await dispatch_due(session, now)
@@ -49,5 +58,6 @@ async def test_the_loops_queries_use_indexes_at_a_hundred_thousand_calendars(
             await meeting_queue.claim(session, limit=100)
     # A full batch of the due ones (one in a thousand), and only them.
     assert len(claims) == 16 and all(claim.calendar_id % 1000 == 0 for claim in claims)
+    assert all(c.snapshot is not None and c.snapshot.id == c.calendar_id and c.snapshot.channels for c in claims)
     assert statements, "the loops sent no statement"
     assert await sequential_scans(context, statements) == []

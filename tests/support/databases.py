@@ -36,6 +36,18 @@ def _asyncpg_dsn(sqlalchemy_url: str) -> str:
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def waiting_for_a_lock(database_url: str) -> bool:
+    """Whether a session of this PostgreSQL database waits for a lock now (from its own connection)."""
+    connection = await asyncpg.connect(_asyncpg_dsn(database_url))
+    try:
+        waiting: int = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return waiting > 0
+    finally:
+        await connection.close()
+
+
 async def _admin(sql: str) -> None:
     connection = await asyncpg.connect(_asyncpg_dsn(postgres_admin_url()), timeout=5)
     try:

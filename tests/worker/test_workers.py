@@ -17,6 +17,7 @@ from calsync.context import AppContext
 from calsync.settings import Settings
 from calsync.store.models import Calendar
 from calsync.sync.engine import CalendarSyncer
+from calsync.sync.snapshot import CalendarSnapshot
 from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.support.service import Tenant
@@ -43,12 +44,14 @@ async def test_two_workers_never_sync_one_calendar_at_once(
     original = CalendarSyncer.sync
     original_release = CalendarSyncer._release
 
-    async def watched(self: CalendarSyncer, calendar_id: int, claimed_due_at: datetime):  # type: ignore[no-untyped-def]
+    async def watched(
+        self: CalendarSyncer, calendar_id: int, claimed_due_at: datetime, snapshot: CalendarSnapshot | None = None
+    ):  # type: ignore[no-untyped-def]
         if calendar_id in running:
             overlaps.append(calendar_id)
         running[calendar_id] = self.worker_id
         try:
-            return await original(self, calendar_id, claimed_due_at)
+            return await original(self, calendar_id, claimed_due_at, snapshot)
         finally:
             if running.get(calendar_id) == self.worker_id:
                 running.pop(calendar_id)
