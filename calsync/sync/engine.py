@@ -46,6 +46,18 @@ class SyncResult:
     mode: str  # "full", "incremental", "reconcile", or "skipped"
     changes: AppliedChanges = field(default_factory=AppliedChanges)
     error: ProviderError | None = None
+    # What the listing leaves for the next sync (its cursor; a full list's window and reconcile times), stored
+    # with the success: one transaction per sync fewer. Should the sync end otherwise, the next one lists again
+    # from the stored cursor, and the events it writes again compare unchanged.
+    finished: dict[str, object] = field(default_factory=dict)
+
+
+def _keep_owner(snap: CalendarSnapshot, calendar: Calendar) -> None:
+    """The owner this sync learned from the platform goes with its first write, before the features hear of the
+    events (they learn an owner from the events only when none is known). A sync that fails before any write
+    asks again next time."""
+    if calendar.owner_email is None and snap.owner_email is not None:
+        calendar.owner_email = snap.owner_email
 
 
 class CalendarSyncer:
@@ -105,7 +117,7 @@ class CalendarSyncer:
                     raise
                 # The access token was refused before its time: drop it and try once more with a fresh one.
                 snap.access_token = None
-                result.changes = AppliedChanges()
+                result.changes, result.finished = AppliedChanges(), {}
                 await self._run(snap, provider, result)
         except ProviderError as exc:
             result.error = exc
@@ -130,7 +142,7 @@ class CalendarSyncer:
                 )
                 cursor = await self._consume(snap, pages, result)
                 if cursor is not None:
-                    await self.fence.set(snap.id, {"sync_cursor": cursor}, "store_cursor")
+                    result.finished["sync_cursor"] = cursor
                 return
             except ProviderError as exc:
                 if exc.kind is not ErrorKind.SYNC_TOKEN_EXPIRED:
@@ -152,9 +164,7 @@ class CalendarSyncer:
                 raise
             log.info("calendar_owner_unknown", calendar=snap.object_id, kind=exc.kind.value)
             return
-        if owner is None:
-            return
-        await self.fence.set(snap.id, {"owner_email": owner}, "store_owner")
+        # Stored by the sync's next write (`_keep_owner`), not in a transaction of its own.
         snap.owner_email = owner
 
     async def _consume(
@@ -189,6 +199,7 @@ class CalendarSyncer:
 
         async def write(session: AsyncSession, calendar: Calendar) -> tuple[AppliedChanges, bool]:
             now = self._now
+            _keep_owner(snap, calendar)
             await hooks.publish(session, EventsListed(calendar, events, now))
             plan = await plan_page(session, calendar, events, removed_ids)
             # The features hear of the change as of this sync, in the transaction that makes it: its webhook, then
@@ -237,7 +248,7 @@ class CalendarSyncer:
         if result.mode == "reconcile":
             # Everything a scheduled reconcile changes is something incremental sync had missed.
             finished["last_drift_count"] = result.changes.count
-        await self.fence.set(snap.id, finished, "finish_full_sync")
+        result.finished = finished
         if result.mode == "reconcile":
             metrics.DRIFT.labels(snap.platform).inc(result.changes.count)
 
@@ -297,6 +308,9 @@ class CalendarSyncer:
 
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
         async def plan(session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
+            _keep_owner(snap, calendar)
+            for name, value in result.finished.items():
+                setattr(calendar, name, value)
             # The next check when nothing asks sooner: by need, before an upcoming meeting (calsync.sync.schedule).
             now = self._now
             check = await upcoming.plan_next_check(session, calendar, now, self.context.settings)
