@@ -173,8 +173,10 @@ class CalendarSyncer:
         pages: AsyncIterator[ChangePage],
         result: SyncResult,
         seen: set[str] | None = None,
+        last_read: Callable[[AsyncSession], Awaitable[object]] | None = None,
     ) -> str | None:
-        """Write the pages (merged into batches) and return the listing's cursor; `seen` collects every id listed."""
+        """Write the pages (merged into batches) and return the listing's cursor; `seen` collects every id listed.
+        `last_read` runs in the last batch's transaction, before it writes (when there is a last batch)."""
         cursor: str | None = None
         batch = ChangeBatch()
         async for page in pages:
@@ -187,11 +189,15 @@ class CalendarSyncer:
                 # A long (initial) sync shows its progress, one line per batch written.
                 log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
-        result.changes.extend(await self._apply(snap, *batch.take()))
+        result.changes.extend(await self._apply(snap, *batch.take(), first=last_read))
         return cursor
 
     async def _apply(
-        self, snap: CalendarSnapshot, events: list[NormalizedEvent], removed_ids: list[str]
+        self,
+        snap: CalendarSnapshot,
+        events: list[NormalizedEvent],
+        removed_ids: list[str],
+        first: Callable[[AsyncSession], Awaitable[object]] | None = None,
     ) -> AppliedChanges:
         if not events and not removed_ids:
             return AppliedChanges()
@@ -199,6 +205,8 @@ class CalendarSyncer:
 
         async def write(session: AsyncSession, calendar: Calendar) -> tuple[AppliedChanges, bool]:
             now = self._now
+            if first is not None:
+                await first(session)
             _keep_owner(snap, calendar)
             await hooks.publish(session, EventsListed(calendar, events, now))
             plan = await plan_page(session, calendar, events, removed_ids)
@@ -221,14 +229,21 @@ class CalendarSyncer:
         pages = provider.list_changes(
             token, snap.platform_uuid, window_start=window_start, window_end=window_end, cursor=None
         )
-        cursor = await self._consume(snap, pages, result, seen)
-        # A full list carries no tombstones: stored events it did not return were deleted, or moved out of
-        # the window. Ask for each (a few at most, normally) rather than guess.
+        live: set[str] | None = None
 
         async def stored(session: AsyncSession) -> set[str]:
-            return await live_event_ids_in_window(session, snap.id, window_start, window_end)
+            nonlocal live
+            live = await live_event_ids_in_window(session, snap.id, window_start, window_end)
+            return live
 
-        missing = sorted(await self.context.db.read_retrying(stored, what="live_event_ids") - seen)
+        # A full list carries no tombstones: stored events it did not return were deleted, or moved out of
+        # the window. Ask for each (a few at most, normally) rather than guess. Which are stored is read in the
+        # last batch's transaction, before it writes (saving a transaction): the rows of this listing's batches
+        # are all in `seen`, so what was stored before the last batch, less `seen`, is what is stored after it.
+        cursor = await self._consume(snap, pages, result, seen, last_read=stored)
+        if live is None:  # the listing ended without a batch to write
+            live = await self.context.db.read_retrying(stored, what="live_event_ids")
+        missing = sorted(live - seen)
         found: list[NormalizedEvent] = []
         removed: list[str] = missing[MAX_INDIVIDUAL_CHECKS:]
         for uuid in missing[:MAX_INDIVIDUAL_CHECKS]:
