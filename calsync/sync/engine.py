@@ -27,7 +27,7 @@ from calsync.sync.channel_upkeep import maintain_channels, tear_down
 from calsync.sync.fence import Fence, LeaseLost
 from calsync.sync.hooks import CalendarConnected, CalendarDisconnected, EventsListed, PageWritten
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
-from calsync.sync.snapshot import CalendarSnapshot, access_token, read_snapshot
+from calsync.sync.snapshot import CalendarSnapshot, access_token, keep_pending_grant, read_snapshot
 from calsync.sync.throttle import record_throttle
 from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 
@@ -208,6 +208,7 @@ class CalendarSyncer:
             if first is not None:
                 await first(session)
             _keep_owner(snap, calendar)
+            keep_pending_grant(self.context, snap, calendar)
             await hooks.publish(session, EventsListed(calendar, events, now))
             plan = await plan_page(session, calendar, events, removed_ids)
             # The features hear of the change as of this sync, in the transaction that makes it: its webhook, then
@@ -218,6 +219,7 @@ class CalendarSyncer:
             return plan.changes, woke
 
         changes, woke = await self.fence.write(snap.id, write, "apply_page")
+        snap.pending_grant = None
         if changes or woke:
             self.context.work_signal.kick()
         return changes
@@ -324,6 +326,7 @@ class CalendarSyncer:
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
         async def plan(session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
             _keep_owner(snap, calendar)
+            keep_pending_grant(self.context, snap, calendar)
             for name, value in result.finished.items():
                 setattr(calendar, name, value)
             # The next check when nothing asks sooner: by need, before an upcoming meeting (calsync.sync.schedule).
@@ -334,6 +337,7 @@ class CalendarSyncer:
             )
 
         await self._settle_planned(snap.id, plan, "record_success")
+        snap.pending_grant = None
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
         log.info(
             "calendar_synced",
@@ -353,10 +357,14 @@ class CalendarSyncer:
             )
             await record_throttle(self.context.db, snap.platform, snap.client_id, now + throttle_wait)
 
-        def decide(facts: outcome.CalendarFacts) -> outcome.OutcomePlan:
+        async def plan(_session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
+            # A token refreshed before the failure is kept: retrying a failing calendar costs no refresh per attempt.
+            keep_pending_grant(self.context, snap, calendar)
+            facts = outcome.CalendarFacts.of(calendar)
             return outcome.failed(facts, error, now, claimed_due_at, throttle_wait=throttle_wait, backoff=self._backoff)
 
-        await self._settle(snap.id, decide, "record_failure")
+        await self._settle_planned(snap.id, plan, "record_failure")
+        snap.pending_grant = None
         metrics.SYNCS.labels(snap.platform, "failed", error.kind.value).inc()
         log.warning(
             "calendar_sync_failed",
