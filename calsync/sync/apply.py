@@ -306,12 +306,13 @@ async def live_event_ids_in_window(
     session: AsyncSession, calendar_id: int, window_start: datetime, window_end: datetime
 ) -> set[str]:
     """Platform ids of stored, not deleted events that overlap the window (what a full list must return)."""
-    rows = await session.execute(
-        select(CalendarEvent.platform_uuid).where(
-            CalendarEvent.calendar_id == calendar_id,
-            CalendarEvent.is_deleted.is_(False),
-            CalendarEvent.end_time > window_start,
-            CalendarEvent.start_time < window_end,
-        )
-    )
-    return set(rows.scalars().all())
+    parameters = {"calendar_id": calendar_id, "window_start": window_start, "window_end": window_end}
+    return set((await session.execute(_LIVE_IN_WINDOW, parameters)).scalars().all())
+
+
+_LIVE_IN_WINDOW = select(CalendarEvent.platform_uuid).where(
+    CalendarEvent.calendar_id == bindparam("calendar_id"),
+    CalendarEvent.is_deleted.is_(False),
+    CalendarEvent.end_time > bindparam("window_start"),
+    CalendarEvent.start_time < bindparam("window_end"),
+)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
@@ -15,6 +15,12 @@ from calsync.store.models import Calendar
 
 T = TypeVar("T")
 Body = Callable[[AsyncSession, Calendar], Awaitable[T]]
+
+
+# FOR NO KEY UPDATE: the fence changes no key, so it does not conflict with the foreign-key locks (FOR KEY SHARE)
+# that inserts of this calendar's events and outbox rows take on the same row. Built once: every write of a sync
+# runs it.
+_FENCED = select(Calendar).where(Calendar.id == bindparam("calendar_id")).with_for_update(key_share=True)
 
 
 class LeaseLost(Exception):
@@ -32,10 +38,7 @@ class Fence:
         anything twice."""
 
         async def fenced(session: AsyncSession) -> T:
-            # FOR NO KEY UPDATE: the fence changes no key, so it does not conflict with the foreign-key locks
-            # (FOR KEY SHARE) that inserts of this calendar's events and outbox rows take on the same row.
-            statement = select(Calendar).where(Calendar.id == calendar_id).with_for_update(key_share=True)
-            calendar = (await session.execute(statement)).scalar_one_or_none()
+            calendar = (await session.execute(_FENCED, {"calendar_id": calendar_id})).scalar_one_or_none()
             if calendar is None or calendar.lease_owner != self.worker_id:
                 raise LeaseLost
             # Each write extends the lease, so a long full sync keeps it while it makes progress.
