@@ -120,8 +120,10 @@ async def meeting_counts(context: Any) -> tuple[int, int]:
 
 
 async def one_run(
-    args: argparse.Namespace, database_url: str, emulator: ChildEmulator, rules: int = 0
+    args: argparse.Namespace, database_url: str, emulator: ChildEmulator, rules: int = 0, profiler: Any = None
 ) -> dict[str, Any]:
+    """One run on a fresh database; `profiler` (`start(pids)`, `stop()`, bench/initial_sync_pipe.py) samples the
+    workers from the clock's start until every calendar has synced."""
     from calsync.security.secret_box import generate_key
 
     key = generate_key()
@@ -144,6 +146,8 @@ async def one_run(
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
             emulator_cpu = cpu_seconds(emulator.pid)
             database_cpu = postgres_cpu()
+            if profiler is not None:
+                profiler.start([w.pid for w in workers])
             started = await make_all_due(context)
             wall = time.monotonic()
             done = failed = 0
@@ -158,6 +162,8 @@ async def one_run(
                     # (the worker's CPU up to here is the sync's; what follows is the meetings' evaluation)
                     sync_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
                     break
+            if profiler is not None:
+                profiler.stop()
             # The meetings the sync queued are evaluated by the same worker, concurrently and then after it.
             evaluated = None
             while time.monotonic() - wall < args.timeout * 2:

@@ -102,7 +102,8 @@ _CLOSERS = {")": "(", "]": "[", "}": "{"}
 def find_meeting_url(*texts: str | None) -> MeetingLink | None:
     """First meeting link in the first text (in the given priority order) that has one."""
     for text in texts:
-        if not text or not isinstance(text, str):
+        # Every candidate has a slash ("://" or a host's "tld/"), so a text without one is skipped unscanned.
+        if not text or not isinstance(text, str) or "/" not in text:
             continue
         seen: set[str] = set()
         candidates = _candidates(text)

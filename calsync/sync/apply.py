@@ -7,14 +7,16 @@ committed later with an older stamp — Attendee's race."""
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Table, insert, select, update
+from sqlalchemy import JSON, String, Table, any_, bindparam, insert, select, update
 from sqlalchemy import event as orm_event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -108,8 +110,20 @@ async def take_change_clock(session: AsyncSession, project_id: int, count: int, 
     return ChangeClock(stamp=taken, numbers=numbers)
 
 
+# PostgreSQL: a page's ids as one array parameter. One statement text whatever the page's size, so the driver
+# prepares it once per connection; an IN list of up to 500 parameters was a new statement for each size, and
+# SQLAlchemy expanded and processed every parameter on every page (bench/initial_sync_pipe.py).
+_EXISTING_BY_ARRAY = select(*_EXISTING_COLUMNS).where(
+    CalendarEvent.calendar_id == bindparam("calendar_id"),
+    CalendarEvent.platform_uuid == any_(bindparam("uuids", type_=postgresql.ARRAY(String()))),
+)
+
+
 async def _existing(session: AsyncSession, calendar_id: int, uuids: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await session.execute(_EXISTING_BY_ARRAY, {"calendar_id": calendar_id, "uuids": list(uuids)})
+        return {row["platform_uuid"]: dict(row) for row in rows.mappings()}
     for start in range(0, len(uuids), IN_CHUNK):
         chunk = uuids[start : start + IN_CHUNK]
         rows = await session.execute(
@@ -179,7 +193,7 @@ async def plan_page(
         values = event_values(event)
         digest = content_hash(values)
         # Derived from the values alone (a digest of the grouping key): no read, no lock (calsync.sync.meeting_keys).
-        meeting = event_meeting_id(calendar.project_id, {**values, "calendar_id": calendar.id})
+        meeting = event_meeting_id(calendar.project_id, values, calendar.id)
         if row is None:
             object_id = new_id("evt_")
             values.update(
@@ -249,13 +263,14 @@ async def _insert(connection: AsyncConnection, rows: list[dict[str, Any]]) -> No
         await connection.execute(insert(EVENTS_TABLE), rows)
         return
     columns = list(rows[0])
-    is_json = [name in _JSON_COLUMNS for name in columns]
-    records = [
-        tuple(
-            json_codec.dumps_text(row[name]) if json else row[name] for name, json in zip(columns, is_json, strict=True)
-        )
-        for row in rows
-    ]
+    json_positions = [index for index, name in enumerate(columns) if name in _JSON_COLUMNS]
+    values_of = operator.itemgetter(*columns)
+    records = []
+    for row in rows:
+        record = list(values_of(row))
+        for index in json_positions:
+            record[index] = json_codec.dumps_text(record[index])
+        records.append(record)
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     await driver.copy_records_to_table(EVENTS_TABLE.name, records=records, columns=columns)
@@ -282,12 +297,13 @@ async def live_event_ids_in_window(
     session: AsyncSession, calendar_id: int, window_start: datetime, window_end: datetime
 ) -> set[str]:
     """Platform ids of stored, not deleted events that overlap the window (what a full list must return)."""
-    rows = await session.execute(
-        select(CalendarEvent.platform_uuid).where(
-            CalendarEvent.calendar_id == calendar_id,
-            CalendarEvent.is_deleted.is_(False),
-            CalendarEvent.end_time > window_start,
-            CalendarEvent.start_time < window_end,
-        )
-    )
-    return set(rows.scalars().all())
+    parameters = {"calendar_id": calendar_id, "window_start": window_start, "window_end": window_end}
+    return set((await session.execute(_LIVE_IN_WINDOW, parameters)).scalars().all())
+
+
+_LIVE_IN_WINDOW = select(CalendarEvent.platform_uuid).where(
+    CalendarEvent.calendar_id == bindparam("calendar_id"),
+    CalendarEvent.is_deleted.is_(False),
+    CalendarEvent.end_time > bindparam("window_start"),
+    CalendarEvent.start_time < bindparam("window_end"),
+)

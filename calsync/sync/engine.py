@@ -27,7 +27,7 @@ from calsync.sync.channel_upkeep import maintain_channels, tear_down
 from calsync.sync.fence import Fence, LeaseLost
 from calsync.sync.hooks import CalendarConnected, CalendarDisconnected, EventsListed, PageWritten
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
-from calsync.sync.snapshot import CalendarSnapshot, access_token, read_snapshot
+from calsync.sync.snapshot import CalendarSnapshot, access_token, keep_pending_grant, read_snapshot
 from calsync.sync.throttle import record_throttle
 from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 
@@ -46,6 +46,18 @@ class SyncResult:
     mode: str  # "full", "incremental", "reconcile", or "skipped"
     changes: AppliedChanges = field(default_factory=AppliedChanges)
     error: ProviderError | None = None
+    # What the listing leaves for the next sync (its cursor; a full list's window and reconcile times), stored
+    # with the success: one transaction per sync fewer. Should the sync end otherwise, the next one lists again
+    # from the stored cursor, and the events it writes again compare unchanged.
+    finished: dict[str, object] = field(default_factory=dict)
+
+
+def _keep_owner(snap: CalendarSnapshot, calendar: Calendar) -> None:
+    """The owner this sync learned from the platform goes with its first write, before the features hear of the
+    events (they learn an owner from the events only when none is known). A sync that fails before any write
+    asks again next time."""
+    if calendar.owner_email is None and snap.owner_email is not None:
+        calendar.owner_email = snap.owner_email
 
 
 class CalendarSyncer:
@@ -108,7 +120,7 @@ class CalendarSyncer:
                     raise
                 # The access token was refused before its time: drop it and try once more with a fresh one.
                 snap.access_token = None
-                result.changes = AppliedChanges()
+                result.changes, result.finished = AppliedChanges(), {}
                 await self._run(snap, provider, result)
         except ProviderError as exc:
             result.error = exc
@@ -133,7 +145,7 @@ class CalendarSyncer:
                 )
                 cursor = await self._consume(snap, pages, result)
                 if cursor is not None:
-                    await self.fence.set(snap.id, {"sync_cursor": cursor}, "store_cursor")
+                    result.finished["sync_cursor"] = cursor
                 return
             except ProviderError as exc:
                 if exc.kind is not ErrorKind.SYNC_TOKEN_EXPIRED:
@@ -155,9 +167,7 @@ class CalendarSyncer:
                 raise
             log.info("calendar_owner_unknown", calendar=snap.object_id, kind=exc.kind.value)
             return
-        if owner is None:
-            return
-        await self.fence.set(snap.id, {"owner_email": owner}, "store_owner")
+        # Stored by the sync's next write (`_keep_owner`), not in a transaction of its own.
         snap.owner_email = owner
 
     async def _consume(
@@ -166,8 +176,10 @@ class CalendarSyncer:
         pages: AsyncIterator[ChangePage],
         result: SyncResult,
         seen: set[str] | None = None,
+        last_read: Callable[[AsyncSession], Awaitable[object]] | None = None,
     ) -> str | None:
-        """Write the pages (merged into batches) and return the listing's cursor; `seen` collects every id listed."""
+        """Write the pages (merged into batches) and return the listing's cursor; `seen` collects every id listed.
+        `last_read` runs in the last batch's transaction, before it writes (when there is a last batch)."""
         cursor: str | None = None
         batch = ChangeBatch()
         async for page in pages:
@@ -180,11 +192,15 @@ class CalendarSyncer:
                 # A long (initial) sync shows its progress, one line per batch written.
                 log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
-        result.changes.extend(await self._apply(snap, *batch.take()))
+        result.changes.extend(await self._apply(snap, *batch.take(), first=last_read))
         return cursor
 
     async def _apply(
-        self, snap: CalendarSnapshot, events: list[NormalizedEvent], removed_ids: list[str]
+        self,
+        snap: CalendarSnapshot,
+        events: list[NormalizedEvent],
+        removed_ids: list[str],
+        first: Callable[[AsyncSession], Awaitable[object]] | None = None,
     ) -> AppliedChanges:
         if not events and not removed_ids:
             return AppliedChanges()
@@ -192,6 +208,10 @@ class CalendarSyncer:
 
         async def write(session: AsyncSession, calendar: Calendar) -> tuple[AppliedChanges, bool]:
             now = self._now
+            if first is not None:
+                await first(session)
+            _keep_owner(snap, calendar)
+            keep_pending_grant(self.context, snap, calendar)
             await hooks.publish(session, EventsListed(calendar, events, now))
             plan = await plan_page(session, calendar, events, removed_ids)
             # The features hear of the change as of this sync, in the transaction that makes it: its webhook, then
@@ -202,6 +222,7 @@ class CalendarSyncer:
             return plan.changes, woke
 
         changes, woke = await self.fence.write(snap.id, write, "apply_page")
+        snap.pending_grant = None
         if changes or woke:
             self.context.work_signal.kick()
         return changes
@@ -213,14 +234,21 @@ class CalendarSyncer:
         pages = provider.list_changes(
             token, snap.platform_uuid, window_start=window_start, window_end=window_end, cursor=None
         )
-        cursor = await self._consume(snap, pages, result, seen)
-        # A full list carries no tombstones: stored events it did not return were deleted, or moved out of
-        # the window. Ask for each (a few at most, normally) rather than guess.
+        live: set[str] | None = None
 
         async def stored(session: AsyncSession) -> set[str]:
-            return await live_event_ids_in_window(session, snap.id, window_start, window_end)
+            nonlocal live
+            live = await live_event_ids_in_window(session, snap.id, window_start, window_end)
+            return live
 
-        missing = sorted(await self.context.db.read_retrying(stored, what="live_event_ids") - seen)
+        # A full list carries no tombstones: stored events it did not return were deleted, or moved out of
+        # the window. Ask for each (a few at most, normally) rather than guess. Which are stored is read in the
+        # last batch's transaction, before it writes (saving a transaction): the rows of this listing's batches
+        # are all in `seen`, so what was stored before the last batch, less `seen`, is what is stored after it.
+        cursor = await self._consume(snap, pages, result, seen, last_read=stored)
+        if live is None:  # the listing ended without a batch to write
+            live = await self.context.db.read_retrying(stored, what="live_event_ids")
+        missing = sorted(live - seen)
         found: list[NormalizedEvent] = []
         removed: list[str] = missing[MAX_INDIVIDUAL_CHECKS:]
         for uuid in missing[:MAX_INDIVIDUAL_CHECKS]:
@@ -240,7 +268,7 @@ class CalendarSyncer:
         if result.mode == "reconcile":
             # Everything a scheduled reconcile changes is something incremental sync had missed.
             finished["last_drift_count"] = result.changes.count
-        await self.fence.set(snap.id, finished, "finish_full_sync")
+        result.finished = finished
         if result.mode == "reconcile":
             metrics.DRIFT.labels(snap.platform).inc(result.changes.count)
 
@@ -300,6 +328,10 @@ class CalendarSyncer:
 
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
         async def plan(session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
+            _keep_owner(snap, calendar)
+            keep_pending_grant(self.context, snap, calendar)
+            for name, value in result.finished.items():
+                setattr(calendar, name, value)
             # The next check when nothing asks sooner: by need, before an upcoming meeting (calsync.sync.schedule).
             now = self._now
             check = await upcoming.plan_next_check(session, calendar, now, self.context.settings)
@@ -308,6 +340,7 @@ class CalendarSyncer:
             )
 
         await self._settle_planned(snap.id, plan, "record_success")
+        snap.pending_grant = None
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
         log.info(
             "calendar_synced",
@@ -327,10 +360,14 @@ class CalendarSyncer:
             )
             await record_throttle(self.context.db, snap.platform, snap.client_id, now + throttle_wait)
 
-        def decide(facts: outcome.CalendarFacts) -> outcome.OutcomePlan:
+        async def plan(_session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
+            # A token refreshed before the failure is kept: retrying a failing calendar costs no refresh per attempt.
+            keep_pending_grant(self.context, snap, calendar)
+            facts = outcome.CalendarFacts.of(calendar)
             return outcome.failed(facts, error, now, claimed_due_at, throttle_wait=throttle_wait, backoff=self._backoff)
 
-        await self._settle(snap.id, decide, "record_failure")
+        await self._settle_planned(snap.id, plan, "record_failure")
+        snap.pending_grant = None
         metrics.SYNCS.labels(snap.platform, "failed", error.kind.value).inc()
         log.warning(
             "calendar_sync_failed",

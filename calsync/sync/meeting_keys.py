@@ -57,15 +57,17 @@ def _instant(start: datetime) -> str:
     return start.replace(microsecond=0, tzinfo=None).isoformat()
 
 
-def grouping_key(values: dict[str, Any]) -> str:
+def grouping_key(values: dict[str, Any], calendar_id: int | None = None) -> str:
     """The key of an event's meeting, from its stored column values (start_time, meeting_url, ical_uid,
-    calendar_id, platform_uuid)."""
+    calendar_id, platform_uuid); `calendar_id` stands for a values' own when they have none (a row not yet
+    written: the sync does not copy every row's values to add it)."""
     instant = _instant(values["start_time"])
     if values.get("meeting_url"):
         return f"url\x00{normalized_url(values['meeting_url'])}\x00{instant}"
     if values.get("ical_uid"):
         return f"uid\x00{values['ical_uid']}\x00{instant}"
-    return f"evt\x00{values['calendar_id']}\x00{values['platform_uuid']}"
+    calendar = values["calendar_id"] if calendar_id is None else calendar_id
+    return f"evt\x00{calendar}\x00{values['platform_uuid']}"
 
 
 def meeting_id(project_id: int, key: str) -> str:
@@ -76,13 +78,18 @@ def meeting_id(project_id: int, key: str) -> str:
     return MEETING_ID_PREFIX + _digits(low) + _digits(high % _HALF)
 
 
+# Two base-62 digits at a time, least significant first (half the divisions of one digit at a time: this runs
+# once per event written).
+_PAIRS = [low + high for high in _ALPHABET for low in _ALPHABET]
+
+
 def _digits(number: int) -> str:
     chars = []
-    for _ in range(ID_LENGTH // 2):
-        number, digit = divmod(number, 62)
-        chars.append(_ALPHABET[digit])
+    for _ in range(ID_LENGTH // 4):
+        number, pair = divmod(number, 62 * 62)
+        chars.append(_PAIRS[pair])
     return "".join(chars)
 
 
-def event_meeting_id(project_id: int, values: dict[str, Any]) -> str:
-    return meeting_id(project_id, grouping_key(values))
+def event_meeting_id(project_id: int, values: dict[str, Any], calendar_id: int | None = None) -> str:
+    return meeting_id(project_id, grouping_key(values, calendar_id))

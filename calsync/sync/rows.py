@@ -71,10 +71,17 @@ def event_values(event: NormalizedEvent) -> dict[str, Any]:
 
 
 def content_hash(values: dict[str, Any]) -> str:
-    stable = {key: value for key, value in values.items() if key not in _DERIVED_COLUMNS}
+    # Copies minus a few keys (the digest is of the same documents in the same key order as ever: stored digests
+    # stay valid); deleting from a C-level copy is cheaper than filtering every key in Python.
+    stable = dict(values)
+    for key in _DERIVED_COLUMNS:
+        stable.pop(key, None)
     raw = stable.get("raw")
-    if isinstance(raw, dict):
-        stable["raw"] = {k: v for k, v in raw.items() if k not in _VOLATILE_RAW_KEYS}
+    if isinstance(raw, dict) and (volatile := _VOLATILE_RAW_KEYS.intersection(raw)):
+        raw = dict(raw)
+        for key in volatile:
+            del raw[key]
+        stable["raw"] = raw
     # Key order is deterministic (values are built in a fixed order, raw keeps the platform's order), so no
     # sort_keys: at worst a platform reordering its JSON causes one harmless rewrite.
     return hashlib.sha256(json_codec.dumps(stable)).hexdigest()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
-from calsync.providers.base import CalendarProvider, Credentials
+from calsync.providers.base import CalendarProvider, Credentials, TokenGrant
 from calsync.store.models import Calendar, PushChannel
 from calsync.sync import metrics
 from calsync.sync.channels import channels_of_many
@@ -40,6 +40,8 @@ class CalendarSnapshot:
     # began (one read before the platform call instead of three: each is a round trip on a push's critical path).
     throttled_until: datetime | None = None
     channels: list[PushChannel] | None = None
+    # A grant refreshed by this sync and not yet stored, with the time of the refresh (`keep_pending_grant`).
+    pending_grant: tuple[TokenGrant, datetime] | None = None
 
 
 async def read_snapshot(context: AppContext, calendar_id: int, worker_id: str) -> CalendarSnapshot:
@@ -109,12 +111,27 @@ async def access_token(fence: Fence, snap: CalendarSnapshot, provider: CalendarP
     grant = await provider.refresh_access_token(snap.credentials)
     metrics.TOKEN_REFRESHES.labels(snap.platform).inc()
     secrets = fence.context.secrets
+    refreshed_at = fence.context.clock()
+    if grant.refresh_token:
+        # A rotated refresh token (Microsoft) is stored at once: it is the calendar's only credential from now on.
 
-    async def store(_session: AsyncSession, calendar: Calendar) -> None:
-        store_grant(secrets, calendar, grant, fence.context.clock())
+        async def store(_session: AsyncSession, calendar: Calendar) -> None:
+            store_grant(secrets, calendar, grant, refreshed_at)
 
-    await fence.write(snap.id, store, "store_grant")
+        await fence.write(snap.id, store, "store_grant")
+    else:
+        # An access token alone (Google) goes with the sync's next write, not in a transaction of its own: lost with
+        # a sync that fails before writing, it costs the next sync one refresh.
+        snap.pending_grant = (grant, refreshed_at)
     snap.access_token = grant.access_token
     if grant.refresh_token:
         snap.credentials = Credentials(snap.credentials.client_id, snap.credentials.client_secret, grant.refresh_token)
     return grant.access_token
+
+
+def keep_pending_grant(context: AppContext, snap: CalendarSnapshot, calendar: Calendar) -> None:
+    """Store the grant this sync refreshed and has not stored yet, in a write behind the fence (the caller forgets
+    it once that write commits)."""
+    if snap.pending_grant is not None:
+        grant, refreshed_at = snap.pending_grant
+        store_grant(context.secrets, calendar, grant, refreshed_at)

@@ -6,12 +6,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.settings import Settings
 from calsync.store.models import Calendar, CalendarEvent
 from calsync.sync import schedule
+
+# Built once (every sync's success runs it): building a statement costs more Python than executing a cached one.
+_NEXT_MEETING_START = (
+    select(CalendarEvent.start_time)
+    .where(
+        CalendarEvent.calendar_id == bindparam("calendar_id"),
+        CalendarEvent.start_time > bindparam("after"),
+        CalendarEvent.start_time < bindparam("before"),
+        CalendarEvent.is_deleted.is_(False),
+        CalendarEvent.meeting_url.is_not(None),
+    )
+    .order_by(CalendarEvent.start_time)
+    .limit(1)
+)
 
 
 async def next_meeting_start(
@@ -19,19 +33,8 @@ async def next_meeting_start(
 ) -> datetime | None:
     """The first start in (after, before) of a live event with a meeting URL: one walk along the calendar's
     start-time index that stops at the first match."""
-    statement = (
-        select(CalendarEvent.start_time)
-        .where(
-            CalendarEvent.calendar_id == calendar_id,
-            CalendarEvent.start_time > after,
-            CalendarEvent.start_time < before,
-            CalendarEvent.is_deleted.is_(False),
-            CalendarEvent.meeting_url.is_not(None),
-        )
-        .order_by(CalendarEvent.start_time)
-        .limit(1)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
+    parameters = {"calendar_id": calendar_id, "after": after, "before": before}
+    return (await session.execute(_NEXT_MEETING_START, parameters)).scalar_one_or_none()
 
 
 async def plan_next_check(
