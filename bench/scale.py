@@ -441,8 +441,7 @@ async def steady(
     rss: list[float] = []
     calls0 = await counters_by_kind(emulator.url)
     await meter.start()
-    began = time.monotonic()
-    meetings_until = began + (seconds - 240 if meetings else 0)
+    meetings_until = time.monotonic() + (seconds - 240 if meetings else 0)
     await drive(
         emulator.url,
         pool,
@@ -470,7 +469,7 @@ async def steady(
     late = [
         (c.visible - c.t0) if c.visible is not None else float("inf")
         for c in stream.changes
-        if c.t0 >= began + seconds / 2
+        if c.t0 >= since + seconds / 2  # both wall-clock readings
     ]
     hooks = webhook_latencies(stream, receiver)
     late = await bot_lateness(context, receiver, since) if meetings else []
