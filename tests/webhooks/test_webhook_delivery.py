@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -114,15 +115,19 @@ async def test_gives_up_after_the_horizon_and_marks_the_webhook_failing(context:
     assert health["failing_since"] is not None
 
 
-async def slow_backlog_beside_one(context: AppContext, tenant: Tenant, slow: Receiver, healthy: Receiver) -> None:
-    """Ten deliveries queued for a webhook at `slow`, then one for another project's webhook at `healthy`."""
+async def slow_backlog_beside_one(
+    context: AppContext, tenant: Tenant, slow: Receiver, healthy: Receiver, backlog: int = 10
+) -> dict[str, Any]:
+    """`backlog` deliveries queued for a webhook at `slow`, then one for another project's webhook at `healthy`;
+    the calendar of the slow webhook's deliveries."""
     await create_webhook(tenant, slow.url)
     other = await new_project_webhook(context, tenant, healthy.url)
     calendar = await create_calendar(tenant)
     other_calendar = await create_calendar(other)
-    for _ in range(10):
+    for _ in range(backlog):
         await enqueue(context, calendar["id"])
     await enqueue(context, other_calendar["id"])
+    return calendar
 
 
 async def test_slow_receiver_does_not_hold_up_a_healthy_one(context: AppContext, tenant: Tenant) -> None:
@@ -314,13 +319,7 @@ async def test_webhook_deleted_while_its_delivery_is_in_flight(context: AppConte
 async def test_a_webhook_in_a_failure_streak_gets_one_slot(context: AppContext, tenant: Tenant) -> None:
     frozen(context)
     async with running_receiver(hang=True) as dead, running_receiver() as healthy:
-        await create_webhook(tenant, dead.url)
-        other = await new_project_webhook(context, tenant, healthy.url)
-        calendar = await create_calendar(tenant)
-        other_calendar = await create_calendar(other)
-        for _ in range(5):
-            await enqueue(context, calendar["id"])
-        await enqueue(context, other_calendar["id"])
+        calendar = await slow_backlog_beside_one(context, tenant, dead, healthy, backlog=5)
         async with context.db.write() as session:
             await session.execute(
                 update(WebhookSubscription).where(WebhookSubscription.url == dead.url).values(consecutive_failures=3)
