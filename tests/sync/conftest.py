@@ -111,27 +111,33 @@ async def list_events(tenant: Tenant, calendar_id: str, **params: str) -> list[d
 
 
 async def sync_once(context: AppContext, calendar_object_id: str, worker_id: str = "test-worker") -> Any:
-    """Make the calendar due, claim it as a worker would, and run one sync in this task (deterministic)."""
+    """Make the calendar due, claim it as a worker would, and run one sync in this task (deterministic). Other
+    calendars claimed on the way (due from their own pushes) are synced too; the result is this calendar's."""
     from sqlalchemy import update
 
     from calsync.store.models import Calendar
     from calsync.worker.claims import claim_due_calendars
 
     async with context.db.write() as session:
-        await session.execute(
-            update(Calendar).where(Calendar.object_id == calendar_object_id).values(sync_due_at=context.clock())
-        )
+        target = (
+            await session.execute(
+                update(Calendar)
+                .where(Calendar.object_id == calendar_object_id)
+                .values(sync_due_at=context.clock())
+                .returning(Calendar.id)
+            )
+        ).scalar_one()
     loop = SyncLoop(context, worker_id)
+
+    async def claim_and_sync() -> list[Any]:
+        # SKIP LOCKED passes over a row another transaction holds for a moment (a push receiver, say), and a
+        # push may move the due time by its debounce: claim again until this calendar is among the claims.
+        claims = await claim_due_calendars(context.db, worker_id, context.clock(), limit=100, lease_seconds=60)
+        outcomes = [(claim.calendar_id, await loop.syncer.sync(claim.calendar_id, claim.due_at)) for claim in claims]
+        return [outcome for calendar_id, outcome in outcomes if calendar_id == target]
+
     try:
-        # SKIP LOCKED passes over a row another transaction holds for a moment (e.g. a push receiver): retry.
-        claims = await eventually(
-            lambda: claim_due_calendars(context.db, worker_id, context.clock(), limit=100, lease_seconds=60),
-            seconds=10,
-        )
-        result = None
-        for claim in claims:
-            outcome = await loop.syncer.sync(claim.calendar_id, claim.due_at)
-            result = outcome if result is None else result
+        [result] = await eventually(claim_and_sync, seconds=10)
         return result
     finally:
         await loop.http.aclose()
