@@ -101,20 +101,19 @@ async def changed_meetings(
 
 
 async def events_behind(session: AsyncSession, cap: int = 100_000) -> int:
-    """Stored events changed past their project's cursor, over all projects, counted up to `cap` per project (one
-    bounded range of the change index each, so a scrape stays cheap however far behind the evaluation is)."""
-    cursors = (
-        select(Project.id, func.coalesce(MeetingScanCursor.change_seq, 0))
-        .select_from(Project)
-        .outerjoin(MeetingScanCursor, MeetingScanCursor.project_id == Project.id)
+    """Stored events changed past their project's cursor, over all projects, counted up to `cap` per project: one
+    statement, a bounded range of the change index per project, so a scrape stays cheap however many projects
+    there are and however far behind the evaluation is."""
+    read_to = func.coalesce(MeetingScanCursor.change_seq, 0)
+    past = (
+        select(CalendarEvent.id)
+        .where(CalendarEvent.project_id == Project.id, CalendarEvent.change_seq > read_to)
+        .limit(cap)
+        .correlate(Project, MeetingScanCursor)
+        .subquery()
     )
-    total = 0
-    for project_id, read_to in (await session.execute(cursors)).all():
-        past = (
-            select(CalendarEvent.id)
-            .where(CalendarEvent.project_id == project_id, CalendarEvent.change_seq > read_to)
-            .limit(cap)
-            .subquery()
-        )
-        total += int((await session.execute(select(func.count()).select_from(past))).scalar_one())
-    return total
+    per_project = select(func.count()).select_from(past).scalar_subquery()
+    statement = select(func.coalesce(func.sum(per_project), 0)).select_from(
+        Project.__table__.outerjoin(MeetingScanCursor, MeetingScanCursor.project_id == Project.id)
+    )
+    return int((await session.execute(statement)).scalar_one())

@@ -41,6 +41,20 @@ async def _cursor(context: AppContext, project_id: int) -> int | None:
         return row.change_seq if row is not None else None
 
 
+async def test_events_behind_sums_every_project_each_up_to_the_cap(
+    context: AppContext, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    await _events_in_meetings(context, tenant, 3)
+    await _events_in_meetings(context, other_tenant, 4)
+    async with context.db.read() as session:
+        assert await scan.events_behind(session) == 7
+        assert await scan.events_behind(session, cap=2) == 4  # (2 of each project's)
+    while await _scan(context, 500):
+        pass
+    async with context.db.read() as session:
+        assert await scan.events_behind(session) == 0
+
+
 async def test_event_changes_are_read_in_order_once(context: AppContext, tenant: Tenant) -> None:
     await _events_in_meetings(context, tenant, 5)
     assert await _cursor(context, tenant.project_id) is None  # a new project: read from the start
