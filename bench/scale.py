@@ -466,13 +466,13 @@ async def steady(
     visible = [c.visible - c.t0 for c in stream.changes if c.visible is not None]
     # The phase's second half: with one burst at its start (`--burst-every` at least the phase), what a steady
     # 20/s sees once the burst's backlog is gone; a change never made visible counts as the worst.
-    late = [
+    second_half = [
         (c.visible - c.t0) if c.visible is not None else float("inf")
         for c in stream.changes
         if c.t0 >= since + seconds / 2  # both wall-clock readings
     ]
     hooks = webhook_latencies(stream, receiver)
-    late = await bot_lateness(context, receiver, since) if meetings else []
+    bots_late = await bot_lateness(context, receiver, since) if meetings else []
     made = len(stream.changes)
     calls = {k: calls1.get(k, 0) - calls0.get(k, 0) for k in sorted(set(calls0) | set(calls1))}
     # Syncs done meanwhile (one listing each), whichever changes they carried: above capacity, a phase works through
@@ -489,14 +489,14 @@ async def steady(
         "visible_p50": pct(visible, 0.5),
         "visible_p99": pct(visible, 0.99),
         "visible_max": max(visible, default=float("nan")),
-        "visible_second_half_p50": pct(late, 0.5),
-        "visible_second_half_p99": pct(late, 0.99),
+        "visible_second_half_p50": pct(second_half, 0.5),
+        "visible_second_half_p99": pct(second_half, 0.99),
         "webhook_received": len(hooks),
         "webhook_p50": pct(hooks, 0.5),
         "webhook_p99": pct(hooks, 0.99),
-        "bots_dispatched": len(late),
-        "bot_late_p50": pct(late, 0.5),
-        "bot_late_p99": pct(late, 0.99),
+        "bots_dispatched": len(bots_late),
+        "bot_late_p50": pct(bots_late, 0.5),
+        "bot_late_p99": pct(bots_late, 0.99),
         "cpu": drove,
         "worker_cpu_ms_per_change": 1000 * drove["workers"] / max(1, made),
         "postgres_cpu_ms_per_change": 1000 * drove["postgres"] / max(1, made),
