@@ -13,15 +13,14 @@ import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import case, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.push.debounce import push_due_at
+from calsync.push.debounce import at, push_due_at
 from calsync.store.models import Calendar, PushChannel
-from calsync.store.queries.calendars import mark_due
 from calsync.store.transient import transient_kind
 from calsync.store.work_signal import SYNC_LOOP, notify_work_in_transaction
 from calsync.sync.channels import token_digest
@@ -62,7 +61,13 @@ class Notification:
     lifecycle: str | None = None
 
 
-def authentic(channel: PushChannel, presented: str | None) -> bool:
+class StoredChannel(Protocol):
+    id: int
+    calendar_id: int
+    token_hash: str
+
+
+def authentic(channel: StoredChannel, presented: str | None) -> bool:
     # Digests of equal length compared with compare_digest: no timing signal about the secret.
     return hmac.compare_digest(channel.token_hash, token_digest(presented or ""))
 
@@ -117,19 +122,19 @@ async def record(context: AppContext, notifications: Sequence[Notification]) -> 
 
 
 async def _record(context: AppContext, session: AsyncSession, notifications: Sequence[Notification]) -> tuple[int, int]:
-    if not context.db.is_sqlite:
+    # Plain statements, no ORM instance: a notification is one read of its channel and two UPDATEs (the API's
+    # commonest request under load, docs/benchmarks.md §5).
+    postgres = not context.db.is_sqlite
+    if postgres:
         await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     now = context.clock()
     debounce = timedelta(seconds=context.settings.sync_debounce_seconds)
-    debounced = now + debounce
     ids = sorted({item.channel_id for item in notifications})
-    channels = {
-        row.channel_id: row
-        for row in (await session.execute(select(PushChannel).where(PushChannel.channel_id.in_(ids)))).scalars()
-    }
+    columns = select(PushChannel.id, PushChannel.channel_id, PushChannel.calendar_id, PushChannel.token_hash)
+    channels = {row.channel_id: row for row in (await session.execute(columns.where(PushChannel.channel_id.in_(ids))))}
     accepted = rejected = 0
     # Per calendar, what its notifications ask for: "push" (a change), "missed", or a lifecycle renewal.
-    wanted: dict[int, set[str]] = {}
+    wanted: dict[str, set[int]] = {}
     heard: set[int] = set()
     renew: set[int] = set()
     for item in notifications:
@@ -142,31 +147,50 @@ async def _record(context: AppContext, session: AsyncSession, notifications: Seq
         if item.lifecycle in ("reauthorizationRequired", "subscriptionRemoved"):
             # The next sync renews (reauthorizes) or recreates the subscription.
             renew.add(channel.id)
-        wanted.setdefault(channel.calendar_id, set()).add(item.lifecycle or "push")
+        reason = {None: "push", "missed": "missed"}.get(item.lifecycle, "channel_lifecycle")
+        wanted.setdefault(reason, set()).add(channel.calendar_id)
     await _touch_channels(session, heard, renew, now)
     if wanted:
-        # One query for the whole batch (a Graph POST can carry many notifications), locked in id order; NO KEY
-        # UPDATE, so event inserts of these calendars (foreign keys: KEY SHARE) are never blocked by a receiver.
-        calendars = (
-            await session.execute(
-                select(Calendar)
-                .where(Calendar.id.in_(sorted(wanted)), Calendar.deleted_at.is_(None))
-                .order_by(Calendar.id)
-                .with_for_update(key_share=True)
-            )
-        ).scalars()
-        for calendar in calendars:
-            kinds = wanted[calendar.id]
-            if "push" in kinds:
-                mark_due(calendar, "push", push_due_at(calendar, now, debounce))
-            if "missed" in kinds:
-                # Notifications were lost: only a full resync can be sure to catch up.
-                mark_due(calendar, "missed", debounced)
-                calendar.next_full_sync_at = now
-            if kinds - {"push", "missed"}:
-                mark_due(calendar, "channel_lifecycle", now)
+        await _mark_due(session, wanted, now, debounce, lock_first=postgres and len(wanted) > 1)
         await notify_work_in_transaction(session, SYNC_LOOP)
     return accepted, rejected
+
+
+async def _mark_due(
+    session: AsyncSession, wanted: dict[str, set[int]], now: datetime, debounce: timedelta, *, lock_first: bool
+) -> None:
+    """Bring each calendar's next sync forward (never push it back), by one UPDATE per reason:
+    a change at once after a quiet spell, else after the debounce (calsync.push.debounce); lost notifications a
+    full resync after the debounce; a lifecycle event at once. Deleted calendars are left alone."""
+    if lock_first:
+        # Several UPDATEs would lock rows in several orders: one read locks them all in id order first (NO KEY
+        # UPDATE, so event inserts of these calendars, which take KEY SHARE, are never blocked by a receiver).
+        every = sorted(set().union(*wanted.values()))
+        lock = select(Calendar.id).where(Calendar.id.in_(every)).order_by(Calendar.id)
+        await session.execute(lock.with_for_update(key_share=True))
+    due_by_reason = {
+        "push": push_due_at(now, debounce),
+        "missed": at(now + debounce),
+        "channel_lifecycle": at(now),
+    }
+    for reason in ("push", "missed", "channel_lifecycle"):
+        if reason not in wanted:
+            continue
+        due = due_by_reason[reason]
+        earlier = or_(Calendar.sync_due_at.is_(None), Calendar.sync_due_at > due)
+        values: dict[str, Any] = {
+            "sync_due_at": case((earlier, due), else_=Calendar.sync_due_at),
+            "sync_reason": case((earlier, reason), else_=Calendar.sync_reason),
+        }
+        if reason == "missed":
+            values["next_full_sync_at"] = at(now)  # notifications were lost: only a full resync can be sure
+        statement = (
+            update(Calendar)
+            .where(Calendar.id.in_(sorted(wanted[reason])), Calendar.deleted_at.is_(None))
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(statement)
 
 
 async def _touch_channels(session: AsyncSession, heard: set[int], renew: set[int], now: datetime) -> None:
