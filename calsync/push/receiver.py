@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import case, or_, select, text, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calsync.push.debounce import at, push_due_at
+from calsync.push.debounce import DEBOUNCED, NOW, PUSH_DUE_AT, times
 from calsync.store.models import Calendar, PushChannel
 from calsync.store.transient import transient_kind
-from calsync.store.work_signal import SYNC_LOOP, notify_work_in_transaction
+from calsync.store.work_signal import NOTIFY_CHANNEL, SYNC_LOOP, notify_work_in_transaction
 from calsync.sync.channels import token_digest
 
 if TYPE_CHECKING:
@@ -121,19 +121,57 @@ async def record(context: AppContext, notifications: Sequence[Notification]) -> 
     return accepted, rejected
 
 
+# The statements of a notification, built once (their SQL compiled once per process): the channels' columns, then
+# an UPDATE of the channels heard from and one of the calendars per reason. On PostgreSQL the read also sets the
+# transaction's lock timeout, and the calendars' UPDATE wakes the workers (NOTIFY, delivered on commit; one per
+# transaction however many rows): three statements in all.
+_CHANNEL_COLUMNS = (PushChannel.id, PushChannel.channel_id, PushChannel.calendar_id, PushChannel.token_hash)
+_CHANNELS = select(*_CHANNEL_COLUMNS).where(PushChannel.channel_id.in_(bindparam("channel_ids", expanding=True)))
+_CHANNELS_WITH_LOCK_TIMEOUT = select(*_CHANNEL_COLUMNS, func.set_config("lock_timeout", LOCK_TIMEOUT, True)).where(
+    PushChannel.channel_id.in_(bindparam("channel_ids", expanding=True))
+)
+_HEARD = (
+    update(PushChannel)
+    .where(PushChannel.id.in_(bindparam("channel_ids", expanding=True)))
+    .values(last_notification_at=NOW)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _due(reason: str, due: ColumnElement[datetime], *, notify: bool) -> Update:
+    """Bring the calendars' next sync forward to `due` (never push it back); deleted calendars are left alone."""
+    earlier = or_(Calendar.sync_due_at.is_(None), Calendar.sync_due_at > due)
+    values: dict[str, Any] = {
+        "sync_due_at": case((earlier, due), else_=Calendar.sync_due_at),
+        "sync_reason": case((earlier, reason), else_=Calendar.sync_reason),
+    }
+    if reason == "missed":
+        values["next_full_sync_at"] = NOW  # notifications were lost: only a full resync can be sure
+    statement = (
+        update(Calendar)
+        .where(Calendar.id.in_(bindparam("calendar_ids", expanding=True)), Calendar.deleted_at.is_(None))
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    return statement.returning(func.pg_notify(NOTIFY_CHANNEL, SYNC_LOOP)) if notify else statement
+
+
+# By reason, in the order they apply to one calendar: a change at once after a quiet spell, else after the debounce
+# (calsync.push.debounce); lost notifications a full resync after the debounce; a lifecycle event at once.
+_DUE_AT = {"push": PUSH_DUE_AT, "missed": DEBOUNCED, "channel_lifecycle": NOW}
+_MARK_DUE = {
+    (reason, notify): _due(reason, due, notify=notify) for reason, due in _DUE_AT.items() for notify in (True, False)
+}
+
+
 async def _record(context: AppContext, session: AsyncSession, notifications: Sequence[Notification]) -> tuple[int, int]:
-    # Plain statements, no ORM instance: a notification is one read of its channel and two UPDATEs (the API's
-    # commonest request under load, docs/benchmarks.md §5).
     postgres = not context.db.is_sqlite
-    if postgres:
-        await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     now = context.clock()
-    debounce = timedelta(seconds=context.settings.sync_debounce_seconds)
+    read = _CHANNELS_WITH_LOCK_TIMEOUT if postgres else _CHANNELS
     ids = sorted({item.channel_id for item in notifications})
-    columns = select(PushChannel.id, PushChannel.channel_id, PushChannel.calendar_id, PushChannel.token_hash)
-    channels = {row.channel_id: row for row in (await session.execute(columns.where(PushChannel.channel_id.in_(ids))))}
+    channels = {row.channel_id: row for row in await session.execute(read, {"channel_ids": ids})}
     accepted = rejected = 0
-    # Per calendar, what its notifications ask for: "push" (a change), "missed", or a lifecycle renewal.
+    # Per reason, the calendars whose notifications ask for it: "push" (a change), "missed", or a lifecycle renewal.
     wanted: dict[str, set[int]] = {}
     heard: set[int] = set()
     renew: set[int] = set()
@@ -151,46 +189,28 @@ async def _record(context: AppContext, session: AsyncSession, notifications: Seq
         wanted.setdefault(reason, set()).add(channel.calendar_id)
     await _touch_channels(session, heard, renew, now)
     if wanted:
-        await _mark_due(session, wanted, now, debounce, lock_first=postgres and len(wanted) > 1)
-        await notify_work_in_transaction(session, SYNC_LOOP)
+        await _mark_due(
+            session, wanted, times(now, timedelta(seconds=context.settings.sync_debounce_seconds)), postgres
+        )
+        if not postgres:
+            await notify_work_in_transaction(session, SYNC_LOOP)
     return accepted, rejected
 
 
 async def _mark_due(
-    session: AsyncSession, wanted: dict[str, set[int]], now: datetime, debounce: timedelta, *, lock_first: bool
+    session: AsyncSession, wanted: dict[str, set[int]], at: dict[str, datetime], postgres: bool
 ) -> None:
-    """Bring each calendar's next sync forward (never push it back), by one UPDATE per reason:
-    a change at once after a quiet spell, else after the debounce (calsync.push.debounce); lost notifications a
-    full resync after the debounce; a lifecycle event at once. Deleted calendars are left alone."""
-    if lock_first:
+    """One UPDATE per reason wanted."""
+    if postgres and len(wanted) > 1:
         # Several UPDATEs would lock rows in several orders: one read locks them all in id order first (NO KEY
         # UPDATE, so event inserts of these calendars, which take KEY SHARE, are never blocked by a receiver).
         every = sorted(set().union(*wanted.values()))
         lock = select(Calendar.id).where(Calendar.id.in_(every)).order_by(Calendar.id)
         await session.execute(lock.with_for_update(key_share=True))
-    due_by_reason = {
-        "push": push_due_at(now, debounce),
-        "missed": at(now + debounce),
-        "channel_lifecycle": at(now),
-    }
-    for reason in ("push", "missed", "channel_lifecycle"):
-        if reason not in wanted:
-            continue
-        due = due_by_reason[reason]
-        earlier = or_(Calendar.sync_due_at.is_(None), Calendar.sync_due_at > due)
-        values: dict[str, Any] = {
-            "sync_due_at": case((earlier, due), else_=Calendar.sync_due_at),
-            "sync_reason": case((earlier, reason), else_=Calendar.sync_reason),
-        }
-        if reason == "missed":
-            values["next_full_sync_at"] = at(now)  # notifications were lost: only a full resync can be sure
-        statement = (
-            update(Calendar)
-            .where(Calendar.id.in_(sorted(wanted[reason])), Calendar.deleted_at.is_(None))
-            .values(values)
-            .execution_options(synchronize_session=False)
-        )
-        await session.execute(statement)
+    for reason in _DUE_AT:
+        if reason in wanted:
+            parameters = {**at, "calendar_ids": sorted(wanted[reason])}
+            await session.execute(_MARK_DUE[(reason, postgres)], parameters)
 
 
 async def _touch_channels(session: AsyncSession, heard: set[int], renew: set[int], now: datetime) -> None:
@@ -199,12 +219,7 @@ async def _touch_channels(session: AsyncSession, heard: set[int], renew: set[int
     Plain UPDATEs by id: a sync may replace (delete) a channel between our read and this write, and its
     notification then simply touches nothing (an ORM flush would fail the whole batch on the missing row)."""
     if heard:
-        await session.execute(
-            update(PushChannel)
-            .where(PushChannel.id.in_(sorted(heard)))
-            .values(last_notification_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        await session.execute(_HEARD, {"channel_ids": sorted(heard), "now": now})
     if renew:
         soon = now + timedelta(minutes=1)
         await session.execute(

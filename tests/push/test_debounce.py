@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from calsync.context import AppContext
-from calsync.push.debounce import push_due_at
+from calsync.push.debounce import PUSH_DUE_AT, times
 from calsync.store.models import Calendar
 from tests.api.seed import SEED_REQUEST
 from tests.support.service import Tenant
@@ -41,9 +41,8 @@ async def test_due_time_is_now_after_a_quiet_spell_and_the_debounce_otherwise(
                 )
             )
         async with context.db.read() as session:
-            due = (
-                await session.execute(select(push_due_at(now, debounce)).where(Calendar.object_id == calendar_id))
-            ).scalar_one()
+            statement = select(PUSH_DUE_AT).where(Calendar.object_id == calendar_id)
+            due = (await session.execute(statement, times(now, debounce))).scalar_one()
         syncing = owner is not None and (lease_left is None or lease_left > timedelta(0))
         recent = since_last is not None and since_last < debounce
         expected = now + debounce if syncing or recent else now
