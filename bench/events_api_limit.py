@@ -64,6 +64,7 @@ from _common import (
     spawn_calsync,
     stop_process,
     wait_http,
+    with_children,
 )
 from events_api import Population, iso, load
 
@@ -155,17 +156,9 @@ def user_system_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def server_pids(pid: int) -> list[int]:
-    """A server and its child processes (`calsync api --processes N` forks N - 1)."""
-    try:
-        return [pid, *(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
-    except OSError:
-        return [pid]
-
-
 def server_seconds(pid: int) -> tuple[float, float]:
     """`user_system_seconds` of a server and its child processes."""
-    pairs = [user_system_seconds(each) for each in server_pids(pid)]
+    pairs = [user_system_seconds(each) for each in with_children(pid)]
     return sum(user for user, _ in pairs), sum(system for _, system in pairs)
 
 
@@ -235,7 +228,7 @@ def measure(server: Server, script: Path, seconds: int, database_url: str) -> di
         backends_cpu(database_backends(database_url)),
     )
     sessions_before = sessions_opened(database_url)
-    pids = server_pids(server.pid)
+    pids = with_children(server.pid)
     each_before = [sum(user_system_seconds(pid)) for pid in pids]
     out = run_wrk(server.url, script, seconds)
     user, system = server_seconds(server.pid)

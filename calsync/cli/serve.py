@@ -253,10 +253,10 @@ def api(
     loop: LoopOption = EventLoop.uvloop,
 ) -> None:
     """The HTTP API only (run `calsync worker` processes beside it)."""
-    _start(listen=(host, port), worker=False, processes=processes, loop_factory=_loop_factory(loop))
+    _start(listen=(host, port), worker=False, processes=processes, loop_factory=event_loop_factory(loop))
 
 
-def _loop_factory(name: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory(name: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop (libuv: fewer Python frames per socket event and per round trip to the database), or None for
     the standard library's."""
     if name is EventLoop.asyncio:
