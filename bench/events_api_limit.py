@@ -22,7 +22,8 @@ samples the thread holding the GIL: Python's own CPU; the kernel's (socket I/O) 
 
 `--calsync LABEL=ARGS` (repeatable) runs several `calsync api` set-ups in the same invocation, each beside the
 lean server and measured in the same alternation: ARGS are `calsync api` options, and words `CALSYNC_…=value`
-are put in its environment instead. Without it, one `calsync api` with its defaults ("calsync").
+are put in its environment instead. Without it, one `calsync api` with its defaults ("calsync"). `--lean-processes 2`
+runs the lean server as two processes on one socket too (its pool of 10 split), as `calsync api` does by default.
 
 PostgreSQL only; needs wrk (/usr/bin/wrk).
 """
@@ -281,12 +282,13 @@ def check_same(servers: list[Server], case: Case, api_key: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def spawn_lean(database_url: str, port: int, loop: str) -> Iterator[subprocess.Popen[bytes]]:
+def spawn_lean(database_url: str, port: int, loop: str, processes: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     from sqlalchemy.engine import make_url
 
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     script = Path(__file__).resolve().parent / "lean_events_server.py"
     args = [sys.executable, str(script), "--dsn", dsn, "--port", str(port), "--loop", loop]
+    args += ["--processes", str(processes)]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc)
@@ -447,6 +449,9 @@ def main() -> None:
         help="a `calsync api` set-up to measure (repeatable): its options, and CALSYNC_…=value words for its "
         "environment",
     )
+    parser.add_argument(
+        "--lean-processes", type=int, default=1, help="the lean server's processes (its pool of 10 split between them)"
+    )
     parser.add_argument("--lean-loop", choices=("uvloop", "asyncio"), default="uvloop", help="the lean server's loop")
     parser.add_argument("--summarize", nargs="+", default=None, help="only summarize py-spy collapsed files")
     parser.add_argument("--json", default=None)
@@ -480,7 +485,7 @@ def main() -> None:
                 port = free_port()
                 proc = running.enter_context(spawn_calsync("api", env | extra_env, port=port, extra=options))
                 servers.append(Server(label, f"http://127.0.0.1:{port}", proc.pid))
-            lean = running.enter_context(spawn_lean(db.url, lean_port, args.lean_loop))
+            lean = running.enter_context(spawn_lean(db.url, lean_port, args.lean_loop, args.lean_processes))
             servers.append(Server("lean", f"http://127.0.0.1:{lean_port}", lean.pid))
             for case in all_cases:
                 for server in servers[:-1]:
