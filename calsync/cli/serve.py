@@ -261,7 +261,7 @@ def event_loop_factory(name: EventLoop) -> Callable[[], asyncio.AbstractEventLoo
     the standard library's."""
     if name is EventLoop.asyncio:
         return None
-    import uvloop
+    import uvloop  # installed with uvicorn[standard] wherever uvicorn can use it
 
     return uvloop.new_event_loop
 
