@@ -86,6 +86,14 @@ def cpu_seconds(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def with_children(pid: int) -> list[int]:
+    """A process and its children: `calsync api` forks its second server process (two by default on PostgreSQL)."""
+    try:
+        return [pid, *(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    except OSError:
+        return [pid]
+
+
 def postgres_cpu() -> dict[int, float]:
     """CPU seconds so far of every PostgreSQL server process on this machine, by pid."""
     usage: dict[int, float] = {}

@@ -9,7 +9,7 @@ succeeded, 6% failed, 4% pending) and 3 attempts for each failed one, and 20,000
 coming week (90% scheduled, 4% dispatched, 3% cancelled, 3% failed; a few hundred due in any hour), and 20,000
 meetings of the coming week's events (one member each, their bot when it is live, a decision naming three rules).
 
-The dashboard runs in `calsync api` (the production entry point, one process) on 127.0.0.1; this process signs in
+The dashboard runs in `calsync api` (the production entry point; two server processes on PostgreSQL) on 127.0.0.1; this process signs in
 through the login form and requests each page over one keep-alive connection, one request at a time, varying
 its parameters (calendar, event, cursor, search text) between requests. "server ms" is the dashboard's own
 `Server-Timing` (request in → response headers out, page rendered), "CPU ms" the API process's CPU time in that

@@ -9,7 +9,7 @@ around now, 30/60/90-minute events, `created_at` over 90..30 days ago, `updated_
 class (calsync.store.duration_classes) of a 30·(1 + g % 3)-minute event is g % 3; its update-lag class is
 computed from its lag by the load's SQL.
 
-The API runs as `calsync api` (the production entry point: uvicorn, one process) on 127.0.0.1; this process
+The API runs as `calsync api` (the production entry point: uvicorn; two server processes on PostgreSQL) on 127.0.0.1; this process
 sends the requests one at a time over one keep-alive connection and times each. Per case, the parameters
 vary between requests (calendar, cursor position), so it is not one cached query. A "deep" page is a
 cursor positioned in the middle of the ordering (a seek key, as the `next` link carries).

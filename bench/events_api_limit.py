@@ -18,6 +18,12 @@ samples the thread holding the GIL: Python's own CPU; the kernel's (socket I/O) 
     .venv/bin/python bench/events_api_limit.py                     # 1,000,000 events, 20 s per run, 2 rounds
     .venv/bin/python bench/events_api_limit.py --quick             # 200,000 events, 5 s per run, 1 round
     .venv/bin/python bench/events_api_limit.py --quick --profile /tmp/apiprof --json out.json
+    .venv/bin/python bench/events_api_limit.py --calsync "one=--processes 1" --calsync "two=--processes 2"
+
+`--calsync LABEL=ARGS` (repeatable) runs several `calsync api` set-ups in the same invocation, each beside the
+lean server and measured in the same alternation: ARGS are `calsync api` options, and words `CALSYNC_…=value`
+are put in its environment instead. Without it, one `calsync api` with its defaults ("calsync"). `--lean-processes 2`
+runs the lean server as two processes on one socket too (its pool of 10 split), as `calsync api` does by default.
 
 PostgreSQL only; needs wrk (/usr/bin/wrk).
 """
@@ -59,6 +65,7 @@ from _common import (
     spawn_calsync,
     stop_process,
     wait_http,
+    with_children,
 )
 from events_api import Population, iso, load
 
@@ -151,12 +158,8 @@ def user_system_seconds(pid: int) -> tuple[float, float]:
 
 
 def server_seconds(pid: int) -> tuple[float, float]:
-    """`user_system_seconds` of a server and its child processes (`calsync api --processes N` forks N - 1)."""
-    try:
-        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        children = []
-    pairs = [user_system_seconds(each) for each in (pid, *children)]
+    """`user_system_seconds` of a server and its child processes."""
+    pairs = [user_system_seconds(each) for each in with_children(pid)]
     return sum(user for user, _ in pairs), sum(system for _, system in pairs)
 
 
@@ -196,6 +199,24 @@ def settle(servers: list[Server], database_url: str, limit_seconds: float = 60.0
     print(f"warning: the servers were still busy {limit_seconds:.0f} s after a run", flush=True)
 
 
+def sessions_opened(database_url: str) -> int:
+    """Connections the bench's database has accepted so far (`pg_stat_database.sessions`, PostgreSQL 14+): a pool
+    that closes and reopens connections under load shows here."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    async def count() -> int:
+        dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn)
+        try:
+            value = await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        finally:
+            await conn.close()
+        return int(value or 0)
+
+    return asyncio.run(count())
+
+
 def backends_cpu(pids: list[int]) -> dict[int, float]:
     return {pid: sum(user_system_seconds(pid)) for pid in pids}
 
@@ -207,10 +228,16 @@ def measure(server: Server, script: Path, seconds: int, database_url: str) -> di
         server_seconds(server.pid),
         backends_cpu(database_backends(database_url)),
     )
+    sessions_before = sessions_opened(database_url)
+    pids = with_children(server.pid)
+    each_before = [sum(user_system_seconds(pid)) for pid in pids]
     out = run_wrk(server.url, script, seconds)
     user, system = server_seconds(server.pid)
+    each = [sum(user_system_seconds(pid)) - before for pid, before in zip(pids, each_before, strict=True)]
     pg_after = backends_cpu(database_backends(database_url) + list(pg_before))
     pg_cpu = sum(seconds - pg_before.get(pid, 0.0) for pid, seconds in pg_after.items() if seconds > 0)
+    # Less the two this bench opens itself (listing the backends after the run, and this count).
+    connections_opened = sessions_opened(database_url) - sessions_before - 2
     server_cpu = user - user_before + system - system_before
     done = max(out["requests"], 1)
     return {
@@ -225,6 +252,9 @@ def measure(server: Server, script: Path, seconds: int, database_url: str) -> di
         "requests": out["requests"],
         "errors": out["errors"] + out["status_errors"],
         "loadavg": os.getloadavg()[0],
+        # How the CPU fell on the server's processes (one share per process): how evenly they took the clients.
+        "connections_opened": connections_opened,
+        "cpu_shares": [round(part / max(sum(each), 1e-9), 2) for part in each],
     }
 
 
@@ -252,12 +282,13 @@ def check_same(servers: list[Server], case: Case, api_key: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def spawn_lean(database_url: str, port: int, loop: str) -> Iterator[subprocess.Popen[bytes]]:
+def spawn_lean(database_url: str, port: int, loop: str, processes: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     from sqlalchemy.engine import make_url
 
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     script = Path(__file__).resolve().parent / "lean_events_server.py"
     args = [sys.executable, str(script), "--dsn", dsn, "--port", str(port), "--loop", loop]
+    args += ["--processes", str(processes)]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc)
@@ -381,6 +412,21 @@ def print_profile(summary: dict[str, Any]) -> None:
         )
 
 
+def setups(args: argparse.Namespace) -> list[tuple[str, list[str], dict[str, str]]]:
+    """The `calsync api` set-ups to measure: (label, options, environment)."""
+    if not args.calsync:
+        processes = [] if args.calsync_processes is None else ["--processes", str(args.calsync_processes)]
+        return [("calsync", processes, {})]
+    found = []
+    for spec in args.calsync:
+        label, _, words = spec.partition("=")
+        if not label or label == "lean":
+            raise SystemExit(f"--calsync {spec!r}: LABEL=ARGS, and LABEL not 'lean'")
+        env = dict(word.split("=", 1) for word in words.split() if word.startswith("CALSYNC_"))
+        found.append((label, [word for word in words.split() if not word.startswith("CALSYNC_")], env))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -394,6 +440,17 @@ def main() -> None:
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument(
         "--calsync-processes", type=int, default=None, help="`calsync api --processes N` (default: its own)"
+    )
+    parser.add_argument(
+        "--calsync",
+        action="append",
+        default=None,
+        metavar="LABEL=ARGS",
+        help="a `calsync api` set-up to measure (repeatable): its options, and CALSYNC_…=value words for its "
+        "environment",
+    )
+    parser.add_argument(
+        "--lean-processes", type=int, default=1, help="the lean server's processes (its pool of 10 split between them)"
     )
     parser.add_argument("--lean-loop", choices=("uvloop", "asyncio"), default="uvloop", help="the lean server's loop")
     parser.add_argument("--summarize", nargs="+", default=None, help="only summarize py-spy collapsed files")
@@ -420,19 +477,19 @@ def main() -> None:
         pop = asyncio.run(load("postgres", db.url, args, key))
         all_cases = cases(pop, args.window_hours)
         scripts = {case.name: wrk_script(Path(tmp), case, pop.api_key) for case in all_cases}
-        calsync_port, lean_port = free_port(), free_port()
+        lean_port = free_port()
         env = calsync_env(db.url, key, None, CALSYNC_DISABLE_RATE_LIMITING="true")
-        processes = [] if args.calsync_processes is None else ["--processes", str(args.calsync_processes)]
-        with (
-            spawn_calsync("api", env, port=calsync_port, extra=processes) as calsync_proc,
-            spawn_lean(db.url, lean_port, args.lean_loop) as lean,
-        ):
-            servers = [
-                Server("calsync", f"http://127.0.0.1:{calsync_port}", calsync_proc.pid),
-                Server("lean", f"http://127.0.0.1:{lean_port}", lean.pid),
-            ]
+        with contextlib.ExitStack() as running:
+            servers = []
+            for label, options, extra_env in setups(args):
+                port = free_port()
+                proc = running.enter_context(spawn_calsync("api", env | extra_env, port=port, extra=options))
+                servers.append(Server(label, f"http://127.0.0.1:{port}", proc.pid))
+            lean = running.enter_context(spawn_lean(db.url, lean_port, args.lean_loop, args.lean_processes))
+            servers.append(Server("lean", f"http://127.0.0.1:{lean_port}", lean.pid))
             for case in all_cases:
-                warnings += check_same(servers, case, pop.api_key)
+                for server in servers[:-1]:
+                    warnings += check_same([server, servers[-1]], case, pop.api_key)
                 for server in servers:
                     run_wrk(server.url, scripts[case.name], WARM_SECONDS)
                     settle(servers, db.url)
@@ -467,25 +524,28 @@ def main() -> None:
                 table.append(
                     [case_name, name, f"{row['rps']:.1f}", f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
                      f"{row['cpu_ms']:.2f}", f"{row['system_cpu_ms']:.2f}", f"{row['pg_cpu_ms']:.2f}", f"{row['kb']:.0f}", row["errors"],
-                     f"{row['loadavg']:.1f}"]
+                     f"{row['loadavg']:.1f}", row["connections_opened"], "/".join(f"{share:.2f}" for share in row["cpu_shares"])]
                 )  # fmt: skip
-        ratio = best["calsync"]["rps"] / best["lean"]["rps"]
-        p99_factor = best["calsync"]["p99_ms"] / best["lean"]["p99_ms"]
-        summary.append(
-            [case_name, f"{ratio:.2f}", "ok" if ratio >= TARGET_RATIO else "MISS", f"{p99_factor:.2f}",
-             "ok" if p99_factor <= TARGET_P99_FACTOR else "MISS",
-             f"{best['calsync']['cpu_ms'] / best['lean']['cpu_ms']:.1f}"]
-        )  # fmt: skip
+        for name in by_server:
+            if name == "lean":
+                continue
+            ratio = best[name]["rps"] / best["lean"]["rps"]
+            p99_factor = best[name]["p99_ms"] / best["lean"]["p99_ms"]
+            summary.append(
+                [case_name, name, f"{ratio:.2f}", "ok" if ratio >= TARGET_RATIO else "MISS", f"{p99_factor:.2f}",
+                 "ok" if p99_factor <= TARGET_P99_FACTOR else "MISS",
+                 f"{best[name]['cpu_ms'] / best['lean']['cpu_ms']:.1f}"]
+            )  # fmt: skip
     print_table(
         f"GET {PATH} on PostgreSQL, {pop.events:,} events, wrk -t{THREADS} -c{CONNECTIONS} -d{args.duration}s, "
         f"{args.rounds} round(s)",
         ["case", "server", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "of it system", "PG CPU ms/req",
-         "kB/resp", "errors", "load"],
+         "kB/resp", "errors", "load", "new PG conns", "CPU by process"],
         table,
     )  # fmt: skip
     print_table(
-        f"calsync / lean (best run of each; target: req/s ratio >= {TARGET_RATIO}, p99 <= {TARGET_P99_FACTOR}x)",
-        ["case", "req/s ratio", "", "p99 factor", "", "CPU/req factor"],
+        f"calsync / lean, each set-up (best run of each; target: req/s ratio >= {TARGET_RATIO}, p99 <= {TARGET_P99_FACTOR}x)",
+        ["case", "calsync", "req/s ratio", "", "p99 factor", "", "CPU/req factor"],
         summary,
     )
     for profile in profiles:

@@ -20,13 +20,18 @@ Events with bots are not rendered (the bench stores none): such a page is a 500,
 the comparison silently unfair.
 
     .venv/bin/python bench/lean_events_server.py --dsn postgresql://postgres@127.0.0.1:5432/db --port 8001
+    .venv/bin/python bench/lean_events_server.py --dsn … --port 8001 --processes 2   # as `calsync api` on PostgreSQL
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import ctypes
 import hashlib
+import os
+import signal
+import socket
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -240,17 +245,44 @@ def main() -> None:
         default="uvloop",
         help="uvloop: the lean choice; asyncio: the standard library's loop, which `calsync api` runs on",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes on one listening socket, as `calsync api --processes N` (the pool split between them)",
+    )
     args = parser.parse_args()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    children = []
+    index = 0
+    while index < args.processes - 1:
+        pid = os.fork()
+        if pid == 0:
+            # uvicorn re-raises SIGTERM once it has shut down, so the parent may not live to stop its children:
+            # each one is stopped by the kernel when the parent goes.
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            children = []
+            break
+        children.append(pid)
+        index += 1
+    share = args.pool_size // args.processes + (1 if index < args.pool_size % args.processes else 0)
     # uvicorn and httptools as `calsync api`, without access logs (calsync's default).
-    uvicorn.run(
-        LeanEventsServer(args.dsn, args.pool_size),
-        host=args.host,
-        port=args.port,
+    config = uvicorn.Config(
+        LeanEventsServer(args.dsn, max(1, share)),
         loop=args.loop,
         http="httptools",
         log_level="warning",
         access_log=False,
     )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for child in children:
+            os.kill(child, signal.SIGTERM)
+        if index < args.processes - 1:
+            os._exit(0)  # a forked server: no exit handlers of the parent's
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ from _common import (
     seeded_accounts,
     spawn_calsync,
     spawn_emulator,
+    with_children,
 )
 from copied_state import CopyOf, copy_state, fresh_tokens
 
@@ -85,7 +86,7 @@ def running_service(kind: str, env: dict[str, str], port: int) -> Iterator[list[
             yield [proc.pid]
         return
     with spawn_calsync("worker", env) as worker, spawn_calsync("api", env, port=port) as api:
-        yield [api.pid, worker.pid]
+        yield [*with_children(api.pid), worker.pid]
 
 
 async def synced_count(context: Any) -> int:

@@ -70,6 +70,7 @@ from _common import (
     quiet_logs,
     spawn_calsync,
     spawn_emulator,
+    with_children,
 )
 from bot_dispatch import Receiver, subscribe
 from copied_state import CopyOf, copy_state, seeded_calendar
@@ -654,7 +655,7 @@ async def measure(
             await add_rule(api_url, tenant.api_key)
             stack = contextlib.ExitStack()
             worker_pids = stack.enter_context(workers(args.workers, env))
-            meter = Meter(context, {"workers": worker_pids, "api": [api.pid], "emulator": [emulator.pid]})
+            meter = Meter(context, {"workers": worker_pids, "api": with_children(api.pid), "emulator": [emulator.pid]})
             # (a) backfill of the templates
             template_ids = list(templates.values())
             await asyncio.sleep(2.0)
@@ -694,7 +695,7 @@ async def measure(
             print(f"(a) copied state: {result['copy']}", flush=True)
             checkpoint(args, result)
             worker_pids = stack.enter_context(workers(args.workers, env))
-            meter = Meter(context, {"workers": worker_pids, "api": [api.pid], "emulator": [emulator.pid]})
+            meter = Meter(context, {"workers": worker_pids, "api": with_children(api.pid), "emulator": [emulator.pid]})
             await asyncio.sleep(2.0)
             # what one periodic check costs (token refresh + incremental listing, channel kept): a sample made due
             sample = random.Random(3).sample(copies, min(args.check_sample, len(copies)))
@@ -744,7 +745,7 @@ async def measure(
             result["scaling"] = []
             for count in (1, 2, 4):
                 with workers(count, env) as pids:
-                    meter = Meter(context, {"workers": pids, "api": [api.pid], "emulator": [emulator.pid]})
+                    meter = Meter(context, {"workers": pids, "api": with_children(api.pid), "emulator": [emulator.pid]})
                     drained = await drain(context, args.drain_timeout)
                     one = await steady(
                         args,

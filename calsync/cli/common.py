@@ -78,8 +78,14 @@ def _context(settings: Settings) -> AppContext:
         raise typer.Exit(2) from None
 
 
-def run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None = None) -> T:
-    """`make(context)` in a new event loop, with the process's context (closed after)."""
+def run(
+    make: Callable[[AppContext], Awaitable[T]],
+    settings: Settings | None = None,
+    *,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """`make(context)` in a new event loop (`loop_factory`'s, or the standard library's), with the process's context
+    (closed after)."""
     settings = settings or load_settings()
     context = _context(settings)
 
@@ -90,7 +96,8 @@ def run(make: Callable[[AppContext], Awaitable[T]], settings: Settings | None = 
         finally:
             await context.aclose()
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(main())
 
 
 def migrate_database(settings: Settings, *, wait: bool = False) -> None:

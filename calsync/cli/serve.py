@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import enum
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from calsync.context import AppContext
 from calsync.process_tuning import skip_failed_imports, tune_garbage_collector
 from calsync.push.upkeep import PushUpkeep
 from calsync.runtime import build_app, build_loops
+from calsync.settings import Settings
 from calsync.store.transient import DatabaseUnavailable, run_with_retries
 from calsync.worker.runner import WorkerRunner, run_until
 
@@ -30,14 +32,46 @@ HostOption = Annotated[str | None, typer.Option(metavar="HOST", help="Bind addre
 _PR_SET_PDEATHSIG = 1  # prctl(2)
 PortOption = Annotated[int | None, typer.Option(metavar="PORT", help="Port (default CALSYNC_PORT)")]
 ProcessesOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         min=1,
         max=16,
+        show_default=False,
         help="Server processes sharing the port, each with its own event loop and connection pool "
-        "(rate limits and /metrics are then per process; docs/deployment.md)",
+        "(rate limits and /metrics are then per process; docs/deployment.md). Default: 2 on PostgreSQL with two "
+        "or more CPUs, else 1",
     ),
 ]
+
+
+class EventLoop(enum.StrEnum):
+    uvloop = "uvloop"
+    asyncio = "asyncio"
+
+
+LoopOption = Annotated[EventLoop, typer.Option(help="The event loop: uvloop, or the standard library's asyncio")]
+# Server processes of `calsync api` on PostgreSQL when not told: one event loop queues 50 busy clients behind each
+# other, a second one halves that queue (docs/benchmarks.md §15); more would only compete for a 2-core machine.
+DEFAULT_API_PROCESSES = 2
+
+
+def api_process_settings(settings: Settings, processes: int, index: int) -> Settings:
+    """The settings of `calsync api`'s server process `index` of `processes`: the api's connection budget
+    (`db_pool_size + db_max_overflow`) split between its processes, and every connection kept once opened. A pool
+    that closes its overflow connections as they come back reopens them moments later under steady load (13 to 37 new
+    backends per 10 s at 50 clients, docs/benchmarks.md §15), each a request that waits for a connection and
+    prepares its statements again."""
+    budget = settings.db_pool_size + settings.db_max_overflow
+    share = max(1, budget // processes + (1 if index < budget % processes else 0))
+    return settings.model_copy(update={"db_pool_size": share, "db_max_overflow": 0})
+
+
+def default_api_processes(settings: Settings) -> int:
+    """Embedded SQLite keeps one process (its writers queue in-process); PostgreSQL gets a second loop when there
+    is a second CPU for it."""
+    if settings.is_sqlite:
+        return 1
+    return max(1, min(DEFAULT_API_PROCESSES, len(os.sched_getaffinity(0))))
 
 
 async def _announce_first_run(context: AppContext) -> None:
@@ -130,10 +164,21 @@ async def _serve(context: AppContext, sock: socket.socket | None, *, worker: boo
         await upkeep
 
 
-def _start(*, listen: tuple[str | None, int | None] | None, worker: bool, processes: int = 1) -> None:
+def _start(
+    *,
+    listen: tuple[str | None, int | None] | None,
+    worker: bool,
+    processes: int | None = 1,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
     """Bind (when it serves HTTP), migrate (waiting for the database), then run until SIGTERM or SIGINT; with
-    `processes` > 1, as many processes serve the bound socket (forked after the migrations, before any loop)."""
+    `processes` > 1, as many processes serve the bound socket (forked after the migrations, before any loop);
+    None: `default_api_processes`."""
     settings = load_settings()
+    if processes is None:
+        processes = default_api_processes(settings)
+    # `calsync api` (no worker beside it in the process) serves from pools that keep their connections.
+    per_process = [settings if worker else api_process_settings(settings, processes, i) for i in range(processes)]
     sock = None if listen is None else bind(listen[0] or settings.host, listen[1] or settings.port)
     migrate_database(settings, wait=True)
     if sock is None and settings.worker_metrics_port:
@@ -143,13 +188,17 @@ def _start(*, listen: tuple[str | None, int | None] | None, worker: bool, proces
     if processes > 1:
         # The first run's project and key made once, before the processes that would each race to make them.
         run(lambda ctx: _when_database_answers(ctx, lambda: _announce_first_run(ctx)), settings)
-    for _ in range(processes - 1):
+
+    def serving(own: Settings) -> Callable[[], None]:
+        return lambda: run(lambda ctx: _serve(ctx, sock, worker=worker), own, loop_factory=loop_factory)
+
+    for own in per_process[1:]:
         pid = os.fork()
         if pid == 0:
-            _run_child(lambda: run(lambda ctx: _serve(ctx, sock, worker=worker), settings))
+            _run_child(serving(own))
         children.append(pid)
     try:
-        run(lambda ctx: _serve(ctx, sock, worker=worker), settings)
+        serving(per_process[0])()
     finally:
         _stop_children(children)
 
@@ -197,9 +246,24 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
 
 
 @app.command()
-def api(host: HostOption = None, port: PortOption = None, processes: ProcessesOption = 1) -> None:
+def api(
+    host: HostOption = None,
+    port: PortOption = None,
+    processes: ProcessesOption = None,
+    loop: LoopOption = EventLoop.uvloop,
+) -> None:
     """The HTTP API only (run `calsync worker` processes beside it)."""
-    _start(listen=(host, port), worker=False, processes=processes)
+    _start(listen=(host, port), worker=False, processes=processes, loop_factory=event_loop_factory(loop))
+
+
+def event_loop_factory(name: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop (libuv: fewer Python frames per socket event and per round trip to the database), or None for
+    the standard library's."""
+    if name is EventLoop.asyncio:
+        return None
+    import uvloop  # installed with uvicorn[standard] wherever uvicorn can use it
+
+    return uvloop.new_event_loop
 
 
 @app.command()
