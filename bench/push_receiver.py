@@ -5,7 +5,7 @@ burst, hundreds a second), and the API answers it by authenticating the channel 
 (calsync.push.receiver). This measures what one costs the `calsync api` process: `--channels` calendars with a
 Google channel each are stored directly (no emulator, no worker: nothing syncs them), then `--notifications`
 POSTs to the Google receiver path go out at `--concurrency` from this process (aiohttp), each for a random channel
-with its right token. Reported: the API process's CPU per notification (its /proc CPU time over the run), PostgreSQL
+with its right token. Reported: the API's CPU per notification (/proc CPU time of its processes over the run), PostgreSQL
 CPU per notification, requests/s and the client-side latency percentiles; every calendar notified is checked to be
 due afterwards. Rounds alternate databases; medians over `--rounds`.
 
@@ -50,6 +50,7 @@ from _common import (
     print_table,
     quiet_logs,
     spawn_calsync,
+    with_children,
 )
 
 
@@ -150,7 +151,7 @@ async def send(url: str, count: int, channels: int, concurrency: int, seed: int)
 
 @contextlib.contextmanager
 def sampled(pid: int, path: Path | None) -> Iterator[None]:
-    """py-spy on the API process while the block runs (collapsed stacks in `path`), or nothing without a path."""
+    """py-spy on the API's first process while the block runs (collapsed stacks in `path`), or nothing without a path."""
     if path is None:
         yield
         return
@@ -175,16 +176,18 @@ def one_round(kind: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
             url = f"http://127.0.0.1:{port}"
             # A warm-up (connections, prepared statements, imports on first use), not counted.
             asyncio.run(send(url, min(500, args.notifications), args.channels, args.concurrency, seed + 1))
-            sys0 = system_seconds(api.pid)
-            cpu0, pg0, t0 = cpu_seconds(api.pid), postgres_cpu() if kind == "postgres" else {}, time.perf_counter()
+            pids = with_children(api.pid)  # (two server processes by default on PostgreSQL)
+            sys0 = sum(system_seconds(pid) for pid in pids)
+            cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            pg0, t0 = postgres_cpu() if kind == "postgres" else {}, time.perf_counter()
             profile = args.profile / f"api-{kind}-{seed}.txt" if args.profile else None
             with sampled(api.pid, profile):
                 latencies, notified, failures = asyncio.run(
                     send(url, args.notifications, args.channels, args.concurrency, seed)
                 )
             elapsed = time.perf_counter() - t0
-            api_cpu = cpu_seconds(api.pid) - cpu0
-            api_system = system_seconds(api.pid) - sys0
+            api_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
+            api_system = sum(system_seconds(pid) for pid in pids) - sys0
             pg_cpu = postgres_cpu_since(pg0) if kind == "postgres" else float("nan")
         due = asyncio.run(notified_and_due(db.url, key, notified))
     n = args.notifications
