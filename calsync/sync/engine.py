@@ -375,6 +375,11 @@ class CalendarSyncer:
         """What records an incremental listing's success in the transaction of its last page."""
 
         async def finish(session: AsyncSession, calendar: Calendar, cursor: str | None) -> bool:
+            result.recorded = False  # (a transaction re-run after a fault decides afresh)
+            if calendar.state != outcome.CONNECTED:
+                # Connecting tells the features (webhook, paused bots), whose row locks come before the change clock
+                # (calsync.store.due_work, "Lock order"): that success keeps a transaction of its own.
+                return False
             if cursor is not None:
                 result.finished["sync_cursor"] = cursor
             woke = await self._close(

@@ -128,3 +128,19 @@ async def test_channel_upkeep_after_the_listing_keeps_its_own_record(
     after = await calendar_row(context, object_id)
     assert after.lease_owner is None and after.last_successful_sync_at > calendar.last_successful_sync_at
     assert isinstance(after, Calendar)
+
+
+async def test_a_reconnecting_sync_announces_in_a_transaction_of_its_own(
+    control: EmulatorControl, context: AppContext, tenant: Tenant, api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calendar_id, events, object_id = await _connected(control, tenant, context, "google")
+    async with context.db.write() as session:
+        await session.execute(update(Calendar).where(Calendar.object_id == object_id).values(state="disconnected"))
+    counted = Transactions(context, monkeypatch)
+    await control.update_event(calendar_id, events[2]["id"], summary="Renamed")
+    result = await sync_once(context, object_id)
+    # Connecting tells the features, whose locks come before the change clock: not under the page's clock.
+    assert result.error is None and not result.recorded
+    assert counted.sync_writes() == ["apply_page", "record_success"]
+    after = await calendar_row(context, object_id)
+    assert after.state == "connected" and after.lease_owner is None
