@@ -16,7 +16,7 @@ token call per calendar, a `cached` round none), and syncs/s over the round.
 
     .venv/bin/python bench/sync_cost.py                                 # PostgreSQL, 200 calendars, 3 rounds each
     .venv/bin/python bench/sync_cost.py --db both --expire-tokens       # refresh rounds only
-    .venv/bin/python bench/sync_cost.py --profile /tmp/sync.svg         # py-spy the worker over the rounds
+    .venv/bin/python bench/sync_cost.py --profile /tmp/sync.txt         # py-spy (pip install py-spy into .venv)
 """
 
 from __future__ import annotations
