@@ -122,8 +122,11 @@ _EXISTING_BY_ARRAY = select(*_EXISTING_COLUMNS).where(
 async def _existing(session: AsyncSession, calendar_id: int, uuids: Sequence[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     if session.get_bind().dialect.name == "postgresql":
-        rows = await session.execute(_EXISTING_BY_ARRAY, {"calendar_id": calendar_id, "uuids": list(uuids)})
-        return {row["platform_uuid"]: dict(row) for row in rows.mappings()}
+        # On the session's connection: a Core read skips the ORM's execution (its autoflush too: the rows read
+        # here are not among what the session holds pending).
+        connection = await session.connection()
+        stored = await connection.execute(_EXISTING_BY_ARRAY, {"calendar_id": calendar_id, "uuids": list(uuids)})
+        return {row["platform_uuid"]: dict(row) for row in stored.mappings()}
     for start in range(0, len(uuids), IN_CHUNK):
         chunk = uuids[start : start + IN_CHUNK]
         rows = await session.execute(

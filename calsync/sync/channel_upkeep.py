@@ -3,9 +3,12 @@ them when the calendar is deleted (the platform calls come first, the record beh
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calsync.context import AppContext
 from calsync.providers import base
 from calsync.providers.base import CalendarProvider, ErrorKind, ProviderError
 from calsync.store.models import Calendar
@@ -25,6 +28,16 @@ async def _channels_of(fence: Fence, calendar_id: int) -> list[PushChannelRow]:
     return await fence.context.db.read_retrying(read, what="channels_of")
 
 
+def upkeep_due(context: AppContext, snap: CalendarSnapshot, now: datetime) -> bool:
+    """Whether `maintain_channels` after this sync's listing would act (open, renew or stop a channel)."""
+    if snap.channels_maintained or channels.addresses(context.settings, snap.platform) is None:
+        return False
+    if snap.channels is None:
+        return True
+    plan = channels.ChannelPlan(snap.channels, now)
+    return plan.keep is None or bool(plan.stop)
+
+
 async def maintain_channels(
     fence: Fence, snap: CalendarSnapshot, provider: CalendarProvider, *, new_only: bool = False
 ) -> None:
@@ -36,8 +49,10 @@ async def maintain_channels(
         return
     address, lifecycle_address = where
     now = context.clock()
-    # The rows read with the snapshot serve the check before the listing; any later upkeep reads them again.
-    rows = snap.channels if new_only and snap.channels is not None else await _channels_of(fence, snap.id)
+    # The rows read with the snapshot serve until this sync changes them: another writer of a leased calendar's
+    # channels (the push receiver bringing a renewal forward) also makes the calendar due, so a sync sees it.
+    unchanged = snap.channels is not None and not snap.channels_maintained
+    rows = snap.channels if unchanged and snap.channels is not None else await _channels_of(fence, snap.id)
     plan = channels.ChannelPlan(rows, now)
     if new_only and (plan.keep is not None or plan.renew is not None):
         return

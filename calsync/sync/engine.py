@@ -23,7 +23,7 @@ from calsync.sync import channels, metrics, outcome, upcoming
 from calsync.sync.apply import live_event_ids_in_window, plan_page, write_page
 from calsync.sync.batching import ChangeBatch
 from calsync.sync.changes import AppliedChanges
-from calsync.sync.channel_upkeep import maintain_channels, tear_down
+from calsync.sync.channel_upkeep import maintain_channels, tear_down, upkeep_due
 from calsync.sync.fence import Fence, LeaseLost
 from calsync.sync.hooks import CalendarConnected, CalendarDisconnected, EventsListed, PageWritten
 from calsync.sync.limits import MICROSOFT_MAILBOX_CONCURRENCY, KeyedLimiter
@@ -34,6 +34,9 @@ from calsync.sync.window import next_full_reconcile, retry_delay, sync_window
 __all__ = ["CalendarSyncer", "LeaseLost", "SyncResult"]
 
 log = structlog.get_logger(__name__)
+
+# Records a listing's success in the transaction of its last page (the calendar behind the fence, the cursor).
+Finisher = Callable[[AsyncSession, Calendar, str | None], Awaitable[bool]]
 
 # A sync the database failed (beyond its transaction retries) is due again after 1-2 times this.
 DATABASE_FAULT_RETRY = timedelta(seconds=2)
@@ -50,6 +53,8 @@ class SyncResult:
     # with the success: one transaction per sync fewer. Should the sync end otherwise, the next one lists again
     # from the stored cursor, and the events it writes again compare unchanged.
     finished: dict[str, object] = field(default_factory=dict)
+    # The success was recorded (and the lease released) in the transaction of the listing's last page.
+    recorded: bool = False
 
 
 def _keep_owner(snap: CalendarSnapshot, calendar: Calendar) -> None:
@@ -114,24 +119,28 @@ class CalendarSyncer:
         await maintain_channels(self.fence, snap, provider, new_only=True)
         try:
             try:
-                await self._run(snap, provider, result)
+                await self._run(snap, provider, result, claimed_due_at)
             except ProviderError as exc:
                 if exc.status != 401 or not snap.access_token:
                     raise
                 # The access token was refused before its time: drop it and try once more with a fresh one.
                 snap.access_token = None
                 result.changes, result.finished = AppliedChanges(), {}
-                await self._run(snap, provider, result)
+                await self._run(snap, provider, result, claimed_due_at)
         except ProviderError as exc:
             result.error = exc
             await self._record_failure(snap, exc, claimed_due_at)
             return result
-        if not snap.channels_maintained:
-            await maintain_channels(self.fence, snap, provider)
-        await self._record_success(snap, result, claimed_due_at)
+        if not result.recorded:
+            if not snap.channels_maintained:
+                await maintain_channels(self.fence, snap, provider)
+            await self._record_success(snap, result, claimed_due_at)
+        self._report_success(snap, result)
         return result
 
-    async def _run(self, snap: CalendarSnapshot, provider: CalendarProvider, result: SyncResult) -> None:
+    async def _run(
+        self, snap: CalendarSnapshot, provider: CalendarProvider, result: SyncResult, claimed_due_at: datetime
+    ) -> None:
         token = await access_token(self.fence, snap, provider)
         if snap.owner_email is None:
             await self._learn_owner(snap, provider, token)
@@ -143,7 +152,10 @@ class CalendarSyncer:
                 pages = provider.list_changes(
                     token, snap.platform_uuid, window_start=window_start, window_end=window_end, cursor=snap.cursor
                 )
-                cursor = await self._consume(snap, pages, result)
+                # Nothing left to do on the platform after the listing: its last page's transaction records the
+                # success too (one transaction per sync fewer).
+                finish = None if upkeep_due(self.context, snap, now) else self._finisher(snap, result, claimed_due_at)
+                cursor = await self._consume(snap, pages, result, finish=finish)
                 if cursor is not None:
                     result.finished["sync_cursor"] = cursor
                 return
@@ -177,9 +189,11 @@ class CalendarSyncer:
         result: SyncResult,
         seen: set[str] | None = None,
         last_read: Callable[[AsyncSession], Awaitable[object]] | None = None,
+        finish: Finisher | None = None,
     ) -> str | None:
         """Write the pages (merged into batches) and return the listing's cursor; `seen` collects every id listed.
-        `last_read` runs in the last batch's transaction, before it writes (when there is a last batch)."""
+        `last_read` runs in the last batch's transaction, before it writes, and `finish` after it writes, with the
+        listing's cursor (when there is a last batch)."""
         cursor: str | None = None
         batch = ChangeBatch()
         async for page in pages:
@@ -192,7 +206,13 @@ class CalendarSyncer:
                 # A long (initial) sync shows its progress, one line per batch written.
                 log.info("sync_progress", calendar=snap.object_id, mode=result.mode, changes=result.changes.count)
             cursor = page.cursor or cursor
-        result.changes.extend(await self._apply(snap, *batch.take(), first=last_read))
+        last: Callable[[AsyncSession, Calendar], Awaitable[bool]] | None = None
+        if finish is not None:
+
+            async def last(session: AsyncSession, calendar: Calendar) -> bool:
+                return await finish(session, calendar, cursor)
+
+        result.changes.extend(await self._apply(snap, *batch.take(), first=last_read, last=last))
         return cursor
 
     async def _apply(
@@ -201,6 +221,7 @@ class CalendarSyncer:
         events: list[NormalizedEvent],
         removed_ids: list[str],
         first: Callable[[AsyncSession], Awaitable[object]] | None = None,
+        last: Callable[[AsyncSession, Calendar], Awaitable[bool]] | None = None,
     ) -> AppliedChanges:
         if not events and not removed_ids:
             return AppliedChanges()
@@ -219,6 +240,10 @@ class CalendarSyncer:
             woke = await hooks.publish(session, PageWritten(calendar, plan, now))
             # Last: the change clock is taken from here to the commit (docs/architecture.md, lock order).
             await write_page(session, calendar, plan, now)
+            if last is not None:
+                # After the rows, so that the next check by need sees this page's meetings: one read and the
+                # calendar's update more under the clock, instead of a transaction of their own.
+                woke = await last(session, calendar) or woke
             return plan.changes, woke
 
         changes, woke = await self.fence.write(snap.id, write, "apply_page")
@@ -301,17 +326,20 @@ class CalendarSyncer:
         """`_settle` for a plan that needs to read more than the calendar's own columns first."""
 
         async def record(session: AsyncSession, calendar: Calendar) -> bool:
-            plan = await plan_for(session, calendar)
-            if plan.forget_channels:
-                await channels.forget(session, [row.id for row in await channels.channels_of(session, calendar.id)])
-            plan.apply_to(calendar)
-            self._release(calendar)
-            return await self._announce(session, calendar, plan)
+            return await self._close(session, calendar, await plan_for(session, calendar))
 
         woke = await self.fence.write(calendar_id, record, what)
         if woke:
             self.context.work_signal.kick()
         return woke
+
+    async def _close(self, session: AsyncSession, calendar: Calendar, plan: outcome.OutcomePlan) -> bool:
+        """Apply an outcome and release the lease, in the caller's transaction behind the fence."""
+        if plan.forget_channels:
+            await channels.forget(session, [row.id for row in await channels.channels_of(session, calendar.id)])
+        plan.apply_to(calendar)
+        self._release(calendar)
+        return await self._announce(session, calendar, plan)
 
     async def _announce(self, session: AsyncSession, calendar: Calendar, plan: outcome.OutcomePlan) -> bool:
         """The features hear that the calendar connected or disconnected, in the transaction that does it."""
@@ -326,20 +354,50 @@ class CalendarSyncer:
         # Its webhook (once), its scheduled bots (paused) and their meetings (re-evaluated).
         return await self.context.hooks.publish(session, CalendarDisconnected(calendar, plan.previous_state, now))
 
+    async def _success_plan(
+        self,
+        session: AsyncSession,
+        calendar: Calendar,
+        snap: CalendarSnapshot,
+        result: SyncResult,
+        claimed_due_at: datetime,
+    ) -> outcome.OutcomePlan:
+        _keep_owner(snap, calendar)
+        keep_pending_grant(self.context, snap, calendar)
+        for name, value in result.finished.items():
+            setattr(calendar, name, value)
+        # The next check when nothing asks sooner: by need, before an upcoming meeting (calsync.sync.schedule).
+        now = self._now
+        check = await upcoming.plan_next_check(session, calendar, now, self.context.settings)
+        return outcome.succeeded(outcome.CalendarFacts.of(calendar), now, claimed_due_at, check.due_at, check.reason)
+
+    def _finisher(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> Finisher:
+        """What records an incremental listing's success in the transaction of its last page."""
+
+        async def finish(session: AsyncSession, calendar: Calendar, cursor: str | None) -> bool:
+            result.recorded = False  # (a transaction re-run after a fault decides afresh)
+            if calendar.state != outcome.CONNECTED:
+                # Connecting tells the features (webhook, paused bots), whose row locks come before the change clock
+                # (calsync.store.due_work, "Lock order"): that success keeps a transaction of its own.
+                return False
+            if cursor is not None:
+                result.finished["sync_cursor"] = cursor
+            woke = await self._close(
+                session, calendar, await self._success_plan(session, calendar, snap, result, claimed_due_at)
+            )
+            # Set in the transaction: should its commit fail, the sync fails with it and this result is not returned.
+            result.recorded = True
+            return woke
+
+        return finish
+
     async def _record_success(self, snap: CalendarSnapshot, result: SyncResult, claimed_due_at: datetime) -> None:
         async def plan(session: AsyncSession, calendar: Calendar) -> outcome.OutcomePlan:
-            _keep_owner(snap, calendar)
-            keep_pending_grant(self.context, snap, calendar)
-            for name, value in result.finished.items():
-                setattr(calendar, name, value)
-            # The next check when nothing asks sooner: by need, before an upcoming meeting (calsync.sync.schedule).
-            now = self._now
-            check = await upcoming.plan_next_check(session, calendar, now, self.context.settings)
-            return outcome.succeeded(
-                outcome.CalendarFacts.of(calendar), now, claimed_due_at, check.due_at, check.reason
-            )
+            return await self._success_plan(session, calendar, snap, result, claimed_due_at)
 
         await self._settle_planned(snap.id, plan, "record_success")
+
+    def _report_success(self, snap: CalendarSnapshot, result: SyncResult) -> None:
         snap.pending_grant = None
         metrics.SYNCS.labels(snap.platform, result.mode, "ok").inc()
         log.info(

@@ -34,7 +34,9 @@ async def next_meeting_start(
     """The first start in (after, before) of a live event with a meeting URL: one walk along the calendar's
     start-time index that stops at the first match."""
     parameters = {"calendar_id": calendar_id, "after": after, "before": before}
-    return (await session.execute(_NEXT_MEETING_START, parameters)).scalar_one_or_none()
+    # On the session's connection: a Core read skips the ORM's execution (events are never pending in the session).
+    connection = await session.connection()
+    return (await connection.execute(_NEXT_MEETING_START, parameters)).scalar_one_or_none()
 
 
 async def plan_next_check(
