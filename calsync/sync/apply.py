@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from calsync import json_codec
-from calsync.ids import new_id
+from calsync.ids import new_ids
 from calsync.providers.base import NormalizedEvent
 from calsync.store import change_horizon
 from calsync.store.duration_classes import update_lag_class
@@ -181,6 +181,8 @@ async def plan_page(
         return plan
     existing = await _existing(session, calendar.id, [*latest, *gone])
     changes = plan.changes
+    # An id for each event that may be new, drawn at once (a cancellation among them leaves one unused).
+    fresh_ids = iter(new_ids("evt_", sum(1 for uuid in latest if uuid not in existing)))
 
     for uuid, event in latest.items():
         row = existing.get(uuid)
@@ -195,7 +197,7 @@ async def plan_page(
         # Derived from the values alone (a digest of the grouping key): no read, no lock (calsync.sync.meeting_keys).
         meeting = event_meeting_id(calendar.project_id, values, calendar.id)
         if row is None:
-            object_id = new_id("evt_")
+            object_id = next(fresh_ids)
             values.update(
                 object_id=object_id,
                 project_id=calendar.project_id,
