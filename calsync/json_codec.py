@@ -15,6 +15,8 @@ import orjson
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON (no ASCII escaping); values JSON has no type for are written as `str(value)`."""
+    if type(value) is EncodedObject and value.encoded is not None:
+        return value.encoded
     try:
         return orjson.dumps(value, default=str)
     except orjson.JSONEncodeError:
@@ -24,6 +26,53 @@ def dumps(value: Any) -> bytes:
 def dumps_text(value: Any) -> str:
     """`dumps` as text (what SQLAlchemy's JSON columns hand to the driver)."""
     return dumps(value).decode()
+
+
+class EncodedObject(dict[str, Any]):
+    """A JSON object that carries its `dumps` encoding, made where it had to be encoded anyway (a platform
+    payload's size bound), so that writing it does not encode it again. Any change to its own keys drops the
+    encoding; values nested in it are not to be changed."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, value: dict[str, Any], encoded: bytes | None) -> None:
+        super().__init__(value)
+        self.encoded: bytes | None = encoded
+
+    def _changed(self) -> None:
+        self.encoded = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._changed()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._changed()
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> EncodedObject:  # type: ignore[override,misc]
+        self._changed()
+        return super().__ior__(other)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().update(*args, **kwargs)
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._changed()
+        return super().popitem()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
 
 
 def loads(data: bytes | str) -> Any:
