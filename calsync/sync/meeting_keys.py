@@ -102,14 +102,16 @@ def meeting_id(project_id: int, key: str) -> str:
 # Two base-62 digits at a time, least significant first (half the divisions of one digit at a time: this runs
 # once per event written).
 _PAIRS = [low + high for high in _ALPHABET for low in _ALPHABET]
+_PAIR = 62 * 62
 
 
 def _digits(number: int) -> str:
-    chars = []
-    for _ in range(ID_LENGTH // 4):
-        number, pair = divmod(number, 62 * 62)
-        chars.append(_PAIRS[pair])
-    return "".join(chars)
+    """The 8 lowest base-62 digits of `number` (below 62**8), least significant first: unrolled, one division
+    into two 4-digit halves and one into pairs per half."""
+    upper, lower = divmod(number, _PAIR * _PAIR)
+    second, first = divmod(lower, _PAIR)
+    fourth, third = divmod(upper, _PAIR)
+    return _PAIRS[first] + _PAIRS[second] + _PAIRS[third] + _PAIRS[fourth % _PAIR]
 
 
 def event_meeting_id(project_id: int, values: dict[str, Any], calendar_id: int | None = None) -> str:
