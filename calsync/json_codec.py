@@ -33,11 +33,8 @@ class EncodedObject(dict[str, Any]):
     payload's size bound), so that writing it does not encode it again. Any change to its own keys drops the
     encoding; values nested in it are not to be changed."""
 
-    __slots__ = ("encoded",)
-
-    def __init__(self, value: dict[str, Any], encoded: bytes | None) -> None:
-        super().__init__(value)
-        self.encoded: bytes | None = encoded
+    # Set by whoever encoded it; made by dict's own constructor (a Python __init__ cost more than it saved).
+    encoded: bytes | None = None
 
     def _changed(self) -> None:
         self.encoded = None

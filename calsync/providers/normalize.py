@@ -42,7 +42,7 @@ def bound_raw(item: dict[str, Any], text_paths: tuple[tuple[str, ...], ...]) -> 
     `item` is never modified. Only the dicts along a trimmed path are copied (copy on write): a deep copy of
     every payload was the largest single cost of an initial sync (bench/initial_sync.py). The result carries its
     encoding when it fits at once (json_codec.EncodedObject): the event's write sends these very bytes."""
-    raw = json_codec.EncodedObject(item, None)
+    raw = json_codec.EncodedObject(item)
     for path in text_paths:
         parent: Any = raw
         for key in path[:-1]:
