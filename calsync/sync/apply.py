@@ -236,9 +236,10 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
     clock = await take_change_clock(session, calendar.project_id, len(plan.inserts) + len(plan.updates), now)
     numbers = iter(clock.numbers)
     # The update-lag class goes with every stamp: the events API trusts it to bound created_at (duration_classes).
+    new_row_class = update_lag_class(clock.stamp, clock.stamp)
     for row in plan.inserts:
         row["created_at"] = row["updated_at"] = clock.stamp
-        row["update_lag_class"] = update_lag_class(clock.stamp, clock.stamp)
+        row["update_lag_class"] = new_row_class
         row["change_seq"] = next(numbers)
     for row in plan.updates:
         row["updated_at"] = clock.stamp
