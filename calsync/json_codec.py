@@ -16,7 +16,7 @@ import orjson
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON (no ASCII escaping); values JSON has no type for are written as `str(value)`."""
     if type(value) is EncodedObject and value.encoded is not None:
-        return value.encoded
+        return value.encoded.encode()
     try:
         return orjson.dumps(value, default=str)
     except orjson.JSONEncodeError:
@@ -25,16 +25,20 @@ def dumps(value: Any) -> bytes:
 
 def dumps_text(value: Any) -> str:
     """`dumps` as text (what SQLAlchemy's JSON columns hand to the driver)."""
+    if type(value) is EncodedObject and value.encoded is not None:
+        return value.encoded
     return dumps(value).decode()
 
 
 class EncodedObject(dict[str, Any]):
-    """A JSON object that carries its `dumps` encoding, made where it had to be encoded anyway (a platform
+    """A JSON object that carries its `dumps` encoding (as text), made where it had to be encoded anyway (a platform
     payload's size bound), so that writing it does not encode it again. Any change to its own keys drops the
     encoding; values nested in it are not to be changed."""
 
-    # Set by whoever encoded it; made by dict's own constructor (a Python __init__ cost more than it saved).
-    encoded: bytes | None = None
+    # Set by whoever encoded it, as text: the bytes orjson returns keep its whole growth buffer (~12 KB for a
+    # 1.4 KB event), and the text is what the driver takes. Made by dict's own constructor (a Python __init__
+    # cost more than it saved).
+    encoded: str | None = None
 
     def _changed(self) -> None:
         self.encoded = None

@@ -58,7 +58,7 @@ def bound_raw(item: dict[str, Any], text_paths: tuple[tuple[str, ...], ...]) -> 
             node[path[-1]] = text[:MAX_RAW_TEXT_CHARS]
     encoded = json_codec.dumps(raw)
     if len(encoded) <= MAX_RAW_BYTES:
-        raw.encoded = encoded
+        raw.encoded = encoded.decode()
         return raw
     by_size = sorted((k for k in raw if k != "id"), key=lambda k: (-_json_size(raw[k]), k))
     dropped: list[str] = []

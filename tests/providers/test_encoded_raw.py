@@ -25,6 +25,7 @@ def test_the_carried_encoding_is_the_payloads_json(item: dict[str, Any]) -> None
     raw = bound_raw({"id": "e1", **item}, (("description",),))
     assert isinstance(raw, json_codec.EncodedObject) and raw.encoded is not None
     assert json_codec.dumps(raw) == orjson.dumps(raw) == orjson.dumps({"id": "e1", **item})
+    assert json_codec.dumps_text(raw) == orjson.dumps(raw).decode()
     for kept in (copy.copy(raw), copy.deepcopy(raw), pickle.loads(pickle.dumps(raw))):
         assert kept == raw and json_codec.dumps(kept) == orjson.dumps(raw)
 
