@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from calsync.providers.one_step_init import one_step_init
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -27,6 +29,7 @@ class TokenGrant:
     refresh_token: str | None = None
 
 
+@one_step_init
 @dataclass(frozen=True)
 class Attendee:
     email: str | None
@@ -36,6 +39,7 @@ class Attendee:
     is_self: bool = False
 
 
+@one_step_init
 @dataclass(frozen=True)
 class NormalizedEvent:
     """One event instance (recurrences are always expanded), in platform-neutral form.

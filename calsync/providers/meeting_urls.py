@@ -272,11 +272,15 @@ def _decode_entities(url: str) -> str:
 def _strip_trailing(url: str) -> str:
     """Drop sentence punctuation and unbalanced closing brackets from the end; balanced ones are part of the URL."""
     end = len(url)
-    # Bracket counts are kept up to date while stripping, so the loop is linear even for "))))))...".
-    counts = {closer: (url.count(opener), url.count(closer)) for closer, opener in _CLOSERS.items()}
+    # Bracket counts are kept up to date while stripping, so the loop is linear even for "))))))...". A bracket's
+    # are counted when one ends the URL (most URLs end in neither); nothing stripped before is an opener, and
+    # no closer of its kind, so counting the whole URL then is counting what is left.
+    counts: dict[str, tuple[int, int]] = {}
     while end:
         char = url[end - 1]
         if char in _CLOSERS:
+            if char not in counts:
+                counts[char] = (url.count(_CLOSERS[char]), url.count(char))
             opened, closed = counts[char]
             if opened >= closed:
                 break

@@ -40,8 +40,9 @@ def bound_raw(item: dict[str, Any], text_paths: tuple[tuple[str, ...], ...]) -> 
     listed under TRUNCATED_KEY. Deterministic, so an unchanged event yields an identical `raw`.
 
     `item` is never modified. Only the dicts along a trimmed path are copied (copy on write): a deep copy of
-    every payload was the largest single cost of an initial sync (bench/initial_sync.py)."""
-    raw = dict(item)
+    every payload was the largest single cost of an initial sync (bench/initial_sync.py). The result carries its
+    encoding when it fits at once (json_codec.EncodedObject): the event's write sends these very bytes."""
+    raw = json_codec.EncodedObject(item)
     for path in text_paths:
         parent: Any = raw
         for key in path[:-1]:
@@ -55,7 +56,9 @@ def bound_raw(item: dict[str, Any], text_paths: tuple[tuple[str, ...], ...]) -> 
                 node[key] = dict(node[key])
                 node = node[key]
             node[path[-1]] = text[:MAX_RAW_TEXT_CHARS]
-    if _json_size(raw) <= MAX_RAW_BYTES:
+    encoded = json_codec.dumps(raw)
+    if len(encoded) <= MAX_RAW_BYTES:
+        raw.encoded = encoded.decode()
         return raw
     by_size = sorted((k for k in raw if k != "id"), key=lambda k: (-_json_size(raw[k]), k))
     dropped: list[str] = []
@@ -91,6 +94,9 @@ def parse_datetime(value: str | None, zone_name: str | None) -> datetime | None:
         except ValueError:
             parsed = isoparse(value)
         if parsed.tzinfo is None:
+            # Graph names UTC on every time it is asked for in UTC: no zone lookup or conversion for those.
+            if zone_name == "UTC":
+                return parsed.replace(tzinfo=UTC)
             parsed = parsed.replace(tzinfo=zone(zone_name) or UTC)
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):  # also year 1 / 9999 pushed out of range by the offset

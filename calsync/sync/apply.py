@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from calsync import json_codec
-from calsync.ids import new_id
+from calsync.ids import new_ids
 from calsync.providers.base import NormalizedEvent
 from calsync.store import change_horizon
 from calsync.store.duration_classes import update_lag_class
@@ -184,6 +184,8 @@ async def plan_page(
         return plan
     existing = await _existing(session, calendar.id, [*latest, *gone])
     changes = plan.changes
+    # An id for each event that may be new, drawn at once (a cancellation among them leaves one unused).
+    fresh_ids = iter(new_ids("evt_", sum(1 for uuid in latest if uuid not in existing)))
 
     for uuid, event in latest.items():
         row = existing.get(uuid)
@@ -198,7 +200,7 @@ async def plan_page(
         # Derived from the values alone (a digest of the grouping key): no read, no lock (calsync.sync.meeting_keys).
         meeting = event_meeting_id(calendar.project_id, values, calendar.id)
         if row is None:
-            object_id = new_id("evt_")
+            object_id = next(fresh_ids)
             values.update(
                 object_id=object_id,
                 project_id=calendar.project_id,
@@ -237,9 +239,10 @@ async def write_page(session: AsyncSession, calendar: Calendar, plan: PagePlan, 
     clock = await take_change_clock(session, calendar.project_id, len(plan.inserts) + len(plan.updates), now)
     numbers = iter(clock.numbers)
     # The update-lag class goes with every stamp: the events API trusts it to bound created_at (duration_classes).
+    new_row_class = update_lag_class(clock.stamp, clock.stamp)
     for row in plan.inserts:
         row["created_at"] = row["updated_at"] = clock.stamp
-        row["update_lag_class"] = update_lag_class(clock.stamp, clock.stamp)
+        row["update_lag_class"] = new_row_class
         row["change_seq"] = next(numbers)
     for row in plan.updates:
         row["updated_at"] = clock.stamp

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
@@ -15,6 +15,21 @@ from calsync.store.models import Calendar
 
 T = TypeVar("T")
 Body = Callable[[AsyncSession, Calendar], Awaitable[T]]
+
+
+def _fence(values: Mapping[str, Any]) -> Any:
+    """The fence's statement, setting `values` too. Its parameters are bound at execution: the statement without
+    values is built once, so its SQL is looked up by a cache key computed once, not built anew for every write."""
+    return (
+        update(Calendar)
+        .where(Calendar.id == bindparam("fence_calendar_id"), Calendar.lease_owner == bindparam("fence_owner"))
+        .values(lease_expires_at=bindparam("fence_expires"), **values)
+        .returning(Calendar)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_FENCE = _fence({})
 
 
 class LeaseLost(Exception):
@@ -48,17 +63,10 @@ class Fence:
             # calendar's events and outbox rows take; one that waited for the row re-checks the owner on the version
             # its predecessor committed. Each write extends the lease, so a long full sync keeps it while it makes
             # progress.
-            statement = (
-                update(Calendar)
-                .where(Calendar.id == calendar_id, Calendar.lease_owner == self.worker_id)
-                .values(
-                    lease_expires_at=self.context.clock() + timedelta(seconds=self.context.settings.lease_seconds),
-                    **values,
-                )
-                .returning(Calendar)
-                .execution_options(synchronize_session=False)
-            )
-            calendar = (await session.execute(statement)).scalar_one_or_none()
+            expires = self.context.clock() + timedelta(seconds=self.context.settings.lease_seconds)
+            parameters = {"fence_calendar_id": calendar_id, "fence_owner": self.worker_id, "fence_expires": expires}
+            statement = _FENCE if not values else _fence(values)
+            calendar = (await session.execute(statement, parameters)).scalar_one_or_none()
             if calendar is None:
                 raise LeaseLost
             return await body(session, calendar)

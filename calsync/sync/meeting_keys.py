@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,33 +29,53 @@ _HALF = 62 ** (ID_LENGTH // 2)
 _HOST_FAMILIES = ("zoom.us", "zoom.com", "webex.com", "zoomgov.com")
 
 
+# A plain link as the extraction stores it (lower-case scheme, a host of letters, digits, dots and hyphens, no
+# user, port, space or control character), split as `urlsplit` would split it at a fraction of its cost: every
+# event with a link is keyed once per sync, and such links are rarely the same twice. Anything else takes urlsplit.
+_PLAIN_URL_RE = re.compile(r"(?:https?|zoommtg)://([A-Za-z0-9.-]+)([/?#][!-~]*)?")
+
+
+def _host_path_query(url: str) -> tuple[str, str, str] | None:
+    """(lower-cased host, path, query) of `url` as urlsplit gives them, or None when it is not a link."""
+    plain = _PLAIN_URL_RE.fullmatch(url)
+    if plain is not None:
+        rest = (plain.group(2) or "").partition("#")[0]
+        path, _, query = rest.partition("?")
+        return plain.group(1).lower(), path, query
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return (parts.hostname or "").lower(), parts.path, parts.query
+
+
 @functools.lru_cache(maxsize=4096)  # (a personal room's link comes back all day, every day)
 def normalized_url(url: str) -> str:
     """The part of a (stored, already unwrapped) meeting link that names the room: lower-cased host without `www.`
     and regional subdomains of one service, the path without a trailing slash, no query or fragment except where
     the room is in them (Teams `meet` passcodes stay out: the meeting id names the room)."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
+    split = _host_path_query(url.strip())
+    if split is None:
         return url.strip().lower()
-    host = (parts.hostname or "").lower().removeprefix("www.")
+    host, path, query = split
+    host = host.removeprefix("www.")
     for family in _HOST_FAMILIES:
         if host.endswith("." + family):
             host = family
-    path = parts.path.rstrip("/")
+    path = path.rstrip("/")
     if host == "meet.google.com":
         path = path.lower()
     # Zoom's `/join?confno=…`, Webex's `j.php?MTID=…` name the room in the query.
-    query = parts.query if not path or path.endswith((".php", "/join")) else ""
+    query = query if not path or path.endswith((".php", "/join")) else ""
     return f"{host}{path}" + (f"?{query}" if query else "")
 
 
 def _instant(start: datetime) -> str:
-    """`start.strftime("%Y-%m-%dT%H:%M:%S")` (what stored meeting ids were made with), faster: `isoformat` writes
-    the same for years from 1000 on (strftime does not pad earlier years)."""
+    """`start.strftime("%Y-%m-%dT%H:%M:%S")` (what stored meeting ids were made with), faster: the first 19
+    characters of `isoformat` are the same for years from 1000 on (strftime does not pad earlier years)."""
     if start.year < 1000:
         return start.strftime("%Y-%m-%dT%H:%M:%S")
-    return start.replace(microsecond=0, tzinfo=None).isoformat()
+    return start.isoformat()[:19]
 
 
 def grouping_key(values: dict[str, Any], calendar_id: int | None = None) -> str:
@@ -81,14 +102,16 @@ def meeting_id(project_id: int, key: str) -> str:
 # Two base-62 digits at a time, least significant first (half the divisions of one digit at a time: this runs
 # once per event written).
 _PAIRS = [low + high for high in _ALPHABET for low in _ALPHABET]
+_PAIR = 62 * 62
 
 
 def _digits(number: int) -> str:
-    chars = []
-    for _ in range(ID_LENGTH // 4):
-        number, pair = divmod(number, 62 * 62)
-        chars.append(_PAIRS[pair])
-    return "".join(chars)
+    """The 8 lowest base-62 digits of `number` (below 62**8), least significant first: unrolled, one division
+    into two 4-digit halves and one into pairs per half."""
+    upper, lower = divmod(number, _PAIR * _PAIR)
+    second, first = divmod(lower, _PAIR)
+    fourth, third = divmod(upper, _PAIR)
+    return _PAIRS[first] + _PAIRS[second] + _PAIRS[third] + _PAIRS[fourth % _PAIR]
 
 
 def event_meeting_id(project_id: int, values: dict[str, Any], calendar_id: int | None = None) -> str:

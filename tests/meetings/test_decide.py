@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -128,6 +129,68 @@ def test_grouping_key() -> None:
     assert grouping_key({**values, "ical_uid": None}) != grouping_key({**values, "ical_uid": None, "calendar_id": 2})
     assert normalized_url("https://meet.google.com/ABC-defg-hij/") == "meet.google.com/abc-defg-hij"
     assert normalized_url("https://acme.zoom.us/join?confno=123") == "zoom.us/join?confno=123"
+
+
+def _normalized_by_urlsplit(url: str) -> str:
+    """normalized_url as it was written before its plain-link shortcut: every split by urlsplit."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip().lower()
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    for family in ("zoom.us", "zoom.com", "webex.com", "zoomgov.com"):
+        if host.endswith("." + family):
+            host = family
+    path = parts.path.rstrip("/")
+    if host == "meet.google.com":
+        path = path.lower()
+    query = parts.query if not path or path.endswith((".php", "/join")) else ""
+    return f"{host}{path}" + (f"?{query}" if query else "")
+
+
+_URL_PIECES = st.sampled_from(
+    [
+        "https://",
+        "http://",
+        "zoommtg://",
+        "HTTPS://",
+        "",
+        "www.",
+        "Meet.Google.com",
+        "us02web.zoom.us",
+        "a.webex.com",
+        "zoom.us",
+        "/",
+        "//",
+        "j",
+        "/join",
+        "j.php",
+        "?",
+        "#",
+        "&",
+        "=",
+        "confno=1",
+        "pwd=X",
+        "@",
+        ":443",
+        "[",
+        "]",
+        " ",
+        "\t",
+        "\n",
+        "é",
+        "%41",
+        ".",
+        "-",
+        "ABC-def",
+    ]
+)
+
+
+@given(st.lists(_URL_PIECES, max_size=10).map("".join))
+def test_normalized_urls_are_those_urlsplit_gives(url: str) -> None:
+    normalized_url.cache_clear()
+    assert normalized_url(url) == _normalized_by_urlsplit(url)
 
 
 @given(st.integers(min_value=1, max_value=10**9), st.text(max_size=50))
