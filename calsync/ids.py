@@ -22,18 +22,15 @@ _BIASED_BYTES = bytes(range(_UNBIASED_LIMIT, 256))
 
 
 def new_id(prefix: str) -> str:
-    chars = b""
-    while len(chars) < ID_LENGTH:
-        # 24 random bytes almost always leave 16 after dropping the biased ones (each is dropped with p = 1/32).
-        chars += secrets.token_bytes(ID_LENGTH + 8).translate(_BYTE_TO_CHAR, _BIASED_BYTES)
-    return prefix + chars[:ID_LENGTH].decode("ascii")
+    return new_ids(prefix, 1)[0]
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
-    """`count` ids as `new_id` makes them, from one draw of random bytes (one system call, not one per id: a sync
-    mints an id for every event it stores)."""
+    """`count` ids from one draw of random bytes (one system call, not one per id: a sync mints an id for every
+    event it stores)."""
     chars = b""
     while len(chars) < ID_LENGTH * count:
+        # 8 spare bytes per id almost always leave enough after dropping the biased ones (each dropped with p = 1/32).
         chars += secrets.token_bytes((ID_LENGTH + 8) * (count - len(chars) // ID_LENGTH)).translate(
             _BYTE_TO_CHAR, _BIASED_BYTES
         )

@@ -127,9 +127,7 @@ async def record(context: AppContext, notifications: Sequence[Notification]) -> 
 # transaction however many rows): three statements in all.
 _CHANNEL_COLUMNS = (PushChannel.id, PushChannel.channel_id, PushChannel.calendar_id, PushChannel.token_hash)
 _CHANNELS = select(*_CHANNEL_COLUMNS).where(PushChannel.channel_id.in_(bindparam("channel_ids", expanding=True)))
-_CHANNELS_WITH_LOCK_TIMEOUT = select(*_CHANNEL_COLUMNS, func.set_config("lock_timeout", LOCK_TIMEOUT, True)).where(
-    PushChannel.channel_id.in_(bindparam("channel_ids", expanding=True))
-)
+_CHANNELS_WITH_LOCK_TIMEOUT = _CHANNELS.add_columns(func.set_config("lock_timeout", LOCK_TIMEOUT, True))
 _HEARD = (
     update(PushChannel)
     .where(PushChannel.id.in_(bindparam("channel_ids", expanding=True)))

@@ -51,8 +51,8 @@ async def maintain_channels(
     now = context.clock()
     # The rows read with the snapshot serve until this sync changes them: another writer of a leased calendar's
     # channels (the push receiver bringing a renewal forward) also makes the calendar due, so a sync sees it.
-    unchanged = snap.channels is not None and not snap.channels_maintained
-    rows = snap.channels if unchanged and snap.channels is not None else await _channels_of(fence, snap.id)
+    unchanged = None if snap.channels_maintained else snap.channels
+    rows = unchanged if unchanged is not None else await _channels_of(fence, snap.id)
     plan = channels.ChannelPlan(rows, now)
     if new_only and (plan.keep is not None or plan.renew is not None):
         return
