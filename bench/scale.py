@@ -308,6 +308,7 @@ async def drive(
     burst_seconds: float,
     meetings_until: float,
     rng: random.Random,
+    tag: str,
 ) -> None:
     """Changes at `rate`/s (10x during the first `burst_seconds` of every `burst_every`), bounded by `seconds`."""
     from calsync_emulator.client import EmulatorControl
@@ -319,7 +320,8 @@ async def drive(
         async def one(n: int) -> None:
             async with gate:
                 target = rng.choice(pool)
-                title = f"scale {n} {rng.randrange(10**9)}"
+                # The tag keeps every phase's titles new: a title an event already has is no change to the platform.
+                title = f"scale {tag} {n} {rng.randrange(10**9)}"
                 change = Change(target, title, time.time())
                 try:
                     if time.monotonic() < meetings_until and n % 20 == 0:
@@ -413,6 +415,18 @@ async def bot_lateness(context: Any, receiver: Receiver, since: float) -> list[f
     return [arrived[b] - due[b].timestamp() for b in arrived if b in due]
 
 
+async def bots_by_state(context: Any, since: float) -> dict[str, int]:
+    """Bots made since `since`, by state: tells a bot never made from one made but not dispatched in time."""
+    from sqlalchemy import text
+
+    async with context.db.read() as session:
+        rows = await session.execute(
+            text("SELECT state, count(*) FROM bots WHERE created_at >= :since GROUP BY state"),
+            {"since": datetime.fromtimestamp(since, UTC)},
+        )
+        return {str(state): int(n) for state, n in rows}
+
+
 async def sample_connections(context: Any, samples: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         samples.append(await pg_connections(context))
@@ -432,6 +446,7 @@ async def steady(
     *,
     meetings: bool,
     project_id: int,
+    tag: str,
 ) -> dict[str, Any]:
     stream = Stream()
     stop = asyncio.Event()
@@ -452,9 +467,12 @@ async def steady(
         args.burst_every,
         args.burst_seconds,
         meetings_until,
-        random.Random(len(pool)),
+        random.Random(f"{len(pool)} {tag}"),
+        tag,
     )
     drove = await meter.stop()
+    # Syncs are counted over the metered window, so that CPU per sync divides like by like (the settle is not metered).
+    calls_metered = await counters_by_kind(emulator.url)
     settle = time.monotonic()
     while time.monotonic() - settle < args.settle and any(c.visible is None for c in stream.changes):  # noqa: ASYNC110 - set by a poll
         await asyncio.sleep(0.5)
@@ -474,11 +492,12 @@ async def steady(
     ]
     hooks = webhook_latencies(stream, receiver)
     bots_late = await bot_lateness(context, receiver, since) if meetings else []
+    bots_made = await bots_by_state(context, since) if meetings else {}
     made = len(stream.changes)
     calls = {k: calls1.get(k, 0) - calls0.get(k, 0) for k in sorted(set(calls0) | set(calls1))}
     # Syncs done meanwhile (one listing each), whichever changes they carried: above capacity, a phase works through
     # the backlog the previous one left, so its own changes' visibility understates what the workers did.
-    synced = max(1, calls.get("listing", 0))
+    synced = max(1, calls_metered.get("listing", 0) - calls0.get("listing", 0))
     return {
         "rate": rate,
         "seconds": seconds,
@@ -495,6 +514,7 @@ async def steady(
         "webhook_received": len(hooks),
         "webhook_p50": pct(hooks, 0.5),
         "webhook_p99": pct(hooks, 0.99),
+        "bots_made_by_state": bots_made,
         "bots_dispatched": len(bots_late),
         "bot_late_p50": pct(bots_late, 0.5),
         "bot_late_p99": pct(bots_late, 0.99),
@@ -732,6 +752,7 @@ async def measure(
                 args.steady_seconds,
                 meetings=True,
                 project_id=tenant.project_id,
+                tag="steady",
             )
             print(f"(b) steady: {result['steady']}", flush=True)
             checkpoint(args, result)
@@ -759,6 +780,7 @@ async def measure(
                         args.scale_seconds,
                         meetings=False,
                         project_id=tenant.project_id,
+                        tag=f"w{count}",
                     )
                 one["workers"] = count
                 one["drain_before_s"] = drained
@@ -822,6 +844,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
                 "bot dispatch late p50 / p99 s",
                 f"{s['bot_late_p50']:.2f} / {s['bot_late_p99']:.2f} ({s['bots_dispatched']} bots)",
             ],
+            ["bots made in the phase, by state", ", ".join(f"{k} {v:,}" for k, v in s["bots_made_by_state"].items())],
             [
                 "worker / PostgreSQL CPU ms per change",
                 f"{s['worker_cpu_ms_per_change']:.1f} / {s['postgres_cpu_ms_per_change']:.1f}",
