@@ -331,7 +331,7 @@ async def drive(
                             start,
                             start + timedelta(minutes=30),
                             summary=title,
-                            meeting_url=MEET.replace("hij", f"{n % 1000:03d}"),
+                            meeting_url=meet_link(n),
                         )
                         stream.meetings += 1
                     else:
@@ -360,6 +360,13 @@ async def drive(
             n += 1
         if tasks:
             await asyncio.gather(*tasks)
+
+
+def meet_link(n: int) -> str:
+    """A Google Meet link of its own for the n-th change: a Meet code is letters only, so n is spelled in letters
+    (a digit would make it no meeting link, and the rule would give it no bot)."""
+    code = "".join(chr(ord("a") + (n // 26**i) % 26) for i in range(3))
+    return MEET.replace("hij", code)
 
 
 async def watch_visible(context: Any, project_id: int, stream: Stream, stop: asyncio.Event) -> None:
