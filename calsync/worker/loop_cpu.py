@@ -62,6 +62,10 @@ class _Metered(Coroutine[Any, Any, Any]):
     def __await__(self) -> Generator[Any, None, Any]:
         return self._coro.__await__()
 
+    def __getattr__(self, name: str) -> Any:
+        # cr_frame, cr_running, __qualname__ …: what libraries inspect of a task's coroutine (inspect.getcoroutinestate).
+        return getattr(self._coro, name)
+
 
 def _charge(started: float) -> None:
     loop_name = _LOOP.get()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import time
 
 from calsync.worker import loop_cpu
@@ -39,3 +41,25 @@ async def test_steps_are_charged_to_the_loop_that_started_the_task() -> None:
     assert 0.04 <= charged < 0.2
     # This test's own task was not created through the factory, so nothing of it is charged to the loop.
     assert loop_cpu.OTHER not in after or after[loop_cpu.OTHER] - before.get(loop_cpu.OTHER, 0.0) < 0.02
+
+
+async def test_a_metered_task_shows_its_coroutine_state() -> None:
+    """Libraries (anyio's cancel scopes) read a task's coroutine state: the meter's wrapper shows the coroutine's."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    loop_cpu.install(loop)
+    try:
+        started = asyncio.Event()
+
+        async def waits() -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        task = asyncio.create_task(waits())
+        await started.wait()
+        assert inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_SUSPENDED  # type: ignore[arg-type]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        loop.set_task_factory(previous)
