@@ -81,11 +81,12 @@ async def scalar(context: Any, sql: str, **params: Any) -> Any:
 async def execute(context: Any, sql: str, **params: Any) -> None:
     from sqlalchemy import text
 
-    from calsync.store.work_signal import notify_work_in_transaction
+    from calsync.store.work_signal import SYNC_LOOP, notify_work_in_transaction
 
     async with context.db.write() as session:
         await session.execute(text(sql), params)
-        await notify_work_in_transaction(session)
+        # For the sync loop only, as the push receiver's NOTIFY (a NOTIFY for every loop would wake them all).
+        await notify_work_in_transaction(session, SYNC_LOOP)
 
 
 async def wait_until(context: Any, sql: str, target: int, bound: float, **params: Any) -> bool:
