@@ -239,6 +239,18 @@ def calsync_env(database_url: str, encryption_key: str, emulator_url: str | None
     return env
 
 
+def loop_cpu(metrics_url: str) -> dict[str, float]:
+    """The worker's CPU seconds per loop (`calsync_worker_loop_cpu_seconds_total`); empty from a worker without it."""
+    import httpx
+
+    seconds: dict[str, float] = {}
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        if line.startswith("calsync_worker_loop_cpu_seconds_total{"):
+            labels, value = line.rsplit(" ", 1)
+            seconds[labels.split('loop="', 1)[1].split('"', 1)[0]] = float(value)
+    return seconds
+
+
 @contextlib.contextmanager
 def spawn_calsync(
     command: str, env: dict[str, str], *, port: int | None = None, extra: Sequence[str] = ()

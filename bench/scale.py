@@ -62,6 +62,7 @@ from _common import (
     emit_json,
     free_port,
     insert_calendars,
+    loop_cpu,
     machine,
     new_tenant,
     pct,
@@ -132,10 +133,34 @@ def accounts(bucket: Bucket) -> list[tuple[str, dict[str, str], int]]:
 # --- processes -------------------------------------------------------------------------------------------------
 
 
+# Each worker's metrics URL by pid: its CPU per loop (calsync.worker.loop_cpu) splits the phases' worker CPU.
+METRICS: dict[int, str] = {}
+
+
 @contextlib.contextmanager
 def workers(count: int, env: dict[str, str]) -> Iterator[list[int]]:
     with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(spawn_calsync("worker", env)).pid for _ in range(count)]
+        pids = []
+        for _ in range(count):
+            port = free_port()
+            own = env | {"CALSYNC_WORKER_METRICS_PORT": str(port), "CALSYNC_WORKER_LOOP_CPU_METRICS": "true"}
+            pid = stack.enter_context(spawn_calsync("worker", own)).pid
+            METRICS[pid] = f"http://127.0.0.1:{port}/metrics"
+            pids.append(pid)
+        yield pids
+
+
+def loops_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds per worker loop so far, summed over the workers (empty from workers without the meter)."""
+    total: dict[str, float] = {}
+    for pid in pids:
+        try:
+            seconds = loop_cpu(METRICS[pid])
+        except (KeyError, OSError, httpx.HTTPError):
+            continue  # (not up yet, or without the meter: the split is left out)
+        for name, value in seconds.items():
+            total[name] = total.get(name, 0.0) + value
+    return total
 
 
 def machine_busy() -> tuple[float, float]:
@@ -463,6 +488,7 @@ async def steady(
     sampler = asyncio.create_task(sample_connections(context, connections, stop))
     rss: list[float] = []
     calls0 = await counters_by_kind(emulator.url)
+    loops0 = loops_cpu(worker_pids)
     await meter.start()
     meetings_until = time.monotonic() + (seconds - 240 if meetings else 0)
     await drive(
@@ -478,6 +504,7 @@ async def steady(
         tag,
     )
     drove = await meter.stop()
+    loops1 = loops_cpu(worker_pids)
     # Syncs are counted over the metered window, so that CPU per sync divides like by like (the settle is not metered).
     calls_metered = await counters_by_kind(emulator.url)
     settle = time.monotonic()
@@ -531,6 +558,10 @@ async def steady(
         "syncs_per_s": synced / drove["seconds"],
         "worker_cpu_ms_per_sync": 1000 * drove["workers"] / synced,
         "postgres_cpu_ms_per_sync": 1000 * drove["postgres"] / synced,
+        # The workers' CPU per sync by loop (sync, meetings, webhook delivery, bots; `other`: outside a loop's task).
+        "worker_cpu_ms_per_sync_by_loop": {
+            name: 1000 * (value - loops0.get(name, 0.0)) / synced for name, value in loops1.items()
+        },
         "worker_rss_mb": rss,
         "worker_hwm_mb": hwm,
         "pg_connections_max": max(connections, default=0),
@@ -859,6 +890,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
             [
                 "syncs done /s; worker / PostgreSQL CPU ms per sync",
                 f"{s['syncs_per_s']:.1f}; {s['worker_cpu_ms_per_sync']:.1f} / {s['postgres_cpu_ms_per_sync']:.1f}",
+            ],
+            [
+                "of the worker CPU per sync, ms by loop",
+                ", ".join(f"{k} {v:.1f}" for k, v in sorted(s.get("worker_cpu_ms_per_sync_by_loop", {}).items())),
             ],
             [
                 "CPU s: workers / api / postgres / emulator",

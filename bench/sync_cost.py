@@ -4,7 +4,10 @@ N calendars (half Google, half Microsoft, `--events` each, in calsync's window) 
 `calsync worker` process (push on: each gets its channel; a webhook subscribed to a receiver on 127.0.0.1 and one
 bot rule active, as bench/scale.py runs production), then left to settle. Each round changes one event on every
 calendar through the emulator's control API and makes every calendar due at once, as a push would; the round ends
-when every calendar has synced again and the meetings it queued are evaluated. Rounds alternate between:
+when every calendar has synced again, the meetings it queued are evaluated and the webhooks it queued delivered.
+With `--trickle R` the calendars fall due one at a time, R a second, as a steady stream of pushes makes them: each
+change's sync, meetings and webhook then run (nearly) alone, as in bench/scale.py's steady phase, instead of
+batched with every other change. Rounds alternate between:
 
 - `cached`: the access token cached on the calendar row is still good (the sync lists with it);
 - `refresh`: every cached token is marked expired first (`access_token_expires_at` in the past), so every sync
@@ -12,11 +15,13 @@ when every calendar has synced again and the meetings it queued are evaluated. R
 
 Reported per sync (median over rounds): the worker's CPU (/proc, user + system), PostgreSQL's CPU (this database's
 backends), the emulator's CPU and the provider calls by kind (from its counters: a `refresh` round must show one
-token call per calendar, a `cached` round none), and syncs/s over the round.
+token call per calendar, a `cached` round none), and syncs/s over the round. The worker's CPU is also split by
+loop (sync, meetings, webhook delivery, bots; calsync.worker.loop_cpu, from its metrics port) when it has the meter.
 
     .venv/bin/python bench/sync_cost.py                                 # PostgreSQL, 200 calendars, 3 rounds each
     .venv/bin/python bench/sync_cost.py --db both --expire-tokens       # refresh rounds only
     .venv/bin/python bench/sync_cost.py --profile /tmp/sync.txt         # py-spy (pip install py-spy into .venv)
+    .venv/bin/python bench/sync_cost.py --trickle 20                    # the steady state: 20 changes a second
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from _common import (
     emit_json,
     free_port,
     insert_calendars,
+    loop_cpu,
     machine,
     new_tenant,
     postgres_cpu,
@@ -75,11 +81,12 @@ async def scalar(context: Any, sql: str, **params: Any) -> Any:
 async def execute(context: Any, sql: str, **params: Any) -> None:
     from sqlalchemy import text
 
-    from calsync.store.work_signal import notify_work_in_transaction
+    from calsync.store.work_signal import SYNC_LOOP, notify_work_in_transaction
 
     async with context.db.write() as session:
         await session.execute(text(sql), params)
-        await notify_work_in_transaction(session)
+        # For the sync loop only, as the push receiver's NOTIFY (a NOTIFY for every loop would wake them all).
+        await notify_work_in_transaction(session, SYNC_LOOP)
 
 
 async def wait_until(context: Any, sql: str, target: int, bound: float, **params: Any) -> bool:
@@ -92,10 +99,18 @@ async def wait_until(context: Any, sql: str, target: int, bound: float, **params
 
 
 async def settled(context: Any, bound: float) -> None:
-    """Until the meetings the syncs queued are evaluated."""
+    """Until the meetings the syncs queued are evaluated and the webhooks they queued are delivered."""
     started = time.monotonic()
-    while time.monotonic() - started < bound and await evaluations_left(context):  # noqa: ASYNC110
+    while time.monotonic() - started < bound and (  # noqa: ASYNC110
+        await evaluations_left(context) or await deliveries_left(context)
+    ):
         await asyncio.sleep(0.2)
+
+
+async def deliveries_left(context: Any) -> int:
+    return int(
+        await scalar(context, "SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'delivering')")
+    )
 
 
 async def targets(context: Any) -> list[tuple[str, str]]:
@@ -147,6 +162,7 @@ async def one_round(
     changes: list[tuple[str, str]],
     mode: str,
     index: int,
+    metrics_url: str,
 ) -> dict[str, Any]:
     n = len(changes)
     await change_all(emulator.url, changes, f"sync cost {mode} {index}")
@@ -156,9 +172,13 @@ async def one_round(
     await asyncio.sleep(0.5)  # the control calls' own work in the emulator is done
     worker0, emulator0, pg0 = cpu_seconds(worker_pid), cpu_seconds(emulator.pid), postgres_cpu()
     system0 = system_seconds(worker_pid)
+    loops0 = loop_cpu(metrics_url)
     started_wall = time.monotonic()
     marker = await scalar(context, "SELECT max(last_successful_sync_at) FROM calendars")
-    await execute(context, "UPDATE calendars SET sync_due_at = :now, sync_reason = 'push'", now=_now())
+    if args.trickle:
+        await trickle(context, args.trickle)
+    else:
+        await execute(context, "UPDATE calendars SET sync_due_at = :now, sync_reason = 'push'", now=_now())
     done = await wait_until(
         context,
         "SELECT count(*) FROM calendars WHERE last_successful_sync_at > :marker",
@@ -171,10 +191,16 @@ async def one_round(
     system_synced = system_seconds(worker_pid) - system0
     await settled(context, args.timeout)
     worker_total = cpu_seconds(worker_pid) - worker0
+    loops1 = loop_cpu(metrics_url)
     emulator_cpu = cpu_seconds(emulator.pid) - emulator0
     pg_cpu = postgres_cpu_since(pg0) if context.settings.database_url.startswith("postgresql") else 0.0
     calls1 = await counters_by_kind(emulator.url)
     calls = {kind: calls1.get(kind, 0) - calls0.get(kind, 0) for kind in calls1}
+    # Of the worker's CPU until every calendar synced and its meetings and webhooks were done, each loop's task
+    # steps (calsync.worker.loop_cpu); `other` and the rest (event loop, socket callbacks) are what no loop's step ran.
+    parts = {f"loop_{name}_ms_per_sync": (loops1[name] - loops0.get(name, 0.0)) / n * 1e3 for name in loops1}
+    if parts:
+        parts["loop_unattributed_ms_per_sync"] = worker_total / n * 1e3 - sum(parts.values())
     return {
         "mode": mode,
         "synced": done,
@@ -190,7 +216,30 @@ async def one_round(
         "token_calls_per_sync": calls.get("token", 0) / n,
         "listings_per_sync": calls.get("listing", 0) / n,
         "other_calls_per_sync": sum(v for k, v in calls.items() if k not in ("token", "listing")) / n,
+        "webhooks_per_sync": await scalar(
+            context, "SELECT count(*) FROM webhook_deliveries WHERE created_at > :marker", marker=marker
+        )
+        / n,
+        **parts,
     }
+
+
+async def trickle(context: Any, rate: float) -> None:
+    """Make the calendars due one at a time, `rate` a second, as the steady state's pushes do: each change's sync,
+    meetings and webhook then run alone (or nearly), not batched with 199 others."""
+    from sqlalchemy import text
+
+    async with context.db.read() as session:
+        ids = [int(i) for i in (await session.execute(text("SELECT id FROM calendars ORDER BY id"))).scalars()]
+    started = time.monotonic()
+    for index, calendar_id in enumerate(ids):
+        await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+        await execute(
+            context,
+            "UPDATE calendars SET sync_due_at = :now, sync_reason = 'push' WHERE id = :id",
+            now=_now(),
+            id=calendar_id,
+        )
 
 
 def system_seconds(pid: int) -> float:
@@ -246,7 +295,7 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
             ids = await insert_calendars(
                 context, tenant.project_id, seeded_accounts(SEED, half, args.calendars - half), due=None
             )
-            port = free_port()
+            port, metrics_port = free_port(), free_port()
             env = calsync_env(
                 database_url,
                 key,
@@ -255,6 +304,8 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
                 CALSYNC_WEBHOOK_ALLOW_HTTP="true",
                 CALSYNC_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
                 CALSYNC_DISABLE_RATE_LIMITING="true",
+                CALSYNC_WORKER_METRICS_PORT=str(metrics_port),
+                CALSYNC_WORKER_LOOP_CPU_METRICS="true",
             )
             # `calsync api` answers Graph's subscription validation; the rounds' own notifications are dropped, so
             # that every round's syncs start when this script makes the calendars due, under its meter.
@@ -268,12 +319,15 @@ async def one_run(args: argparse.Namespace, database_url: str, emulator: ChildEm
                 await drop_notifications(emulator.url)
                 changes = await targets(context)
                 assert len(changes) == len(ids), (len(changes), len(ids))
+                metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
                 modes = ["refresh"] if args.expire_tokens else ["cached", "refresh"]
                 runs = []
                 with profiling(args.profile, worker.pid):
                     for index in range(args.rounds):
                         for mode in modes:
-                            run = await one_round(args, context, emulator, worker.pid, changes, mode, index)
+                            run = await one_round(
+                                args, context, emulator, worker.pid, changes, mode, index, metrics_url
+                            )
                             print(f"{mode} round {index + 1}: {run}", flush=True)
                             runs.append(run)
                 return runs
@@ -289,6 +343,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per mode")
     parser.add_argument("--expire-tokens", action="store_true", help="refresh rounds only (every sync refreshes)")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="postgres")
+    parser.add_argument(
+        "--trickle",
+        type=float,
+        default=0.0,
+        help="make the calendars due one at a time, this many a second (the steady state), instead of all at once",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per round before giving up")
     parser.add_argument("--profile", default=None, help="py-spy the worker over the rounds into this file")
     parser.add_argument("--json", default=None)
@@ -312,7 +372,8 @@ def main() -> None:
     m = machine()
     print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, load {m['loadavg']}")
     print_table(
-        f"One incremental sync, {args.calendars} calendars x {args.events} events, one worker (median of {args.rounds})",
+        f"One incremental sync, {args.calendars} calendars x {args.events} events, one worker (median of {args.rounds})"
+        + (f", due {args.trickle:g} a second" if args.trickle else ", all due at once"),
         [
             "case",
             "worker ms",
@@ -339,6 +400,16 @@ def main() -> None:
             for case, r in results.items()
         ],
     )
+    parts = sorted({key for r in results.values() for key in r if key.startswith("loop_")})
+    if parts:
+        print_table(
+            "Of the worker's CPU per sync (+ meetings and webhooks), by loop (ms; calsync.worker.loop_cpu)",
+            ["case", *(key.removeprefix("loop_").removesuffix("_ms_per_sync") for key in parts), "webhooks"],
+            [
+                [case, *(f"{r.get(key, 0.0):.2f}" for key in parts), f"{r['webhooks_per_sync']:.2f}"]
+                for case, r in results.items()
+            ],
+        )
     emit_json(args.json, {"benchmark": "sync_cost", "args": vars(args), "results": results})
 
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # on this port (127.0.0.1 by default: CALSYNC_HOST) when set.
     metrics_token: str | None = None
     worker_metrics_port: int | None = None
+    # A worker's CPU per loop (calsync.worker.loop_cpu): a clock read per task step, so off unless asked for.
+    worker_loop_cpu_metrics: bool = False
 
     # Rate limits
     calendar_create_rate_per_minute: int = 3000

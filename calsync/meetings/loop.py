@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -17,6 +18,11 @@ RESTART_EVERY = 20
 # never queue behind an evaluation batch (SQLite has one writer; both share this process's event loop), and
 # meetings are still evaluated within seconds during a long initial sync (docs/benchmarks.md §12).
 MAX_DEFER = timedelta(seconds=5)
+# Once the evaluation has caught up, it looks again at most this often: in a steady stream of changes (every sync
+# page and finished sync wakes it) each look would otherwise evaluate one change for a whole look's fixed cost (two
+# transactions, the scan's cursor, the project's rules); this batches a second's changes into a few looks, and
+# delays a meeting's evaluation by at most this.
+MIN_GAP_SECONDS = 0.5
 
 
 class Busy(Protocol):
@@ -40,8 +46,24 @@ class MeetingEvaluationLoop:
         # stream of new ones.
         self.after = 0
         self.batches = 0
+        # When a look last found nothing left (time.monotonic(): the gap is real time, whatever the app's clock), and
+        # whether the loop was woken during the gap since: it then looks when the gap ends.
+        self.caught_up_at: float | None = None
+        self.woken_in_gap = False
+
+    def _gap_left(self) -> float:
+        return 0.0 if self.caught_up_at is None else self.caught_up_at + MIN_GAP_SECONDS - time.monotonic()
+
+    async def seconds_until_due(self) -> float | None:
+        """The rest of the gap when woken during it (the runner looks again then); else the poll interval."""
+        left = self._gap_left()
+        return left if self.woken_in_gap and left > 0 else None
 
     async def run_once(self) -> int:
+        if self._gap_left() > 0:
+            self.woken_in_gap = True
+            return 0
+        self.woken_in_gap = False
         if self.defer_to is not None and self.defer_to.busy:
             now = self.context.clock()
             if self.deferred_since is None:
@@ -75,7 +97,9 @@ class MeetingEvaluationLoop:
         if result.wake or changed.wake:
             # New due bots, webhooks to send.
             self.context.work_signal.kick(BOT_DISPATCHES.waiter, WEBHOOK_DELIVERIES.waiter)
-        return result.meetings + changed.meetings
+        handled = result.meetings + changed.meetings
+        self.caught_up_at = None if handled else time.monotonic()
+        return handled
 
 
 async def evaluate_all(context: AppContext) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
+from sqlalchemy import CTE, Executable, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 NOTIFY_CHANNEL = "calsync_work"
@@ -61,3 +61,9 @@ async def notify_work_in_transaction(session: AsyncSession, waiter: str = "") ->
         await session.execute(
             text("SELECT pg_notify(:channel, :waiter)"), {"channel": NOTIFY_CHANNEL, "waiter": waiter}
         )
+
+
+def with_notify(statement: CTE, waiter: str) -> Executable:
+    """`statement` (a data-modifying CTE, e.g. an INSERT) and the NOTIFY of `notify_work_in_transaction` in one
+    PostgreSQL statement: one round trip fewer for a writer that queues work."""
+    return select(func.pg_notify(NOTIFY_CHANNEL, waiter)).add_cte(statement)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.context import AppContext
@@ -30,6 +30,7 @@ def _fence(values: Mapping[str, Any]) -> Any:
 
 
 _FENCE = _fence({})
+_CALENDARS = cast(Table, Calendar.__table__)
 
 
 class LeaseLost(Exception):
@@ -54,6 +55,30 @@ class Fence:
             return None
 
         await self._write(calendar_id, nothing, what, values)
+
+    async def set_if(
+        self, calendar_id: int, values: Mapping[str, Any], unchanged: Mapping[str, Any], what: str
+    ) -> bool:
+        """Set the calendar's columns behind the fence if its columns `unchanged` still hold these values, in one
+        Core statement (no ORM row loaded, nothing flushed); False when they do not, or the lease is lost: the
+        caller then writes the way that reads the row (`write`, which tells a lost lease)."""
+        table = _CALENDARS
+        expires = self.context.clock() + timedelta(seconds=self.context.settings.lease_seconds)
+        statement = (
+            update(table)
+            .where(
+                table.c.id == calendar_id,
+                table.c.lease_owner == self.worker_id,
+                *(table.c[column] == value for column, value in unchanged.items()),
+            )
+            .values(lease_expires_at=expires, **values)
+            .returning(table.c.id)
+        )
+
+        async def fenced(session: AsyncSession) -> bool:
+            return (await session.execute(statement)).first() is not None
+
+        return await self.context.db.write_retrying(fenced, what=what)
 
     async def _write(self, calendar_id: int, body: Body[T], what: str, values: Mapping[str, Any]) -> T:
         async def fenced(session: AsyncSession) -> T:

@@ -16,7 +16,7 @@ from calsync.sync import metrics
 from calsync.sync.channels import channels_of_many
 from calsync.sync.fence import Fence, LeaseLost
 from calsync.sync.throttle import read_throttles
-from calsync.sync.tokens import cached_access_token, store_grant, stored_credentials
+from calsync.sync.tokens import cached_access_token, grant_values, store_grant, stored_credentials
 
 
 @dataclass
@@ -28,6 +28,8 @@ class CalendarSnapshot:
     platform_uuid: str | None
     client_id: str
     credentials: Credentials
+    # As stored when the snapshot was read: a rotated refresh token is stored over it if it is still the same.
+    encrypted_credentials: bytes
     cursor: str | None
     state: str
     next_full_sync_at: datetime | None
@@ -91,6 +93,7 @@ def _snapshot(
         platform_uuid=calendar.platform_uuid,
         client_id=calendar.client_id,
         credentials=stored_credentials(context.secrets, calendar),
+        encrypted_credentials=calendar.encrypted_credentials,
         cursor=calendar.sync_cursor,
         state=calendar.state,
         next_full_sync_at=calendar.next_full_sync_at,
@@ -114,11 +117,17 @@ async def access_token(fence: Fence, snap: CalendarSnapshot, provider: CalendarP
     refreshed_at = fence.context.clock()
     if grant.refresh_token:
         # A rotated refresh token (Microsoft) is stored at once: it is the calendar's only credential from now on.
+        # One statement when the stored credentials are still those the snapshot read (they are, unless the
+        # calendar was reconnected meanwhile); else from the row as it is now.
+        values = grant_values(secrets, snap.encrypted_credentials, grant, refreshed_at)
+        unchanged = {"encrypted_credentials": snap.encrypted_credentials}
+        if not await fence.set_if(snap.id, values, unchanged, "store_grant"):
 
-        async def store(_session: AsyncSession, calendar: Calendar) -> None:
-            store_grant(secrets, calendar, grant, refreshed_at)
+            async def store(_session: AsyncSession, calendar: Calendar) -> None:
+                store_grant(secrets, calendar, grant, refreshed_at)
 
-        await fence.write(snap.id, store, "store_grant")
+            await fence.write(snap.id, store, "store_grant")
+        snap.encrypted_credentials = values.get("encrypted_credentials", snap.encrypted_credentials)
     else:
         # An access token alone (Google) goes with the sync's next write, not in a transaction of its own: lost with
         # a sync that fails before writing, it costs the next sync one refresh.

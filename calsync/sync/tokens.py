@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from calsync.providers.base import Credentials, TokenGrant
 from calsync.security.secret_box import SecretBox
@@ -45,12 +46,23 @@ def stored_credentials(box: SecretBox, calendar: Calendar) -> Credentials:
 def store_grant(box: SecretBox, calendar: Calendar, grant: TokenGrant, now: datetime | None = None) -> None:
     """Cache the new access token; keep a rotated refresh token (Microsoft) in the same write. `now`, the time of
     the refresh, is what shows the grant alive for an upcoming meeting; without it the older time stays (safe)."""
-    calendar.encrypted_access_token = box.encrypt(grant.access_token.encode())
-    calendar.access_token_expires_at = grant.expires_at
+    for column, value in grant_values(box, calendar.encrypted_credentials, grant, now).items():
+        setattr(calendar, column, value)
+
+
+def grant_values(
+    box: SecretBox, encrypted_credentials: bytes, grant: TokenGrant, now: datetime | None = None
+) -> dict[str, Any]:
+    """The calendar's columns that `store_grant` sets, from its stored credentials `encrypted_credentials`."""
+    values: dict[str, Any] = {
+        "encrypted_access_token": box.encrypt(grant.access_token.encode()),
+        "access_token_expires_at": grant.expires_at,
+    }
     if now is not None:
-        calendar.access_token_refreshed_at = now
+        values["access_token_refreshed_at"] = now
     if grant.refresh_token:
-        secrets = box.decrypt_json(calendar.encrypted_credentials)
+        secrets = box.decrypt_json(encrypted_credentials)
         if secrets.get("refresh_token") != grant.refresh_token:
             secrets["refresh_token"] = grant.refresh_token
-            calendar.encrypted_credentials = box.encrypt_json(secrets)
+            values["encrypted_credentials"] = box.encrypt_json(secrets)
+    return values

@@ -11,18 +11,20 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.ids import new_id
+from calsync.store.due_work import is_postgres
 from calsync.store.models import Calendar, DeliveryStatus, WebhookDelivery, WebhookSubscription
-from calsync.store.work_signal import WEBHOOK_DELIVERY_LOOP, notify_work_in_transaction
+from calsync.store.work_signal import WEBHOOK_DELIVERY_LOOP, notify_work_in_transaction, with_notify
 from calsync.webhooks import metrics
 from calsync.webhooks.payloads import BOT_TRIGGERS, TRIGGERS
 
 DELIVERY_ID_PREFIX = "whd_"
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,13 @@ async def enqueue_webhooks(session: AsyncSession, project_id: int, webhooks: Seq
         for subscription_id, triggers in subscriptions
         if webhook.trigger in (triggers or [])
     ]
-    if rows:
+    if rows and is_postgres(session):
+        # The rows and their NOTIFY in one statement (a change's webhook is on the steady state's path).
+        await session.execute(with_notify(insert(_DELIVERIES).values(rows).cte(), WEBHOOK_DELIVERY_LOOP))
+    elif rows:
         await session.execute(insert(WebhookDelivery), rows)
         await notify_work_in_transaction(session, WEBHOOK_DELIVERY_LOOP)
+    if rows:
         for trigger, count in Counter(row["trigger"] for row in rows).items():
             metrics.ENQUEUED.labels(trigger).inc(count)
     return len(rows)

@@ -10,6 +10,7 @@ import structlog
 
 from calsync.context import AppContext
 from calsync.store.transient import transient_kind
+from calsync.worker import loop_cpu
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,8 @@ class WorkerRunner:
 
     async def run(self) -> None:
         log.info("worker_started", loops=[loop.name for loop in self.loops])
+        if self.context.settings.worker_loop_cpu_metrics:
+            loop_cpu.install(asyncio.get_running_loop())
         try:
             # Waiting for the stop signal too keeps a worker with no loops alive until it is told to stop.
             await asyncio.gather(self._stopping.wait(), *(self._drive(loop) for loop in self.loops))
@@ -51,6 +54,7 @@ class WorkerRunner:
 
     async def _drive(self, loop: WorkLoop) -> None:
         poll = self.context.settings.worker_poll_interval_seconds
+        loop_cpu.enter(loop.name)
         while not self._stopping.is_set():
             try:
                 handled = await loop.run_once()

@@ -93,8 +93,9 @@ class SyncLoop:
                 await self.syncer.record_crash(claim.calendar_id, exc)
         finally:
             self._running.pop(claim.calendar_id, None)
-            # A slot is free: look for more work now rather than at the next poll.
-            self.context.work_signal.kick()
+            # A slot is free: this loop looks for more work now rather than at the next poll; when the last sync
+            # ends, every loop looks (those that defer to running syncs, meeting evaluation, wait for that kick).
+            self.context.work_signal.kick(*(() if not self._running else (self.name,)))
 
     async def drain(self) -> None:
         """On shutdown: let running syncs finish for a while, then cancel and hand their calendars back."""

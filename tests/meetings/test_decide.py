@@ -8,12 +8,14 @@ from types import SimpleNamespace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from calsync.meetings import decide
+from calsync.meetings import loop as loop_module
 from calsync.meetings.decide import Member, Rule
-from calsync.meetings.loop import MAX_DEFER, MeetingEvaluationLoop
+from calsync.meetings.loop import MAX_DEFER, MIN_GAP_SECONDS, MeetingEvaluationLoop
 from calsync.sync.meeting_keys import grouping_key, meeting_id, normalized_url
 
 START = datetime(2026, 12, 1, 15, tzinfo=UTC)
@@ -236,5 +238,37 @@ async def test_evaluation_defers_to_running_syncs_for_a_bounded_time() -> None:
     # Deferred long enough: a batch runs although syncs go on (queued meetings, then those of event changes).
     assert ran == ["evaluate_meetings", "scan_meetings"]
     syncing.busy = False
+    assert loop.caught_up_at is not None
+    loop.caught_up_at -= MIN_GAP_SECONDS  # (the gap after catching up is another test's)
     await loop.run_once()
     assert len(ran) == 4
+
+
+async def test_once_caught_up_evaluation_looks_again_after_a_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A steady stream of changes wakes the loop for each: within the gap after a look that found nothing, wake-ups
+    only mark that there is something to look for, and the look comes when the gap ends."""
+    clock = [1000.0]
+    monkeypatch.setattr(loop_module.time, "monotonic", lambda: clock[0])
+    found = [0]
+    ran: list[str] = []
+
+    class Db:
+        async def write_retrying(self, body: Any, what: str) -> Any:
+            ran.append(what)
+            return SimpleNamespace(meetings=found[0], wake=False, last_id=0)
+
+    context = SimpleNamespace(
+        clock=lambda: START,
+        db=Db(),
+        settings=SimpleNamespace(bot_stand_down_seconds=300, bot_dispatch_lead_seconds=120),
+    )
+    loop = MeetingEvaluationLoop(cast(Any, context))
+    assert await loop.run_once() == 0 and len(ran) == 2, "nothing found: caught up"
+    assert await loop.seconds_until_due() is None, "not woken since: the runner waits for a kick or the poll"
+    clock[0] += MIN_GAP_SECONDS / 2
+    assert await loop.run_once() == 0 and len(ran) == 2, "woken within the gap: no look"
+    assert await loop.seconds_until_due() == pytest.approx(MIN_GAP_SECONDS / 2)
+    clock[0] += MIN_GAP_SECONDS / 2
+    found[0] = 3
+    assert await loop.run_once() == 6 and len(ran) == 4, "the gap is over: the look"
+    assert await loop.run_once() == 6 and len(ran) == 6, "found work: no gap"

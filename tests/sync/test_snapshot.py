@@ -4,6 +4,7 @@ client's throttle (only while it lasts) and its push channels, the latest expiry
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 from sqlalchemy import update
@@ -11,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calsync.clock import FrozenClock
 from calsync.context import AppContext
+from calsync.providers.base import CalendarProvider, Credentials, TokenGrant
 from calsync.store.models import Calendar, OAuthClientThrottle, PushChannel
 from calsync.store.queries.calendars import NewCalendar, create_calendar
 from calsync.store.queries.projects import create_project
-from calsync.sync.fence import LeaseLost
-from calsync.sync.snapshot import CalendarSnapshot, read_snapshot, read_snapshots
+from calsync.sync.fence import Fence, LeaseLost
+from calsync.sync.snapshot import CalendarSnapshot, access_token, read_snapshot, read_snapshots
 from calsync.worker.claims import claim_due_calendars
 
 LEASE = 120.0
@@ -98,3 +100,67 @@ async def test_only_the_calendars_this_worker_leases(context: AppContext, clock:
     assert (await read_snapshot(context, mine, "w1")).id == mine
     with pytest.raises(LeaseLost):
         await read_snapshot(context, theirs, "w1")
+
+
+class _RotatingProvider:
+    """Refreshes with a rotated refresh token, as Microsoft does."""
+
+    def __init__(self, refresh_token: str, expires_at: datetime) -> None:
+        self.grant = TokenGrant("access-new", expires_at, refresh_token)
+
+    async def refresh_access_token(self, credentials: Credentials) -> TokenGrant:
+        return self.grant
+
+
+async def _stored_secrets(context: AppContext, calendar_id: int) -> dict[str, object]:
+    async with context.db.read() as session:
+        calendar = await session.get(Calendar, calendar_id)
+        assert calendar is not None
+        return context.secrets.decrypt_json(calendar.encrypted_credentials)
+
+
+async def test_a_rotated_refresh_token_is_stored_at_once(context: AppContext, clock: FrozenClock) -> None:
+    (calendar_id,) = await _calendars(context, ["a"])
+    await claim_due_calendars(context.db, "w1", clock(), limit=10, lease_seconds=LEASE)
+    snap = await read_snapshot(context, calendar_id, "w1")
+    provider = _RotatingProvider("refresh-rotated", clock() + timedelta(hours=1))
+    fence = Fence(context, "w1")
+    assert await access_token(fence, snap, cast(CalendarProvider, provider)) == "access-new"
+    assert await _stored_secrets(context, calendar_id) == {"client_secret": "s", "refresh_token": "refresh-rotated"}
+    assert snap.credentials.refresh_token == "refresh-rotated"
+    async with context.db.read() as session:
+        calendar = await session.get(Calendar, calendar_id)
+        assert calendar is not None and calendar.access_token_expires_at == clock() + timedelta(hours=1)
+        assert calendar.encrypted_credentials == snap.encrypted_credentials
+
+
+async def test_a_rotated_refresh_token_keeps_credentials_stored_since_the_snapshot(
+    context: AppContext, clock: FrozenClock
+) -> None:
+    """A calendar reconnected while its sync refreshed (new client secret): the rotated token is stored over the
+    credentials as they are now, not over those the snapshot read."""
+    (calendar_id,) = await _calendars(context, ["a"])
+    await claim_due_calendars(context.db, "w1", clock(), limit=10, lease_seconds=LEASE)
+    snap = await read_snapshot(context, calendar_id, "w1")
+    reconnected = context.secrets.encrypt_json({"client_secret": "s2", "refresh_token": "refresh-reconnected"})
+    async with context.db.write() as session:
+        await session.execute(
+            update(Calendar).where(Calendar.id == calendar_id).values(encrypted_credentials=reconnected)
+        )
+    provider = _RotatingProvider("refresh-rotated", clock() + timedelta(hours=1))
+    await access_token(Fence(context, "w1"), snap, cast(CalendarProvider, provider))
+    assert await _stored_secrets(context, calendar_id) == {"client_secret": "s2", "refresh_token": "refresh-rotated"}
+
+
+async def test_a_rotated_refresh_token_is_not_stored_once_the_lease_is_lost(
+    context: AppContext, clock: FrozenClock
+) -> None:
+    (calendar_id,) = await _calendars(context, ["a"])
+    await claim_due_calendars(context.db, "w1", clock(), limit=10, lease_seconds=LEASE)
+    snap = await read_snapshot(context, calendar_id, "w1")
+    async with context.db.write() as session:
+        await session.execute(update(Calendar).where(Calendar.id == calendar_id).values(lease_owner="w2"))
+    provider = _RotatingProvider("refresh-rotated", clock() + timedelta(hours=1))
+    with pytest.raises(LeaseLost):
+        await access_token(Fence(context, "w1"), snap, cast(CalendarProvider, provider))
+    assert await _stored_secrets(context, calendar_id) == {"client_secret": "s", "refresh_token": "refresh-0"}
