@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -119,6 +120,20 @@ async def meeting_counts(context: Any) -> tuple[int, int]:
     return meetings, bots
 
 
+async def settled(workers: list[subprocess.Popen[bytes]], limit: float = 30.0) -> None:
+    """Wait until the workers have started (imported, migrated, first polls made) and are idle: their CPU still for
+    half a second. A fixed pause let a slow start's imports run on the clock (seen under load)."""
+    await asyncio.sleep(1.0)
+    deadline = time.monotonic() + limit
+    previous = sum(cpu_seconds(w.pid) for w in workers)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = sum(cpu_seconds(w.pid) for w in workers)
+        if now - previous <= 0.02:
+            return
+        previous = now
+
+
 async def one_run(
     args: argparse.Namespace, database_url: str, emulator: ChildEmulator, rules: int = 0, profiler: Any = None
 ) -> dict[str, Any]:
@@ -142,7 +157,7 @@ async def one_run(
         with contextlib.ExitStack() as stack:
             # Several `calsync worker` processes share the work through leases, as in production.
             workers = [stack.enter_context(spawn_calsync("worker", env)) for _ in range(args.workers)]
-            await asyncio.sleep(2.0)  # started, migrated (no-op), idle
+            await settled(workers)
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
             emulator_cpu = cpu_seconds(emulator.pid)
             database_cpu = postgres_cpu()
@@ -151,7 +166,7 @@ async def one_run(
             started = await make_all_due(context)
             wall = time.monotonic()
             done = failed = 0
-            sync_cpu = float("nan")
+            sync_cpu = sync_wall = sync_database_cpu = float("nan")
             newest = None
             peak_rss = 0.0
             while time.monotonic() - wall < args.timeout:
@@ -161,6 +176,9 @@ async def one_run(
                 if done >= args.calendars:
                     # (the worker's CPU up to here is the sync's; what follows is the meetings' evaluation)
                     sync_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
+                    sync_wall = time.monotonic() - wall
+                    if database_url.startswith("postgresql"):
+                        sync_database_cpu = postgres_cpu_since(database_cpu)
                     break
             if profiler is not None:
                 profiler.stop()
@@ -194,6 +212,9 @@ async def one_run(
         "worker_vmhwm_mb": hwm,
         "worker_cpu_seconds": worker_cpu,
         "worker_sync_cpu_seconds": sync_cpu,
+        # The worker's CPU over the wall time to the poll that saw every calendar synced: 1.0 is one core busy.
+        "worker_sync_busy": sync_cpu / sync_wall,
+        "postgres_sync_cpu_seconds": sync_database_cpu,
         "emulator_cpu_seconds": emulator_cpu,
         "postgres_cpu_seconds": database_cpu_seconds,
         "timed_out": done < args.calendars,

@@ -488,8 +488,10 @@ def main() -> None:
                     f"{statistics.median(rates):,.0f}",
                     " / ".join(f"{x:,.0f}" for x in rates),
                     f"{statistics.median(r[cpu_key] / r['events_stored'] * 1e6 for r in runs):.0f}",
+                    f"{statistics.median(r[cpu_key] / r['seconds'] for r in runs):.0%}",
                     f"{statistics.median(r['emulator_cpu_seconds'] for r in runs):.1f}",
-                    f"{statistics.median(r['postgres_cpu_seconds'] for r in runs):.1f}",
+                    # calsync's PostgreSQL CPU up to the last calendar's sync, not the meetings' evaluation after it.
+                    f"{statistics.median(r.get('postgres_sync_cpu_seconds', r['postgres_cpu_seconds']) for r in runs):.1f}",
                     f"{ratios[kind]:.2f}" if side == "calsync" else "",
                 ]
             )
@@ -504,6 +506,7 @@ def main() -> None:
             "events/s",
             "runs",
             "own CPU µs/event",
+            "own CPU / wall",
             "emulator CPU s",
             "PostgreSQL CPU s",
             "calsync / pipe",
