@@ -166,7 +166,8 @@ async def one_run(
             started = await make_all_due(context)
             wall = time.monotonic()
             done = failed = 0
-            sync_cpu = sync_wall = sync_database_cpu = float("nan")
+            sync_cpu = sync_wall = float("nan")
+            sync_database_cpu = 0.0  # SQLite: inside the worker
             newest = None
             peak_rss = 0.0
             while time.monotonic() - wall < args.timeout:
