@@ -120,18 +120,20 @@ async def meeting_counts(context: Any) -> tuple[int, int]:
     return meetings, bots
 
 
-async def settled(workers: list[subprocess.Popen[bytes]], limit: float = 30.0) -> None:
+async def settled(workers: list[subprocess.Popen[bytes]], limit: float = 30.0) -> float:
     """Wait until the workers have started (imported, migrated, first polls made) and are idle: their CPU still for
-    half a second. A fixed pause let a slow start's imports run on the clock (seen under load)."""
+    half a second; returns the seconds waited. A fixed 2 s pause let the start's imports and migration check run
+    on the clock, and their CPU count as the sync's."""
+    started = time.monotonic()
     await asyncio.sleep(1.0)
-    deadline = time.monotonic() + limit
     previous = sum(cpu_seconds(w.pid) for w in workers)
-    while time.monotonic() < deadline:
+    while time.monotonic() - started < limit:
         await asyncio.sleep(0.5)
         now = sum(cpu_seconds(w.pid) for w in workers)
         if now - previous <= 0.02:
-            return
+            break
         previous = now
+    return time.monotonic() - started
 
 
 async def one_run(
@@ -157,7 +159,8 @@ async def one_run(
         with contextlib.ExitStack() as stack:
             # Several `calsync worker` processes share the work through leases, as in production.
             workers = [stack.enter_context(spawn_calsync("worker", env)) for _ in range(args.workers)]
-            await settled(workers)
+            start_seconds = await settled(workers)
+            start_cpu = sum(cpu_seconds(w.pid) for w in workers)
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
             emulator_cpu = cpu_seconds(emulator.pid)
             database_cpu = postgres_cpu()
@@ -211,6 +214,9 @@ async def one_run(
         "seconds": seconds,
         "events_per_second": events / seconds if seconds > 0 else 0.0,
         "worker_vmhwm_mb": hwm,
+        # The start, before the clock: seconds until idle and the CPU it took.
+        "worker_start_seconds": start_seconds,
+        "worker_start_cpu_seconds": start_cpu,
         "worker_cpu_seconds": worker_cpu,
         "worker_sync_cpu_seconds": sync_cpu,
         # The worker's CPU over the wall time to the poll that saw every calendar synced: 1.0 is one core busy.
