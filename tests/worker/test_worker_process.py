@@ -1,4 +1,4 @@
-"""`calsync worker` as its own process, on its default event loop (uvloop), syncs calendars of both platforms."""
+"""`calsync worker` as its own process syncs calendars of both platforms completely."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.sync.conftest import calendar_row, connect_calendar, eventually, list
 BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
-async def test_the_worker_process_syncs_both_platforms_on_its_default_loop(
+async def test_the_worker_process_syncs_both_platforms(
     control: EmulatorControl,
     context: AppContext,
     tenant: Tenant,
