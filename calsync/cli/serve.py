@@ -267,8 +267,6 @@ def event_loop_factory(name: EventLoop) -> Callable[[], asyncio.AbstractEventLoo
 
 
 @app.command()
-def worker(loop: LoopOption = EventLoop.uvloop) -> None:
+def worker() -> None:
     """Background workers only; stops cleanly on SIGTERM or SIGINT."""
-    # uvloop: a sync is mostly socket round trips (the platform's pages, the database's statements and COPY), whose
-    # loop and transport work the standard library's loop does in Python (docs/benchmarks.md §2).
-    _start(listen=None, worker=True, loop_factory=event_loop_factory(loop))
+    _start(listen=None, worker=True)
