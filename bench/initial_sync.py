@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -119,6 +120,23 @@ async def meeting_counts(context: Any) -> tuple[int, int]:
     return meetings, bots
 
 
+async def settled(workers: list[subprocess.Popen[bytes]], limit: float = 30.0) -> float:
+    """Wait until the workers have started (imported, migrated, first polls made) and are idle: under a fifth of a
+    core for half a second (idle polling every 0.2 s takes ~7%, the start a whole core); returns the seconds waited.
+    A fixed 2 s pause let the start's imports and migration check run on the clock, and their CPU count as the
+    sync's."""
+    started = time.monotonic()
+    await asyncio.sleep(1.0)
+    previous = sum(cpu_seconds(w.pid) for w in workers)
+    while time.monotonic() - started < limit:
+        await asyncio.sleep(0.5)
+        now = sum(cpu_seconds(w.pid) for w in workers)
+        if now - previous <= 0.1 * len(workers):
+            break
+        previous = now
+    return time.monotonic() - started
+
+
 async def one_run(
     args: argparse.Namespace, database_url: str, emulator: ChildEmulator, rules: int = 0, profiler: Any = None
 ) -> dict[str, Any]:
@@ -142,7 +160,8 @@ async def one_run(
         with contextlib.ExitStack() as stack:
             # Several `calsync worker` processes share the work through leases, as in production.
             workers = [stack.enter_context(spawn_calsync("worker", env)) for _ in range(args.workers)]
-            await asyncio.sleep(2.0)  # started, migrated (no-op), idle
+            start_seconds = await settled(workers)
+            start_cpu = sum(cpu_seconds(w.pid) for w in workers)
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
             emulator_cpu = cpu_seconds(emulator.pid)
             database_cpu = postgres_cpu()
@@ -151,7 +170,8 @@ async def one_run(
             started = await make_all_due(context)
             wall = time.monotonic()
             done = failed = 0
-            sync_cpu = float("nan")
+            sync_cpu = sync_wall = float("nan")
+            sync_database_cpu = 0.0  # SQLite: inside the worker
             newest = None
             peak_rss = 0.0
             while time.monotonic() - wall < args.timeout:
@@ -161,6 +181,9 @@ async def one_run(
                 if done >= args.calendars:
                     # (the worker's CPU up to here is the sync's; what follows is the meetings' evaluation)
                     sync_cpu = sum(cpu_seconds(w.pid) for w in workers) - worker_cpu
+                    sync_wall = time.monotonic() - wall
+                    if database_url.startswith("postgresql"):
+                        sync_database_cpu = postgres_cpu_since(database_cpu)
                     break
             if profiler is not None:
                 profiler.stop()
@@ -192,8 +215,14 @@ async def one_run(
         "seconds": seconds,
         "events_per_second": events / seconds if seconds > 0 else 0.0,
         "worker_vmhwm_mb": hwm,
+        # The start, before the clock: seconds until idle and the CPU it took.
+        "worker_start_seconds": start_seconds,
+        "worker_start_cpu_seconds": start_cpu,
         "worker_cpu_seconds": worker_cpu,
         "worker_sync_cpu_seconds": sync_cpu,
+        # The worker's CPU over the wall time to the poll that saw every calendar synced: 1.0 is one core busy.
+        "worker_sync_busy": sync_cpu / sync_wall,
+        "postgres_sync_cpu_seconds": sync_database_cpu,
         "emulator_cpu_seconds": emulator_cpu,
         "postgres_cpu_seconds": database_cpu_seconds,
         "timed_out": done < args.calendars,

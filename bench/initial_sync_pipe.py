@@ -376,6 +376,27 @@ STEPS: tuple[tuple[str, str], ...] = (
 )
 
 
+# The same samples, each counted once: under the first part (in this order) whose function is on its stack, so the
+# rows add up to the whole and say where the worker's CPU goes by part.
+PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("start-up (imports, migrations) still running", ("importlib._bootstrap", "alembic/", "process_tuning.py")),
+    ("JSON decoding of pages", ("json_body (calsync/providers/http.py",)),
+    ("normalising items (meeting-URL search, bounding raw, dataclasses)", ("normalize_event (calsync/providers/",)),
+    ("HTTP to the platform (httpx's API over aiohttp, token refresh)", ("calsync/providers/",)),
+    ("content digests", ("content_hash (calsync/sync/rows.py",)),
+    ("meeting ids", ("event_meeting_id (calsync/sync/meeting_keys.py",)),
+    ("event values (columns of a row)", ("event_values (calsync/sync/rows.py",)),
+    ("COPY: records, encoding, sending", ("_insert (calsync/sync/apply.py",)),
+    ("planning a page: the stored-row read, ids, comparison", ("plan_page (calsync/sync/apply.py",)),
+    ("features' hooks (webhook outbox, bots, meetings queue)", ("publish (calsync/hooks.py",)),
+    ("a page's other statements (BEGIN, fence, clock, COMMIT) and session", ("write_retrying (calsync/store/db.py",)),
+    ("claims, snapshots, outcomes (per calendar)", ("calsync/worker/", "calsync/sync/")),
+    ("the other loops (meetings, webhooks, bots, upkeep)", ("calsync/meetings/", "calsync/webhooks/", "calsync/bots/")),
+    ("statements in SQLAlchemy's greenlet, whose caller py-spy does not see", ("asyncpg/", "sqlalchemy/")),
+    ("the event loop, sockets, GC, the rest", ("",)),
+)
+
+
 def _py_spy() -> str:
     beside = Path(sys.executable).parent / "py-spy"
     return str(beside) if beside.exists() else "py-spy"
@@ -423,6 +444,22 @@ def summarise_profile(path: Path) -> list[tuple[str, float]]:
     return [(label, counts[label] / total if total else 0.0) for label, _ in STEPS] + [("active samples", float(total))]
 
 
+def summarise_parts(path: Path) -> list[tuple[str, float]]:
+    """(part, share of the worker's active samples), each sample under its first matching part (`PARTS`)."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not number.isdigit():
+            continue
+        if "select (selectors.py" in stack or "_run_once (asyncio/base_events.py" in stack.rsplit(";", 1)[-1]:
+            continue
+        samples = int(number)
+        total += samples
+        counts[next(label for label, needles in PARTS if any(needle in stack for needle in needles))] += samples
+    return [(label, counts[label] / total if total else 0.0) for label, _ in PARTS] + [("active samples", float(total))]
+
+
 # --- the comparison ------------------------------------------------------------------------------------------
 
 
@@ -447,6 +484,7 @@ def main() -> None:
 
     results: dict[str, list[dict[str, Any]]] = {}
     profiles: dict[str, list[tuple[str, float]]] = {}
+    parts: dict[str, list[tuple[str, float]]] = {}
     with spawn_emulator() as emulator:
         seed_in_window(
             emulator.url, seed=SEED, calendars=args.calendars, events=args.events, recurring=args.recurring, lazy=False
@@ -464,6 +502,7 @@ def main() -> None:
                 results.setdefault(f"{kind} calsync", []).append(run)
                 if profiler is not None:
                     profiles[kind] = summarise_profile(profiler.path)
+                    parts[kind] = summarise_parts(profiler.path)
 
     m = machine()
     print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['ram_gb']} GB, load average {m['loadavg']}")
@@ -488,8 +527,10 @@ def main() -> None:
                     f"{statistics.median(rates):,.0f}",
                     " / ".join(f"{x:,.0f}" for x in rates),
                     f"{statistics.median(r[cpu_key] / r['events_stored'] * 1e6 for r in runs):.0f}",
+                    f"{statistics.median(r[cpu_key] / r['seconds'] for r in runs):.0%}",
                     f"{statistics.median(r['emulator_cpu_seconds'] for r in runs):.1f}",
-                    f"{statistics.median(r['postgres_cpu_seconds'] for r in runs):.1f}",
+                    # calsync's PostgreSQL CPU up to the last calendar's sync, not the meetings' evaluation after it.
+                    f"{statistics.median(r.get('postgres_sync_cpu_seconds', r['postgres_cpu_seconds']) for r in runs):.1f}",
                     f"{ratios[kind]:.2f}" if side == "calsync" else "",
                 ]
             )
@@ -504,6 +545,7 @@ def main() -> None:
             "events/s",
             "runs",
             "own CPU µs/event",
+            "own CPU / wall",
             "emulator CPU s",
             "PostgreSQL CPU s",
             "calsync / pipe",
@@ -514,6 +556,12 @@ def main() -> None:
         print_table(
             f"Where calsync's worker spends its active samples ({kind}, py-spy, first round)",
             ["step", "share"],
+            [[label, f"{share:.0f}" if label == "active samples" else f"{share:.1%}"] for label, share in shares],
+        )
+    for kind, shares in parts.items():
+        print_table(
+            f"The worker's active samples by part, each counted once ({kind}, py-spy, first round)",
+            ["part", "share"],
             [[label, f"{share:.0f}" if label == "active samples" else f"{share:.1%}"] for label, share in shares],
         )
     # bench/compare_revisions.py reads `results`: the medians and the ratio go there too.
