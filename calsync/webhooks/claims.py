@@ -396,6 +396,24 @@ async def record_attempts(
     if not attempts:
         return []
     postgres = is_postgres(session)
+    if postgres and all(a.result.succeeded for a in attempts):
+        # Every attempt succeeded (no retry to schedule, no failure streak to judge): one statement records them.
+        statuses = await bulk_postgres.record_successes(
+            session,
+            [
+                {
+                    "id": a.job.delivery_id,
+                    "attempted_at": a.attempted_at,
+                    "status_code": a.result.status_code,
+                    "response_excerpt": a.result.response_excerpt,
+                    "duration_ms": round(a.result.duration_ms, 3),
+                }
+                for a in attempts
+            ],
+            owner=owner,
+            now=now,
+        )
+        return [statuses.get(a.job.delivery_id) for a in attempts]
     delivery_ids = sorted({a.job.delivery_id for a in attempts})
     subscription_ids = sorted({a.job.subscription_id for a in attempts})
     statement = select(*_RECORD_READ).order_by(_TABLE.c.subscription_id, _TABLE.c.id)
