@@ -99,3 +99,43 @@ async def test_a_success_whose_lease_was_lost_is_logged_but_leaves_the_row_to_it
     first, second = await deliveries(context)
     assert (first.status, first.lease_owner, first.attempts) == ("delivering", "worker-b", 0)
     assert (second.status, second.delivered_at, second.attempts) == ("succeeded", clock.now, 1)
+
+
+async def test_a_claim_fills_each_webhook_to_its_room_and_says_when_nothing_is_left(
+    context: AppContext, tenant: Tenant
+) -> None:
+    frozen(context)
+    await create_webhook(tenant, "https://hooks.example.com/busy")
+    calendar = await create_calendar(tenant)
+    for _ in range(5):
+        await enqueue(context, calendar["id"])
+    async with context.db.read() as session:
+        webhook_id = (await session.execute(select(WebhookSubscription.id))).scalar_one()
+
+    async def claim_with(in_flight: dict[int, int], failing: frozenset[int] = frozenset()) -> claims.Claim:
+        async with context.db.write() as session:
+            return await claims.claim_due(
+                session,
+                context.secrets,
+                owner=OWNER,
+                now=context.clock(),
+                lease=timedelta(minutes=5),
+                limit=64,
+                concurrency=claims.Concurrency(4, 1, in_flight, failing),
+                full=[],
+            )
+
+    # Two in flight of four: two taken, the two more read left for later; the webhook is full, so no due row is
+    # left that a claim right after could take.
+    first = await claim_with({webhook_id: 2})
+    assert (len(first.jobs), first.deferred, first.exhausted) == (2, 2, True)
+    # A webhook this worker saw fail gets one slot.
+    second = await claim_with({}, frozenset({webhook_id}))
+    assert (len(second.jobs), second.deferred, second.exhausted) == (1, 2, True)
+    # Room for all that is left: every due row was seen.
+    third = await claim_with({})
+    assert (len(third.jobs), third.deferred, third.exhausted) == (2, 0, True)
+    assert all(job.struggling for job in second.jobs) and not any(job.struggling for job in third.jobs)
+    assert {job.delivery_id for job in first.jobs + second.jobs + third.jobs} == {
+        row.id for row in await deliveries(context)
+    }
