@@ -76,7 +76,7 @@ class Job:
 class Claim:
     jobs: list[Job]
     finished: int  # rows settled without sending (inactive subscription)
-    deferred: int  # due rows left for later because their subscription had no room
+    deferred: int  # due rows left for later because their subscription had no room (at least this many)
     exhausted: bool = False  # every due row of a webhook with room was read: a claim now would find none
 
 
@@ -340,6 +340,9 @@ async def _claim_postgres(
         else:  # (also a webhook deleted meanwhile: the outer join found none)
             selection.inactive.append(row.id)
         skip.add(row.subscription_id)
+    if rows and rows[0].backlog:
+        # A webhook this read filled has due rows beyond it: at least one more is left for later.
+        selection.deferred += 1
     return bool(rows) and bool(rows[0].more)
 
 
