@@ -103,11 +103,7 @@ async def log_attempts(session: AsyncSession, log: Sequence[dict[str, Any]]) -> 
 # A webhook's room is what claims.Concurrency.limit says (:struggling after a failure, recorded or only known to
 # this worker through :failing, else :healthy) less what it has in flight here (:busy_ids / :busy_counts); rows
 # fill it in due order. A row whose webhook is inactive or gone (the outer join finds none) is returned unleased
-# for the caller to settle. `more` says whether a due row may be left that another claim could take: false when
-# the read came up short of :scan, else whether a due row exists outside the rows read and the webhooks this read
-# filled (evaluated only in that case). `backlog` says whether such a filled webhook has due rows beyond those read
-# (the loop then claims again as its sends finish). Arrays keep one SQL text, so it is prepared once per
-# connection.
+# for the caller to settle. Arrays keep one SQL text, so it is prepared once per connection.
 _CLAIM = text(
     """
     WITH launches AS (
@@ -148,34 +144,18 @@ _CLAIM = text(
         FROM webhook_secrets AS s
         WHERE s.project_id IN (SELECT held.project_id FROM held) AND (s.expires_at IS NULL OR s.expires_at > :now)
         GROUP BY s.project_id
-    ), filled AS (
-        SELECT DISTINCT f.subscription_id, coalesce(f.is_active, false) AS is_active FROM ranked AS f
-        WHERE NOT coalesce(f.is_active, false) OR f.place >= f.room
-    ), probe AS (
-        SELECT CASE WHEN (SELECT count(*) FROM due) < :scan THEN false ELSE EXISTS (
-            SELECT 1 FROM webhook_deliveries AS d
-            WHERE d.next_attempt_at <= :now AND d.subscription_id <> ALL(:skip)
-                AND d.id NOT IN (SELECT due.id FROM due)
-                AND d.subscription_id NOT IN (SELECT filled.subscription_id FROM filled)
-        ) END AS more,
-        CASE WHEN (SELECT count(*) FROM due) < :scan THEN false ELSE EXISTS (
-            SELECT 1 FROM webhook_deliveries AS d
-            WHERE d.next_attempt_at <= :now AND d.id NOT IN (SELECT due.id FROM due)
-                AND d.subscription_id IN (SELECT filled.subscription_id FROM filled WHERE filled.is_active)
-        ) END AS backlog
     )
     SELECT r.id, r.subscription_id, r.url, coalesce(r.is_active, false) AS is_active, r.consecutive_failures,
         held.id IS NOT NULL AS taken, held.idempotency_key, held.trigger, held.data, held.project_id,
         held.calendar_id, c.object_id AS calendar_object_id, c.deduplication_key AS calendar_deduplication_key,
         c.metadata AS calendar_metadata,
         held.bot_object_id, b.metadata AS bot_metadata,
-        project_keys.secrets, probe.more, probe.backlog
+        project_keys.secrets
     FROM ranked AS r
     LEFT JOIN held ON held.id = r.id
     LEFT JOIN calendars AS c ON c.id = held.calendar_id
     LEFT JOIN bots AS b ON b.object_id = held.bot_object_id
     LEFT JOIN project_keys ON project_keys.project_id = held.project_id
-    CROSS JOIN probe
     ORDER BY r.part, r.next_attempt_at, r.id
     """
 ).bindparams(

@@ -76,7 +76,7 @@ class Job:
 class Claim:
     jobs: list[Job]
     finished: int  # rows settled without sending (inactive subscription)
-    deferred: int  # due rows left for later because their subscription had no room (at least this many)
+    deferred: int  # due rows left for later because their subscription had no room
     exhausted: bool = False  # every due row of a webhook with room was read: a claim now would find none
 
 
@@ -135,7 +135,7 @@ async def claim_due(
 
     A handful of statements whatever the batch. On PostgreSQL one statement reads the due rows, fits them to their
     webhooks' room, leases those that fit and returns their bodies' columns, calendars, bots and secrets
-    (bulk_postgres.claim; repeated without the webhooks it filled only while a due row may be left for the batch).
+    (bulk_postgres.claim; read again without the webhooks it filled while the batch has room).
     On SQLite two narrow SELECTs read the due rows' keys with their webhook (launches, then the rest; read again
     without the webhooks they filled while the batch has room), an UPDATE … RETURNING leases the taken rows, and
     one read each finds their calendars, bots and secrets. Then one UPDATE for those settled unsent. Plain rows
@@ -240,7 +240,7 @@ async def _select(
     A read asks for at most a healthy webhook's limit of rows: one busy webhook's backlog (a bot runner's) then
     costs a claim the rows it may take and as many again, not the whole batch's worth, and a read that was all
     taken is followed by another in the same transaction. On PostgreSQL a read and its lease are one statement
-    that also says whether a due row may be left (see _claim_postgres)."""
+    (see _claim_postgres)."""
     selection = _Selection([], {}, [], 0, exhausted=False)
     counts = dict(concurrency.in_flight)
     skip = set(full)
@@ -251,7 +251,7 @@ async def _select(
             return selection
         read = min(want, max(concurrency.healthy, 1))
         if postgres:
-            more = await _claim_postgres(
+            if await _claim_postgres(
                 session,
                 selection,
                 now,
@@ -261,8 +261,7 @@ async def _select(
                 counts=counts,
                 concurrency=concurrency,
                 skip=skip,
-            )
-            if not more:
+            ):
                 selection.exhausted = True
                 return selection
             continue
@@ -314,8 +313,9 @@ async def _claim_postgres(
     concurrency: Concurrency,
     skip: set[int],
 ) -> bool:
-    """One read-decide-lease statement (bulk_postgres.claim) into `selection`; `counts` and `skip` are moved on
-    for the next. True when a due row may be left that another read could take."""
+    """One read-decide-lease statement (bulk_postgres.claim) into `selection`; the webhooks it found full or
+    inactive join `skip` for the next read. True when it read every due row of the webhooks not skipped (its read
+    came back short)."""
     rows = await bulk_postgres.claim(
         session,
         now,
@@ -340,10 +340,7 @@ async def _claim_postgres(
         else:  # (also a webhook deleted meanwhile: the outer join found none)
             selection.inactive.append(row.id)
         skip.add(row.subscription_id)
-    if rows and rows[0].backlog:
-        # A webhook this read filled has due rows beyond it: at least one more is left for later.
-        selection.deferred += 1
-    return bool(rows) and bool(rows[0].more)
+    return len(rows) < read
 
 
 # What a claim reads to decide (narrow: a read may see rows it leaves), and what the lease returns of the rows it
