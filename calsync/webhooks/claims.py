@@ -133,11 +133,13 @@ async def claim_due(
     due in one minute are 20,000 webhooks to one runner; taken in plain due order, half the slots went to the
     state changes and launches queued behind them for tens of seconds (bench/bot_dispatch.py).
 
-    A handful of statements whatever the batch: the due rows' keys with their webhook (launches, then the rest:
-    one statement on PostgreSQL, two narrow SELECTs on SQLite; read again without the webhooks they filled while
-    the batch has room), the lease of the taken rows (on PostgreSQL one statement that also returns their
-    calendars, bots and secrets; on SQLite an UPDATE … RETURNING and one read each), and one UPDATE for those
-    settled unsent. Plain rows throughout: no ORM instance is made or flushed on this path."""
+    A handful of statements whatever the batch. On PostgreSQL one statement reads the due rows, fits them to their
+    webhooks' room, leases those that fit and returns their bodies' columns, calendars, bots and secrets
+    (bulk_postgres.claim; read again without the webhooks it filled while the batch has room).
+    On SQLite two narrow SELECTs read the due rows' keys with their webhook (launches, then the rest; read again
+    without the webhooks they filled while the batch has room), an UPDATE … RETURNING leases the taken rows, and
+    one read each finds their calendars, bots and secrets. Then one UPDATE for those settled unsent. Plain rows
+    throughout: no ORM instance is made or flushed on this path."""
     postgres = is_postgres(session)
     selection = await _select(
         session,
@@ -237,7 +239,8 @@ async def _select(
 
     A read asks for at most a healthy webhook's limit of rows: one busy webhook's backlog (a bot runner's) then
     costs a claim the rows it may take and as many again, not the whole batch's worth, and a read that was all
-    taken is followed by another in the same transaction."""
+    taken is followed by another in the same transaction. On PostgreSQL a read and its lease are one statement
+    (see _claim_postgres)."""
     selection = _Selection([], {}, [], 0, exhausted=False)
     counts = dict(concurrency.in_flight)
     skip = set(full)
@@ -248,13 +251,25 @@ async def _select(
             return selection
         read = min(want, max(concurrency.healthy, 1))
         if postgres:
-            rows = await bulk_postgres.take_due(session, now, skip=sorted(skip), limit=read)
-        else:
-            room = [WebhookDelivery.subscription_id.not_in(sorted(skip))] if skip else []
-            launches = await _take(session, now, LAUNCHES, *room, limit=read) if launches_left else []
-            # (a later read skips more webhooks, so it cannot find a launch this one missed)
-            launches_left = len(launches) == read
-            rows = [*launches, *await _take(session, now, ~LAUNCHES, *room, limit=read - len(launches))]
+            if await _claim_postgres(
+                session,
+                selection,
+                now,
+                owner=owner,
+                until=until,
+                read=read,
+                counts=counts,
+                concurrency=concurrency,
+                skip=skip,
+            ):
+                selection.exhausted = True
+                return selection
+            continue
+        room = [WebhookDelivery.subscription_id.not_in(sorted(skip))] if skip else []
+        launches = await _take(session, now, LAUNCHES, *room, limit=read) if launches_left else []
+        # (a later read skips more webhooks, so it cannot find a launch this one missed)
+        launches_left = len(launches) == read
+        rows = [*launches, *await _take(session, now, ~LAUNCHES, *room, limit=read - len(launches))]
         taken: list[Row[*tuple[Any, ...]]] = []
         filled: set[int] = set()
         for row in rows:
@@ -269,20 +284,14 @@ async def _select(
             counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
             taken.append(row)
         if taken:
-            ids = [row.id for row in taken]
-            if postgres:
-                held = await bulk_postgres.hold_with_bodies(
-                    session, ids, owner=owner, until=until, status=DeliveryStatus.DELIVERING.value, now=now
-                )
-            else:
-                held = await WEBHOOK_DELIVERIES.hold_many(
-                    session,
-                    ids,
-                    owner=owner,
-                    until=until,
-                    values={WebhookDelivery.status: DeliveryStatus.DELIVERING.value},
-                    returning=_PAYLOAD,
-                )
+            held = await WEBHOOK_DELIVERIES.hold_many(
+                session,
+                [row.id for row in taken],
+                owner=owner,
+                until=until,
+                values={WebhookDelivery.status: DeliveryStatus.DELIVERING.value},
+                returning=_PAYLOAD,
+            )
             selection.held.update((row.id, row) for row in held)
             selection.taken += taken
         if len(rows) < read:
@@ -290,6 +299,48 @@ async def _select(
             return selection
         skip |= filled
     return selection
+
+
+async def _claim_postgres(
+    session: AsyncSession,
+    selection: _Selection,
+    now: datetime,
+    *,
+    owner: str,
+    until: datetime,
+    read: int,
+    counts: dict[int, int],
+    concurrency: Concurrency,
+    skip: set[int],
+) -> bool:
+    """One read-decide-lease statement (bulk_postgres.claim) into `selection`; the webhooks it found full or
+    inactive join `skip` for the next read. True when it read every due row of the webhooks not skipped (its read
+    came back short)."""
+    rows = await bulk_postgres.claim(
+        session,
+        now,
+        skip=sorted(skip),
+        scan=read,
+        in_flight=counts,
+        failing=sorted(concurrency.failing),
+        healthy=concurrency.healthy,
+        struggling=concurrency.struggling,
+        owner=owner,
+        until=until,
+        status=DeliveryStatus.DELIVERING.value,
+    )
+    for row in rows:
+        if row.taken:
+            counts[row.subscription_id] = counts.get(row.subscription_id, 0) + 1
+            selection.taken.append(row)
+            selection.held[row.id] = row
+            continue
+        if row.is_active:
+            selection.deferred += 1
+        else:  # (also a webhook deleted meanwhile: the outer join found none)
+            selection.inactive.append(row.id)
+        skip.add(row.subscription_id)
+    return len(rows) < read
 
 
 # What a claim reads to decide (narrow: a read may see rows it leaves), and what the lease returns of the rows it
@@ -388,7 +439,8 @@ async def record_attempts(
     are read and locked as plain rows in two statements (on PostgreSQL with one array of keys each), the attempt log
     written in one, the deliveries' new states in one more (on PostgreSQL both pass the batch as arrays joined in
     with unnest: one SQL text for every batch size), and the health of the webhooks whose health changed in one
-    more. No ORM instance is made or flushed.
+    more. On PostgreSQL a batch that all succeeded is one statement (bulk_postgres.record_successes). No ORM
+    instance is made or flushed.
 
     Returns each attempt's new status, or None when our lease was lost (another worker re-claimed the row after it
     expired; it owns the row now, so only the attempt log is written).
@@ -396,6 +448,24 @@ async def record_attempts(
     if not attempts:
         return []
     postgres = is_postgres(session)
+    if postgres and all(a.result.succeeded for a in attempts):
+        # Every attempt succeeded (no retry to schedule, no failure streak to judge): one statement records them.
+        settled = await bulk_postgres.record_successes(
+            session,
+            [
+                {
+                    "id": a.job.delivery_id,
+                    "attempted_at": a.attempted_at,
+                    "status_code": a.result.status_code,
+                    "response_excerpt": a.result.response_excerpt,
+                    "duration_ms": round(a.result.duration_ms, 3),
+                }
+                for a in attempts
+            ],
+            owner=owner,
+            now=now,
+        )
+        return [settled.get(a.job.delivery_id) for a in attempts]
     delivery_ids = sorted({a.job.delivery_id for a in attempts})
     subscription_ids = sorted({a.job.subscription_id for a in attempts})
     statement = select(*_RECORD_READ).order_by(_TABLE.c.subscription_id, _TABLE.c.id)
