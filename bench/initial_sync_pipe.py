@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -425,18 +425,23 @@ class Profiler:
         self.proc = None
 
 
-def summarise_profile(path: Path) -> list[tuple[str, float]]:
-    """(step, share of the worker's active samples) from py-spy's collapsed stacks; idle samples (the loop waiting
-    in select/epoll) are left out."""
-    counts: Counter[str] = Counter()
-    total = 0
+def active_samples(path: Path) -> Iterator[tuple[str, int]]:
+    """(stack, samples) of py-spy's collapsed stacks, without the idle ones (the loop waiting in select/epoll)."""
     for line in path.read_text().splitlines():
         stack, _, number = line.rpartition(" ")
         if not number.isdigit():
             continue
         if "select (selectors.py" in stack or "_run_once (asyncio/base_events.py" in stack.rsplit(";", 1)[-1]:
             continue
-        samples = int(number)
+        yield stack, int(number)
+
+
+def summarise_profile(path: Path) -> list[tuple[str, float]]:
+    """(step, share of the worker's active samples) from py-spy's collapsed stacks; a sample counts for every step
+    it is in."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for stack, samples in active_samples(path):
         total += samples
         for label, needle in STEPS:
             if needle in stack:
@@ -448,13 +453,7 @@ def summarise_parts(path: Path) -> list[tuple[str, float]]:
     """(part, share of the worker's active samples), each sample under its first matching part (`PARTS`)."""
     counts: Counter[str] = Counter()
     total = 0
-    for line in path.read_text().splitlines():
-        stack, _, number = line.rpartition(" ")
-        if not number.isdigit():
-            continue
-        if "select (selectors.py" in stack or "_run_once (asyncio/base_events.py" in stack.rsplit(";", 1)[-1]:
-            continue
-        samples = int(number)
+    for stack, samples in active_samples(path):
         total += samples
         counts[next(label for label, needles in PARTS if any(needle in stack for needle in needles))] += samples
     return [(label, counts[label] / total if total else 0.0) for label, _ in PARTS] + [("active samples", float(total))]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, eventually, list_events
+from tests.worker.conftest import worker_process_env
 
 BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
 
@@ -35,15 +35,7 @@ async def test_the_worker_process_syncs_both_platforms(
                 account["primary_calendar_id"], start, start + timedelta(minutes=30), summary=f"{platform}-{index}"
             )
         calendars.append((platform, (await connect_calendar(tenant, account))["id"]))
-    env = {
-        **os.environ,
-        **emulator.settings_env(),
-        "CALSYNC_DATABASE_URL": settings.resolved_database_url,
-        "CALSYNC_ENCRYPTION_KEYS": settings.encryption_keys or "",
-        "CALSYNC_DATA_DIR": str(tmp_path / "worker"),
-        "CALSYNC_WORKER_POLL_INTERVAL_SECONDS": "0.2",
-        "CALSYNC_LOG_LEVEL": "WARNING",
-    }
+    env = worker_process_env(emulator, settings, tmp_path / "worker")
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -22,6 +22,7 @@ from calsync_emulator.client import EmulatorControl
 from calsync_emulator.testing import RunningEmulator
 from tests.support.service import Tenant
 from tests.sync.conftest import calendar_row, connect_calendar, eventually, list_events, running_worker
+from tests.worker.conftest import worker_process_env
 
 BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
 
@@ -105,16 +106,7 @@ async def test_killed_worker_is_taken_over_and_nothing_is_lost_or_doubled(
     created = await connect_calendar(tenant, account)
     # Slow listing: the subprocess worker will be killed while its sync is in flight.
     await control.add_fault("latency", latency_ms=3000, path_contains="calendarView")
-    env = {
-        **os.environ,
-        **emulator.settings_env(),
-        "CALSYNC_DATABASE_URL": settings.resolved_database_url,
-        "CALSYNC_ENCRYPTION_KEYS": settings.encryption_keys or "",
-        "CALSYNC_DATA_DIR": str(tmp_path / "worker"),
-        "CALSYNC_LEASE_SECONDS": "2",
-        "CALSYNC_WORKER_POLL_INTERVAL_SECONDS": "0.2",
-        "CALSYNC_LOG_LEVEL": "WARNING",
-    }
+    env = worker_process_env(emulator, settings, tmp_path / "worker", CALSYNC_LEASE_SECONDS="2")
     worker = subprocess.Popen(  # noqa: ASYNC220 - a real process, so SIGKILL is real
         [sys.executable, "-m", "calsync.cli", "worker"],
         env=env,
