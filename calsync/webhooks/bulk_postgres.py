@@ -212,8 +212,9 @@ async def claim(
 # of the five of claims.record_attempts, and no row decoded in Python). Every sub-statement sees the rows as they
 # were before it, so the attempt log skips an attempt whose record already committed (a transaction re-run after a
 # dropped connection hid its commit: the lease is gone and `last_attempt_at` is this attempt's), and each attempt's
-# status is read from that same snapshot. The webhooks are locked in id order before their health is written, the
-# order claims.record_attempts keeps, so two workers recording the same webhooks wait rather than deadlock.
+# status is read from that same snapshot. It takes no lock of its own: the caller has locked the batch's deliveries
+# and webhooks in every worker's one order first (claims.record_attempts' two reads; the locks taken inside this
+# statement came after some of its updates, and two workers' batches deadlocked).
 _RECORD_SUCCESSES = text(
     """
     WITH r AS (
@@ -240,15 +241,10 @@ _RECORD_SUCCESSES = text(
             (delivery_id, attempted_at, status_code, response_excerpt, error, duration_ms)
         SELECT b.id, b.attempted_at, b.status_code, b.response_excerpt, NULL, b.duration_ms
         FROM before AS b WHERE NOT b.recorded
-    ), webhooks AS (
-        SELECT s.id FROM webhook_subscriptions AS s
-        WHERE s.id IN (SELECT b.subscription_id FROM before AS b WHERE b.ours)
-        ORDER BY s.id
-        FOR NO KEY UPDATE
     ), healthy AS (
         UPDATE webhook_subscriptions AS s SET
             consecutive_failures = 0, failure_streak_started_at = NULL, failing_since = NULL, last_success_at = :now
-        WHERE s.id IN (SELECT webhooks.id FROM webhooks)
+        WHERE s.id IN (SELECT b.subscription_id FROM before AS b WHERE b.ours)
     )
     SELECT b.id, CASE WHEN b.ours THEN 'succeeded' WHEN b.recorded THEN b.status END AS status
     FROM before AS b
@@ -269,7 +265,7 @@ async def record_successes(
     session: AsyncSession, successes: Sequence[dict[str, Any]], *, owner: str, now: datetime
 ) -> dict[int, str | None]:
     """Record answered attempts that all succeeded (`successes`: one dict of SUCCESS_COLUMNS each, one per delivery)
-    in one statement (see _RECORD_SUCCESSES); each delivery's new status, None where the lease was lost, and no
+    in one statement (see _RECORD_SUCCESSES: the caller holds the rows' locks); each delivery's new status, None where the lease was lost, and no
     entry for a delivery deleted meanwhile."""
     params: dict[str, Any] = {**_columns(successes, SUCCESS_COLUMNS), "owner": owner, "now": now}
     result = await session.execute(_RECORD_SUCCESSES, params)

@@ -95,7 +95,10 @@ class SyncLoop:
             self._running.pop(claim.calendar_id, None)
             # A slot is free: this loop looks for more work now rather than at the next poll; when the last sync
             # ends, every loop looks (those that defer to running syncs, meeting evaluation, wait for that kick).
-            self.context.work_signal.kick(*(() if not self._running else (self.name,)))
+            if self._running:
+                self.context.work_signal.kick(self.name)
+            else:
+                self.context.work_signal.kick()
 
     async def drain(self) -> None:
         """On shutdown: let running syncs finish for a while, then cancel and hand their calendars back."""
