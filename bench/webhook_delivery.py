@@ -1,7 +1,7 @@
 """Webhook delivery benchmark: deliveries/s to a local receiver against a bare loop, and the delay one dead
 endpoint adds for others.
 
-    .venv/bin/python bench/webhook_delivery.py [--database-url URL] [--deliveries 2000] [--runs 3]
+    .venv/bin/python bench/webhook_delivery.py [--database-url URL] [--deliveries 2000] [--runs 3] [--loop uvloop]
 
 Runs the real delivery loop under the real WorkerRunner (kicked on enqueue, as the sync engine does) against
 receivers on 127.0.0.1. Phase 1 queues N deliveries at once and measures until all are recorded as succeeded,
@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select
 
+from calsync.cli.serve import EventLoop, event_loop_factory
 from calsync.context import AppContext
 from calsync.outbound.ssrf import TargetPolicy
 from calsync.security.secret_box import generate_key
@@ -258,7 +259,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         calendars = [await make_project(context, f"healthy-{i}", r.url) for i, r in enumerate(receivers)]
         dead_calendar = await make_project(context, "dead", dead.url)
-        print(f"database: {'SQLite' if context.db.is_sqlite else 'PostgreSQL'}")
+        print(f"database: {'SQLite' if context.db.is_sqlite else 'PostgreSQL'}, event loop: {args.loop}")
         healthy = list(zip(calendars, receivers, strict=True))
         bare = [await bare_loop(receivers[0], args.deliveries) for _ in range(args.runs)]
         bare_rate = statistics.median(rate for rate, _ in bare)
@@ -309,4 +310,12 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stream", type=int, default=200, help="healthy deliveries in the latency phase")
     parser.add_argument("--dead-backlog", type=int, default=200)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument(
+        "--loop",
+        choices=[loop.value for loop in EventLoop],
+        default=EventLoop.uvloop.value,
+        help="the event loop of the whole run, bare loop included (default: `calsync worker`'s, uvloop)",
+    )
+    arguments = parser.parse_args()
+    with asyncio.Runner(loop_factory=event_loop_factory(EventLoop(arguments.loop))) as runner:
+        runner.run(main(arguments))

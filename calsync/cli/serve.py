@@ -267,6 +267,6 @@ def event_loop_factory(name: EventLoop) -> Callable[[], asyncio.AbstractEventLoo
 
 
 @app.command()
-def worker() -> None:
+def worker(loop: LoopOption = EventLoop.uvloop) -> None:
     """Background workers only; stops cleanly on SIGTERM or SIGINT."""
-    _start(listen=None, worker=True)
+    _start(listen=None, worker=True, loop_factory=event_loop_factory(loop))

@@ -37,6 +37,13 @@ class WorkSignal:
         for waiter in waiters:
             self._flags.setdefault(waiter, asyncio.Event()).set()
 
+    def forget(self, waiter: str) -> None:
+        """Drop the kicks remembered for `waiter`: it is about to look for work, and that look sees whatever work
+        they announced (committed before the kick), so they need not wake it again afterwards."""
+        flag = self._flags.get(waiter)
+        if flag is not None:
+            flag.clear()
+
     async def wait(self, seconds: float, waiter: str = "default") -> bool:
         """True when kicked (now or since this waiter last waited), False on timeout. A waiter's first wait returns
         at once if a kick came before it: that kick may have been for work its first look missed."""

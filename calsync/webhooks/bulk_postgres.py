@@ -10,7 +10,7 @@ it anew for most batches, which cost more CPU than the rows themselves (bench/we
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Float, Integer, Row, Text, bindparam, text
@@ -208,13 +208,17 @@ async def claim(
     return result.all()
 
 
-# A batch of answered attempts that all succeeded, recorded in one statement (the common case: one round trip instead
-# of the five of claims.record_attempts, and no row decoded in Python). Every sub-statement sees the rows as they
-# were before it, so the attempt log skips an attempt whose record already committed (a transaction re-run after a
-# dropped connection hid its commit: the lease is gone and `last_attempt_at` is this attempt's), and each attempt's
-# status is read from that same snapshot. It takes no lock of its own: the caller has locked the batch's deliveries
-# and webhooks in every worker's one order first (claims.record_attempts' two reads; the locks taken inside this
-# statement came after some of its updates, and two workers' batches deadlocked).
+# A batch of answered attempts that all succeeded, recorded in one statement that waits for no webhook (the common
+# case: one round trip, no row decoded in Python). Every sub-statement sees the rows as they were before it, so the
+# attempt log skips an attempt whose record already committed (a transaction re-run after a dropped connection hid
+# its commit: the lease is gone and `last_attempt_at` is this attempt's), and each attempt's status is read from
+# that same snapshot; a delivery is settled only while this worker still holds its lease (re-checked on the row's
+# newest version, so a row re-claimed meanwhile by another worker is left to it).
+#
+# A webhook's health is written only when it changes: a failure streak ends, or `last_success_at` is older than
+# :stale_before (so one busy webhook's row is not rewritten, and locked, by every batch). Its row is locked SKIP
+# LOCKED: a webhook whose row another transaction holds is having its health written by that one right now, and
+# the next batch writes it; never waiting on a webhook is also why two workers' batches cannot deadlock here.
 _RECORD_SUCCESSES = text(
     """
     WITH r AS (
@@ -234,20 +238,27 @@ _RECORD_SUCCESSES = text(
             last_status_code = b.status_code, last_error = NULL, next_attempt_at = NULL, delivered_at = :now,
             lease_owner = NULL, lease_expires_at = NULL
         FROM before AS b
-        WHERE d.id = b.id AND b.ours
+        WHERE d.id = b.id AND b.ours AND d.lease_owner = :owner AND d.status = 'delivering'
         RETURNING d.id
     ), logged AS (
         INSERT INTO webhook_delivery_attempts
             (delivery_id, attempted_at, status_code, response_excerpt, error, duration_ms)
         SELECT b.id, b.attempted_at, b.status_code, b.response_excerpt, NULL, b.duration_ms
         FROM before AS b WHERE NOT b.recorded
+    ), stale AS (
+        SELECT s.id FROM webhook_subscriptions AS s
+        WHERE s.id IN (SELECT b.subscription_id FROM before AS b WHERE b.ours)
+            AND (s.consecutive_failures <> 0 OR s.failure_streak_started_at IS NOT NULL
+                OR s.failing_since IS NOT NULL OR s.last_success_at IS NULL OR s.last_success_at < :stale_before)
+        ORDER BY s.id
+        FOR NO KEY UPDATE SKIP LOCKED
     ), healthy AS (
         UPDATE webhook_subscriptions AS s SET
             consecutive_failures = 0, failure_streak_started_at = NULL, failing_since = NULL, last_success_at = :now
-        WHERE s.id IN (SELECT b.subscription_id FROM before AS b WHERE b.ours)
+        WHERE s.id IN (SELECT stale.id FROM stale)
     )
-    SELECT b.id, CASE WHEN b.ours THEN 'succeeded' WHEN b.recorded THEN b.status END AS status
-    FROM before AS b
+    SELECT b.id, CASE WHEN settled.id IS NOT NULL THEN 'succeeded' WHEN b.recorded THEN b.status END AS status
+    FROM before AS b LEFT JOIN settled ON settled.id = b.id
     """
 ).bindparams(
     bindparam("id", type_=ARRAY(BigInteger)),
@@ -257,7 +268,10 @@ _RECORD_SUCCESSES = text(
     bindparam("duration_ms", type_=ARRAY(Float)),
     bindparam("owner", type_=Text),
     bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("stale_before", type_=DateTime(timezone=True)),
 )
+# How stale a healthy webhook's `last_success_at` may grow before a batch of successes writes it again.
+LAST_SUCCESS_REFRESH = timedelta(seconds=1)
 SUCCESS_COLUMNS = ("id", "attempted_at", "status_code", "response_excerpt", "duration_ms")
 
 
@@ -265,8 +279,13 @@ async def record_successes(
     session: AsyncSession, successes: Sequence[dict[str, Any]], *, owner: str, now: datetime
 ) -> dict[int, str | None]:
     """Record answered attempts that all succeeded (`successes`: one dict of SUCCESS_COLUMNS each, one per delivery)
-    in one statement (see _RECORD_SUCCESSES: the caller holds the rows' locks); each delivery's new status, None where the lease was lost, and no
+    in one statement (see _RECORD_SUCCESSES); each delivery's new status, None where the lease was lost, and no
     entry for a delivery deleted meanwhile."""
-    params: dict[str, Any] = {**_columns(successes, SUCCESS_COLUMNS), "owner": owner, "now": now}
+    params: dict[str, Any] = {
+        **_columns(successes, SUCCESS_COLUMNS),
+        "owner": owner,
+        "now": now,
+        "stale_before": now - LAST_SUCCESS_REFRESH,
+    }
     result = await session.execute(_RECORD_SUCCESSES, params)
     return {row.id: row.status for row in result}

@@ -439,8 +439,8 @@ async def record_attempts(
     are read and locked as plain rows in two statements (on PostgreSQL with one array of keys each), the attempt log
     written in one, the deliveries' new states in one more (on PostgreSQL both pass the batch as arrays joined in
     with unnest: one SQL text for every batch size), and the health of the webhooks whose health changed in one
-    more. On PostgreSQL a batch that all succeeded is one statement after the two locking reads
-    (bulk_postgres.record_successes). No ORM instance is made or flushed.
+    more. On PostgreSQL a batch that all succeeded is one statement (bulk_postgres.record_successes). No ORM
+    instance is made or flushed.
 
     Returns each attempt's new status, or None when our lease was lost (another worker re-claimed the row after it
     expired; it owns the row now, so only the attempt log is written).
@@ -448,6 +448,26 @@ async def record_attempts(
     if not attempts:
         return []
     postgres = is_postgres(session)
+    if postgres and all(a.result.succeeded for a in attempts):
+        # Every attempt succeeded (no retry to schedule, no failure streak to judge): one statement records them.
+        # It reads and locks nothing first: it settles only the rows still leased to this worker, and writes a
+        # webhook's health only when that changes, skipping a webhook row another transaction holds.
+        settled = await bulk_postgres.record_successes(
+            session,
+            [
+                {
+                    "id": a.job.delivery_id,
+                    "attempted_at": a.attempted_at,
+                    "status_code": a.result.status_code,
+                    "response_excerpt": a.result.response_excerpt,
+                    "duration_ms": round(a.result.duration_ms, 3),
+                }
+                for a in attempts
+            ],
+            owner=owner,
+            now=now,
+        )
+        return [settled.get(a.job.delivery_id) for a in attempts]
     delivery_ids = sorted({a.job.delivery_id for a in attempts})
     subscription_ids = sorted({a.job.subscription_id for a in attempts})
     statement = select(*_RECORD_READ).order_by(_TABLE.c.subscription_id, _TABLE.c.id)
@@ -468,26 +488,6 @@ async def record_attempts(
         subscription_statement = subscription_statement.where(_SUBSCRIPTIONS.c.id.in_(subscription_ids))
     rows = {row.id: row for row in await session.execute(statement)}
     subscriptions = {row.id: health.HealthColumns(*row[1:]) for row in await session.execute(subscription_statement)}
-    if postgres and all(a.result.succeeded for a in attempts):
-        # Every attempt succeeded (no retry to schedule, no failure streak to judge): one statement records them,
-        # after the two reads above have locked its rows in every worker's one order (alone, the statement's webhook
-        # locks were not all taken before its updates, and two workers' batches deadlocked in the chaos harness).
-        settled = await bulk_postgres.record_successes(
-            session,
-            [
-                {
-                    "id": a.job.delivery_id,
-                    "attempted_at": a.attempted_at,
-                    "status_code": a.result.status_code,
-                    "response_excerpt": a.result.response_excerpt,
-                    "duration_ms": round(a.result.duration_ms, 3),
-                }
-                for a in attempts
-            ],
-            owner=owner,
-            now=now,
-        )
-        return [settled.get(a.job.delivery_id) for a in attempts]
     before = {sub_id: dataclasses.replace(columns) for sub_id, columns in subscriptions.items()}
     log: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []

@@ -3,11 +3,13 @@
 Shape of one `run_once`: a short write transaction claims what there is room for (leases), the sends start as
 background tasks, and `run_once` returns at once. Each task makes one HTTP attempt (no transaction open); its slot
 is free as soon as the answer is in, and the attempts are recorded in the background, many per short transaction
-(the rows stay leased, so not due, until then). So:
+(the rows stay leased, so not due, until then). A healthy webhook's claim may take up to `claim_ahead` rows more
+than it has slots for: they wait here, and each starts the moment a slot of its webhook frees, so the claim that
+refills them runs while a full set of sends is in flight instead of after the last one. So:
 
 - a slow or dead endpoint holds at most `per_subscription` of the `max_in_flight` slots (one, once it is in a
   failure streak), for at most the attempt timeout, and its backlog is skipped in SQL while it has no room:
-  others keep flowing;
+  others keep flowing; the rows claimed ahead for it are handed back at its first failure;
 - a worker killed at any point loses nothing: the claimed rows' leases expire and any worker re-claims them
   (same idempotency key; the receiver can drop the duplicate);
 - time (due times, leases, `webhook-timestamp`) comes from `context.clock`, so tests move it instead of sleeping.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,15 +46,22 @@ MAX_IN_FLIGHT = 256
 PER_SUBSCRIPTION = 64
 # A webhook whose last attempt failed gets one slot: enough to notice it is back, never enough to crowd others.
 PER_STRUGGLING_SUBSCRIPTION = 1
+# Rows a healthy webhook may hold beyond its slots, waiting to start here, in multiples of its slots. Sends started
+# together finish together: a claim issued once half of them had finished found none left in flight by the time its
+# rows came back, and the loop stood idle for the claim's round trips; the claim's wall time grows with its batch,
+# so the rows waiting must cover a whole claim's worth of sends (docs/benchmarks.md §14).
+CLAIM_AHEAD_ROUNDS = 4
 # One claim may fill every free slot: a claim transaction costs about the same for 1 row or 64.
 BATCH_SIZE = MAX_IN_FLIGHT
-# A claim outlives the attempt (bounded by the timeout) by this much, for recording it under load.
+# A claim outlives its attempt (bounded by the timeout; a row claimed ahead starts within CLAIM_AHEAD_ROUNDS attempts
+# of its webhook) by this much, for recording it under load.
 LEASE_MARGIN_SECONDS = 60.0
-# Answered attempts are recorded in batches: by the next claim's transaction, or by the recorder once this many
-# are waiting (and no claim is coming: no backlog), no send is left in flight, or the oldest has waited
-# RECORD_LINGER_SECONDS. A record transaction costs about the same for 1 row or 64, and a recorder that started one
-# the moment any answer came in could make many small ones (docs/benchmarks.md §14). The slot is free when the
-# answer is in: only the row's lease waits for the record.
+# Answered attempts are recorded in batches, in transactions of their own beside the claims: by the recorder once
+# this many are waiting, no send is left in flight, or the oldest has waited RECORD_LINGER_SECONDS. A record
+# transaction costs about the same for 1 row or 64, and a recorder that started one the moment any answer came in
+# could make many small ones. Recorded inside the next claim's transaction instead, they delayed that claim's rows
+# by the record's own round trips (docs/benchmarks.md §14). The slot is free when the answer is in: only the row's
+# lease waits for the record.
 RECORD_BATCH = 32
 RECORD_LINGER_SECONDS = 0.02
 
@@ -68,6 +77,14 @@ class _Outcome:
     attempted_at: datetime
 
 
+@dataclass(frozen=True)
+class _Waiting:
+    """A row claimed ahead of its webhook's free slots, and when its lease ends."""
+
+    job: claims.Job
+    lease_until: datetime
+
+
 class WebhookDeliveryLoop:
     name = WEBHOOK_DELIVERIES.waiter
 
@@ -80,6 +97,7 @@ class WebhookDeliveryLoop:
         max_in_flight: int = MAX_IN_FLIGHT,
         per_subscription: int = PER_SUBSCRIPTION,
         per_struggling_subscription: int = PER_STRUGGLING_SUBSCRIPTION,
+        claim_ahead_rounds: int = CLAIM_AHEAD_ROUNDS,
         batch_size: int = BATCH_SIZE,
         rng: random.Random | None = None,
     ) -> None:
@@ -89,9 +107,14 @@ class WebhookDeliveryLoop:
         self.max_in_flight = max_in_flight
         self.per_subscription = per_subscription
         self.per_struggling_subscription = min(per_struggling_subscription, per_subscription)
+        self.claim_ahead = claim_ahead_rounds * per_subscription
+        # Rows held (sending or waiting) at most: every slot, and as many again per round claimed ahead.
+        self.max_held = max_in_flight * (1 + claim_ahead_rounds)
         self.batch_size = batch_size
         self.timeout = settings.webhook_timeout_seconds
-        self.lease = timedelta(seconds=max(settings.lease_seconds, self.timeout + LEASE_MARGIN_SECONDS))
+        self.lease = timedelta(
+            seconds=max(settings.lease_seconds, (1 + claim_ahead_rounds) * self.timeout + LEASE_MARGIN_SECONDS)
+        )
         self.target_policy = TargetPolicy.from_settings(settings)
         self.retry_policy = RetryPolicy.from_settings(settings)
         self.resolver = resolver
@@ -99,9 +122,14 @@ class WebhookDeliveryLoop:
         self._client = client
         self._owns_client = client is None
         self._tasks: dict[asyncio.Task[None], claims.Job] = {}
-        self._per_subscription: Counter[int] = Counter()
-        # The limit that applied at each in-flight webhook's last claim (healthy or struggling).
+        # Per webhook: sends in flight, rows held (in flight or waiting here), and the rows waiting in claim order.
+        self._sending: Counter[int] = Counter()
+        self._held: Counter[int] = Counter()
+        self._waiting: dict[int, deque[_Waiting]] = {}
+        self._waiting_count = 0
+        # The slots that applied at each held webhook's last claim (healthy or struggling).
         self._limits: dict[int, int] = {}
+        self._releases: set[asyncio.Task[None]] = set()
         self._to_record: list[_Outcome] = []
         self._recorder: asyncio.Task[None] | None = None
         # Set when the waiting outcomes should be recorded now rather than after the linger.
@@ -113,6 +141,10 @@ class WebhookDeliveryLoop:
         self._out_of_room = False
         # The last claim took rows and saw every due row it had room for (see run_once).
         self._saw_all_due = False
+        # A claim is running, and a send made room meanwhile: the claim decides whether to claim again (a kick
+        # would be remembered and wake the runner for a claim that the one running may already have served).
+        self._claiming = False
+        self._room_made_while_claiming = False
 
     @property
     def in_flight(self) -> int:
@@ -129,32 +161,30 @@ class WebhookDeliveryLoop:
             # had room for, another would find none (a kick for new rows persists and wakes the runner anyway).
             self._saw_all_due = False
             return 0
-        room = self.max_in_flight - len(self._tasks)
+        room = self.max_held - len(self._tasks) - self._waiting_count
         self._out_of_room = room <= 0
         if room <= 0:
             self._backlogged = True
             return 0
-        # A webhook is claimed for again only once half its slots are free: one claim transaction then takes
-        # several of its deliveries, not one per finished send (a bot runner's 10,000 dispatches in a minute are
-        # one webhook's backlog; bench/bot_dispatch.py).
-        full = [sub_id for sub_id, n in self._per_subscription.items() if n > self._refill_level(sub_id)]
+        # A webhook is claimed for again only once half of what it may hold is free: one claim transaction then
+        # takes several of its deliveries, not one per finished send (a bot runner's 10,000 dispatches in a minute
+        # are one webhook's backlog; bench/bot_dispatch.py).
+        full = [sub_id for sub_id, n in self._held.items() if n > self._refill_level(sub_id)]
+        # The claim fits rows to what each webhook may hold; which of them start now is decided here (_start_waiting).
         concurrency = claims.Concurrency(
-            self.per_subscription,
+            self.per_subscription + self.claim_ahead,
             self.per_struggling_subscription,
-            dict(self._per_subscription),
+            dict(self._held),
             frozenset(self._failing),
         )
 
         limit = min(room, self.batch_size)
-        # The attempts answered since the last record go in the claim's transaction: one transaction instead of
-        # two while there is a backlog.
-        recording, self._to_record = self._to_record, []
-        attempts = [claims.Attempted(o.job, o.result, o.attempted_at) for o in recording]
+        claim_time: list[datetime] = []
 
-        async def claim_due(session: AsyncSession) -> tuple[list[str | None], claims.Claim]:
+        async def claim_due(session: AsyncSession) -> claims.Claim:
             now = self.context.clock()
-            statuses = await self._record(session, attempts, now) if attempts else []
-            claim = await claims.claim_due(
+            claim_time[:] = [now]
+            return await claims.claim_due(
                 session,
                 self.context.secrets,
                 owner=self.owner,
@@ -164,53 +194,109 @@ class WebhookDeliveryLoop:
                 concurrency=concurrency,
                 full=full,
             )
-            return statuses, claim
 
+        self._claiming, self._room_made_while_claiming = True, False
+        # Sends that finished since the runner woke kicked it again; this claim serves those kicks.
+        self.context.work_signal.forget(self.name)
         try:
-            statuses, claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
-        except BaseException:
-            if recording:  # the recorder takes them, as if no claim had come
-                self._to_record = recording + self._to_record
-                self._start_recorder(at_once=True)
-            raise
-        self._recorded(recording, statuses)
+            claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
+        finally:
+            self._claiming = False
         self._backlogged = claim.deferred > 0 or bool(full)
         self._saw_all_due = len(claim.jobs) + claim.finished > 0 and claim.exhausted
+        if self._room_made_while_claiming and any(self._held[sub_id] <= self._refill_level(sub_id) for sub_id in full):
+            # A webhook this claim skipped as full came down to its refill level while it ran: claim again now.
+            self._saw_all_due = False
+            if not claim.jobs and not claim.finished:
+                WEBHOOK_DELIVERIES.kick(self.context.work_signal)
+        lease_until = claim_time[0] + self.lease
         for job in claim.jobs:
-            self._per_subscription[job.subscription_id] += 1
-            self._limits[job.subscription_id] = (
-                self.per_struggling_subscription if job.struggling else self.per_subscription
-            )
-            task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
-            self._tasks[task] = job
-            task.add_done_callback(self._finished)
+            sub_id = job.subscription_id
+            self._held[sub_id] += 1
+            self._limits[sub_id] = self.per_struggling_subscription if job.struggling else self.per_subscription
+            self._waiting.setdefault(sub_id, deque()).append(_Waiting(job, lease_until))
+            self._waiting_count += 1
+        self._start_waiting(sub_ids=list(self._waiting))
         return len(claim.jobs) + claim.finished
 
+    def _hold_limit(self, subscription_id: int) -> int:
+        slots = self._limits.get(subscription_id, self.per_subscription)
+        return slots + self.claim_ahead if slots == self.per_subscription else slots
+
     def _refill_level(self, subscription_id: int) -> int:
-        """In flight at or below this, a webhook is claimed for again: half its limit (0 for a struggling one)."""
-        return self._limits.get(subscription_id, self.per_subscription) // 2
+        """Held at or below this, a webhook is claimed for again: half of what it may hold (0 for a struggling
+        one)."""
+        return self._hold_limit(subscription_id) // 2
+
+    def _start_waiting(self, sub_ids: list[int]) -> None:
+        """Start the waiting rows of these webhooks, in claim order, while they and the worker have free slots.
+        A row whose lease would end before its attempt could be recorded is handed back instead."""
+        now = self.context.clock()
+        late: list[int] = []
+        for sub_id in sub_ids:
+            waiting = self._waiting.get(sub_id)
+            while waiting and len(self._tasks) < self.max_in_flight and self._sending[sub_id] < self._limits[sub_id]:
+                item = waiting.popleft()
+                self._waiting_count -= 1
+                if (item.lease_until - now).total_seconds() < self.timeout + LEASE_MARGIN_SECONDS / 2:
+                    late.append(item.job.delivery_id)
+                    self._let_go(sub_id)
+                    continue
+                self._sending[sub_id] += 1
+                task = asyncio.create_task(self._deliver(item.job), name=f"webhook-{item.job.delivery_id}")
+                self._tasks[task] = item.job
+                task.add_done_callback(self._finished)
+            if not waiting:
+                self._waiting.pop(sub_id, None)
+        if late:
+            self._release_in_background(late)
+
+    def _let_go(self, subscription_id: int) -> None:
+        """One row of this webhook is no longer held here (sent, or handed back)."""
+        self._held[subscription_id] -= 1
+        if self._held[subscription_id] <= 0:
+            del self._held[subscription_id]
+            self._limits.pop(subscription_id, None)
+
+    def _hand_back_waiting(self, subscription_id: int) -> None:
+        """Hand back the rows waiting for a webhook that just failed: at one slot, as a failing webhook gets, they
+        would outlive their leases, and the next claim takes them at its struggling pace."""
+        waiting = self._waiting.pop(subscription_id, None)
+        if not waiting:
+            return
+        self._waiting_count -= len(waiting)
+        for _ in waiting:
+            self._let_go(subscription_id)
+        self._release_in_background([item.job.delivery_id for item in waiting])
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         job = self._tasks.pop(task)
-        refill_level = self._refill_level(job.subscription_id)
-        self._per_subscription[job.subscription_id] -= 1
-        remaining = self._per_subscription[job.subscription_id]
-        if remaining <= 0:
-            del self._per_subscription[job.subscription_id]
-            self._limits.pop(job.subscription_id, None)
+        sub_id = job.subscription_id
+        refill_level = self._refill_level(sub_id)
+        self._sending[sub_id] -= 1
+        if self._sending[sub_id] <= 0:
+            del self._sending[sub_id]
+        self._let_go(sub_id)
+        if sub_id in self._failing:
+            self._hand_back_waiting(sub_id)
+        # This slot goes to the next row waiting for its webhook; else, the worker's slot to another's.
+        self._start_waiting([sub_id] if sub_id in self._waiting else list(self._waiting))
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook_delivery_task_failed", delivery_id=job.delivery_id, error=repr(task.exception()))
         if not self._tasks:
             self._record_now.set()  # no more answers are coming soon: record what is waiting
         # Wake the runner when this send made room that a claim can use: its webhook came down to the refill
         # level, or the worker had no room at all. Waking on every finished send would claim one row at a time.
-        if self._backlogged and (remaining <= refill_level or self._out_of_room):
-            WEBHOOK_DELIVERIES.kick(self.context.work_signal)
+        if self._backlogged and (self._held[sub_id] <= refill_level or self._out_of_room):
+            if self._claiming:
+                self._room_made_while_claiming = True
+            else:
+                WEBHOOK_DELIVERIES.kick(self.context.work_signal)
 
-    async def _attempt(self, job: claims.Job) -> AttemptResult:
+    async def _attempt(self, job: claims.Job, attempted_at: datetime) -> AttemptResult:
         if not job.secrets:
             return AttemptResult(None, "", claims.NO_SECRET_ERROR, 0.0, False)
-        timestamp = int(self.context.clock().timestamp())
+        timestamp = int(attempted_at.timestamp())
         headers = build_headers(job.body, secrets=job.secrets, webhook_id=job.idempotency_key, timestamp=timestamp)
         return await send_webhook(
             self._http(), job.url, job.body, headers, self.timeout, policy=self.target_policy, resolver=self.resolver
@@ -218,15 +304,13 @@ class WebhookDeliveryLoop:
 
     async def _deliver(self, job: claims.Job) -> None:
         attempted_at = self.context.clock()
-        result = await self._attempt(job)
+        result = await self._attempt(job, attempted_at)
         if result.succeeded:
             self._failing.discard(job.subscription_id)
         else:
             self._failing.add(job.subscription_id)
         self._to_record.append(_Outcome(job, result, attempted_at))
-        # With a backlog a claim is due as slots free up, and it records what waits in its own transaction: the
-        # recorder then only waits (up to the linger) instead of making a second transaction beside it.
-        self._start_recorder(at_once=len(self._to_record) >= RECORD_BATCH and not self._backlogged)
+        self._start_recorder(at_once=len(self._to_record) >= RECORD_BATCH)
         # The task, and with it the endpoint's slot, ends here: the next claim need not wait for this attempt's
         # record (a transaction on every delivery's critical path otherwise, for one endpoint: a bot runner's).
 
@@ -290,38 +374,56 @@ class WebhookDeliveryLoop:
                     error=outcome.result.error,
                 )
 
+    def _release_in_background(self, delivery_ids: list[int]) -> None:
+        task = asyncio.create_task(self._release(delivery_ids))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release(self, delivery_ids: list[int]) -> None:
+        """Hand rows back, due now for any worker; if the database is down their leases expire instead."""
+
+        async def release(session: AsyncSession) -> None:
+            await claims.release(session, delivery_ids, owner=self.owner, now=self.context.clock())
+
+        try:
+            await self.context.db.write_retrying(release, what="release_deliveries")
+        except DatabaseUnavailable:
+            log.warning("webhook_release_deferred_to_lease", delivery_ids=delivery_ids)
+        except Exception:
+            log.exception("webhook_release_failed", delivery_ids=delivery_ids)
+
+    def _hand_back_all_waiting(self) -> None:
+        for sub_id in list(self._waiting):
+            self._hand_back_waiting(sub_id)
+
     async def _settle(self) -> None:
-        """Until every started send has ended and every attempt is recorded."""
-        while self._tasks or (self._recorder is not None and not self._recorder.done()):
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Until every started send has ended, every attempt is recorded and every hand-back is done."""
+        while self._tasks or self._releases or (self._recorder is not None and not self._recorder.done()):
+            await asyncio.gather(*list(self._tasks), *list(self._releases), return_exceptions=True)
             if self._recorder is not None:
                 await asyncio.gather(self._recorder, return_exceptions=True)
 
     async def drain(self) -> None:
-        """Wait until every started send has been attempted and recorded (the runner calls this on shutdown;
-        each send is bounded by the attempt timeout). The HTTP client is closed and re-made on next use."""
+        """Hand back the rows waiting here, and wait until every started send has been attempted and recorded (the
+        runner calls this on shutdown; each send is bounded by the attempt timeout). The HTTP client is closed and
+        re-made on next use."""
+        self._hand_back_all_waiting()
         await self._settle()
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
 
     async def aclose(self) -> None:
-        """Stop: cancel sends in flight and hand their rows back so another worker takes them now."""
+        """Stop: cancel sends in flight and hand their rows, and those waiting, back so another worker takes them
+        now."""
+        self._hand_back_all_waiting()
         pending = {task: job for task, job in self._tasks.items() if not task.done()}
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         await self._settle()  # what was answered is recorded (else its lease expires and it is sent again)
         if pending:
-            ids = [job.delivery_id for job in pending.values()]
-
-            async def release(session: AsyncSession) -> None:
-                await claims.release(session, ids, owner=self.owner, now=self.context.clock())
-
-            try:
-                await self.context.db.write_retrying(release, what="release_deliveries")
-            except DatabaseUnavailable:
-                log.warning("webhook_release_deferred_to_lease", delivery_ids=ids)  # the leases expire instead
+            await self._release([job.delivery_id for job in pending.values()])
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -154,8 +154,8 @@ async def test_one_claim_reads_past_a_webhook_it_filled_to_the_next_ones_rows(
     frozen(context)
     async with running_receiver(hang=True) as slow, running_receiver() as healthy:
         await slow_backlog_beside_one(context, tenant, slow, healthy)
-        # Batches of 4: the first read sees only the slow webhook's rows and fills its 2 slots.
-        loop = WebhookDeliveryLoop(context, per_subscription=2, max_in_flight=8, batch_size=4)
+        # Batches of 4: the first read sees only the slow webhook's rows and fills its 2 slots (none claimed ahead).
+        loop = WebhookDeliveryLoop(context, per_subscription=2, max_in_flight=8, batch_size=4, claim_ahead_rounds=0)
         assert await loop.run_once() == 3  # its 2, and the other webhook's row found by a second read
         await healthy.wait_for(1)
         await slow.wait_for(2)
@@ -180,7 +180,7 @@ async def test_a_bot_launch_is_claimed_before_older_informational_deliveries(
         async with context.db.write() as session:
             launch = Outgoing("bot.dispatch", {"bot": {"id": "bot_a"}}, bot_object_id="bot_a")
             assert await enqueue_webhooks(session, tenant.project_id, [launch], context.clock()) == 1
-        loop = WebhookDeliveryLoop(context, per_subscription=2)
+        loop = WebhookDeliveryLoop(context, per_subscription=2, claim_ahead_rounds=0)
         await loop.run_once()
         await runner.wait_for(2)
         claimed = [(r.trigger, r.status) for r in await deliveries(context) if r.status == "delivering"]
@@ -343,10 +343,11 @@ async def test_a_webhook_in_a_failure_streak_gets_one_slot(context: AppContext, 
         await loop.drain()
 
 
-async def test_answers_wait_for_a_batch_and_the_next_claim_records_them(
+async def test_answers_wait_for_a_batch_and_a_claim_records_none_of_them(
     context: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The recorder waits for a fuller batch while a send is in flight (made endless here), so only a claim records.
+    # The recorder waits for a fuller batch while a send is in flight (made endless here); a claim records nothing,
+    # so its rows are not held back by a record's round trips.
     monkeypatch.setattr(delivery_loop, "RECORD_LINGER_SECONDS", 3600.0)
     frozen(context)
     async with running_receiver(hang=True) as slow, running_receiver() as fast:
@@ -360,9 +361,83 @@ async def test_answers_wait_for_a_batch_and_the_next_claim_records_them(
         assert [r.status for r in await deliveries(context)] == ["delivering", "delivering"]  # answered, not recorded
         assert await loop.run_once() == 0  # (the first claim saw every due row: no claim right after it)
         await enqueue(context, calendar["id"])
-        assert await loop.run_once() == 2  # the claim's transaction records the answer that was waiting
-        recorded = [row.status for row in await deliveries(context) if row.attempts]
-        assert recorded == ["succeeded"]  # the fast one's; the slow one is still in flight
+        assert await loop.run_once() == 2
+        assert [row.status for row in await deliveries(context) if row.attempts] == []  # the claim recorded none
         slow.release()
-        await loop.drain()
+        await loop.drain()  # no send left in flight: the recorder records what waits
     assert [r.status for r in await deliveries(context)] == ["succeeded"] * 4
+
+
+async def test_rows_claimed_ahead_start_as_their_webhooks_slots_free_without_another_claim(
+    context: AppContext, tenant: Tenant
+) -> None:
+    frozen(context)
+    async with running_receiver(hang=True) as slow:
+        await create_webhook(tenant, slow.url)
+        calendar = await create_calendar(tenant)
+        for _ in range(6):
+            await enqueue(context, calendar["id"])
+        loop = WebhookDeliveryLoop(context, per_subscription=2, claim_ahead_rounds=1)
+        assert await loop.run_once() == 4  # its 2 slots and 2 rows ahead
+        await slow.wait_for(2)
+        assert len(slow.requests) == 2  # never more than its slots in flight
+        assert [r.status for r in await deliveries(context)].count("delivering") == 4
+        slow.release()
+        await slow.wait_for(4)  # the rows ahead went out as the first two answered, with no claim between
+        assert await loop.run_once() == 0  # (the first claim saw every due row it had room for)
+        assert await loop.run_once() == 2
+        await loop.drain()
+    assert [r.status for r in await deliveries(context)] == ["succeeded"] * 6
+
+
+async def test_rows_claimed_ahead_for_a_webhook_that_fails_are_handed_back_unsent(
+    context: AppContext, tenant: Tenant
+) -> None:
+    frozen(context)
+    async with running_receiver(hang=True, status=500) as failing:
+        await create_webhook(tenant, failing.url)
+        calendar = await create_calendar(tenant)
+        for _ in range(4):
+            await enqueue(context, calendar["id"])
+        loop = WebhookDeliveryLoop(context, per_subscription=2, claim_ahead_rounds=1)
+        assert await loop.run_once() == 4
+        await failing.wait_for(2)
+        failing.release()
+        await asyncio.gather(*loop._tasks)  # both answer 500: at one slot, the two ahead would outlive their leases
+        await loop.drain()
+        assert len(failing.requests) == 2
+    rows = await deliveries(context)
+    assert sorted((r.status, r.attempts, r.lease_owner) for r in rows) == [
+        ("pending", 0, None),
+        ("pending", 0, None),
+        ("pending", 1, None),
+        ("pending", 1, None),
+    ]
+
+
+async def test_a_row_claimed_ahead_whose_lease_runs_short_is_handed_back_not_sent(
+    context: AppContext, tenant: Tenant
+) -> None:
+    clock = frozen(context)
+    async with running_receiver(hang=True) as slow:
+        await create_webhook(tenant, slow.url)
+        calendar = await create_calendar(tenant)
+        for _ in range(2):
+            await enqueue(context, calendar["id"])
+        loop = WebhookDeliveryLoop(context, per_subscription=1, claim_ahead_rounds=1)
+        assert await loop.run_once() == 2  # one sending, one ahead
+        await slow.wait_for(1)
+        # The first attempt took so long that the second could no longer be attempted and recorded in its lease.
+        clock.advance(seconds=loop.lease.total_seconds() - loop.timeout - delivery_loop.LEASE_MARGIN_SECONDS / 2 + 1)
+        slow.release()
+        await asyncio.gather(*loop._tasks)
+        await loop.drain()
+        assert len(slow.requests) == 1
+    first, second = await deliveries(context)
+    assert (first.status, first.attempts) == ("succeeded", 1)
+    assert (second.status, second.attempts, second.lease_owner, second.next_attempt_at) == (
+        "pending",
+        0,
+        None,
+        clock.now,
+    )

@@ -5,6 +5,7 @@ lease another worker holds now."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from calsync.context import AppContext
 from calsync.store.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
-from calsync.webhooks import claims
+from calsync.webhooks import bulk_postgres, claims
 from calsync.webhooks.backoff import RetryPolicy
 from calsync.webhooks.sender import AttemptResult
 from tests.support.service import Tenant
@@ -137,3 +138,62 @@ async def test_a_claim_fills_each_webhook_to_its_room_and_says_when_nothing_is_l
     assert (len(third.jobs), third.deferred, third.exhausted) == (1, 0, True)
     assert third.jobs[0].struggling and not any(job.struggling for job in first.jobs)
     assert {job.delivery_id for job in first.jobs + third.jobs} == {row.id for row in await deliveries(context)}
+
+
+async def claim_one(context: AppContext, calendar_id: str) -> claims.Job:
+    await enqueue(context, calendar_id)
+    [job] = await claim(context, 1)
+    return job
+
+
+async def record_success(context: AppContext, job: claims.Job) -> str | None:
+    [status] = await record(context, [claims.Attempted(job, OK, context.clock())])
+    return status
+
+
+async def claim_and_record_one_success(context: AppContext, calendar_id: str) -> str | None:
+    return await record_success(context, await claim_one(context, calendar_id))
+
+
+async def webhook_health(context: AppContext) -> tuple[int, object]:
+    async with context.db.read() as session:
+        webhook = (await session.execute(select(WebhookSubscription))).scalar_one()
+    return webhook.consecutive_failures, webhook.last_success_at
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_record_of_successes_waits_for_no_webhook_row_another_transaction_holds(
+    context: AppContext, tenant: Tenant
+) -> None:
+    clock = frozen(context)
+    await create_webhook(tenant, "https://hooks.example.com/in")
+    calendar = await create_calendar(tenant)
+    async with context.db.write() as session:  # in a failure streak, so a success would write its health
+        await session.execute(update(WebhookSubscription).values(consecutive_failures=2))
+    job = await claim_one(context, calendar["id"])
+    async with context.db.write() as holder:
+        # Another transaction (another worker's record of a failure) holds the webhook's row.
+        await holder.execute(select(WebhookSubscription.id).with_for_update(key_share=True))
+        async with asyncio.timeout(10):
+            assert await record_success(context, job) == "succeeded"
+    assert await webhook_health(context) == (2, None)  # left to the holder; the next batch writes it
+    assert await claim_and_record_one_success(context, calendar["id"]) == "succeeded"
+    assert await webhook_health(context) == (0, clock.now)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_healthy_webhooks_last_success_is_rewritten_only_once_it_is_stale(
+    context: AppContext, tenant: Tenant
+) -> None:
+    clock = frozen(context)
+    await create_webhook(tenant, "https://hooks.example.com/in")
+    calendar = await create_calendar(tenant)
+    first = clock.now
+    await claim_and_record_one_success(context, calendar["id"])
+    assert await webhook_health(context) == (0, first)
+    clock.advance(seconds=bulk_postgres.LAST_SUCCESS_REFRESH.total_seconds() / 2)
+    await claim_and_record_one_success(context, calendar["id"])
+    assert await webhook_health(context) == (0, first)  # fresh enough: its row is not rewritten
+    clock.advance(seconds=bulk_postgres.LAST_SUCCESS_REFRESH.total_seconds())
+    await claim_and_record_one_success(context, calendar["id"])
+    assert await webhook_health(context) == (0, clock.now)
