@@ -368,15 +368,19 @@ async def test_answers_wait_for_a_batch_and_a_claim_records_none_of_them(
     assert [r.status for r in await deliveries(context)] == ["succeeded"] * 4
 
 
+async def webhook_with_backlog(context: AppContext, tenant: Tenant, url: str, count: int) -> None:
+    await create_webhook(tenant, url)
+    calendar = await create_calendar(tenant)
+    for _ in range(count):
+        await enqueue(context, calendar["id"])
+
+
 async def test_rows_claimed_ahead_start_as_their_webhooks_slots_free_without_another_claim(
     context: AppContext, tenant: Tenant
 ) -> None:
     frozen(context)
     async with running_receiver(hang=True) as slow:
-        await create_webhook(tenant, slow.url)
-        calendar = await create_calendar(tenant)
-        for _ in range(6):
-            await enqueue(context, calendar["id"])
+        await webhook_with_backlog(context, tenant, slow.url, 6)
         loop = WebhookDeliveryLoop(context, per_subscription=2, claim_ahead_rounds=1)
         assert await loop.run_once() == 4  # its 2 slots and 2 rows ahead
         await slow.wait_for(2)
@@ -395,10 +399,7 @@ async def test_rows_claimed_ahead_for_a_webhook_that_fails_are_handed_back_unsen
 ) -> None:
     frozen(context)
     async with running_receiver(hang=True, status=500) as failing:
-        await create_webhook(tenant, failing.url)
-        calendar = await create_calendar(tenant)
-        for _ in range(4):
-            await enqueue(context, calendar["id"])
+        await webhook_with_backlog(context, tenant, failing.url, 4)
         loop = WebhookDeliveryLoop(context, per_subscription=2, claim_ahead_rounds=1)
         assert await loop.run_once() == 4
         await failing.wait_for(2)
@@ -420,10 +421,7 @@ async def test_a_row_claimed_ahead_whose_lease_runs_short_is_handed_back_not_sen
 ) -> None:
     clock = frozen(context)
     async with running_receiver(hang=True) as slow:
-        await create_webhook(tenant, slow.url)
-        calendar = await create_calendar(tenant)
-        for _ in range(2):
-            await enqueue(context, calendar["id"])
+        await webhook_with_backlog(context, tenant, slow.url, 2)
         loop = WebhookDeliveryLoop(context, per_subscription=1, claim_ahead_rounds=1)
         assert await loop.run_once() == 2  # one sending, one ahead
         await slow.wait_for(1)

@@ -155,6 +155,11 @@ async def claim_and_record_one_success(context: AppContext, calendar_id: str) ->
     return await record_success(context, await claim_one(context, calendar_id))
 
 
+async def a_webhooks_calendar(tenant: Tenant) -> str:
+    await create_webhook(tenant, "https://hooks.example.com/in")
+    return str((await create_calendar(tenant))["id"])
+
+
 async def webhook_health(context: AppContext) -> tuple[int, object]:
     async with context.db.read() as session:
         webhook = (await session.execute(select(WebhookSubscription))).scalar_one()
@@ -166,18 +171,17 @@ async def test_a_record_of_successes_waits_for_no_webhook_row_another_transactio
     context: AppContext, tenant: Tenant
 ) -> None:
     clock = frozen(context)
-    await create_webhook(tenant, "https://hooks.example.com/in")
-    calendar = await create_calendar(tenant)
+    calendar_id = await a_webhooks_calendar(tenant)
     async with context.db.write() as session:  # in a failure streak, so a success would write its health
         await session.execute(update(WebhookSubscription).values(consecutive_failures=2))
-    job = await claim_one(context, calendar["id"])
+    job = await claim_one(context, calendar_id)
     async with context.db.write() as holder:
         # Another transaction (another worker's record of a failure) holds the webhook's row.
         await holder.execute(select(WebhookSubscription.id).with_for_update(key_share=True))
         async with asyncio.timeout(10):
             assert await record_success(context, job) == "succeeded"
     assert await webhook_health(context) == (2, None)  # left to the holder; the next batch writes it
-    assert await claim_and_record_one_success(context, calendar["id"]) == "succeeded"
+    assert await claim_and_record_one_success(context, calendar_id) == "succeeded"
     assert await webhook_health(context) == (0, clock.now)
 
 
@@ -186,14 +190,13 @@ async def test_a_healthy_webhooks_last_success_is_rewritten_only_once_it_is_stal
     context: AppContext, tenant: Tenant
 ) -> None:
     clock = frozen(context)
-    await create_webhook(tenant, "https://hooks.example.com/in")
-    calendar = await create_calendar(tenant)
+    calendar_id = await a_webhooks_calendar(tenant)
     first = clock.now
-    await claim_and_record_one_success(context, calendar["id"])
+    await claim_and_record_one_success(context, calendar_id)
     assert await webhook_health(context) == (0, first)
     clock.advance(seconds=bulk_postgres.LAST_SUCCESS_REFRESH.total_seconds() / 2)
-    await claim_and_record_one_success(context, calendar["id"])
+    await claim_and_record_one_success(context, calendar_id)
     assert await webhook_health(context) == (0, first)  # fresh enough: its row is not rewritten
     clock.advance(seconds=bulk_postgres.LAST_SUCCESS_REFRESH.total_seconds())
-    await claim_and_record_one_success(context, calendar["id"])
+    await claim_and_record_one_success(context, calendar_id)
     assert await webhook_health(context) == (0, clock.now)
