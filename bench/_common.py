@@ -268,6 +268,23 @@ def spawn_calsync(
         stop_process(proc)
 
 
+async def workers_idle(workers: list[subprocess.Popen[bytes]], limit: float = 30.0) -> float:
+    """Wait until the workers have started (imported, migrated, first polls made) and are idle: under a fifth of a
+    core for half a second (idle polling every 0.2 s takes ~7%, the start a whole core); returns the seconds waited.
+    A fixed 2 s pause let the start's imports and migration check run on the clock, and their CPU count as the
+    sync's."""
+    started = time.monotonic()
+    await asyncio.sleep(1.0)
+    previous = sum(cpu_seconds(w.pid) for w in workers)
+    while time.monotonic() - started < limit:
+        await asyncio.sleep(0.5)
+        now = sum(cpu_seconds(w.pid) for w in workers)
+        if now - previous <= 0.1 * len(workers):
+            break
+        previous = now
+    return time.monotonic() - started
+
+
 # --- databases -----------------------------------------------------------------------------------------------
 
 

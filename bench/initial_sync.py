@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,6 +57,7 @@ from _common import (
     spawn_calsync,
     spawn_emulator,
     stored_events,
+    workers_idle,
 )
 
 SEED = 11
@@ -120,23 +120,6 @@ async def meeting_counts(context: Any) -> tuple[int, int]:
     return meetings, bots
 
 
-async def settled(workers: list[subprocess.Popen[bytes]], limit: float = 30.0) -> float:
-    """Wait until the workers have started (imported, migrated, first polls made) and are idle: under a fifth of a
-    core for half a second (idle polling every 0.2 s takes ~7%, the start a whole core); returns the seconds waited.
-    A fixed 2 s pause let the start's imports and migration check run on the clock, and their CPU count as the
-    sync's."""
-    started = time.monotonic()
-    await asyncio.sleep(1.0)
-    previous = sum(cpu_seconds(w.pid) for w in workers)
-    while time.monotonic() - started < limit:
-        await asyncio.sleep(0.5)
-        now = sum(cpu_seconds(w.pid) for w in workers)
-        if now - previous <= 0.1 * len(workers):
-            break
-        previous = now
-    return time.monotonic() - started
-
-
 async def one_run(
     args: argparse.Namespace, database_url: str, emulator: ChildEmulator, rules: int = 0, profiler: Any = None
 ) -> dict[str, Any]:
@@ -160,7 +143,7 @@ async def one_run(
         with contextlib.ExitStack() as stack:
             # Several `calsync worker` processes share the work through leases, as in production.
             workers = [stack.enter_context(spawn_calsync("worker", env)) for _ in range(args.workers)]
-            start_seconds = await settled(workers)
+            start_seconds = await workers_idle(workers)
             start_cpu = sum(cpu_seconds(w.pid) for w in workers)
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
             emulator_cpu = cpu_seconds(emulator.pid)

@@ -2,13 +2,15 @@
 endpoint adds for others.
 
     .venv/bin/python bench/webhook_delivery.py [--database-url URL] [--deliveries 2000] [--runs 3] [--loop uvloop]
+        [--workers 2]
 
 Runs the real delivery loop under the real WorkerRunner (kicked on enqueue, as the sync engine does) against
 receivers on 127.0.0.1. Phase 1 queues N deliveries at once and measures until all are recorded as succeeded,
 with the process's CPU time per delivery; in the same run, a bare loop signs and POSTs the same kind of bodies to
 the same receiver with aiohttp, 64 in flight, no database (the ceiling calsync is compared with), and so does
 calsync's `send_webhook` alone (the sender without the loop's claims and records). The receivers run in this
-process, so their CPU is in both numbers. Phase 2 streams deliveries to healthy endpoints (one every
+process, so their CPU is in both numbers. On PostgreSQL the same throughput is then measured with `--workers`
+`calsync worker` processes (the production shape: the loop in processes of their own, the receivers here). Phase 2 streams deliveries to healthy endpoints (one every
 20 ms) and measures enqueue-commit → received, first alone, then with a dead endpoint (accepts, never answers)
 that has a backlog queued ahead of them.
 """
@@ -17,20 +19,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select
+from _common import calsync_env, cpu_seconds, spawn_calsync, workers_idle
+from sqlalchemy import func, select, update
 
 from calsync.cli.serve import EventLoop, event_loop_factory
 from calsync.context import AppContext
 from calsync.outbound.ssrf import TargetPolicy
 from calsync.security.secret_box import generate_key
 from calsync.settings import Settings
+from calsync.store.due_work import WEBHOOK_DELIVERIES
 from calsync.store.migrate import upgrade
 from calsync.store.models import Calendar, WebhookDelivery
 from calsync.store.queries import calendars as calendar_queries
@@ -123,13 +129,13 @@ async def make_project(context: AppContext, name: str, url: str) -> Calendar:
         )
 
 
-async def enqueue(context: AppContext, calendar: Calendar, count: int = 1) -> list[str]:
+async def enqueue(context: AppContext, calendar: Calendar, count: int = 1, *, due: datetime | None = None) -> list[str]:
     async with context.db.write() as session:
         row = await session.get(Calendar, calendar.id)
         assert row is not None
         for _ in range(count):
             await enqueue_calendar_webhook(
-                session, calendar=row, trigger="calendar.events_update", data=DATA, now=context.clock()
+                session, calendar=row, trigger="calendar.events_update", data=DATA, now=due or context.clock()
             )
         keys = (
             (
@@ -212,6 +218,47 @@ async def throughput(context: AppContext, targets: list[tuple[Calendar, Receiver
     return delivered / elapsed, cpu_used * 1000 / delivered
 
 
+async def throughput_in_workers(
+    context: AppContext, targets: list[tuple[Calendar, Receiver]], n: int, workers: int
+) -> tuple[float, float]:
+    """(deliveries/s, the workers' CPU ms per delivery) with `workers` `calsync worker` processes (the production
+    entry point: each its own event loop, pool and delivery loop). The rows are written due an hour from now, the
+    workers started and left to go idle, then one transaction makes them all due (its NOTIFY wakes the workers);
+    measured from that commit until every delivery is recorded."""
+    later = context.clock() + timedelta(hours=1)
+    keys = [await enqueue(context, calendar, n // len(targets), due=later) for calendar, _ in targets]
+    async with context.db.write() as session:  # the bench's calendars are not synced (their grants are fake)
+        await session.execute(update(Calendar).values(sync_due_at=context.clock() + timedelta(days=1)))
+    env = calsync_env(
+        context.settings.resolved_database_url,
+        context.settings.encryption_keys or "",
+        # Providers on a closed local port: no call leaves this machine, whatever a worker does.
+        "http://127.0.0.1:9",
+        CALSYNC_WEBHOOK_ALLOW_HTTP="true",
+        CALSYNC_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
+    )
+    with contextlib.ExitStack() as stack:
+        processes = [stack.enter_context(spawn_calsync("worker", env)) for _ in range(workers)]
+        await workers_idle(processes)
+        cpu = sum(cpu_seconds(p.pid) for p in processes)
+        async with context.db.write() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.status == "pending")
+                .values(next_attempt_at=context.clock())
+            )
+            await WEBHOOK_DELIVERIES.notify(session)
+        started = time.perf_counter()
+        for (_, receiver), sent in zip(targets, keys, strict=True):
+            await receiver.wait_for(sent)
+        # Answered; recorded once no row is pending or delivering (by other processes: polled).
+        while await unfinished(context):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        elapsed, cpu_used = time.perf_counter() - started, sum(cpu_seconds(p.pid) for p in processes) - cpu
+    delivered = sum(len(k) for k in keys)
+    return delivered / elapsed, cpu_used * 1000 / delivered
+
+
 async def latencies(
     context: AppContext, healthy: list[tuple[Calendar, Receiver]], count: int, *, dead: tuple[Calendar, int] | None
 ) -> tuple[list[float], asyncio.Task[None]]:
@@ -268,12 +315,12 @@ async def main(args: argparse.Namespace) -> None:
             f"median {bare_rate:.0f} requests/s, {statistics.median(c for _, c in bare):.2f} ms CPU each "
             f"(runs: {', '.join(f'{r:.0f}' for r, _ in bare)})"
         )
-        alone = [await bare_loop(receivers[0], args.deliveries, calsync_sender=True) for _ in range(args.runs)]
-        alone_rate = statistics.median(rate for rate, _ in alone)
+        sender = [await bare_loop(receivers[0], args.deliveries, calsync_sender=True) for _ in range(args.runs)]
+        alone_rate = statistics.median(rate for rate, _ in sender)
         print(
             f"calsync's send_webhook alone (no database), {args.deliveries} requests: median {alone_rate:.0f} "
             f"requests/s = {alone_rate / bare_rate:.2f} of the bare loop, "
-            f"{statistics.median(c for _, c in alone):.2f} ms CPU each"
+            f"{statistics.median(c for _, c in sender):.2f} ms CPU each"
         )
         for targets in (healthy[:1], healthy):
             runs = [await throughput(context, targets, args.deliveries) for _ in range(args.runs)]
@@ -284,6 +331,19 @@ async def main(args: argparse.Namespace) -> None:
                 f"{statistics.median(c for _, c in runs):.2f} ms CPU each "
                 f"(runs: {', '.join(f'{r:.0f}' for r, _ in runs)})"
             )
+        if args.workers and not context.db.is_sqlite:
+            for targets in (healthy[:1], healthy):
+                runs = [
+                    await throughput_in_workers(context, targets, args.deliveries, args.workers)
+                    for _ in range(args.runs)
+                ]
+                rate = statistics.median(r for r, _ in runs)
+                print(
+                    f"throughput, {len(targets)} endpoint(s), {args.workers} `calsync worker` processes, "
+                    f"{args.deliveries} queued: median {rate:.0f} deliveries/s = {rate / bare_rate:.2f} of the bare "
+                    f"loop, {statistics.median(c for _, c in runs):.2f} ms of the workers' CPU each "
+                    f"(runs: {', '.join(f'{r:.0f}' for r, _ in runs)})"
+                )
         alone, stopper_alone = await latencies(context, healthy, args.stream, dead=None)
         await stopper_alone
         print(f"latency, healthy endpoints only: {summary(alone)}")
@@ -310,6 +370,12 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stream", type=int, default=200, help="healthy deliveries in the latency phase")
     parser.add_argument("--dead-backlog", type=int, default=200)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also measure the throughput with this many `calsync worker` processes (PostgreSQL; 0: skip)",
+    )
     parser.add_argument(
         "--loop",
         choices=[loop.value for loop in EventLoop],
