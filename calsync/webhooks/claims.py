@@ -70,6 +70,7 @@ class Job:
     body: bytes  # canonical JSON of the envelope, built now (delivery time)
     secrets: tuple[bytes, ...]  # newest first
     struggling: bool  # the webhook was in a failure streak when claimed
+    launch: bool = False  # a bot launch (`bot.dispatch`): sent before its webhook's other rows waiting to start
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ async def claim_due(
                 body=canonical_json(envelope),
                 secrets=secrets,
                 struggling=concurrency.is_struggling(row.subscription_id, row.consecutive_failures),
+                launch=body.trigger == BOT_DISPATCH,
             )
         )
     return Claim(jobs, finished, selection.deferred, selection.exhausted)

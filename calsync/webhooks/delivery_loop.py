@@ -85,6 +85,30 @@ class _Waiting:
     lease_until: datetime
 
 
+class _WebhookQueue:
+    """One webhook's rows waiting to start: bot launches first, each kind in claim order. A launch claimed after
+    other rows were claimed ahead must not wait behind them (a launch is late the moment it waits; claims take
+    launches first for the same reason)."""
+
+    __slots__ = ("launches", "others")
+
+    def __init__(self) -> None:
+        self.launches: deque[_Waiting] = deque()
+        self.others: deque[_Waiting] = deque()
+
+    def __len__(self) -> int:
+        return len(self.launches) + len(self.others)
+
+    def append(self, item: _Waiting) -> None:
+        (self.launches if item.job.launch else self.others).append(item)
+
+    def popleft(self) -> _Waiting:
+        return self.launches.popleft() if self.launches else self.others.popleft()
+
+    def items(self) -> list[_Waiting]:
+        return [*self.launches, *self.others]
+
+
 class WebhookDeliveryLoop:
     name = WEBHOOK_DELIVERIES.waiter
 
@@ -125,7 +149,7 @@ class WebhookDeliveryLoop:
         # Per webhook: sends in flight, rows held (in flight or waiting here), and the rows waiting in claim order.
         self._sending: Counter[int] = Counter()
         self._held: Counter[int] = Counter()
-        self._waiting: dict[int, deque[_Waiting]] = {}
+        self._waiting: dict[int, _WebhookQueue] = {}
         self._waiting_count = 0
         # The slots that applied at each held webhook's last claim (healthy or struggling).
         self._limits: dict[int, int] = {}
@@ -214,7 +238,7 @@ class WebhookDeliveryLoop:
             sub_id = job.subscription_id
             self._held[sub_id] += 1
             self._limits[sub_id] = self.per_struggling_subscription if job.struggling else self.per_subscription
-            self._waiting.setdefault(sub_id, deque()).append(_Waiting(job, lease_until))
+            self._waiting.setdefault(sub_id, _WebhookQueue()).append(_Waiting(job, lease_until))
             self._waiting_count += 1
         self._start_waiting(sub_ids=list(self._waiting))
         return len(claim.jobs) + claim.finished
@@ -264,10 +288,11 @@ class WebhookDeliveryLoop:
         waiting = self._waiting.pop(subscription_id, None)
         if not waiting:
             return
-        self._waiting_count -= len(waiting)
-        for _ in waiting:
+        items = waiting.items()
+        self._waiting_count -= len(items)
+        for _ in items:
             self._let_go(subscription_id)
-        self._release_in_background([item.job.delivery_id for item in waiting])
+        self._release_in_background([item.job.delivery_id for item in items])
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         job = self._tasks.pop(task)

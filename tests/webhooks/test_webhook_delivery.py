@@ -394,6 +394,31 @@ async def test_rows_claimed_ahead_start_as_their_webhooks_slots_free_without_ano
     assert [r.status for r in await deliveries(context)] == ["succeeded"] * 6
 
 
+async def test_a_launch_claimed_after_rows_claimed_ahead_goes_out_before_them(
+    context: AppContext, tenant: Tenant
+) -> None:
+    frozen(context)
+    async with running_receiver(hang=True) as runner:
+        await create_webhook(tenant, runner.url, triggers=["calendar.events_update", "bot.dispatch"])
+        calendar = await create_calendar(tenant)
+        for _ in range(2):
+            await enqueue(context, calendar["id"])
+        # One slot, three rows ahead: the first update is sent, the second waits here.
+        loop = WebhookDeliveryLoop(context, per_subscription=1, claim_ahead_rounds=3)
+        assert await loop.run_once() == 2
+        assert await loop.run_once() == 0  # (that claim saw every due row it had room for)
+        await runner.wait_for(1)
+        async with context.db.write() as session:
+            launch = Outgoing("bot.dispatch", {"bot": {"id": "bot_a"}}, bot_object_id="bot_a")
+            assert await enqueue_webhooks(session, tenant.project_id, [launch], context.clock()) == 1
+        assert await loop.run_once() == 1
+        runner.release()  # one slot: the rest go out one after another, in the order they start
+        await runner.wait_for(3)
+        await loop.drain()
+    triggers = [json.loads(request.body)["trigger"] for request in runner.requests]
+    assert triggers == ["calendar.events_update", "bot.dispatch", "calendar.events_update"]
+
+
 async def test_rows_claimed_ahead_for_a_webhook_that_fails_are_handed_back_unsent(
     context: AppContext, tenant: Tenant
 ) -> None:
