@@ -46,6 +46,16 @@ async def test_a_named_kick_before_the_loop_waits_is_kept() -> None:
     assert not await signal.wait(QUIET, SYNC_LOOP)
 
 
+async def test_a_loop_about_to_look_for_work_forgets_the_kicks_its_look_serves() -> None:
+    signal = WorkSignal()
+    signal.kick(WEBHOOK_DELIVERY_LOOP)
+    signal.kick(SYNC_LOOP)
+    signal.forget(WEBHOOK_DELIVERY_LOOP)
+    assert not await signal.wait(QUIET, WEBHOOK_DELIVERY_LOOP)
+    assert await signal.wait(QUIET, SYNC_LOOP)  # another loop's kick is kept
+    signal.forget("never_waited")  # (a loop that never waited has nothing to forget)
+
+
 async def test_notify_payload_wakes_the_named_loop_in_another_process(context: AppContext) -> None:
     if context.db.is_sqlite:
         pytest.skip("NOTIFY is PostgreSQL's; one SQLite process shares its WorkSignal")
