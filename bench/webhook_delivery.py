@@ -280,6 +280,16 @@ async def latencies(
     return [(receiver.arrivals[key] - at) * 1000 for key, receiver, at in sent], task
 
 
+def throughput_line(shape: str, queued: int, runs: list[tuple[float, float]], bare_rate: float, cpu: str) -> str:
+    """One throughput result: the median rate, its ratio to the bare loop, CPU per delivery, every run's rate."""
+    rate = statistics.median(r for r, _ in runs)
+    return (
+        f"throughput, {shape}, {queued} queued: median {rate:.0f} deliveries/s = {rate / bare_rate:.2f} of the bare "
+        f"loop, {statistics.median(c for _, c in runs):.2f} ms of {cpu} each "
+        f"(runs: {', '.join(f'{r:.0f}' for r, _ in runs)})"
+    )
+
+
 def summary(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[int(len(ordered) * 0.95) - 1]
@@ -324,26 +334,15 @@ async def main(args: argparse.Namespace) -> None:
         )
         for targets in (healthy[:1], healthy):
             runs = [await throughput(context, targets, args.deliveries) for _ in range(args.runs)]
-            rate = statistics.median(r for r, _ in runs)
-            print(
-                f"throughput, {len(targets)} endpoint(s), {args.deliveries} queued: "
-                f"median {rate:.0f} deliveries/s = {rate / bare_rate:.2f} of the bare loop, "
-                f"{statistics.median(c for _, c in runs):.2f} ms CPU each "
-                f"(runs: {', '.join(f'{r:.0f}' for r, _ in runs)})"
-            )
+            print(throughput_line(f"{len(targets)} endpoint(s)", args.deliveries, runs, bare_rate, "CPU"))
         if args.workers and not context.db.is_sqlite:
             for targets in (healthy[:1], healthy):
                 runs = [
                     await throughput_in_workers(context, targets, args.deliveries, args.workers)
                     for _ in range(args.runs)
                 ]
-                rate = statistics.median(r for r, _ in runs)
-                print(
-                    f"throughput, {len(targets)} endpoint(s), {args.workers} `calsync worker` processes, "
-                    f"{args.deliveries} queued: median {rate:.0f} deliveries/s = {rate / bare_rate:.2f} of the bare "
-                    f"loop, {statistics.median(c for _, c in runs):.2f} ms of the workers' CPU each "
-                    f"(runs: {', '.join(f'{r:.0f}' for r, _ in runs)})"
-                )
+                shape = f"{len(targets)} endpoint(s), {args.workers} `calsync worker` processes"
+                print(throughput_line(shape, args.deliveries, runs, bare_rate, "the workers' CPU"))
         alone, stopper_alone = await latencies(context, healthy, args.stream, dead=None)
         await stopper_alone
         print(f"latency, healthy endpoints only: {summary(alone)}")

@@ -150,7 +150,6 @@ class WebhookDeliveryLoop:
         self._sending: Counter[int] = Counter()
         self._held: Counter[int] = Counter()
         self._waiting: dict[int, _WebhookQueue] = {}
-        self._waiting_count = 0
         # The slots that applied at each held webhook's last claim (healthy or struggling).
         self._limits: dict[int, int] = {}
         self._releases: set[asyncio.Task[None]] = set()
@@ -185,7 +184,7 @@ class WebhookDeliveryLoop:
             # had room for, another would find none (a kick for new rows persists and wakes the runner anyway).
             self._saw_all_due = False
             return 0
-        room = self.max_held - len(self._tasks) - self._waiting_count
+        room = self.max_held - sum(self._held.values())
         self._out_of_room = room <= 0
         if room <= 0:
             self._backlogged = True
@@ -203,12 +202,10 @@ class WebhookDeliveryLoop:
         )
 
         limit = min(room, self.batch_size)
-        claim_time: list[datetime] = []
 
-        async def claim_due(session: AsyncSession) -> claims.Claim:
+        async def claim_due(session: AsyncSession) -> tuple[datetime, claims.Claim]:
             now = self.context.clock()
-            claim_time[:] = [now]
-            return await claims.claim_due(
+            return now, await claims.claim_due(
                 session,
                 self.context.secrets,
                 owner=self.owner,
@@ -223,7 +220,7 @@ class WebhookDeliveryLoop:
         # Sends that finished since the runner woke kicked it again; this claim serves those kicks.
         self.context.work_signal.forget(self.name)
         try:
-            claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
+            claimed_at, claim = await WEBHOOK_DELIVERIES.run(self.context.db, claim_due, what="claim_deliveries")
         finally:
             self._claiming = False
         self._backlogged = claim.deferred > 0 or bool(full)
@@ -233,13 +230,12 @@ class WebhookDeliveryLoop:
             self._saw_all_due = False
             if not claim.jobs and not claim.finished:
                 WEBHOOK_DELIVERIES.kick(self.context.work_signal)
-        lease_until = claim_time[0] + self.lease
+        lease_until = claimed_at + self.lease
         for job in claim.jobs:
             sub_id = job.subscription_id
             self._held[sub_id] += 1
             self._limits[sub_id] = self.per_struggling_subscription if job.struggling else self.per_subscription
             self._waiting.setdefault(sub_id, _WebhookQueue()).append(_Waiting(job, lease_until))
-            self._waiting_count += 1
         self._start_waiting(sub_ids=list(self._waiting))
         return len(claim.jobs) + claim.finished
 
@@ -255,13 +251,13 @@ class WebhookDeliveryLoop:
     def _start_waiting(self, sub_ids: list[int]) -> None:
         """Start the waiting rows of these webhooks, in claim order, while they and the worker have free slots.
         A row whose lease would end before its attempt could be recorded is handed back instead."""
-        now = self.context.clock()
+        now: datetime | None = None  # read once, and only when a row starts (this runs on every finished send)
         late: list[int] = []
         for sub_id in sub_ids:
             waiting = self._waiting.get(sub_id)
             while waiting and len(self._tasks) < self.max_in_flight and self._sending[sub_id] < self._limits[sub_id]:
                 item = waiting.popleft()
-                self._waiting_count -= 1
+                now = now or self.context.clock()
                 if (item.lease_until - now).total_seconds() < self.timeout + LEASE_MARGIN_SECONDS / 2:
                     late.append(item.job.delivery_id)
                     self._let_go(sub_id)
@@ -275,9 +271,9 @@ class WebhookDeliveryLoop:
         if late:
             self._release_in_background(late)
 
-    def _let_go(self, subscription_id: int) -> None:
-        """One row of this webhook is no longer held here (sent, or handed back)."""
-        self._held[subscription_id] -= 1
+    def _let_go(self, subscription_id: int, rows: int = 1) -> None:
+        """Rows of this webhook are no longer held here (sent, or handed back)."""
+        self._held[subscription_id] -= rows
         if self._held[subscription_id] <= 0:
             del self._held[subscription_id]
             self._limits.pop(subscription_id, None)
@@ -289,9 +285,7 @@ class WebhookDeliveryLoop:
         if not waiting:
             return
         items = waiting.items()
-        self._waiting_count -= len(items)
-        for _ in items:
-            self._let_go(subscription_id)
+        self._let_go(subscription_id, len(items))
         self._release_in_background([item.job.delivery_id for item in items])
 
     def _finished(self, task: asyncio.Task[None]) -> None:
